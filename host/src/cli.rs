@@ -1,0 +1,287 @@
+//! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
+//! `plugins list|check|export`. Every flag also reads a `GRANTBOX_*` variable.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::clock::Clock;
+use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
+use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
+use crate::registration::{self, ClientRegistration};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "grantbox",
+    version,
+    about = "An OAuth 2.0 authorization server whose grant types are WebAssembly plugins"
+)]
+pub struct Cli {
+    /// Database URL: a SQLite file (`sqlite://grantbox.db`, the default) or `postgres://…`.
+    #[arg(long, global = true, env = "GRANTBOX_DB")]
+    pub db: Option<String>,
+    /// A TOML config file; flags and environment variables win over it.
+    #[arg(long, global = true, env = "GRANTBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server.
+    Serve(ServeArgs),
+    /// Manage registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage resource owners for the built-in login.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show, validate and export plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GRANTBOX_LISTEN")]
+    pub listen: Option<String>,
+    /// A directory of plugins (each `<dir>/*/plugin.toml`); they add to and replace bundled ones.
+    #[arg(long, env = "GRANTBOX_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    /// The issuer identifier (RFC 8414), e.g. https://auth.example.com.
+    #[arg(long, env = "GRANTBOX_ISSUER")]
+    pub issuer: Option<String>,
+    /// Where compiled plugins are cached (default ~/.cache/grantbox).
+    #[arg(long, env = "GRANTBOX_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Register a demo client and user on first start and print their credentials.
+    #[arg(long, env = "GRANTBOX_DEMO")]
+    pub demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; a generated secret is printed once.
+    Add(ClientAddArgs),
+    /// List registered clients.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    /// The client identifier.
+    pub id: String,
+    /// A redirection URI; repeat for several.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// An RFC 7591 grant type; repeat for several.
+    #[arg(long = "grant-type")]
+    pub grant_types: Vec<String>,
+    /// A scope the client may request; repeat for several.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// A public client (no secret, PKCE required).
+    #[arg(long)]
+    pub public: bool,
+    /// Skip the consent page for this client.
+    #[arg(long)]
+    pub trusted: bool,
+    /// A human-readable name shown on the consent page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Use this secret (at least 32 characters) instead of a generated one.
+    #[arg(long, env = "GRANTBOX_CLIENT_SECRET")]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        username: String,
+        /// Read the password from standard input (required: never a flag).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins `serve` would load.
+    List {
+        #[arg(long, env = "GRANTBOX_PLUGINS")]
+        plugins: Option<PathBuf>,
+    },
+    /// Validate a plugin directory as `serve` would, without starting.
+    Check { dir: PathBuf },
+    /// Write the bundled plugins (manifest and wasm) into a directory.
+    Export { dir: PathBuf },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let raw = RawConfig::load(cli.config.as_deref())?;
+    let config_name = cli
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(defaults)".into());
+    match cli.command {
+        Command::Serve(args) => {
+            let flags = ServeFlags {
+                listen: args.listen,
+                db: cli.db,
+                plugins: args.plugins,
+                issuer: args.issuer,
+                cache_dir: args.cache_dir,
+            };
+            let config = ServeConfig::resolve(flags, raw, &config_name)?;
+            crate::serve::serve(config, args.demo).await
+        }
+        Command::Client(command) => {
+            let store = open_store(cli.db, &raw).await?;
+            match command {
+                ClientCommand::Add(args) => client_add(&store, args).await,
+                ClientCommand::List => client_list(&store).await,
+            }
+        }
+        Command::User(UserCommand::Add { username, .. }) => {
+            let store = open_store(cli.db, &raw).await?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let user = registration::validate_user(&username, password, Clock::system().now())?;
+            store.insert_user(&user).await?;
+            println!("user {username} added");
+            Ok(())
+        }
+        Command::Plugins(command) => plugins(command, raw, &config_name).await,
+    }
+}
+
+async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store> {
+    let url = db
+        .or_else(|| raw.db.clone())
+        .unwrap_or_else(|| DEFAULT_DB.into());
+    Store::open(&url)
+        .await
+        .with_context(|| format!("opening the database {url}"))
+}
+
+async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
+    let registration = ClientRegistration {
+        client_id: args.id,
+        redirect_uris: args.redirect_uris,
+        grant_types: args.grant_types,
+        scopes: args.scopes,
+        public: args.public,
+        trusted: args.trusted,
+        name: args.name,
+        secret: args.secret,
+    };
+    let (client, secret) = registration::validate(registration, Clock::system().now())?;
+    store.insert_client(&client).await?;
+    println!("client_id: {}", client.client_id);
+    match secret {
+        Some(secret) => {
+            println!("client_secret: {secret}\n(the secret is shown only now; store it safely)")
+        }
+        None => println!("public client: no secret; PKCE is required"),
+    }
+    Ok(())
+}
+
+async fn client_list(store: &Store) -> anyhow::Result<()> {
+    for client in store.list_clients().await? {
+        println!(
+            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}",
+            client.client_id,
+            if client.public {
+                "public"
+            } else {
+                "confidential"
+            },
+            client.grant_types.join(","),
+            client.scopes.join(","),
+            client.redirect_uris.join(","),
+        );
+    }
+    Ok(())
+}
+
+async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> anyhow::Result<()> {
+    match command {
+        PluginsCommand::List { plugins } => {
+            let dir = plugins.or(raw.plugins.clone());
+            let registry = load_registry(raw, config_name, dir.as_deref()).await?;
+            for plugin in registry.plugins() {
+                let manifest = &plugin.manifest;
+                println!(
+                    "{} {}\t{}\tresponse_types={:?}\tgrant_types={:?}\tcapabilities={:?}",
+                    manifest.name,
+                    manifest.version,
+                    manifest.source,
+                    manifest.response_types,
+                    manifest.grant_types,
+                    plugin
+                        .capabilities
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            Ok(())
+        }
+        PluginsCommand::Check { dir } => {
+            // Fail early on an empty or unreadable directory with its own message.
+            registry::manifest_paths(&dir)?;
+            let registry = load_registry(raw, config_name, Some(&dir)).await?;
+            let from_dir = registry
+                .plugins()
+                .iter()
+                .filter(|p| !p.manifest.source.starts_with("bundled:"))
+                .count();
+            println!("{}: {from_dir} plugin(s) valid", dir.display());
+            Ok(())
+        }
+        PluginsCommand::Export { dir } => export(&dir),
+    }
+}
+
+async fn load_registry(
+    raw: RawConfig,
+    config_name: &str,
+    dir: Option<&Path>,
+) -> anyhow::Result<Registry> {
+    let config = ServeConfig::resolve(ServeFlags::default(), raw, config_name)?;
+    let runtime = Runtime::new(
+        RuntimeConfig {
+            cache_dir: config.runtime.cache_dir.clone(),
+            ..config.runtime
+        },
+        None,
+    )?;
+    Ok(Registry::load(&runtime, dir).await?)
+}
+
+fn export(dir: &Path) -> anyhow::Result<()> {
+    for plugin in bundled::BUNDLED {
+        let target = dir.join(plugin.name);
+        std::fs::create_dir_all(&target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        let wasm_name = format!("{}.wasm", plugin.name.replace('-', "_"));
+        std::fs::write(target.join(&wasm_name), plugin.wasm)?;
+        std::fs::write(target.join("plugin.toml"), plugin.manifest)?;
+        println!("{}", target.display());
+    }
+    if bundled::BUNDLED.is_empty() {
+        bail!("this build has no bundled plugins");
+    }
+    Ok(())
+}

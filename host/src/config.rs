@@ -1,0 +1,296 @@
+//! Configuration: a TOML file read in two stages (raw with
+//! `deny_unknown_fields`, then validated), overridden by flags and
+//! `GRANTBOX_*` environment variables. Handlers only see [`ServeConfig`].
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::plugin::{Capability, LimitCaps, RuntimeConfig, TokenLifetimes};
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DB: &str = "sqlite://grantbox.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub db: Option<String>,
+    pub plugins: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub body_limit_bytes: Option<usize>,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    #[serde(default)]
+    pub plugin_limits: RawPluginLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    pub access_token_lifetime: Option<i64>,
+    pub refresh_token_absolute_lifetime: Option<i64>,
+    pub refresh_token_idle_lifetime: Option<i64>,
+    pub authorization_code_max_lifetime: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginLimits {
+    pub max_memory_mib: Option<usize>,
+    pub max_timeout_ms: Option<u64>,
+    pub max_concurrent_calls: Option<u32>,
+    pub allowed_capabilities: Option<Vec<String>>,
+}
+
+/// A config problem, naming the file (or flag) and the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {field}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl RawConfig {
+    /// Reads the file, or the defaults when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let source_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: source_name.clone(),
+            field: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError {
+            field: e
+                .span()
+                .map(|span| format!("line {}", text[..span.start].lines().count().max(1)))
+                .unwrap_or_else(|| "(toml)".into()),
+            source_name,
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+/// Command-line values for `serve`; each also reads its `GRANTBOX_*` variable.
+#[derive(Debug, Default, Clone)]
+pub struct ServeFlags {
+    pub listen: Option<String>,
+    pub db: Option<String>,
+    pub plugins: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub db: String,
+    pub plugins: Option<PathBuf>,
+    pub issuer: String,
+    pub body_limit_bytes: usize,
+    pub lifetimes: TokenLifetimes,
+    pub runtime: RuntimeConfig,
+}
+
+impl ServeConfig {
+    /// Flags win over the file, the file over the defaults.
+    pub fn resolve(flags: ServeFlags, raw: RawConfig, source: &str) -> Result<Self, ConfigError> {
+        let error = |field: &str, message: String| ConfigError {
+            source_name: source.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        let listen_text = flags
+            .listen
+            .or(raw.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            error(
+                "listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let issuer = flags
+            .issuer
+            .or(raw.issuer)
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let parsed =
+            url::Url::parse(&issuer).map_err(|e| error("issuer", format!("{issuer:?}: {e}")))?;
+        // RFC 8414 §2: an https URL with no query or fragment (http allowed for loopback development).
+        if parsed.query().is_some()
+            || parsed.fragment().is_some()
+            || !matches!(parsed.scheme(), "https" | "http")
+        {
+            return Err(error(
+                "issuer",
+                format!("{issuer:?} must be an http(s) URL without query or fragment"),
+            ));
+        }
+        let issuer = issuer.trim_end_matches('/').to_owned();
+
+        let defaults = TokenLifetimes::default();
+        let positive = |field: &str, value: Option<i64>, default: i64| match value {
+            Some(v) if v <= 0 => Err(error(
+                field,
+                format!("{v} must be a positive number of seconds"),
+            )),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        let lifetimes = TokenLifetimes {
+            access_token: positive(
+                "tokens.access_token_lifetime",
+                raw.tokens.access_token_lifetime,
+                defaults.access_token,
+            )?,
+            refresh_token_absolute: positive(
+                "tokens.refresh_token_absolute_lifetime",
+                raw.tokens.refresh_token_absolute_lifetime,
+                defaults.refresh_token_absolute,
+            )?,
+            refresh_token_idle: positive(
+                "tokens.refresh_token_idle_lifetime",
+                raw.tokens.refresh_token_idle_lifetime,
+                defaults.refresh_token_idle,
+            )?,
+            authorization_code_max: positive(
+                "tokens.authorization_code_max_lifetime",
+                raw.tokens.authorization_code_max_lifetime,
+                defaults.authorization_code_max,
+            )?,
+        };
+
+        let mut runtime = RuntimeConfig::default();
+        let limits = raw.plugin_limits;
+        if let Some(mib) = limits.max_memory_mib {
+            if !(1..=4096).contains(&mib) {
+                return Err(error(
+                    "plugin_limits.max_memory_mib",
+                    format!("{mib} is outside 1..=4096"),
+                ));
+            }
+            runtime.caps = LimitCaps {
+                max_memory_bytes: mib << 20,
+                ..runtime.caps
+            };
+        }
+        if let Some(ms) = limits.max_timeout_ms {
+            if !(1..=60_000).contains(&ms) {
+                return Err(error(
+                    "plugin_limits.max_timeout_ms",
+                    format!("{ms} is outside 1..=60000"),
+                ));
+            }
+            runtime.caps.max_timeout_ms = ms;
+        }
+        if let Some(calls) = limits.max_concurrent_calls {
+            if !(1..=10_000).contains(&calls) {
+                return Err(error(
+                    "plugin_limits.max_concurrent_calls",
+                    format!("{calls} is outside 1..=10000"),
+                ));
+            }
+            runtime.max_concurrent_calls = calls;
+        }
+        if let Some(names) = limits.allowed_capabilities {
+            let mut allowed = BTreeSet::new();
+            for name in names {
+                allowed.insert(Capability::parse(&name).ok_or_else(|| {
+                    error(
+                        "plugin_limits.allowed_capabilities",
+                        format!("unknown capability {name:?}"),
+                    )
+                })?);
+            }
+            runtime.allowed_capabilities = allowed;
+        }
+        runtime.cache_dir = flags.cache_dir.or(raw.cache_dir).or_else(default_cache_dir);
+
+        let body_limit_bytes = raw.body_limit_bytes.unwrap_or(64 * 1024);
+        if !(1024..=16 << 20).contains(&body_limit_bytes) {
+            return Err(error(
+                "body_limit_bytes",
+                format!("{body_limit_bytes} is outside 1024..=16777216"),
+            ));
+        }
+        Ok(Self {
+            listen,
+            db: flags.db.or(raw.db).unwrap_or_else(|| DEFAULT_DB.into()),
+            plugins: flags.plugins.or(raw.plugins),
+            issuer,
+            body_limit_bytes,
+            lifetimes,
+            runtime,
+        })
+    }
+}
+
+/// `$XDG_CACHE_HOME/grantbox`, else `~/.cache/grantbox`.
+fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|dir| dir.join("grantbox"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str) -> Result<ServeConfig, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        ServeConfig::resolve(ServeFlags::default(), raw, "grantbox.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let config = resolve("").unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.lifetimes.access_token, 3600);
+        let config = resolve("[tokens]\naccess_token_lifetime = 60\n").unwrap();
+        assert_eq!(config.lifetimes.access_token, 60);
+        let flags = ServeFlags {
+            listen: Some("127.0.0.1:9999".into()),
+            ..ServeFlags::default()
+        };
+        let raw: RawConfig = toml::from_str("listen = \"127.0.0.1:1\"").unwrap();
+        assert_eq!(
+            ServeConfig::resolve(flags, raw, "f").unwrap().listen.port(),
+            9999
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(
+            resolve("colour = 1")
+                .unwrap_err()
+                .contains("unknown field `colour`")
+        );
+        assert_eq!(
+            resolve("[tokens]\naccess_token_lifetime = 0\n").unwrap_err(),
+            "grantbox.toml: tokens.access_token_lifetime: 0 must be a positive number of seconds"
+        );
+        assert!(
+            resolve("issuer = \"https://a/?q\"")
+                .unwrap_err()
+                .contains("issuer")
+        );
+        assert!(
+            resolve("[plugin_limits]\nallowed_capabilities = [\"net\"]\n")
+                .unwrap_err()
+                .contains("allowed_capabilities")
+        );
+    }
+}

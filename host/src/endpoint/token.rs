@@ -1,0 +1,180 @@
+//! `POST /token` (RFC 6749 §3.2): authenticates the client, checks the grant
+//! type and scope against its registration, and hands the request to the
+//! plugin that provides the `grant_type`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::json_error;
+use crate::app::App;
+use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
+use crate::oauth::{OAuthError, Params, scope};
+use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
+use crate::secret;
+use crate::store::Client;
+
+pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    match exchange(&app, &headers, &body).await {
+        Ok(response) => token_response(&response),
+        Err(error) => json_error(&error),
+    }
+}
+
+async fn exchange(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, OAuthError> {
+    check_form_content_type(headers)?;
+    let params = Params::parse(body)?;
+    let credentials = client_auth::extract(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        &params,
+    )?;
+    let client = authenticate_client(app, &credentials).await?;
+    let grant_type = params.require("grant_type")?;
+    if let Some(name) = params.first_repeated() {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {name} is repeated"
+        )));
+    }
+    let Some(plugin) = app.registry.for_grant_type(grant_type) else {
+        return Err(OAuthError::unsupported_grant_type(format!(
+            "grant type {grant_type} is not supported"
+        )));
+    };
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "the client is not registered for grant type {grant_type}"
+        )));
+    }
+    let scope = match params.get("scope")? {
+        Some(value) => {
+            let requested = scope::parse(value)?;
+            scope::check_allowed(&requested, &client.scopes)?;
+            Some(requested)
+        }
+        None => None,
+    };
+    let mut excluded = vec!["grant_type", "scope"];
+    excluded.extend_from_slice(CREDENTIAL_PARAMS);
+    let request = TokenRequest {
+        grant_type: grant_type.to_owned(),
+        client: client_view(&client),
+        scope,
+        params: params.without(&excluded),
+    };
+    plugin
+        .exchange(&request)
+        .await
+        .map_err(|error| match error {
+            CallError::Refused(error) => error,
+            CallError::Fault(_) => OAuthError::server_error(),
+        })
+}
+
+/// RFC 6749 §4.1.3 and friends: the body is `application/x-www-form-urlencoded`.
+fn check_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+/// Finds the client and checks its credentials (RFC 6749 §2.3). Every
+/// failure looks the same to the caller.
+pub async fn authenticate_client(
+    app: &App,
+    credentials: &Credentials,
+) -> Result<Client, OAuthError> {
+    let failed = || OAuthError::invalid_client("client authentication failed");
+    let client = app
+        .store
+        .find_client(credentials.client_id())
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "store error while authenticating a client");
+            OAuthError::temporarily_unavailable()
+        })?;
+    let Some(client) = client else {
+        // Spend the same hashing work as for a known client.
+        let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+        return Err(failed());
+    };
+    let authenticated = match (&client.secret_hash, credentials.secret()) {
+        (None, None) => client.public,
+        (Some(hash), Some(presented)) => !client.public && secret::secret_matches(presented, hash),
+        _ => false,
+    };
+    if !authenticated {
+        tracing::info!(client_id = %client.client_id, method = credentials.method(), "client authentication failed");
+        return Err(failed());
+    }
+    Ok(client)
+}
+
+pub fn client_view(client: &Client) -> ClientView {
+    ClientView {
+        client_id: client.client_id.clone(),
+        public: client.public,
+        grant_types: client.grant_types.clone(),
+        scopes: client.scopes.clone(),
+    }
+}
+
+/// The parameters RFC 6749 §5.1 defines; an extension parameter may not repeat them.
+const STANDARD_FIELDS: [&str; 5] = [
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "scope",
+];
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    access_token: &'a str,
+    token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(flatten)]
+    extra: std::collections::BTreeMap<&'a str, &'a str>,
+}
+
+fn token_response(response: &TokenResponse) -> Response {
+    let body = TokenBody {
+        access_token: &response.access_token,
+        token_type: &response.token_type,
+        expires_in: response.expires_in,
+        refresh_token: response.refresh_token.as_deref(),
+        scope: response.scope.as_ref().map(|s| s.join(" ")),
+        extra: response
+            .extra
+            .iter()
+            .filter(|(name, _)| !STANDARD_FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect(),
+    };
+    let mut http = (StatusCode::OK, axum::Json(body)).into_response();
+    let headers = http.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    http
+}

@@ -1,0 +1,15 @@
+//! Grantbox: an OAuth 2.0 authorization server whose grant types are
+//! sandboxed WebAssembly plugins. The binary in `main.rs` is a thin shell
+//! over [`cli`]; see ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod endpoint;
+pub mod oauth;
+pub mod plugin;
+pub mod registration;
+pub mod secret;
+pub mod serve;
+pub mod store;

@@ -1,0 +1,10 @@
+//! Sans-IO protocol rules of OAuth 2.0: request parameters, errors, scopes and
+//! client authentication. Nothing here does IO; `endpoint/` feeds it values.
+
+pub mod client_auth;
+pub mod error;
+pub mod params;
+pub mod scope;
+
+pub use error::{ErrorCode, OAuthError};
+pub use params::Params;

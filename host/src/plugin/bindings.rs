@@ -1,0 +1,108 @@
+//! The generated wasmtime bindings of `plugin-sdk/wit` and the conversions
+//! between them and the host's plain types; no other file names generated types.
+
+use crate::oauth::OAuthError;
+
+use super::{
+    AuthorizationApproval, AuthorizationRequest, ClientView, PluginInfo, ResponseMode,
+    TokenRequest, TokenResponse,
+};
+
+wasmtime::component::bindgen!({
+    path: "../plugin-sdk/wit",
+    world: "plugin",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use grantbox::plugin::types as wit;
+
+impl From<&ClientView> for wit::Client {
+    fn from(client: &ClientView) -> Self {
+        Self {
+            client_id: client.client_id.clone(),
+            public: client.public,
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+        }
+    }
+}
+
+impl From<&TokenRequest> for wit::TokenRequest {
+    fn from(request: &TokenRequest) -> Self {
+        Self {
+            grant_type: request.grant_type.clone(),
+            client: (&request.client).into(),
+            scope: request.scope.clone(),
+            params: request.params.clone(),
+        }
+    }
+}
+
+impl From<&AuthorizationRequest> for wit::AuthorizationRequest {
+    fn from(request: &AuthorizationRequest) -> Self {
+        Self {
+            response_type: request.response_type.clone(),
+            client: (&request.client).into(),
+            redirect_uri: request.redirect_uri.clone(),
+            scope: request.scope.clone(),
+            params: request.params.clone(),
+        }
+    }
+}
+
+impl From<&AuthorizationApproval> for wit::AuthorizationApproval {
+    fn from(approval: &AuthorizationApproval) -> Self {
+        Self {
+            response_type: approval.response_type.clone(),
+            client: (&approval.client).into(),
+            redirect_uri: approval.redirect_uri.clone(),
+            subject: approval.subject.clone(),
+            scope: approval.scope.clone(),
+            data: approval.data.clone(),
+        }
+    }
+}
+
+impl From<wit::TokenResponse> for TokenResponse {
+    fn from(response: wit::TokenResponse) -> Self {
+        Self {
+            access_token: response.access_token,
+            token_type: response.token_type,
+            expires_in: response.expires_in,
+            refresh_token: response.refresh_token,
+            scope: response.scope,
+            extra: response.extra,
+        }
+    }
+}
+
+impl From<wit::OauthError> for OAuthError {
+    fn from(error: wit::OauthError) -> Self {
+        OAuthError::from_plugin(
+            &error.error,
+            error.error_description.as_deref(),
+            error.error_uri.as_deref(),
+        )
+    }
+}
+
+impl From<wit::PluginInfo> for PluginInfo {
+    fn from(info: wit::PluginInfo) -> Self {
+        Self {
+            response_types: info
+                .response_types
+                .into_iter()
+                .map(|r| {
+                    let mode = match r.default_response_mode {
+                        wit::ResponseMode::Query => ResponseMode::Query,
+                        wit::ResponseMode::Fragment => ResponseMode::Fragment,
+                        wit::ResponseMode::FormPost => ResponseMode::FormPost,
+                    };
+                    (r.response_type.join(" "), mode)
+                })
+                .collect(),
+            grant_types: info.grant_types,
+        }
+    }
+}

@@ -1,0 +1,553 @@
+//! The host side of every capability interface in the WIT. Each call first
+//! checks that the plugin was granted the capability; a refusal is a
+//! `host-error::denied` the plugin sees, logged and counted, never a trap.
+
+use super::Capability;
+use super::bindings::grantbox::plugin::{
+    clock, codes, config, key_value, log, random, refresh_tokens, tokens, types, users,
+};
+use super::runtime::CallCtx;
+use crate::clock::Clock;
+use crate::secret;
+use crate::store::{
+    NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind, TokenRecord,
+};
+
+use types::HostError;
+
+/// Bounds on what a plugin may hand the host in one call.
+const MAX_RANDOM_BYTES: u32 = 1024;
+const MAX_LOG_BYTES: usize = 4096;
+const MAX_KEY_BYTES: usize = 512;
+const MAX_VALUE_BYTES: usize = 64 * 1024;
+const MAX_TOKEN_BYTES: usize = 4096;
+const MAX_SCOPE_TOKENS: usize = 64;
+const MAX_DATA_BYTES: usize = 8 * 1024;
+const MAX_ISSUED_PER_CALL: usize = 16;
+
+impl CallCtx {
+    /// Fails unless the plugin holds `capability`.
+    fn check(&self, capability: Capability) -> Result<(), HostError> {
+        if self.granted(capability) {
+            return Ok(());
+        }
+        metrics::counter!("grantbox_plugin_denied_calls_total", "plugin" => self.plugin_name().to_owned(), "capability" => capability.name()).increment(1);
+        tracing::warn!(plugin = %self.plugin_name(), capability = capability.name(), "plugin called a capability it was not granted");
+        Err(HostError::Denied(format!(
+            "capability {} is not granted to plugin {}",
+            capability.name(),
+            self.plugin_name()
+        )))
+    }
+
+    /// The calling client's id; capabilities that issue need one.
+    fn client_id(&self) -> Result<String, HostError> {
+        self.client
+            .as_ref()
+            .map(|c| c.client_id.clone())
+            .ok_or_else(|| HostError::InvalidArgument("this call has no client".into()))
+    }
+
+    fn remember_issued(&mut self, value: &str) -> Result<(), HostError> {
+        if self.issued.len() >= MAX_ISSUED_PER_CALL {
+            return Err(HostError::InvalidArgument(format!(
+                "at most {MAX_ISSUED_PER_CALL} tokens or codes a call"
+            )));
+        }
+        self.issued.push(value.to_owned());
+        Ok(())
+    }
+
+    fn services_or_unavailable(&self) -> Result<super::HostServices, HostError> {
+        self.services()
+            .cloned()
+            .ok_or_else(|| HostError::Unavailable("no store is attached to this runtime".into()))
+    }
+}
+
+fn unavailable(error: StoreError) -> HostError {
+    tracing::error!(error = %error, "store error during a plugin call");
+    HostError::Unavailable("the store is unavailable".into())
+}
+
+fn check_len(what: &str, value: &str, max: usize) -> Result<(), HostError> {
+    if value.len() > max {
+        return Err(HostError::InvalidArgument(format!(
+            "{what} is longer than {max} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn check_scope(scope: &[String]) -> Result<(), HostError> {
+    if scope.len() > MAX_SCOPE_TOKENS
+        || scope
+            .iter()
+            .any(|s| s.is_empty() || !s.bytes().all(crate::oauth::scope::is_scope_char))
+    {
+        return Err(HostError::InvalidArgument(
+            "scope is malformed or too long".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn token_info(record: TokenRecord) -> tokens::TokenInfo {
+    tokens::TokenInfo {
+        client_id: record.client_id,
+        subject: record.subject,
+        scope: record.scope,
+        token_type_hint: match record.kind {
+            TokenKind::Access => "access_token".into(),
+            TokenKind::Refresh => "refresh_token".into(),
+        },
+        issued_at: record.issued_at.max(0) as u64,
+        expires_at: record.expires_at.max(0) as u64,
+        grant_id: record.grant_id,
+    }
+}
+
+/// Mints an access token (and a refresh token when `refresh`) for one grant.
+fn mint(
+    services: &super::HostServices,
+    client_id: &str,
+    subject: Option<String>,
+    scope: &[String],
+    grant_id: &str,
+    refresh: bool,
+    now: i64,
+) -> (Vec<NewToken>, tokens::IssuedTokens) {
+    let access_token = secret::new_token();
+    let lifetimes = services.lifetimes;
+    let mut rows = vec![NewToken {
+        token_hash: secret::token_hash(&access_token),
+        kind: TokenKind::Access,
+        client_id: client_id.to_owned(),
+        subject: subject.clone(),
+        scope: scope.to_vec(),
+        grant_id: grant_id.to_owned(),
+        issued_at: now,
+        expires_at: now + lifetimes.access_token,
+    }];
+    let refresh_token = refresh.then(secret::new_token);
+    if let Some(refresh_token) = &refresh_token {
+        rows.push(NewToken {
+            token_hash: secret::token_hash(refresh_token),
+            kind: TokenKind::Refresh,
+            client_id: client_id.to_owned(),
+            subject,
+            scope: scope.to_vec(),
+            grant_id: grant_id.to_owned(),
+            issued_at: now,
+            expires_at: now
+                + lifetimes
+                    .refresh_token_idle
+                    .min(lifetimes.refresh_token_absolute),
+        });
+    }
+    let issued = tokens::IssuedTokens {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: lifetimes.access_token.max(0) as u64,
+        refresh_token,
+        scope: scope.to_vec(),
+        grant_id: grant_id.to_owned(),
+    };
+    (rows, issued)
+}
+
+impl types::Host for CallCtx {}
+
+impl tokens::Host for CallCtx {
+    async fn issue(
+        &mut self,
+        grant: tokens::TokenGrant,
+    ) -> Result<tokens::IssuedTokens, HostError> {
+        self.check(Capability::Tokens)?;
+        check_scope(&grant.scope)?;
+        if let Some(subject) = &grant.subject {
+            check_len("subject", subject, 255)?;
+        }
+        let client_id = self.client_id()?;
+        let may_refresh = self
+            .client
+            .as_ref()
+            .is_some_and(|c| c.grant_types.iter().any(|g| g == "refresh_token"));
+        let services = self.services_or_unavailable()?;
+        let grant_id = match grant.grant_id {
+            Some(id) => {
+                check_len("grant-id", &id, 128)?;
+                id
+            }
+            None => secret::new_token(),
+        };
+        let now = services.clock.now();
+        let (rows, issued) = mint(
+            &services,
+            &client_id,
+            grant.subject,
+            &grant.scope,
+            &grant_id,
+            grant.refresh_token && may_refresh,
+            now,
+        );
+        let started = Clock::instant();
+        let stored = services.store.insert_tokens(&rows).await;
+        self.add_host_time(started);
+        stored.map_err(unavailable)?;
+        self.remember_issued(&issued.access_token)?;
+        if let Some(refresh) = &issued.refresh_token {
+            self.remember_issued(refresh)?;
+        }
+        Ok(issued)
+    }
+
+    async fn introspect(&mut self, token: String) -> Result<Option<tokens::TokenInfo>, HostError> {
+        self.check(Capability::Tokens)?;
+        check_len("token", &token, MAX_TOKEN_BYTES)?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let found = services
+            .store
+            .find_token(&secret::token_hash(&token), services.clock.now())
+            .await;
+        self.add_host_time(started);
+        Ok(found.map_err(unavailable)?.map(token_info))
+    }
+
+    async fn revoke_grant(&mut self, grant_id: String) -> Result<(), HostError> {
+        self.check(Capability::Tokens)?;
+        check_len("grant-id", &grant_id, 128)?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let revoked = services
+            .store
+            .revoke_grant(&grant_id, services.clock.now())
+            .await;
+        self.add_host_time(started);
+        revoked.map(|_| ()).map_err(unavailable)
+    }
+}
+
+impl codes::Host for CallCtx {
+    async fn issue(
+        &mut self,
+        grant: codes::CodeGrant,
+        lifetime_seconds: u32,
+    ) -> Result<String, HostError> {
+        self.check(Capability::Codes)?;
+        check_scope(&grant.scope)?;
+        check_len("subject", &grant.subject, 255)?;
+        check_len("redirect-uri", &grant.redirect_uri, 2048)?;
+        let data_size: usize = grant.data.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if data_size > MAX_DATA_BYTES {
+            return Err(HostError::InvalidArgument(format!(
+                "code data exceeds {MAX_DATA_BYTES} bytes"
+            )));
+        }
+        let client_id = self.client_id()?;
+        let services = self.services_or_unavailable()?;
+        let lifetime =
+            i64::from(lifetime_seconds).clamp(1, services.lifetimes.authorization_code_max);
+        let now = services.clock.now();
+        let code = secret::new_token();
+        let row = NewCode {
+            code_hash: secret::token_hash(&code),
+            client_id,
+            subject: grant.subject,
+            redirect_uri: grant.redirect_uri,
+            scope: grant.scope,
+            data: grant.data,
+            grant_id: secret::new_token(),
+            issued_at: now,
+            expires_at: now + lifetime,
+        };
+        let started = Clock::instant();
+        let stored = services.store.insert_code(&row).await;
+        self.add_host_time(started);
+        stored.map_err(unavailable)?;
+        self.remember_issued(&code)?;
+        Ok(code)
+    }
+
+    async fn redeem(
+        &mut self,
+        code: String,
+    ) -> Result<codes::AuthorizationCode, codes::RedeemError> {
+        self.check(Capability::Codes)
+            .map_err(codes::RedeemError::Host)?;
+        if code.len() > MAX_TOKEN_BYTES {
+            return Err(codes::RedeemError::Unknown);
+        }
+        let client_id = self.client_id().map_err(codes::RedeemError::Host)?;
+        let services = self
+            .services_or_unavailable()
+            .map_err(codes::RedeemError::Host)?;
+        let started = Clock::instant();
+        let outcome = services
+            .store
+            .redeem_code(&secret::token_hash(&code), &client_id, services.clock.now())
+            .await;
+        self.add_host_time(started);
+        match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
+            RedeemOutcome::Redeemed(record) => Ok(codes::AuthorizationCode {
+                client_id: record.client_id,
+                subject: record.subject,
+                redirect_uri: record.redirect_uri,
+                scope: record.scope,
+                data: record.data,
+                grant_id: record.grant_id,
+            }),
+            RedeemOutcome::Unknown => Err(codes::RedeemError::Unknown),
+            RedeemOutcome::Expired => Err(codes::RedeemError::Expired),
+            RedeemOutcome::Replayed => {
+                tracing::warn!(plugin = %self.plugin_name(), client_id = %client_id, "authorization code replayed; its tokens were revoked");
+                Err(codes::RedeemError::Replayed)
+            }
+        }
+    }
+}
+
+impl refresh_tokens::Host for CallCtx {
+    async fn find(
+        &mut self,
+        refresh_token: String,
+    ) -> Result<Option<tokens::TokenInfo>, HostError> {
+        self.check(Capability::RefreshTokens)?;
+        if refresh_token.len() > MAX_TOKEN_BYTES {
+            return Ok(None);
+        }
+        let client_id = self.client_id()?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let found = services
+            .store
+            .find_refresh(
+                &secret::token_hash(&refresh_token),
+                &client_id,
+                services.clock.now(),
+            )
+            .await;
+        self.add_host_time(started);
+        Ok(found.map_err(unavailable)?.map(token_info))
+    }
+
+    async fn rotate(
+        &mut self,
+        refresh_token: String,
+        scope: Vec<String>,
+    ) -> Result<tokens::IssuedTokens, refresh_tokens::RefreshError> {
+        use refresh_tokens::RefreshError;
+        self.check(Capability::RefreshTokens)
+            .map_err(RefreshError::Host)?;
+        check_scope(&scope).map_err(RefreshError::Host)?;
+        if refresh_token.len() > MAX_TOKEN_BYTES {
+            return Err(RefreshError::Unknown);
+        }
+        let client_id = self.client_id().map_err(RefreshError::Host)?;
+        let services = self.services_or_unavailable().map_err(RefreshError::Host)?;
+        let now = services.clock.now();
+        let hash = secret::token_hash(&refresh_token);
+        let started = Clock::instant();
+        let current = services.store.find_refresh(&hash, &client_id, now).await;
+        self.add_host_time(started);
+        let current = current.map_err(|e| RefreshError::Host(unavailable(e)))?;
+        // The family and subject come from the stored token, never the plugin.
+        let (subject, grant_id) = match &current {
+            Some(record) => (record.subject.clone(), record.grant_id.clone()),
+            None => (None, String::new()),
+        };
+        if let Some(record) = &current {
+            if scope.iter().any(|s| !record.scope.contains(s)) {
+                return Err(RefreshError::Host(HostError::InvalidArgument(
+                    "scope wider than the refresh token's".into(),
+                )));
+            }
+        }
+        let (rows, issued) = mint(&services, &client_id, subject, &scope, &grant_id, true, now);
+        let started = Clock::instant();
+        let outcome = services
+            .store
+            .rotate_refresh(&hash, &client_id, now, &rows)
+            .await;
+        self.add_host_time(started);
+        match outcome.map_err(|e| RefreshError::Host(unavailable(e)))? {
+            RotateOutcome::Rotated(_) => {
+                self.remember_issued(&issued.access_token)
+                    .map_err(RefreshError::Host)?;
+                if let Some(refresh) = &issued.refresh_token {
+                    self.remember_issued(refresh).map_err(RefreshError::Host)?;
+                }
+                Ok(issued)
+            }
+            RotateOutcome::Unknown => Err(RefreshError::Unknown),
+            RotateOutcome::Expired => Err(RefreshError::Expired),
+            RotateOutcome::Reused => {
+                tracing::warn!(plugin = %self.plugin_name(), client_id = %client_id, "refresh token reused; its family was revoked");
+                Err(RefreshError::Reused)
+            }
+        }
+    }
+}
+
+impl users::Host for CallCtx {
+    async fn verify_password(
+        &mut self,
+        username: String,
+        password: String,
+    ) -> Result<Option<String>, HostError> {
+        self.check(Capability::Users)?;
+        check_len("username", &username, 255)?;
+        check_len("password", &password, 1024)?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let user = services.store.find_user(&username).await;
+        self.add_host_time(started);
+        let user = user.map_err(unavailable)?;
+        // argon2 is CPU work: keep it off the async workers.
+        let started = Clock::instant();
+        let verified = tokio::task::spawn_blocking(move || match user {
+            Some(user) => {
+                secret::verify_password(&password, &user.password_hash).then_some(user.subject)
+            }
+            None => {
+                secret::dummy_verify(&password);
+                None
+            }
+        })
+        .await
+        .map_err(|_| HostError::Unavailable("password check failed".into()))?;
+        self.add_host_time(started);
+        Ok(verified)
+    }
+}
+
+impl key_value::Host for CallCtx {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, HostError> {
+        self.check(Capability::KeyValue)?;
+        check_len("key", &key, MAX_KEY_BYTES)?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let value = services
+            .store
+            .kv_get(self.plugin_name(), &key, services.clock.now())
+            .await;
+        self.add_host_time(started);
+        value.map_err(unavailable)
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: Option<u32>,
+    ) -> Result<(), HostError> {
+        self.check(Capability::KeyValue)?;
+        check_len("key", &key, MAX_KEY_BYTES)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(HostError::InvalidArgument(format!(
+                "value is larger than {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+        let services = self.services_or_unavailable()?;
+        let expires_at = ttl_seconds.map(|ttl| services.clock.now() + i64::from(ttl));
+        let started = Clock::instant();
+        let stored = services
+            .store
+            .kv_set(self.plugin_name(), &key, &value, expires_at)
+            .await;
+        self.add_host_time(started);
+        stored.map_err(unavailable)
+    }
+
+    async fn insert_new(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: Option<u32>,
+    ) -> Result<bool, HostError> {
+        self.check(Capability::KeyValue)?;
+        check_len("key", &key, MAX_KEY_BYTES)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(HostError::InvalidArgument(format!(
+                "value is larger than {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+        let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
+        let expires_at = ttl_seconds.map(|ttl| now + i64::from(ttl));
+        let started = Clock::instant();
+        let inserted = services
+            .store
+            .kv_insert_new(self.plugin_name(), &key, &value, expires_at, now)
+            .await;
+        self.add_host_time(started);
+        inserted.map_err(unavailable)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, HostError> {
+        self.check(Capability::KeyValue)?;
+        check_len("key", &key, MAX_KEY_BYTES)?;
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let deleted = services.store.kv_delete(self.plugin_name(), &key).await;
+        self.add_host_time(started);
+        deleted.map_err(unavailable)
+    }
+}
+
+impl random::Host for CallCtx {
+    async fn bytes(&mut self, len: u32) -> Result<Vec<u8>, HostError> {
+        self.check(Capability::Random)?;
+        if len > MAX_RANDOM_BYTES {
+            return Err(HostError::InvalidArgument(format!(
+                "at most {MAX_RANDOM_BYTES} random bytes a call (asked for {len})"
+            )));
+        }
+        let mut bytes = vec![0; len as usize];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        Ok(bytes)
+    }
+}
+
+impl clock::Host for CallCtx {
+    async fn now(&mut self) -> Result<u64, HostError> {
+        self.check(Capability::Clock)?;
+        let services = self.services_or_unavailable()?;
+        Ok(services.clock.now().max(0) as u64)
+    }
+}
+
+impl log::Host for CallCtx {
+    async fn log(&mut self, level: log::Level, message: String) -> Result<(), HostError> {
+        self.check(Capability::Log)?;
+        let mut end = message.len().min(MAX_LOG_BYTES);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = &message[..end];
+        let (plugin, version) = (self.plugin_name(), self.plugin_version());
+        match level {
+            log::Level::Error => tracing::error!(plugin, version, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, version, "{message}"),
+            log::Level::Info => tracing::info!(plugin, version, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, version, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl config::Host for CallCtx {
+    async fn get(&mut self, key: String) -> Result<Option<String>, HostError> {
+        self.check(Capability::Config)?;
+        Ok(self.config().get(&key).map(|value| match value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        }))
+    }
+
+    async fn json(&mut self) -> Result<String, HostError> {
+        self.check(Capability::Config)?;
+        Ok(self.config_json().to_owned())
+    }
+}

@@ -1,0 +1,419 @@
+//! `plugin.toml`, parsed in two stages: a raw serde layer that refuses unknown
+//! keys, then a validated [`Manifest`]. Every error names the file and the field.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Capability;
+
+/// The interface version this host implements (the WIT package of `plugin-sdk/wit`).
+pub const HOST_INTERFACE: InterfaceVersion = InterfaceVersion {
+    major: 1,
+    minor: 0,
+    patch: 0,
+};
+/// The WIT package name plugins are built against.
+pub const INTERFACE_PACKAGE: &str = "grantbox:plugin";
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Where it came from: a file path, or `bundled:<name>` for embedded plugins.
+    pub source: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub interface: InterfaceVersion,
+    pub capabilities: BTreeSet<Capability>,
+    pub wasm_file: String,
+    /// Lowercase hex SHA-256 of the `.wasm`.
+    pub wasm_sha256: String,
+    /// Each `response_type` as its sorted, space-joined words.
+    pub response_types: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub memory_bytes: usize,
+    pub timeout_ms: u64,
+    /// The `[config]` table as JSON, handed to the plugin unchanged.
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `major.minor.patch` of the `grantbox:plugin` WIT package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InterfaceVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl InterfaceVersion {
+    /// Reads `grantbox:plugin@1.0.0` (the package prefix is optional).
+    pub fn parse(text: &str) -> Option<Self> {
+        let version = match text.split_once('@') {
+            Some((package, version)) if package == INTERFACE_PACKAGE => version,
+            Some(_) => return None,
+            None => text,
+        };
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+        let major = parts.next()??;
+        let minor = parts.next().unwrap_or(Some(0))?;
+        let patch = parts.next().unwrap_or(Some(0))?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            major,
+            minor,
+            patch,
+        })
+    }
+
+    /// A plugin built against `self` links on a host that implements `host`
+    /// when the majors agree and the host is at least as new (minors only add).
+    pub fn runs_on(self, host: InterfaceVersion) -> bool {
+        self.major == host.major && (self.minor, self.patch) <= (host.minor, host.patch)
+    }
+}
+
+impl fmt::Display for InterfaceVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{INTERFACE_PACKAGE}@{}.{}.{}",
+            self.major, self.minor, self.patch
+        )
+    }
+}
+
+/// A manifest that could not be read; names the file and the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {field}: {message}")]
+pub struct ManifestError {
+    pub source_name: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// Host-side ceilings on what a manifest may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitCaps {
+    pub max_memory_bytes: usize,
+    pub max_timeout_ms: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    plugin: RawPlugin,
+    wasm: RawWasm,
+    provides: RawProvides,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    config: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    interface: String,
+    #[serde(default)]
+    capabilities: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWasm {
+    file: String,
+    sha256: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvides {
+    #[serde(default)]
+    response_types: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory_mib: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+const DEFAULT_MEMORY_MIB: u64 = 16;
+const DEFAULT_TIMEOUT_MS: u64 = 100;
+
+impl Manifest {
+    /// Reads `plugin.toml` from a file.
+    pub fn load(path: &Path, caps: LimitCaps) -> Result<Self, ManifestError> {
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            source_name: source.clone(),
+            field: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, &source, caps)
+    }
+
+    /// Parses and validates manifest text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str, caps: LimitCaps) -> Result<Self, ManifestError> {
+        let error = |field: &str, message: String| ManifestError {
+            source_name: source.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start].lines().count().max(1))
+                .map(|line| format!("line {line}"))
+                .unwrap_or_else(|| "(toml)".into());
+            error(&line, e.message().to_owned())
+        })?;
+
+        let name = raw.plugin.name;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(error(
+                "plugin.name",
+                format!("{name:?} must be lowercase letters, digits, - or _"),
+            ));
+        }
+        let interface = InterfaceVersion::parse(&raw.plugin.interface).ok_or_else(|| {
+            error(
+                "plugin.interface",
+                format!(
+                    "{:?} is not of the form {INTERFACE_PACKAGE}@MAJOR.MINOR.PATCH",
+                    raw.plugin.interface
+                ),
+            )
+        })?;
+        if !interface.runs_on(HOST_INTERFACE) {
+            return Err(error(
+                "plugin.interface",
+                format!("the plugin needs {interface} but this host implements {HOST_INTERFACE}"),
+            ));
+        }
+        let mut capabilities = BTreeSet::new();
+        for name in &raw.plugin.capabilities {
+            let capability = Capability::parse(name).ok_or_else(|| {
+                error(
+                    "plugin.capabilities",
+                    format!(
+                        "unknown capability {name:?} (known: {})",
+                        Capability::ALL_NAMES.join(", ")
+                    ),
+                )
+            })?;
+            capabilities.insert(capability);
+        }
+        if raw.wasm.file.is_empty()
+            || raw.wasm.file.contains(['/', '\\'])
+            || raw.wasm.file.starts_with('.')
+        {
+            return Err(error(
+                "wasm.file",
+                format!("{:?} must be a file name beside plugin.toml", raw.wasm.file),
+            ));
+        }
+        let wasm_sha256 = raw
+            .wasm
+            .sha256
+            .ok_or_else(|| error("wasm.sha256", "is missing".into()))?
+            .to_ascii_lowercase();
+        if wasm_sha256.len() != 64 || !wasm_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(error("wasm.sha256", "must be 64 hex digits".into()));
+        }
+        let mut response_types = Vec::new();
+        for response_type in &raw.provides.response_types {
+            let normalized = normalize_response_type(response_type).ok_or_else(|| {
+                error(
+                    "provides.response_types",
+                    format!("{response_type:?} is not a response type"),
+                )
+            })?;
+            response_types.push(normalized);
+        }
+        for grant_type in &raw.provides.grant_types {
+            if grant_type.is_empty() || grant_type.contains(char::is_whitespace) {
+                return Err(error(
+                    "provides.grant_types",
+                    format!("{grant_type:?} is not a grant type"),
+                ));
+            }
+        }
+        if response_types.is_empty() && raw.provides.grant_types.is_empty() {
+            return Err(error(
+                "provides",
+                "the plugin provides neither a response type nor a grant type".into(),
+            ));
+        }
+        let memory_mib = raw.limits.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB);
+        let memory_bytes =
+            usize::try_from(memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        if memory_mib == 0 || memory_bytes > caps.max_memory_bytes {
+            return Err(error(
+                "limits.memory_mib",
+                format!(
+                    "{memory_mib} is outside 1..={} (the host's cap)",
+                    caps.max_memory_bytes >> 20
+                ),
+            ));
+        }
+        let timeout_ms = raw.limits.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        if timeout_ms == 0 || timeout_ms > caps.max_timeout_ms {
+            return Err(error(
+                "limits.timeout_ms",
+                format!(
+                    "{timeout_ms} is outside 1..={} (the host's cap)",
+                    caps.max_timeout_ms
+                ),
+            ));
+        }
+        let config = serde_json::to_value(&raw.config)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .ok_or_else(|| error("config", "cannot be represented as JSON".into()))?;
+
+        Ok(Self {
+            source: source.to_owned(),
+            name,
+            version: raw.plugin.version,
+            description: raw.plugin.description,
+            interface,
+            capabilities,
+            wasm_file: raw.wasm.file,
+            wasm_sha256,
+            response_types,
+            grant_types: raw.provides.grant_types,
+            memory_bytes,
+            timeout_ms,
+            config,
+        })
+    }
+
+    /// The manifest's directory for a file source, where the `.wasm` lives.
+    pub fn wasm_path(&self, manifest_path: &Path) -> PathBuf {
+        manifest_path
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(&self.wasm_file)
+    }
+}
+
+/// A `response_type` as a set of words (OAuth 2.0 Multiple Response Types §3):
+/// sorted and joined by one space so `"token code"` equals `"code token"`.
+pub fn normalize_response_type(value: &str) -> Option<String> {
+    let mut words: Vec<&str> = value.split(' ').collect();
+    if words
+        .iter()
+        .any(|w| w.is_empty() || !w.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return None;
+    }
+    words.sort_unstable();
+    words.dedup();
+    Some(words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPS: LimitCaps = LimitCaps {
+        max_memory_bytes: 64 << 20,
+        max_timeout_ms: 1000,
+    };
+
+    fn manifest(extra: &str) -> String {
+        format!(
+            r#"
+[plugin]
+name = "grant-x"
+version = "0.1.0"
+interface = "grantbox:plugin@1.0.0"
+capabilities = ["tokens"]
+{extra}
+[wasm]
+file = "grant_x.wasm"
+sha256 = "{}"
+
+[provides]
+grant_types = ["urn:x"]
+"#,
+            "a".repeat(64)
+        )
+    }
+
+    fn error_of(text: &str) -> String {
+        Manifest::parse(text, "dir/plugin.toml", CAPS)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn parses_a_valid_manifest() {
+        let m = Manifest::parse(&manifest(""), "p", CAPS).unwrap();
+        assert_eq!(m.name, "grant-x");
+        assert_eq!(m.grant_types, vec!["urn:x"]);
+        assert_eq!(m.memory_bytes, 16 << 20);
+        assert!(m.capabilities.contains(&Capability::Tokens));
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let unknown = error_of(&manifest("colour = \"red\""));
+        assert!(unknown.starts_with("dir/plugin.toml: line "), "{unknown}");
+        assert!(unknown.contains("unknown field `colour`"), "{unknown}");
+
+        let newer = error_of(&manifest("").replace("@1.0.0", "@1.4.0"));
+        assert!(newer.contains("plugin.interface"), "{newer}");
+        assert!(
+            newer.contains("grantbox:plugin@1.4.0") && newer.contains("grantbox:plugin@1.0.0"),
+            "{newer}"
+        );
+
+        let major = error_of(&manifest("").replace("@1.0.0", "@2.0.0"));
+        assert!(major.contains("plugin.interface"), "{major}");
+
+        let capability = error_of(&manifest("").replace("[\"tokens\"]", "[\"network\"]"));
+        assert!(capability.contains("plugin.capabilities"), "{capability}");
+
+        let hash = error_of(&manifest("").replace(&"a".repeat(64), "abc"));
+        assert!(hash.contains("wasm.sha256"), "{hash}");
+
+        let memory = error_of(&format!("{}\n[limits]\nmemory_mib = 4096\n", manifest("")));
+        assert!(memory.contains("limits.memory_mib"), "{memory}");
+    }
+
+    #[test]
+    fn older_minor_interfaces_run_on_this_host() {
+        let v = |s| InterfaceVersion::parse(s).unwrap();
+        assert!(v("1.0.0").runs_on(v("1.2.0")));
+        assert!(!v("1.3.0").runs_on(v("1.2.0")));
+        assert!(!v("2.0.0").runs_on(v("1.2.0")));
+        assert!(InterfaceVersion::parse("other:pkg@1.0.0").is_none());
+    }
+
+    #[test]
+    fn response_types_are_sets_of_words() {
+        assert_eq!(
+            normalize_response_type("token code").as_deref(),
+            Some("code token")
+        );
+        assert_eq!(normalize_response_type("code  token"), None);
+    }
+}

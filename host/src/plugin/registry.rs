@@ -1,0 +1,184 @@
+//! The registry: which plugin answers each `response_type` and `grant_type`.
+//! Built from the bundled set, then a plugin directory whose plugins replace
+//! bundled ones of the same type; two directory plugins claiming one type is
+//! a startup error naming both files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::manifest::{Manifest, normalize_response_type};
+use super::{PluginRef, ResponseMode, Runtime, bundled};
+
+/// A plugin set that could not be loaded; the message names file and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoadError(pub String);
+
+/// Plugins by the types they provide.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    plugins: Vec<PluginRef>,
+    by_response_type: BTreeMap<String, (PluginRef, ResponseMode)>,
+    by_grant_type: BTreeMap<String, PluginRef>,
+}
+
+/// Where a plugin came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Bundled,
+    Directory(PathBuf),
+}
+
+impl Registry {
+    /// Loads the bundled plugins and, when given, every plugin of `dir`.
+    pub async fn load(runtime: &Runtime, dir: Option<&Path>) -> Result<Self, LoadError> {
+        let mut registry = Registry::default();
+        for plugin in load_bundled(runtime).await? {
+            registry.insert(plugin, &Origin::Bundled)?;
+        }
+        if let Some(dir) = dir {
+            for plugin in load_dir(runtime, dir).await? {
+                registry.insert(plugin, &Origin::Directory(dir.to_owned()))?;
+            }
+        }
+        registry.plugins.retain(|p| {
+            registry.by_grant_type.values().any(|q| Arc::ptr_eq(p, q))
+                || registry
+                    .by_response_type
+                    .values()
+                    .any(|(q, _)| Arc::ptr_eq(p, q))
+        });
+        Ok(registry)
+    }
+
+    fn insert(&mut self, plugin: PluginRef, origin: &Origin) -> Result<(), LoadError> {
+        for (response_type, mode) in &plugin.info.response_types {
+            let key =
+                normalize_response_type(response_type).unwrap_or_else(|| response_type.clone());
+            if let Some((existing, _)) = self.by_response_type.get(&key) {
+                self.replace_or_conflict(existing, &plugin, origin, "response_type", &key)?;
+            }
+            self.by_response_type.insert(key, (plugin.clone(), *mode));
+        }
+        for grant_type in &plugin.info.grant_types {
+            if let Some(existing) = self.by_grant_type.get(grant_type) {
+                self.replace_or_conflict(existing, &plugin, origin, "grant_type", grant_type)?;
+            }
+            self.by_grant_type
+                .insert(grant_type.clone(), plugin.clone());
+        }
+        self.plugins.push(plugin);
+        Ok(())
+    }
+
+    fn replace_or_conflict(
+        &self,
+        existing: &PluginRef,
+        plugin: &PluginRef,
+        origin: &Origin,
+        kind: &str,
+        value: &str,
+    ) -> Result<(), LoadError> {
+        let existing_is_bundled = existing.manifest.source.starts_with("bundled:");
+        if *origin == Origin::Bundled || !existing_is_bundled {
+            return Err(LoadError(format!(
+                "{}: provides: {kind} {value:?} is also provided by {}",
+                plugin.manifest.source, existing.manifest.source
+            )));
+        }
+        info!(
+            %kind, %value,
+            bundled = %existing.manifest.name,
+            replacement = %plugin.manifest.source,
+            "a plugin from the plugin directory replaces a bundled one"
+        );
+        Ok(())
+    }
+
+    /// The plugin for a `response_type` (its words in any order) and its default mode.
+    pub fn for_response_type(&self, response_type: &str) -> Option<(&PluginRef, ResponseMode)> {
+        let key = normalize_response_type(response_type)?;
+        self.by_response_type.get(&key).map(|(p, mode)| (p, *mode))
+    }
+
+    pub fn for_grant_type(&self, grant_type: &str) -> Option<&PluginRef> {
+        self.by_grant_type.get(grant_type)
+    }
+
+    pub fn plugins(&self) -> &[PluginRef] {
+        &self.plugins
+    }
+
+    pub fn grant_types(&self) -> impl Iterator<Item = &str> {
+        self.by_grant_type.keys().map(String::as_str)
+    }
+
+    pub fn response_types(&self) -> impl Iterator<Item = &str> {
+        self.by_response_type.keys().map(String::as_str)
+    }
+}
+
+async fn load_bundled(runtime: &Runtime) -> Result<Vec<PluginRef>, LoadError> {
+    let mut plugins = Vec::new();
+    for bundled in bundled::BUNDLED {
+        let source = format!("bundled:{}", bundled.name);
+        let manifest = Manifest::parse(bundled.manifest, &source, runtime.caps())
+            .map_err(|e| LoadError(e.to_string()))?;
+        let plugin = runtime
+            .load(manifest, bundled.wasm)
+            .await
+            .map_err(LoadError)?;
+        plugins.push(Arc::new(plugin));
+    }
+    Ok(plugins)
+}
+
+/// Every `*/plugin.toml` one level below `dir`, and `dir/plugin.toml` itself.
+pub fn manifest_paths(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let unreadable = |e: std::io::Error| {
+        LoadError(format!(
+            "{}: cannot read the plugin directory: {e}",
+            dir.display()
+        ))
+    };
+    let mut paths = Vec::new();
+    if dir.join("plugin.toml").is_file() {
+        paths.push(dir.join("plugin.toml"));
+    }
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let manifest = entry.map_err(unreadable)?.path().join("plugin.toml");
+        if manifest.is_file() {
+            paths.push(manifest);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(LoadError(format!(
+            "{}: no plugin.toml found in the plugin directory",
+            dir.display()
+        )));
+    }
+    Ok(paths)
+}
+
+async fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<PluginRef>, LoadError> {
+    let mut plugins = Vec::new();
+    for path in manifest_paths(dir)? {
+        let manifest =
+            Manifest::load(&path, runtime.caps()).map_err(|e| LoadError(e.to_string()))?;
+        let wasm_path = manifest.wasm_path(&path);
+        let wasm = std::fs::read(&wasm_path).map_err(|e| {
+            LoadError(format!(
+                "{}: wasm.file: cannot read {}: {e}",
+                path.display(),
+                wasm_path.display()
+            ))
+        })?;
+        let plugin = runtime.load(manifest, &wasm).await.map_err(LoadError)?;
+        plugins.push(Arc::new(plugin));
+    }
+    Ok(plugins)
+}

@@ -1,0 +1,714 @@
+//! The sandbox: one wasmtime [`Engine`] with the pooling allocator and epoch
+//! interruption, a compiled-artifact cache, one `InstancePre` per plugin, and
+//! a fresh `Store` for every call, so no state outlives a request.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, debug, warn};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Plugin as PluginWorld, PluginPre, wit};
+use super::manifest::{HOST_INTERFACE, INTERFACE_PACKAGE, InterfaceVersion, LimitCaps, Manifest};
+use super::{
+    AuthorizationApproval, AuthorizationRequest, CallError, Capability, ClientView, Fault,
+    FaultKind, HostServices, PluginInfo, TokenRequest, TokenResponse,
+};
+use crate::clock::Clock;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Settings of the sandbox as a whole.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached; `None` compiles at every start.
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin calls running at once; also the size of the instance pool.
+    pub max_concurrent_calls: u32,
+    pub caps: LimitCaps,
+    /// What the operator allows plugins to use; a plugin gets the
+    /// intersection of this and what its manifest asks for.
+    pub allowed_capabilities: BTreeSet<Capability>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            max_concurrent_calls: 256,
+            caps: LimitCaps {
+                max_memory_bytes: 64 << 20,
+                max_timeout_ms: 5_000,
+            },
+            allowed_capabilities: Capability::ALL.into_iter().collect(),
+        }
+    }
+}
+
+/// The engine, the linker and the services every call shares.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallCtx>,
+    calls: Arc<Semaphore>,
+    config: RuntimeConfig,
+    services: Option<HostServices>,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded plugin: its manifest, what it said it provides, and a
+/// pre-instantiated component to make fresh instances from.
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub info: PluginInfo,
+    /// The capabilities the plugin really gets (manifest ∩ operator policy).
+    pub capabilities: BTreeSet<Capability>,
+    pre: PluginPre<CallCtx>,
+    shared: Arc<CallShared>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.manifest.name)
+            .field("version", &self.manifest.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every call of one plugin needs besides the request.
+struct CallShared {
+    name: String,
+    version: String,
+    capabilities: BTreeSet<Capability>,
+    config_json: String,
+    config: serde_json::Map<String, serde_json::Value>,
+    memory_bytes: usize,
+    timeout: Duration,
+    calls: Arc<Semaphore>,
+    services: Option<HostServices>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig, services: Option<HostServices>) -> anyhow::Result<Self> {
+        let engine = build_engine(&config).map_err(anyhow::Error::from)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        PluginWorld::add_to_linker::<CallCtx, HasSelf<CallCtx>>(&mut linker, |ctx| ctx)
+            .map_err(anyhow::Error::from)?;
+        let ticker = EpochTicker::start(engine.clone());
+        Ok(Self {
+            calls: Arc::new(Semaphore::new(config.max_concurrent_calls as usize)),
+            engine,
+            linker,
+            config,
+            services,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn caps(&self) -> LimitCaps {
+        self.config.caps
+    }
+
+    /// Checks the wasm against the manifest, compiles it (or loads it from the
+    /// cache), links it and asks it what it provides. Errors name the source.
+    pub async fn load(&self, manifest: Manifest, wasm: &[u8]) -> Result<Plugin, String> {
+        let source = manifest.source.clone();
+        let actual = hex::encode(Sha256::digest(wasm));
+        if actual != manifest.wasm_sha256 {
+            return Err(format!(
+                "{source}: wasm.sha256: {} does not match {} (sha256 {actual})",
+                manifest.wasm_sha256, manifest.wasm_file
+            ));
+        }
+        let component = self.compile(wasm, &actual).map_err(|e| {
+            format!(
+                "{source}: wasm.file: {} is not a valid component: {e}",
+                manifest.wasm_file
+            )
+        })?;
+        check_interface(&self.engine, &component, &manifest)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            format!(
+                "{source}: wasm.file: cannot link {}: {e:#}",
+                manifest.wasm_file
+            )
+        })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| {
+            format!(
+                "{source}: wasm.file: {} lacks an export: {e:#}",
+                manifest.wasm_file
+            )
+        })?;
+
+        let capabilities: BTreeSet<Capability> = manifest
+            .capabilities
+            .intersection(&self.config.allowed_capabilities)
+            .copied()
+            .collect();
+        for withheld in manifest.capabilities.difference(&capabilities) {
+            warn!(plugin = %manifest.name, capability = withheld.name(), "capability withheld by operator policy");
+        }
+        let shared = Arc::new(CallShared {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            capabilities: capabilities.clone(),
+            config_json: serde_json::Value::Object(manifest.config.clone()).to_string(),
+            config: manifest.config.clone(),
+            memory_bytes: manifest.memory_bytes,
+            timeout: Duration::from_millis(manifest.timeout_ms),
+            calls: self.calls.clone(),
+            services: self.services.clone(),
+        });
+        let mut plugin = Plugin {
+            manifest,
+            info: PluginInfo::default(),
+            capabilities,
+            pre,
+            shared,
+        };
+        let info = plugin
+            .info()
+            .await
+            .map_err(|e| format!("{source}: wasm.file: info() failed: {e}"))?;
+        check_provides(&plugin.manifest, &info)?;
+        plugin.info = info;
+        Ok(plugin)
+    }
+
+    fn compile(&self, wasm: &[u8], wasm_sha256: &str) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.config.cache_dir else {
+            return Component::new(&self.engine, wasm);
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        let key = format!("{wasm_sha256}-{:016x}", hasher.finish());
+        let artifact = dir.join(format!("{key}.cwasm"));
+        let checksum = dir.join(format!("{key}.cwasm.sha256"));
+        if let (Ok(bytes), Ok(expected)) =
+            (std::fs::read(&artifact), std::fs::read_to_string(&checksum))
+        {
+            if hex::encode(Sha256::digest(&bytes)) == expected.trim() {
+                debug!(artifact = %artifact.display(), "loading compiled plugin from cache");
+                return deserialize(&self.engine, &bytes);
+            }
+            warn!(artifact = %artifact.display(), "cached plugin failed its checksum; recompiling");
+        }
+        let bytes = self.engine.precompile_component(wasm)?;
+        if let Err(e) = write_cache(dir, &artifact, &checksum, &bytes) {
+            warn!(dir = %dir.display(), error = %e, "cannot write the plugin cache");
+        }
+        deserialize(&self.engine, &bytes)
+    }
+}
+
+/// Loads code this process compiled (or read back and verified against its
+/// SHA-256): wasmtime does not integrity-check precompiled artifacts itself.
+#[allow(
+    unsafe_code,
+    reason = "the bytes come from Engine::precompile_component, checked by SHA-256"
+)]
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `bytes` were produced by `precompile_component` of an engine with
+    // the same compatibility hash (part of the cache key), and their SHA-256
+    // matched the checksum written next to them.
+    unsafe { Component::deserialize(engine, bytes) }
+}
+
+fn write_cache(
+    dir: &std::path::Path,
+    artifact: &std::path::Path,
+    checksum: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temporary = artifact.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, artifact)?;
+    std::fs::write(checksum, hex::encode(Sha256::digest(bytes)))
+}
+
+fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
+    let mut wasm = wasmtime::Config::new();
+    wasm.epoch_interruption(true);
+    let slots = config.max_concurrent_calls.max(1);
+    let mut pooling = wasmtime::PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .total_stacks(slots)
+        .max_memory_size(config.caps.max_memory_bytes);
+    let mut pooled = wasm.clone();
+    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            // As Spin and wasmCloud do: some hosts cannot reserve the virtual
+            // address space the pool needs (ulimit -v, overcommit settings).
+            warn!(error = %e, "pooling allocator unavailable; allocating instances on demand");
+            Engine::new(&wasm)
+        }
+    }
+}
+
+/// The component must export `grantbox:plugin/grant` of the version its
+/// manifest names, and that version must run on this host.
+fn check_interface(
+    engine: &Engine,
+    component: &Component,
+    manifest: &Manifest,
+) -> Result<(), String> {
+    let source = &manifest.source;
+    let prefix = format!("{INTERFACE_PACKAGE}/grant@");
+    let exported = component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| name.strip_prefix(&prefix).and_then(InterfaceVersion::parse));
+    let Some(exported) = exported else {
+        return Err(format!(
+            "{source}: wasm.file: {} does not export {INTERFACE_PACKAGE}/grant",
+            manifest.wasm_file
+        ));
+    };
+    if !exported.runs_on(HOST_INTERFACE) {
+        return Err(format!(
+            "{source}: wasm.file: {} was built against {exported} but this host implements {HOST_INTERFACE}",
+            manifest.wasm_file
+        ));
+    }
+    if (exported.major, exported.minor) != (manifest.interface.major, manifest.interface.minor) {
+        return Err(format!(
+            "{source}: plugin.interface: the manifest says {} but {} was built against {exported}",
+            manifest.interface, manifest.wasm_file
+        ));
+    }
+    Ok(())
+}
+
+/// What `info()` returns must be what the manifest declares.
+fn check_provides(manifest: &Manifest, info: &PluginInfo) -> Result<(), String> {
+    let source = &manifest.source;
+    let mut declared: Vec<&str> = manifest.response_types.iter().map(String::as_str).collect();
+    let mut exported: Vec<String> = info
+        .response_types
+        .iter()
+        .filter_map(|(words, _)| super::manifest::normalize_response_type(words))
+        .collect();
+    declared.sort_unstable();
+    exported.sort_unstable();
+    if declared != exported {
+        return Err(format!(
+            "{source}: provides.response_types: the manifest declares {declared:?} but the plugin provides {exported:?}"
+        ));
+    }
+    let mut declared: Vec<&str> = manifest.grant_types.iter().map(String::as_str).collect();
+    let mut exported: Vec<&str> = info.grant_types.iter().map(String::as_str).collect();
+    declared.sort_unstable();
+    exported.sort_unstable();
+    if declared != exported {
+        return Err(format!(
+            "{source}: provides.grant_types: the manifest declares {declared:?} but the plugin provides {exported:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Advances the engine's epoch on its own OS thread: a tokio task would never
+/// run while a guest spins on the same worker.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("grantbox-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(
+                |e| warn!(error = %e, "cannot start the epoch ticker; plugin deadlines are off"),
+            );
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The data of one call's `Store`.
+pub(super) struct CallCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: MemoryLimit,
+    shared: Arc<CallShared>,
+    /// The client the request came from, when there is one.
+    pub(super) client: Option<ClientView>,
+    /// Tokens and codes the host issued during this call; the plugin may
+    /// only return these.
+    pub(super) issued: Vec<String>,
+    started: Instant,
+    /// Time spent in host calls, which does not count against the deadline.
+    host_time: Duration,
+}
+
+impl WasiView for CallCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl CallCtx {
+    pub(super) fn plugin_name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub(super) fn plugin_version(&self) -> &str {
+        &self.shared.version
+    }
+
+    pub(super) fn granted(&self, capability: Capability) -> bool {
+        self.shared.capabilities.contains(&capability)
+    }
+
+    pub(super) fn services(&self) -> Option<&HostServices> {
+        self.shared.services.as_ref()
+    }
+
+    pub(super) fn config(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.shared.config
+    }
+
+    pub(super) fn config_json(&self) -> &str {
+        &self.shared.config_json
+    }
+
+    pub(super) fn add_host_time(&mut self, since: Instant) {
+        self.host_time += since.elapsed();
+    }
+
+    fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+}
+
+/// The per-call memory limit; remembers that it was hit so the fault is named.
+struct MemoryLimit {
+    bytes: usize,
+    hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.bytes {
+            self.hit = true;
+            wasmtime::bail!(
+                "memory limit of {} bytes reached (asked for {desired})",
+                self.bytes
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A store and a fresh instance for one call.
+struct Call {
+    store: Store<CallCtx>,
+    instance: PluginWorld,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    /// Asks the plugin what it provides (done once at load).
+    async fn info(&self) -> Result<PluginInfo, Fault> {
+        let mut call = self.begin(None).await?;
+        let result = call
+            .instance
+            .grantbox_plugin_grant()
+            .call_info(&mut call.store)
+            .await;
+        self.finish("info", call, result).map(PluginInfo::from)
+    }
+
+    /// Runs a token-endpoint exchange.
+    pub async fn exchange(&self, request: &TokenRequest) -> Result<TokenResponse, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
+        async {
+            let mut call = self.begin(Some(request.client.clone())).await?;
+            let wit_request = wit::TokenRequest::from(request);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_exchange(&mut call.store, &wit_request)
+                .await;
+            let issued = std::mem::take(&mut call.store.data_mut().issued);
+            let response: TokenResponse = match self.finish("exchange", call, result)? {
+                Ok(response) => response.into(),
+                Err(error) => return Err(CallError::Refused(error.into())),
+            };
+            let forged = std::iter::once(&response.access_token)
+                .chain(response.refresh_token.as_ref())
+                .any(|token| !issued.contains(token));
+            if forged {
+                return Err(self
+                    .contract_fault("exchange returned a token the host did not issue")
+                    .into());
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Parses the grant's own authorization request parameters.
+    pub async fn authorize_request(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Vec<(String, String)>, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_request");
+        async {
+            let mut call = self.begin(Some(request.client.clone())).await?;
+            let wit_request = wit::AuthorizationRequest::from(request);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_authorize_request(&mut call.store, &wit_request)
+                .await;
+            self.finish("authorize_request", call, result)?
+                .map_err(|error| CallError::Refused(error.into()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Issues the response parameters of an approved transaction. Returns the
+    /// parameters and what the host issued during the call.
+    pub async fn authorize_response(
+        &self,
+        approval: &AuthorizationApproval,
+    ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
+        async {
+            let mut call = self.begin(Some(approval.client.clone())).await?;
+            let wit_approval = wit::AuthorizationApproval::from(approval);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_authorize_response(&mut call.store, &wit_approval)
+                .await;
+            let issued = std::mem::take(&mut call.store.data_mut().issued);
+            let params = self
+                .finish("authorize_response", call, result)?
+                .map_err(|error| CallError::Refused(error.into()))?;
+            Ok((params, issued))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A fault for a response that broke the contract; counted like a trap.
+    pub fn contract_fault(&self, detail: &str) -> Fault {
+        let fault = Fault {
+            kind: FaultKind::Contract,
+            detail: detail.to_owned(),
+        };
+        record_fault(&self.shared, &fault);
+        fault
+    }
+
+    async fn begin(&self, client: Option<ClientView>) -> Result<Call, Fault> {
+        let permit = self
+            .shared
+            .calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Fault {
+                kind: FaultKind::Instantiate,
+                detail: "the runtime is shutting down".into(),
+            })?;
+        let ctx = CallCtx {
+            wasi: sandbox_wasi(),
+            table: ResourceTable::new(),
+            limits: MemoryLimit {
+                bytes: self.shared.memory_bytes,
+                hit: false,
+            },
+            shared: self.shared.clone(),
+            client,
+            issued: Vec::new(),
+            started: Clock::instant(),
+            host_time: Duration::ZERO,
+        };
+        let mut store = Store::new(self.pre.engine(), ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            let ctx = store.data();
+            if ctx.guest_time() >= ctx.shared.timeout {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Let other requests on this worker run while a slow guest computes.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                let fault = classify(&e, store.data());
+                record_fault(&self.shared, &fault);
+                return Err(fault);
+            }
+        };
+        Ok(Call {
+            store,
+            instance,
+            _permit: permit,
+        })
+    }
+
+    /// Turns a call's wasmtime result into the value or a fault, with metrics
+    /// and a log line either way. The store (and instance) drop here.
+    fn finish<R>(
+        &self,
+        function: &'static str,
+        call: Call,
+        result: wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        let ctx = call.store.data();
+        let elapsed = ctx.started.elapsed();
+        let labels = [
+            ("plugin", self.shared.name.clone()),
+            ("function", function.to_owned()),
+        ];
+        metrics::histogram!("grantbox_plugin_call_duration_seconds", &labels)
+            .record(elapsed.as_secs_f64());
+        match result {
+            Ok(value) => {
+                metrics::counter!("grantbox_plugin_calls_total", "plugin" => self.shared.name.clone(), "function" => function, "outcome" => "ok").increment(1);
+                debug!(
+                    duration_us = elapsed.as_micros() as u64,
+                    outcome = "ok",
+                    "plugin call"
+                );
+                Ok(value)
+            }
+            Err(e) => {
+                metrics::counter!("grantbox_plugin_calls_total", "plugin" => self.shared.name.clone(), "function" => function, "outcome" => "fault").increment(1);
+                let fault = classify(&e, ctx);
+                record_fault(&self.shared, &fault);
+                Err(fault)
+            }
+        }
+    }
+}
+
+fn classify(error: &wasmtime::Error, ctx: &CallCtx) -> Fault {
+    let kind = if ctx.limits.hit {
+        FaultKind::Memory
+    } else {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => FaultKind::Deadline,
+            Some(Trap::StackOverflow) => FaultKind::StackOverflow,
+            Some(_) => FaultKind::Trap,
+            None if error.to_string().contains("instance") => FaultKind::Instantiate,
+            None => FaultKind::Trap,
+        }
+    };
+    Fault {
+        kind,
+        detail: error.to_string(),
+    }
+}
+
+fn record_fault(shared: &CallShared, fault: &Fault) {
+    metrics::counter!("grantbox_plugin_faults_total", "plugin" => shared.name.clone(), "kind" => fault.kind.as_str()).increment(1);
+    tracing::error!(plugin = %shared.name, version = %shared.version, kind = %fault.kind, detail = %fault.detail, "plugin fault");
+}
+
+/// WASI for std's own needs only: no files, environment, arguments or
+/// sockets, output discarded, and clocks stuck at the epoch so time comes
+/// only through the `clock` capability.
+fn sandbox_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .wall_clock(StoppedClock)
+        .monotonic_clock(StoppedClock)
+        .build()
+}
+
+struct StoppedClock;
+
+impl wasmtime_wasi::HostWallClock for StoppedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}

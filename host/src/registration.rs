@@ -1,0 +1,569 @@
+//! Validation of client and user registrations (`grantbox client add`, `grantbox user add`):
+//! raw operator input in, a storable [`Client`] or [`User`] out. Does no IO; the caller stores
+//! the result.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use crate::secret;
+use crate::store::{Client, User};
+
+/// A client as the operator describes it, before validation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientRegistration {
+    pub client_id: String,
+    pub redirect_uris: Vec<String>,
+    /// RFC 7591 `grant_types`; empty means the default for the client type.
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    pub trusted: bool,
+    pub name: Option<String>,
+    /// The operator's own secret for a confidential client; generated when `None`.
+    pub secret: Option<String>,
+}
+
+/// Why a registration was refused. Messages name the offending value, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("client id {0:?} must be 1 to 255 printable ascii characters")]
+    ClientId(String),
+    #[error("client name must be at most 255 characters without control characters")]
+    ClientName,
+    #[error("redirect uri {uri:?} {reason}")]
+    RedirectUri { uri: String, reason: &'static str },
+    #[error("grant type {0:?} is neither a known grant type nor an absolute uri")]
+    GrantType(String),
+    #[error(
+        "grant type `client_credentials` needs a confidential client: a public client cannot authenticate (rfc 6749 §4.4)"
+    )]
+    PublicClientCredentials,
+    #[error("grant type `{0}` needs at least one redirect uri")]
+    RedirectUriRequired(String),
+    #[error("scope {0:?} is not a valid scope token (rfc 6749 §3.3)")]
+    Scope(String),
+    #[error("a public client cannot have a client secret")]
+    PublicSecret,
+    #[error("client secret must be at least {MIN_SECRET_LEN} characters")]
+    SecretTooShort,
+    #[error("client secret must be printable ascii characters")]
+    SecretCharacters,
+    #[error(
+        "username {0:?} must be 1 to 128 characters, none a control character, without leading or trailing whitespace"
+    )]
+    Username(String),
+    #[error("password must be at least {MIN_PASSWORD_LEN} characters")]
+    PasswordTooShort,
+    #[error("cannot hash password: {0}")]
+    HashPassword(String),
+}
+
+/// Shortest operator-supplied client secret, in characters.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Shortest user password, in characters.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// The RFC 7591 `grant_types` words Grantbox knows; anything else must be an
+/// absolute URI (an extension grant, RFC 6749 §4.5).
+pub const KNOWN_GRANT_TYPES: [&str; 5] = [
+    "authorization_code",
+    "implicit",
+    "password",
+    "client_credentials",
+    "refresh_token",
+];
+
+/// Validates a client registration into a storable [`Client`] created at `now`.
+///
+/// Also returns the plaintext secret when one was generated, to show the
+/// operator once; an operator-supplied secret is not echoed back. Only the
+/// secret's SHA-256 is stored. Redirect URIs are stored exactly as given.
+pub fn validate(
+    reg: ClientRegistration,
+    now: i64,
+) -> Result<(Client, Option<String>), RegistrationError> {
+    if reg.client_id.is_empty()
+        || reg.client_id.len() > 255
+        || !reg.client_id.bytes().all(is_vschar)
+    {
+        return Err(RegistrationError::ClientId(reg.client_id));
+    }
+
+    let name = match reg.name {
+        Some(name) if name.is_empty() => None,
+        Some(name) if name.chars().count() > 255 || name.chars().any(char::is_control) => {
+            return Err(RegistrationError::ClientName);
+        }
+        name => name,
+    };
+
+    let mut redirect_uris = Vec::with_capacity(reg.redirect_uris.len());
+    for uri in reg.redirect_uris {
+        if let Err(reason) = check_redirect_uri(&uri) {
+            return Err(RegistrationError::RedirectUri { uri, reason });
+        }
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+
+    let mut grant_types = Vec::with_capacity(reg.grant_types.len().max(1));
+    for grant_type in reg.grant_types {
+        if !is_grant_type(&grant_type) {
+            return Err(RegistrationError::GrantType(grant_type));
+        }
+        if !grant_types.contains(&grant_type) {
+            grant_types.push(grant_type);
+        }
+    }
+    if grant_types.is_empty() {
+        let default = if reg.public {
+            "authorization_code"
+        } else {
+            "client_credentials"
+        };
+        grant_types.push(default.to_owned());
+    }
+    if reg.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(RegistrationError::PublicClientCredentials);
+    }
+    if redirect_uris.is_empty()
+        && let Some(needs) = grant_types
+            .iter()
+            .find(|g| *g == "authorization_code" || *g == "implicit")
+    {
+        return Err(RegistrationError::RedirectUriRequired(needs.clone()));
+    }
+
+    let mut scopes = Vec::with_capacity(reg.scopes.len());
+    for scope in reg.scopes {
+        if scope.is_empty() || !scope.bytes().all(is_scope_char) {
+            return Err(RegistrationError::Scope(scope));
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+
+    let (secret_hash, generated) = match (reg.public, reg.secret) {
+        (true, Some(_)) => return Err(RegistrationError::PublicSecret),
+        (true, None) => (None, None),
+        (false, Some(secret)) => {
+            if !secret.bytes().all(is_vschar) {
+                return Err(RegistrationError::SecretCharacters);
+            }
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(RegistrationError::SecretTooShort);
+            }
+            (Some(secret::token_hash(&secret).to_vec()), None)
+        }
+        (false, None) => {
+            let secret = secret::new_token();
+            (Some(secret::token_hash(&secret).to_vec()), Some(secret))
+        }
+    };
+
+    let client = Client {
+        client_id: reg.client_id,
+        secret_hash,
+        name,
+        redirect_uris,
+        grant_types,
+        scopes,
+        public: reg.public,
+        trusted: reg.trusted,
+        created_at: now,
+    };
+    Ok((client, generated))
+}
+
+/// Validates a user registration into a storable [`User`] created at `now`,
+/// with a fresh random subject and an argon2id password hash.
+pub fn validate_user(username: &str, password: &str, now: i64) -> Result<User, RegistrationError> {
+    let length = username.chars().count();
+    if !(1..=128).contains(&length)
+        || username.chars().any(char::is_control)
+        || username.trim() != username
+    {
+        return Err(RegistrationError::Username(username.to_owned()));
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(RegistrationError::PasswordTooShort);
+    }
+    let password_hash = secret::hash_password(password)
+        .map_err(|e| RegistrationError::HashPassword(e.to_string()))?;
+    Ok(User {
+        username: username.to_owned(),
+        subject: secret::new_token(),
+        password_hash,
+        created_at: now,
+    })
+}
+
+/// Why `uri` cannot be a redirect URI, as the end of a sentence starting with the URI.
+fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    // The url crate silently strips surrounding whitespace and inner tabs and
+    // newlines; since URIs are matched as exact strings later, refuse them.
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace or control characters");
+    }
+    if uri.contains('#') {
+        return Err("must not have a fragment (rfc 6749 §3.1.2)");
+    }
+    let Ok(url) = Url::parse(uri) else {
+        return Err("is not an absolute uri");
+    };
+    match url.scheme() {
+        // The url crate refuses an https URL without a host.
+        "https" => Ok(()),
+        "http" => match url.host() {
+            Some(Host::Domain("localhost")) => Ok(()),
+            Some(Host::Ipv4(ip)) if ip == Ipv4Addr::LOCALHOST => Ok(()),
+            Some(Host::Ipv6(ip)) if ip == Ipv6Addr::LOCALHOST => Ok(()),
+            _ => {
+                Err("uses http for a host other than 127.0.0.1, [::1] or localhost (rfc 9700 §2.1)")
+            }
+        },
+        // A native app's private-use scheme is a reverse domain name, so it
+        // has a dot (RFC 8252 §7.1); this also keeps out javascript:, data:, file:.
+        scheme if scheme.contains('.') => Ok(()),
+        _ => Err(
+            "must use https, http on a loopback host, or a reverse-domain private-use scheme such as com.example.app (rfc 8252 §7)",
+        ),
+    }
+}
+
+fn is_grant_type(grant_type: &str) -> bool {
+    KNOWN_GRANT_TYPES.contains(&grant_type)
+        || (grant_type.contains(':')
+            && !grant_type
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+            && Url::parse(grant_type).is_ok())
+}
+
+/// RFC 6749 Appendix A: VSCHAR = %x20-7E.
+fn is_vschar(byte: u8) -> bool {
+    (0x20..=0x7e).contains(&byte)
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+fn is_scope_char(byte: u8) -> bool {
+    matches!(byte, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET_32: &str = "0123456789abcdef0123456789abcdef";
+
+    fn confidential() -> ClientRegistration {
+        ClientRegistration {
+            client_id: "app".into(),
+            ..ClientRegistration::default()
+        }
+    }
+
+    fn public() -> ClientRegistration {
+        ClientRegistration {
+            client_id: "spa".into(),
+            redirect_uris: vec!["https://spa.example/cb".into()],
+            public: true,
+            ..ClientRegistration::default()
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// What a successful validation must produce.
+    struct Expect<'a> {
+        grant_types: &'a [&'a str],
+        scopes: &'a [&'a str],
+        /// Whether a secret was generated (and so returned).
+        generated_secret: bool,
+    }
+
+    #[track_caller]
+    fn check(reg: ClientRegistration, expect: Result<Expect, RegistrationError>) {
+        let operator_secret = reg.secret.clone();
+        let got = validate(reg.clone(), 1_700_000_000);
+        match (got, expect) {
+            (Ok((client, generated)), Ok(expect)) => {
+                assert_eq!(client.client_id, reg.client_id);
+                assert_eq!(client.grant_types, strings(expect.grant_types));
+                assert_eq!(client.scopes, strings(expect.scopes));
+                assert_eq!(client.public, reg.public);
+                assert_eq!(client.trusted, reg.trusted);
+                assert_eq!(client.created_at, 1_700_000_000);
+                assert_eq!(generated.is_some(), expect.generated_secret);
+                match (client.public, generated, operator_secret) {
+                    (true, _, _) => assert_eq!(client.secret_hash, None),
+                    (false, Some(secret), _) | (false, None, Some(secret)) => {
+                        let stored = client.secret_hash.expect("confidential client has a hash");
+                        assert!(secret::secret_matches(&secret, &stored));
+                    }
+                    (false, None, None) => panic!("confidential client without any secret"),
+                }
+            }
+            (got, expect) => assert_eq!(got.map(|_| ()), expect.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn client_registrations() {
+        let ok = |grant_types, scopes, generated_secret| {
+            Ok(Expect {
+                grant_types,
+                scopes,
+                generated_secret,
+            })
+        };
+        check(confidential(), ok(&["client_credentials"], &[], true));
+        check(public(), ok(&["authorization_code"], &[], false));
+        check(
+            ClientRegistration {
+                secret: Some(SECRET_32.into()),
+                ..confidential()
+            },
+            ok(&["client_credentials"], &[], false),
+        );
+        check(
+            ClientRegistration {
+                secret: Some(SECRET_32[1..].into()),
+                ..confidential()
+            },
+            Err(RegistrationError::SecretTooShort),
+        );
+        check(
+            ClientRegistration {
+                secret: Some(format!("{SECRET_32}\n")),
+                ..confidential()
+            },
+            Err(RegistrationError::SecretCharacters),
+        );
+        check(
+            ClientRegistration {
+                secret: Some(SECRET_32.into()),
+                ..public()
+            },
+            Err(RegistrationError::PublicSecret),
+        );
+        check(
+            ClientRegistration {
+                grant_types: strings(&["client_credentials"]),
+                ..public()
+            },
+            Err(RegistrationError::PublicClientCredentials),
+        );
+        check(
+            ClientRegistration {
+                grant_types: strings(&["password", "refresh_token", "implicit"]),
+                ..public()
+            },
+            ok(&["password", "refresh_token", "implicit"], &[], false),
+        );
+        check(
+            ClientRegistration {
+                grant_types: strings(&["authorization_code"]),
+                ..confidential()
+            },
+            Err(RegistrationError::RedirectUriRequired(
+                "authorization_code".into(),
+            )),
+        );
+        check(
+            ClientRegistration {
+                grant_types: strings(&["refresh_token", "implicit"]),
+                ..confidential()
+            },
+            Err(RegistrationError::RedirectUriRequired("implicit".into())),
+        );
+        check(
+            ClientRegistration {
+                redirect_uris: vec![],
+                ..public()
+            },
+            Err(RegistrationError::RedirectUriRequired(
+                "authorization_code".into(),
+            )),
+        );
+        check(
+            ClientRegistration {
+                grant_types: strings(&[
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                    "client_credentials",
+                    "client_credentials",
+                ]),
+                ..confidential()
+            },
+            ok(
+                &[
+                    "urn:ietf:params:oauth:grant-type:device_code",
+                    "client_credentials",
+                ],
+                &[],
+                true,
+            ),
+        );
+        for bad in ["Authorization_Code", "code", "", "urn: x", "token exchange"] {
+            check(
+                ClientRegistration {
+                    grant_types: strings(&[bad]),
+                    ..confidential()
+                },
+                Err(RegistrationError::GrantType(bad.into())),
+            );
+        }
+        check(
+            ClientRegistration {
+                scopes: strings(&["read", "write", "read", "a!#[]~", "urn:x:y"]),
+                ..confidential()
+            },
+            ok(
+                &["client_credentials"],
+                &["read", "write", "a!#[]~", "urn:x:y"],
+                true,
+            ),
+        );
+        for bad in ["", "two words", "quote\"", "back\\slash", "tab\t", "é"] {
+            check(
+                ClientRegistration {
+                    scopes: strings(&["read", bad]),
+                    ..confidential()
+                },
+                Err(RegistrationError::Scope(bad.into())),
+            );
+        }
+        let long_id = "x".repeat(256);
+        for bad in ["", "new\nline", "é", long_id.as_str()] {
+            check(
+                ClientRegistration {
+                    client_id: bad.into(),
+                    ..confidential()
+                },
+                Err(RegistrationError::ClientId(bad.into())),
+            );
+        }
+        check(
+            ClientRegistration {
+                client_id: "x".repeat(255),
+                trusted: true,
+                ..confidential()
+            },
+            ok(&["client_credentials"], &[], true),
+        );
+        check(
+            ClientRegistration {
+                name: Some("bad\u{7}name".into()),
+                ..confidential()
+            },
+            Err(RegistrationError::ClientName),
+        );
+    }
+
+    #[track_caller]
+    fn check_redirect(uri: &str, expect: Result<(), &str>) {
+        let reg = ClientRegistration {
+            redirect_uris: vec![uri.to_owned()],
+            ..public()
+        };
+        match (validate(reg, 0), expect) {
+            (Ok((client, _)), Ok(())) => assert_eq!(client.redirect_uris, [uri]),
+            (Err(RegistrationError::RedirectUri { uri: got, reason }), Err(part)) => {
+                assert_eq!(got, uri);
+                assert!(reason.contains(part), "{uri:?}: {reason:?} lacks {part:?}");
+            }
+            (got, expect) => panic!("{uri:?}: got {got:?}, expected {expect:?}"),
+        }
+    }
+
+    #[test]
+    fn redirect_uris() {
+        check_redirect("https://app.example/cb", Ok(()));
+        check_redirect("https://app.example:8443/cb?x=1", Ok(()));
+        check_redirect("HTTPS://App.Example/cb", Ok(()));
+        check_redirect("http://127.0.0.1/cb", Ok(()));
+        check_redirect("http://127.0.0.1:51004/cb", Ok(()));
+        check_redirect("http://[::1]:8080/cb", Ok(()));
+        check_redirect("http://localhost:3000/cb", Ok(()));
+        check_redirect("com.example.app:/oauth2redirect", Ok(()));
+        check_redirect("com.example.app:/cb", Ok(()));
+
+        check_redirect("https://app.example/cb#frag", Err("fragment"));
+        check_redirect("https://app.example/cb#", Err("fragment"));
+        check_redirect("http://app.example/cb", Err("http"));
+        check_redirect("http://127.0.0.2/cb", Err("http"));
+        check_redirect("http://localhost.evil.example/cb", Err("http"));
+        check_redirect("/cb", Err("absolute"));
+        check_redirect("app.example/cb", Err("absolute"));
+        check_redirect("", Err("absolute"));
+        check_redirect("https://", Err("absolute"));
+        check_redirect(" https://app.example/cb", Err("whitespace"));
+        check_redirect("https://app.example/c\tb", Err("whitespace"));
+        check_redirect("javascript:alert(1)", Err("scheme"));
+        check_redirect("data:text/html,hi", Err("scheme"));
+        check_redirect("file:///etc/passwd", Err("scheme"));
+        check_redirect("myapp:/cb", Err("scheme"));
+    }
+
+    #[test]
+    fn redirect_uris_are_kept_verbatim_and_deduplicated() {
+        let uris = strings(&[
+            "https://a.example/cb",
+            "https://a.example/cb/",
+            "https://a.example/cb",
+        ]);
+        let reg = ClientRegistration {
+            redirect_uris: uris,
+            ..public()
+        };
+        let (client, _) = validate(reg, 0).expect("valid");
+        assert_eq!(
+            client.redirect_uris,
+            ["https://a.example/cb", "https://a.example/cb/"]
+        );
+    }
+
+    #[track_caller]
+    fn check_user(username: &str, password: &str, expect: Result<(), RegistrationError>) {
+        match (validate_user(username, password, 42), expect) {
+            (Ok(user), Ok(())) => {
+                assert_eq!(user.username, username);
+                assert_eq!(user.created_at, 42);
+                assert_eq!(user.subject.len(), secret::TOKEN_LEN);
+                assert!(secret::verify_password(password, &user.password_hash));
+            }
+            (got, expect) => assert_eq!(got.map(|_| ()), expect),
+        }
+    }
+
+    #[test]
+    fn user_registrations() {
+        check_user("alice", "password", Ok(()));
+        check_user("Zoë Smith", "pässwörd", Ok(()));
+        check_user(&"u".repeat(128), "12345678", Ok(()));
+
+        let long = "u".repeat(129);
+        for bad in ["", " alice", "alice ", "al\nice", "\u{0}", long.as_str()] {
+            check_user(
+                bad,
+                "password",
+                Err(RegistrationError::Username(bad.into())),
+            );
+        }
+        check_user("alice", "passwor", Err(RegistrationError::PasswordTooShort));
+        check_user("alice", "", Err(RegistrationError::PasswordTooShort));
+    }
+
+    #[test]
+    fn users_get_distinct_subjects() {
+        let a = validate_user("alice", "password", 0).expect("valid");
+        let b = validate_user("alice", "password", 0).expect("valid");
+        assert_ne!(a.subject, b.subject);
+    }
+}

@@ -1,0 +1,185 @@
+//! `grantbox serve`: opens the store, loads the plugins, and runs the HTTP
+//! server with its background housekeeping until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{self, AppState, HttpConfig};
+use crate::clock::Clock;
+use crate::config::ServeConfig;
+use crate::plugin::{HostServices, Registry, Runtime};
+use crate::registration::{self, ClientRegistration};
+use crate::store::{Store, StoreErrorKind};
+
+/// Logs go to stderr, filtered by `GRANTBOX_LOG` (as `DEBUG=oauth2orize`
+/// does for OAuth2orize), e.g. `GRANTBOX_LOG=grantbox=debug`; default `info`.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_env("GRANTBOX_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
+    let clock = match std::env::var("GRANTBOX_CLOCK_OFFSET") {
+        // For end-to-end tests of expiry only: shifts the server's clock.
+        Ok(offset) => Clock::with_offset(
+            offset
+                .parse()
+                .context("GRANTBOX_CLOCK_OFFSET must be seconds")?,
+        ),
+        Err(_) => Clock::system(),
+    };
+    let store = Store::open(&config.db)
+        .await
+        .with_context(|| format!("opening the database {}", config.db))?;
+    let services = HostServices {
+        store: store.clone(),
+        clock: clock.clone(),
+        lifetimes: config.lifetimes,
+    };
+    let runtime = Runtime::new(config.runtime.clone(), Some(services))?;
+    let started = Clock::instant();
+    let registry = Registry::load(&runtime, config.plugins.as_deref()).await?;
+    for plugin in registry.plugins() {
+        info!(
+            plugin = %plugin.manifest.name,
+            version = %plugin.manifest.version,
+            source = %plugin.manifest.source,
+            grant_types = ?plugin.info.grant_types,
+            response_types = ?plugin.info.response_types.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            "plugin loaded"
+        );
+    }
+    info!(
+        plugins = registry.plugins().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plugins ready"
+    );
+    if demo {
+        seed_demo(&store, &clock).await?;
+    }
+
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+            0.25, 1.0,
+        ])?
+        .install_recorder()
+        .map_err(|e| warn!(error = %e, "metrics recorder not installed"))
+        .ok();
+    if let Some(handle) = metrics.clone() {
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                interval.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    tokio::spawn(housekeeping(store.clone(), clock.clone()));
+
+    let app = Arc::new(AppState {
+        store,
+        registry,
+        clock,
+        issuer: config.issuer.clone(),
+        metrics,
+    });
+    let router = app::router(
+        app,
+        HttpConfig {
+            body_limit_bytes: config.body_limit_bytes,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let address = listener.local_addr()?;
+    info!(%address, issuer = %config.issuer, "grantbox listening");
+    println!(
+        "grantbox listening on http://{address} (issuer {})",
+        config.issuer
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// Purges expired codes, tokens and key-value entries once a minute, off the
+/// request path.
+async fn housekeeping(store: Store, clock: Clock) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        interval.tick().await;
+        match store.purge_expired(clock.now()).await {
+            Ok(0) => {}
+            Ok(purged) => info!(purged, "housekeeping purged expired rows"),
+            Err(error) => warn!(%error, "housekeeping failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    info!("shutting down");
+}
+
+/// Registers `demo-client` and user `demo` when absent and prints their credentials.
+async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
+    let registration = ClientRegistration {
+        client_id: "demo-client".into(),
+        redirect_uris: vec!["http://127.0.0.1:9999/callback".into()],
+        grant_types: vec![
+            "client_credentials".into(),
+            "authorization_code".into(),
+            "refresh_token".into(),
+        ],
+        scopes: vec!["read".into(), "write".into()],
+        public: false,
+        trusted: false,
+        name: Some("Demo client".into()),
+        secret: None,
+    };
+    let (client, secret) = registration::validate(registration, clock.now())?;
+    match store.insert_client(&client).await {
+        Ok(()) => println!(
+            "demo client: client_id=demo-client client_secret={} (printed once)",
+            secret.unwrap_or_default()
+        ),
+        Err(e) if e.kind() == StoreErrorKind::Conflict => {
+            println!("demo client: demo-client exists (its secret was printed when it was created)")
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let password = crate::secret::new_token();
+    let user = registration::validate_user("demo", &password, clock.now())?;
+    match store.insert_user(&user).await {
+        Ok(()) => println!("demo user: username=demo password={password} (printed once)"),
+        Err(e) if e.kind() == StoreErrorKind::Conflict => println!("demo user: demo exists"),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

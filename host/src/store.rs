@@ -1,0 +1,542 @@
+//! Persistent state (clients, users, tokens, authorization codes, plugin key-value data)
+//! behind one closed enum of backends. This file knows no SQL: each operation matches
+//! on the backend and delegates to `store/sqlite.rs`, which a PostgreSQL file will mirror.
+
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use sqlite::SqliteStore;
+use sqlx::SqlitePool;
+
+/// How long after a refresh token was rotated a second rotation of it counts
+/// as the loser of a concurrent race rather than as reuse, in seconds.
+///
+/// Only [`Store::rotate_refresh`] applies it, to callers that saw the token
+/// active in [`Store::find_refresh`] and then lost the race: they get
+/// [`RotateOutcome::Unknown`] and the winner's family stays valid. Reuse
+/// noticed by [`Store::find_refresh`] revokes the family whatever the time.
+pub const ROTATION_RACE_WINDOW: i64 = 10;
+
+/// The storage backend. Cloning is cheap: backends hold a connection pool.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+/// A registered client, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    /// SHA-256 of the client secret ([`crate::secret::token_hash`]); `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    pub name: Option<String>,
+    /// Matched later as exact strings, so stored exactly as registered.
+    pub redirect_uris: Vec<String>,
+    /// RFC 7591 `grant_types` words or extension grant URIs.
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    /// A trusted client skips the consent screen.
+    pub trusted: bool,
+    pub created_at: i64,
+}
+
+/// A user of the built-in login form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub username: String,
+    /// The stable `sub`: random at registration and never reused, so renaming
+    /// or deleting a user never hands their subject to someone else.
+    pub subject: String,
+    /// argon2id PHC string ([`crate::secret::hash_password`]).
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// Whether a token is an access token or a refresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// A token to store. Its plaintext is never stored, only `token_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    pub token_hash: [u8; 32],
+    pub kind: TokenKind,
+    pub client_id: String,
+    /// `None` for tokens not issued to a user (client credentials).
+    pub subject: Option<String>,
+    /// Scope tokens; none may be empty or contain whitespace.
+    pub scope: Vec<String>,
+    /// The family: one per authorization, kept across refresh rotations, so
+    /// that revoking it revokes everything the authorization produced.
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A stored token with its revocation state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token_hash: [u8; 32],
+    pub kind: TokenKind,
+    pub client_id: String,
+    pub subject: Option<String>,
+    pub scope: Vec<String>,
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// Refresh tokens only: when it was exchanged for a new pair.
+    pub rotated_at: Option<i64>,
+}
+
+/// An authorization code to store. Its plaintext is never stored, only `code_hash`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCode {
+    pub code_hash: [u8; 32],
+    pub client_id: String,
+    pub subject: String,
+    /// The redirect URI the code was sent to, which the token request must repeat
+    /// (RFC 6749 §4.1.3).
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    /// Name/value pairs the grant plugin keeps with the code (PKCE challenge, nonce, ...).
+    pub data: Vec<(String, String)>,
+    /// The family the tokens issued for this code will belong to.
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A stored authorization code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub code_hash: [u8; 32],
+    pub client_id: String,
+    pub subject: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub data: Vec<(String, String)>,
+    pub grant_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub redeemed_at: Option<i64>,
+}
+
+/// What [`Store::redeem_code`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedeemOutcome {
+    /// This call redeemed the code; no other call ever will.
+    Redeemed(CodeRecord),
+    /// No such code, or it was issued to another client.
+    Unknown,
+    /// The code was never redeemed and has expired.
+    Expired,
+    /// The code was redeemed before. Every token of its grant has been revoked
+    /// and tokens inserted for that grant later are born revoked (RFC 6749 §4.1.2).
+    Replayed,
+}
+
+/// What [`Store::rotate_refresh`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The old refresh token (returned, now marked rotated) was exchanged and
+    /// the new tokens were inserted, in one transaction.
+    Rotated(TokenRecord),
+    /// No such refresh token of this client, it is revoked, or another call
+    /// rotated it less than [`ROTATION_RACE_WINDOW`] seconds ago (the loser of
+    /// a concurrent race: nothing is inserted and nothing revoked).
+    Unknown,
+    /// The token was neither rotated nor revoked but has expired.
+    Expired,
+    /// The token had been rotated earlier: its whole family is now revoked
+    /// (RFC 9700 §4.14.2).
+    Reused,
+}
+
+/// A storage failure, with a portable [`StoreErrorKind`] so callers never
+/// parse database codes.
+///
+/// Displays as the failed operation naming its subject, then the driver's
+/// error (`cannot read client `x`: ...`), so that logging it with `%` says
+/// everything; for that reason the driver's error is not also its `source()`.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// The kind of a [`StoreError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    /// A unique key is taken (duplicate client id, username, token hash).
+    Conflict,
+    /// The database cannot be reached or used right now (IO, lock or pool
+    /// timeout, disk full); retrying later may succeed.
+    Unavailable,
+    /// Stored data cannot be decoded, or the database file is damaged.
+    Corrupt,
+    /// Anything else, including invalid arguments and failed migrations.
+    Other,
+}
+
+impl Store {
+    /// Opens (creating if missing) and migrates the database at `url`.
+    ///
+    /// Accepts `sqlite://path`, `sqlite:path`, `sqlite::memory:` or a plain
+    /// file path. `postgres://` URLs are refused until that backend exists.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::new(
+                StoreErrorKind::Other,
+                "database url `postgres://…`: the postgresql backend is not built yet",
+            ));
+        }
+        Ok(Store::Sqlite(SqliteStore::open(url).await?))
+    }
+
+    /// Checks that the database answers a trivial query (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    /// The SQLite pool, for components that share it (the session store).
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match self {
+            Store::Sqlite(s) => Some(s.pool()),
+        }
+    }
+
+    /// Waits for connections in use to return and closes them all. Clones of
+    /// this store fail with [`StoreErrorKind::Unavailable`] afterwards.
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => s.close().await,
+        }
+    }
+
+    /// Inserts a client; an existing `client_id` is a [`StoreErrorKind::Conflict`].
+    pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_client(client).await,
+        }
+    }
+
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find_client(client_id).await,
+        }
+    }
+
+    /// All clients, ordered by `client_id`.
+    pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_clients().await,
+        }
+    }
+
+    /// Inserts a user; an existing username is a [`StoreErrorKind::Conflict`].
+    pub async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_user(user).await,
+        }
+    }
+
+    pub async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find_user(username).await,
+        }
+    }
+
+    /// Inserts tokens in one transaction, so an access and refresh pair lands
+    /// together or not at all. Tokens whose grant had its code replayed are
+    /// stored already revoked.
+    pub async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_tokens(tokens).await,
+        }
+    }
+
+    /// The token with this hash if it is active at `now`: not expired, not
+    /// revoked and, for a refresh token, not rotated.
+    pub async fn find_token(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find_token(token_hash, now).await,
+        }
+    }
+
+    /// Revokes every token of the family `grant_id`; returns how many were
+    /// still unrevoked.
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.revoke_grant(grant_id, now).await,
+        }
+    }
+
+    /// Revokes a token of `client_id` (RFC 7009): an access token alone, a
+    /// refresh token with its whole family. `false` when this client has no
+    /// token with that hash; the endpoint answers 200 either way.
+    pub async fn revoke_token(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.revoke_token(token_hash, client_id, now).await,
+        }
+    }
+
+    /// Inserts an authorization code; a duplicate hash is a [`StoreErrorKind::Conflict`].
+    pub async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert_code(code).await,
+        }
+    }
+
+    /// Redeems a code for `client_id`, atomically: of any number of concurrent
+    /// calls exactly one gets [`RedeemOutcome::Redeemed`]. Presenting a
+    /// redeemed code again revokes its grant's tokens ([`RedeemOutcome::Replayed`]).
+    pub async fn redeem_code(
+        &self,
+        code_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<RedeemOutcome, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.redeem_code(code_hash, client_id, now).await,
+        }
+    }
+
+    /// The active refresh token of `client_id` with this hash, so the caller
+    /// can read its family and scope before building the new pair for
+    /// [`Store::rotate_refresh`].
+    ///
+    /// A refresh token that was already rotated is reuse (RFC 9700 §4.14.2):
+    /// this call revokes its whole family and returns `None`, so the obvious
+    /// "`None` means `invalid_grant`" caller is safe.
+    pub async fn find_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find_refresh(token_hash, client_id, now).await,
+        }
+    }
+
+    /// Atomically marks the refresh token rotated and inserts `new`, which must
+    /// all carry the old token's `grant_id` (else a [`StoreErrorKind::Other`]
+    /// error and nothing changes). Of concurrent rotations exactly one wins.
+    pub async fn rotate_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+        new: &[NewToken],
+    ) -> Result<RotateOutcome, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.rotate_refresh(token_hash, client_id, now, new).await,
+        }
+    }
+
+    /// The value under `namespace`/`key`, unless absent or expired at `now`.
+    pub async fn kv_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.kv_get(namespace, key, now).await,
+        }
+    }
+
+    /// Sets the value, replacing any previous one; `expires_at: None` never expires.
+    pub async fn kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.kv_set(namespace, key, value, expires_at).await,
+        }
+    }
+
+    /// Sets the value only if the key is absent or expired at `now`; `true`
+    /// when it was set. Atomic, so usable as a lock or a replay guard.
+    pub async fn kv_insert_new(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => {
+                s.kv_insert_new(namespace, key, value, expires_at, now)
+                    .await
+            }
+        }
+    }
+
+    /// Deletes the key; `true` when a row (even an expired one) was deleted.
+    pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.kv_delete(namespace, key).await,
+        }
+    }
+
+    /// Deletes codes, tokens and kv entries whose expiry is at or before
+    /// `now`, in small batches so the write lock is never held long; returns
+    /// how many rows were deleted.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.purge_expired(now).await,
+        }
+    }
+}
+
+impl TokenRecord {
+    /// Not expired at `now`, not revoked and not rotated.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.expires_at > now && self.revoked_at.is_none() && self.rotated_at.is_none()
+    }
+}
+
+impl TokenKind {
+    /// The word stored in the database and used in introspection (`access`, `refresh`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+
+    /// The inverse of [`TokenKind::as_str`].
+    pub fn parse(word: &str) -> Option<TokenKind> {
+        match word {
+            "access" => Some(TokenKind::Access),
+            "refresh" => Some(TokenKind::Refresh),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Encodings shared by every backend (they are not SQL): scopes are stored
+// space-separated, lists as JSON text arrays, hashes as 32-byte blobs.
+
+/// Joins scope tokens with single spaces, refusing tokens that would not
+/// survive the round trip through [`split_scope`].
+fn join_scope(scope: &[String]) -> Result<String, StoreError> {
+    if let Some(bad) = scope
+        .iter()
+        .find(|s| s.is_empty() || s.chars().any(char::is_whitespace))
+    {
+        return Err(StoreError::new(
+            StoreErrorKind::Other,
+            format!("scope token {bad:?} is empty or contains whitespace"),
+        ));
+    }
+    Ok(scope.join(" "))
+}
+
+fn split_scope(scope: &str) -> Vec<String> {
+    scope.split_whitespace().map(str::to_owned).collect()
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| {
+        StoreError::with_cause(StoreErrorKind::Other, format!("cannot encode {what}"), e)
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::with_cause(
+            StoreErrorKind::Corrupt,
+            format!("stored {what} is not valid json"),
+            e,
+        )
+    })
+}
+
+fn to_hash(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], StoreError> {
+    let len = bytes.len();
+    bytes.try_into().map_err(|_| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("stored {what} is {len} bytes, not 32"),
+        )
+    })
+}
+
+fn to_kind(word: &str) -> Result<TokenKind, StoreError> {
+    TokenKind::parse(word).ok_or_else(|| {
+        StoreError::new(
+            StoreErrorKind::Corrupt,
+            format!("stored token kind {word:?} is neither access nor refresh"),
+        )
+    })
+}
+
+impl StoreError {
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+
+    pub(crate) fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    pub(crate) fn with_cause(
+        kind: StoreErrorKind,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            Some(cause) => write!(f, "{}: {cause}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

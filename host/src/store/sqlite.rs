@@ -1,0 +1,842 @@
+//! The SQLite backend: one WAL-mode database file behind a sqlx pool, migrated when opened.
+//! Every statement Grantbox runs against SQLite is in this file; a PostgreSQL file will
+//! mirror it function for function.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Executor, Row, Sqlite, Transaction};
+
+use super::{
+    Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
+    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
+    to_hash, to_json, to_kind,
+};
+
+/// The SQLite backend. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a statement waits for another connection's write lock before
+/// failing with [`StoreErrorKind::Unavailable`].
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for a free pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Rows deleted per statement by `purge_expired`, so that each delete holds
+/// the write lock only briefly and token requests slip in between.
+const PURGE_BATCH: i64 = 500;
+
+// Column lists as macros so that `concat!` can build `&'static str` statements.
+macro_rules! token_columns {
+    () => {
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, revoked_at, rotated_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at"
+    };
+}
+
+macro_rules! client_columns {
+    () => {
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at"
+    };
+}
+
+impl SqliteStore {
+    pub(super) async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        if url.is_empty() {
+            return Err(StoreError::new(
+                StoreErrorKind::Other,
+                "database url is empty",
+            ));
+        }
+        let in_memory = matches!(url, ":memory:" | "sqlite::memory:" | "sqlite://:memory:")
+            || (url.starts_with("sqlite:") && url.contains("mode=memory"));
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .map_err(|e| error(format!("invalid database url `{url}`"), e))?
+        } else if url == ":memory:" {
+            SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|e| error(format!("invalid database url `{url}`"), e))?
+        } else {
+            // A plain path is taken literally: no URL decoding, `?` is part of the name.
+            SqliteConnectOptions::new().filename(url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode, NORMAL syncs the WAL only at checkpoints, not at
+            // each commit. A committed transaction is in the WAL file (in the
+            // OS page cache) before COMMIT returns, so a process crash or
+            // kill -9 never loses it; only a power loss or OS crash can roll
+            // back the last commits, and the database stays consistent even
+            // then. FULL would cost an fsync per commit, that is per token
+            // request.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        // An in-memory database lives as long as one connection to it does:
+        // keep exactly one, forever.
+        let pool_options = if in_memory {
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            pool_options
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| error(format!("cannot open database `{url}`"), e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            let kind = match &e {
+                MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => kind_of(e),
+                _ => StoreErrorKind::Other,
+            };
+            StoreError::with_cause(kind, format!("cannot migrate database `{url}`"), e)
+        })?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| error("database does not answer", e))?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let what = || format!("client id `{}`", client.client_id);
+        sqlx::query(concat!(
+            "INSERT INTO clients (",
+            client_columns!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&client.client_id)
+        .bind(client.secret_hash.as_deref())
+        .bind(client.name.as_deref())
+        .bind(to_json(&client.redirect_uris, "redirect uris")?)
+        .bind(to_json(&client.grant_types, "grant types")?)
+        .bind(to_json(&client.scopes, "scopes")?)
+        .bind(client.public)
+        .bind(client.trusted)
+        .bind(client.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(what(), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE client_id = ?"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot read client `{client_id}`"), e))?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    pub(super) async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients ORDER BY client_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| error("cannot list clients", e))?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    pub(super) async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, subject, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(&user.subject)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(format!("user `{}`", user.username), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, password_hash, subject, created_at FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot read user `{username}`"), e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            username: get(&row, "username")?,
+            password_hash: get(&row, "password_hash")?,
+            subject: get(&row, "subject")?,
+            created_at: get(&row, "created_at")?,
+        }))
+    }
+
+    pub(super) async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write("insert tokens").await?;
+        for token in tokens {
+            insert_token(&mut *tx, token).await?;
+        }
+        let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
+        grant_ids.sort_unstable();
+        grant_ids.dedup();
+        for grant_id in grant_ids {
+            // The code of this grant may have been replayed between its
+            // redemption and now: then these tokens are born revoked.
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = issued_at \
+                 WHERE grant_id = ? AND revoked_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM codes WHERE grant_id = ? AND replayed_at IS NOT NULL)",
+            )
+            .bind(grant_id)
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| error(format!("cannot check replay of grant `{grant_id}`"), e))?;
+        }
+        commit(tx, "insert tokens").await
+    }
+
+    pub(super) async fn find_token(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE token_hash = ? \
+              AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?"
+        ))
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error("cannot read token", e))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub(super) async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
+        revoke_family(&self.pool, grant_id, now).await
+    }
+
+    pub(super) async fn revoke_token(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write("revoke token").await?;
+        let row =
+            sqlx::query("SELECT kind, grant_id FROM tokens WHERE token_hash = ? AND client_id = ?")
+                .bind(&token_hash[..])
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| error(format!("cannot read token of client `{client_id}`"), e))?;
+        let Some(row) = row else {
+            rollback(tx, "revoke token").await?;
+            return Ok(false);
+        };
+        let kind = to_kind(&get::<String>(&row, "kind")?)?;
+        match kind {
+            TokenKind::Refresh => {
+                let grant_id: String = get(&row, "grant_id")?;
+                revoke_family(&mut *tx, &grant_id, now).await?;
+            }
+            TokenKind::Access => {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&token_hash[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| error(format!("cannot revoke token of client `{client_id}`"), e))?;
+            }
+        }
+        commit(tx, "revoke token").await?;
+        Ok(true)
+    }
+
+    pub(super) async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO codes (code_hash, client_id, subject, redirect_uri, scope, data, \
+             grant_id, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&code.code_hash[..])
+        .bind(&code.client_id)
+        .bind(&code.subject)
+        .bind(&code.redirect_uri)
+        .bind(join_scope(&code.scope)?)
+        .bind(to_json(&code.data, "code data")?)
+        .bind(&code.grant_id)
+        .bind(code.issued_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn redeem_code(
+        &self,
+        code_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let mut tx = self.begin_write("redeem code").await?;
+        // The single-use guarantee: only one UPDATE can see `redeemed_at IS NULL`.
+        let redeemed = sqlx::query(concat!(
+            "UPDATE codes SET redeemed_at = ? \
+             WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND expires_at > ? \
+             RETURNING ",
+            code_columns!()
+        ))
+        .bind(now)
+        .bind(&code_hash[..])
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
+        if let Some(row) = redeemed {
+            let record = code_from_row(&row)?;
+            commit(tx, "redeem code").await?;
+            return Ok(RedeemOutcome::Redeemed(record));
+        }
+
+        let row = sqlx::query(
+            "SELECT redeemed_at, grant_id FROM codes WHERE code_hash = ? AND client_id = ?",
+        )
+        .bind(&code_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
+        let Some(row) = row else {
+            rollback(tx, "redeem code").await?;
+            return Ok(RedeemOutcome::Unknown);
+        };
+        let redeemed_at: Option<i64> = get(&row, "redeemed_at")?;
+        if redeemed_at.is_none() {
+            // Present, this client's, not redeemed, yet the UPDATE missed: expired.
+            rollback(tx, "redeem code").await?;
+            return Ok(RedeemOutcome::Expired);
+        }
+        let grant_id: String = get(&row, "grant_id")?;
+        sqlx::query("UPDATE codes SET replayed_at = COALESCE(replayed_at, ?) WHERE code_hash = ?")
+            .bind(now)
+            .bind(&code_hash[..])
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                error(
+                    format!("cannot mark code of client `{client_id}` replayed"),
+                    e,
+                )
+            })?;
+        let revoked = revoke_family(&mut *tx, &grant_id, now).await?;
+        commit(tx, "redeem code").await?;
+        tracing::warn!(
+            client_id,
+            grant_id,
+            revoked,
+            "authorization code replayed; its grant is revoked"
+        );
+        Ok(RedeemOutcome::Replayed)
+    }
+
+    pub(super) async fn find_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'"
+        ))
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = token_from_row(&row)?;
+        if record.rotated_at.is_some() {
+            let revoked = revoke_family(&self.pool, &record.grant_id, now).await?;
+            if revoked > 0 {
+                tracing::warn!(
+                    client_id,
+                    grant_id = record.grant_id,
+                    revoked,
+                    "rotated refresh token reused; its grant is revoked"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(record.is_active(now).then_some(record))
+    }
+
+    pub(super) async fn rotate_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+        new: &[NewToken],
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.begin_write("rotate refresh token").await?;
+        // The single-use guarantee: only one UPDATE can see `rotated_at IS NULL`.
+        let rotated = sqlx::query(concat!(
+            "UPDATE tokens SET rotated_at = ? \
+             WHERE token_hash = ? AND client_id = ? AND kind = 'refresh' \
+             AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
+             RETURNING ",
+            token_columns!()
+        ))
+        .bind(now)
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot rotate refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        if let Some(row) = rotated {
+            let old = token_from_row(&row)?;
+            if let Some(stray) = new.iter().find(|t| t.grant_id != old.grant_id) {
+                // Dropping `tx` rolls the rotation back.
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    format!(
+                        "new token of grant `{}` cannot replace a refresh token of grant `{}`",
+                        stray.grant_id, old.grant_id
+                    ),
+                ));
+            }
+            for token in new {
+                insert_token(&mut *tx, token).await?;
+            }
+            commit(tx, "rotate refresh token").await?;
+            return Ok(RotateOutcome::Rotated(old));
+        }
+
+        let row = sqlx::query(
+            "SELECT grant_id, expires_at, revoked_at, rotated_at FROM tokens \
+             WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'",
+        )
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        let Some(row) = row else {
+            rollback(tx, "rotate refresh token").await?;
+            return Ok(RotateOutcome::Unknown);
+        };
+        let rotated_at: Option<i64> = get(&row, "rotated_at")?;
+        let revoked_at: Option<i64> = get(&row, "revoked_at")?;
+        let expires_at: i64 = get(&row, "expires_at")?;
+        match rotated_at {
+            Some(rotated_at) if now - rotated_at <= ROTATION_RACE_WINDOW => {
+                rollback(tx, "rotate refresh token").await?;
+                Ok(RotateOutcome::Unknown)
+            }
+            Some(_) => {
+                let grant_id: String = get(&row, "grant_id")?;
+                let revoked = revoke_family(&mut *tx, &grant_id, now).await?;
+                commit(tx, "rotate refresh token").await?;
+                tracing::warn!(
+                    client_id,
+                    grant_id,
+                    revoked,
+                    "rotated refresh token reused; its grant is revoked"
+                );
+                Ok(RotateOutcome::Reused)
+            }
+            None => {
+                rollback(tx, "rotate refresh token").await?;
+                if revoked_at.is_none() && expires_at <= now {
+                    Ok(RotateOutcome::Expired)
+                } else {
+                    Ok(RotateOutcome::Unknown)
+                }
+            }
+        }
+    }
+
+    pub(super) async fn kv_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT value FROM kv WHERE namespace = ? AND key = ? \
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        row.map(|row| get(&row, "value")).transpose()
+    }
+
+    pub(super) async fn kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (namespace, key) \
+             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot set key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    pub(super) async fn kv_insert_new(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: a live row makes the DO UPDATE a no-op (0 rows
+        // changed); an expired row is overwritten as if absent.
+        let result = sqlx::query(
+            "INSERT INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (namespace, key) \
+             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at \
+             WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot insert key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub(super) async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM kv WHERE namespace = ? AND key = ?")
+            .bind(namespace)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                error(
+                    format!("cannot delete key {key:?} of namespace `{namespace}`"),
+                    e,
+                )
+            })?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    pub(super) async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        // Redeemed codes stay until they expire so that a replay is still
+        // recognised (and revokes the grant) during the code's lifetime.
+        const STATEMENTS: [(&str, &str); 3] = [
+            (
+                "codes",
+                "DELETE FROM codes WHERE code_hash IN \
+                 (SELECT code_hash FROM codes WHERE expires_at <= ? LIMIT ?)",
+            ),
+            (
+                "tokens",
+                "DELETE FROM tokens WHERE token_hash IN \
+                 (SELECT token_hash FROM tokens WHERE expires_at <= ? LIMIT ?)",
+            ),
+            (
+                "kv entries",
+                "DELETE FROM kv WHERE (namespace, key) IN \
+                 (SELECT namespace, key FROM kv WHERE expires_at <= ? LIMIT ?)",
+            ),
+        ];
+        let mut total = 0;
+        for (what, statement) in STATEMENTS {
+            loop {
+                let deleted = sqlx::query(statement)
+                    .bind(now)
+                    .bind(PURGE_BATCH)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| error(format!("cannot purge expired {what}"), e))?
+                    .rows_affected();
+                total += deleted;
+                if deleted < PURGE_BATCH as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Starts a transaction that holds the write lock from its first statement.
+    ///
+    /// A plain (deferred) transaction that reads and then writes fails at
+    /// once with SQLITE_BUSY, without waiting for the busy timeout, when
+    /// another connection committed in between; `BEGIN IMMEDIATE` takes the
+    /// lock up front and waits for it instead.
+    async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| error(format!("cannot begin transaction to {what}"), e))
+    }
+}
+
+async fn insert_token<'c, E>(executor: E, token: &NewToken) -> Result<(), StoreError>
+where
+    E: Executor<'c, Database = Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
+         issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&token.token_hash[..])
+    .bind(token.kind.as_str())
+    .bind(&token.client_id)
+    .bind(token.subject.as_deref())
+    .bind(join_scope(&token.scope)?)
+    .bind(&token.grant_id)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        insert_error(
+            format!("{} token of client `{}`", token.kind, token.client_id),
+            e,
+        )
+    })?;
+    Ok(())
+}
+
+async fn revoke_family<'c, E>(executor: E, grant_id: &str, now: i64) -> Result<u64, StoreError>
+where
+    E: Executor<'c, Database = Sqlite>,
+{
+    let result =
+        sqlx::query("UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(grant_id)
+            .execute(executor)
+            .await
+            .map_err(|e| error(format!("cannot revoke grant `{grant_id}`"), e))?;
+    Ok(result.rows_affected())
+}
+
+async fn commit(tx: Transaction<'static, Sqlite>, what: &str) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(|e| error(format!("cannot commit transaction to {what}"), e))
+}
+
+async fn rollback(tx: Transaction<'static, Sqlite>, what: &str) -> Result<(), StoreError> {
+    tx.rollback()
+        .await
+        .map_err(|e| error(format!("cannot roll back transaction to {what}"), e))
+}
+
+fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
+    let client_id: String = get(row, "client_id")?;
+    let list = |column: &'static str| -> Result<Vec<String>, StoreError> {
+        from_json(
+            &get::<String>(row, column)?,
+            &format!("{column} of client `{client_id}`"),
+        )
+    };
+    Ok(Client {
+        secret_hash: get(row, "secret_hash")?,
+        name: get(row, "name")?,
+        redirect_uris: list("redirect_uris")?,
+        grant_types: list("grant_types")?,
+        scopes: list("scopes")?,
+        public: get(row, "public")?,
+        trusted: get(row, "trusted")?,
+        created_at: get(row, "created_at")?,
+        client_id,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        token_hash: to_hash(get(row, "token_hash")?, "token hash")?,
+        kind: to_kind(&get::<String>(row, "kind")?)?,
+        client_id: get(row, "client_id")?,
+        subject: get(row, "subject")?,
+        scope: split_scope(&get::<String>(row, "scope")?),
+        grant_id: get(row, "grant_id")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+        rotated_at: get(row, "rotated_at")?,
+    })
+}
+
+fn code_from_row(row: &SqliteRow) -> Result<CodeRecord, StoreError> {
+    let client_id: String = get(row, "client_id")?;
+    Ok(CodeRecord {
+        code_hash: to_hash(get(row, "code_hash")?, "code hash")?,
+        subject: get(row, "subject")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        scope: split_scope(&get::<String>(row, "scope")?),
+        data: from_json(
+            &get::<String>(row, "data")?,
+            &format!("data of a code of client `{client_id}`"),
+        )?,
+        grant_id: get(row, "grant_id")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        redeemed_at: get(row, "redeemed_at")?,
+        client_id,
+    })
+}
+
+fn get<'r, T>(row: &'r SqliteRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column)
+        .map_err(|e| error(format!("cannot read column `{column}`"), e))
+}
+
+/// A store error for a failed statement, with the portable kind of `err`.
+fn error(message: impl Into<String>, err: sqlx::Error) -> StoreError {
+    StoreError::with_cause(kind_of(&err), message, err)
+}
+
+/// A store error for a failed insert of `what`: "`what` already exists" for
+/// a unique violation, so the message names the taken key.
+fn insert_error(what: String, err: sqlx::Error) -> StoreError {
+    let kind = kind_of(&err);
+    let message = match err.as_database_error() {
+        _ if kind == StoreErrorKind::Conflict => format!("{what} already exists"),
+        Some(db) if db.is_foreign_key_violation() => {
+            format!("cannot insert {what}: no such client")
+        }
+        _ => format!("cannot insert {what}"),
+    };
+    StoreError::with_cause(kind, message, err)
+}
+
+fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreErrorKind::Conflict,
+        sqlx::Error::Database(db) => {
+            // SQLite reports extended result codes; the low byte is the primary code.
+            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+            match code & 0xff {
+                // BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+                5 | 6 | 8 | 10 | 13 | 14 | 15 => StoreErrorKind::Unavailable,
+                // CORRUPT, NOTADB
+                11 | 26 => StoreErrorKind::Corrupt,
+                _ => StoreErrorKind::Other,
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => StoreErrorKind::Corrupt,
+        _ => StoreErrorKind::Other,
+    }
+}

@@ -1,0 +1,188 @@
+//! The host's capabilities as plain functions, one module per WIT interface.
+//! On `wasm32` they call the component's imports; elsewhere they call the
+//! thread's [`crate::testing::TestHost`], so plugin logic runs under `cargo test`.
+//!
+//! Every call succeeds only when the plugin's manifest asks for the
+//! capability and the operator allows it; otherwise it returns
+//! [`HostError::Denied`](crate::HostError::Denied), as a value.
+
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::grantbox::plugin as backend;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::backend;
+
+/// Capability `tokens`: the host mints, hashes and stores every token.
+pub mod tokens {
+    use super::backend;
+    use crate::{HostError, IssuedTokens, TokenGrant, TokenInfo};
+
+    /// Issues an access token, and a refresh token when asked and the
+    /// client's registration lists `refresh_token`, to the calling client.
+    pub fn issue(grant: &TokenGrant) -> Result<IssuedTokens, HostError> {
+        backend::tokens::issue(grant)
+    }
+
+    /// Looks up an active token of this server, whichever client holds it;
+    /// `None` when it is expired, revoked or unknown.
+    pub fn introspect(token: &str) -> Result<Option<TokenInfo>, HostError> {
+        backend::tokens::introspect(token)
+    }
+
+    /// Revokes every token of an authorization grant (token family).
+    pub fn revoke_grant(grant_id: &str) -> Result<(), HostError> {
+        backend::tokens::revoke_grant(grant_id)
+    }
+}
+
+/// Capability `codes`: one-time authorization codes (RFC 6749 §4.1.2).
+pub mod codes {
+    use super::backend;
+    use crate::{AuthorizationCode, CodeGrant, HostError, RedeemError};
+
+    /// Creates a code for the calling client that lives `lifetime_seconds`.
+    pub fn issue(grant: &CodeGrant, lifetime_seconds: u32) -> Result<String, HostError> {
+        backend::codes::issue(grant, lifetime_seconds)
+    }
+
+    /// Redeems a code of the calling client, once. A second redemption is
+    /// [`RedeemError::Replayed`] and revokes every token issued from the code.
+    pub fn redeem(code: &str) -> Result<AuthorizationCode, RedeemError> {
+        backend::codes::redeem(code)
+    }
+}
+
+/// Capability `refresh-tokens`: lookup and rotation (RFC 6749 §6, RFC 9700 §4.14).
+pub mod refresh_tokens {
+    use super::backend;
+    use crate::{HostError, IssuedTokens, RefreshError, TokenInfo};
+
+    /// Looks up an active refresh token of the calling client.
+    pub fn find(refresh_token: &str) -> Result<Option<TokenInfo>, HostError> {
+        backend::refresh_tokens::find(refresh_token)
+    }
+
+    /// Retires `refresh_token` and issues, in the same family and atomically,
+    /// a new access token with `scope` (within the retired token's scope) and
+    /// a new refresh token with the retired token's scope (RFC 6749 §6).
+    /// Presenting a retired token again is [`RefreshError::Reused`] and
+    /// revokes the whole family.
+    pub fn rotate(refresh_token: &str, scope: &[String]) -> Result<IssuedTokens, RefreshError> {
+        backend::refresh_tokens::rotate(refresh_token, scope)
+    }
+}
+
+/// Capability `users`: resource owner passwords.
+pub mod users {
+    use super::backend;
+    use crate::HostError;
+
+    /// Checks a password under the host's login rate limit; the subject when
+    /// it matches, `None` otherwise.
+    pub fn verify_password(username: &str, password: &str) -> Result<Option<String>, HostError> {
+        backend::users::verify_password(username, password)
+    }
+}
+
+/// Capability `key-value`: a namespace of the plugin's own, values expire after their TTL.
+pub mod key_value {
+    use super::backend;
+    use crate::HostError;
+
+    /// The value of `key`, `None` when it is absent or expired.
+    pub fn get(key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        backend::key_value::get(key)
+    }
+
+    /// Stores `value` under `key`, for `ttl_seconds` or for good.
+    pub fn set(key: &str, value: &[u8], ttl_seconds: Option<u32>) -> Result<(), HostError> {
+        backend::key_value::set(key, value, ttl_seconds)
+    }
+
+    /// Stores `value` only when `key` is absent or expired; `false` when it
+    /// exists. The building block for replay detection (e.g. a JWT `jti`).
+    pub fn insert_new(
+        key: &str,
+        value: &[u8],
+        ttl_seconds: Option<u32>,
+    ) -> Result<bool, HostError> {
+        backend::key_value::insert_new(key, value, ttl_seconds)
+    }
+
+    /// Removes `key`; `true` when it existed.
+    pub fn delete(key: &str) -> Result<bool, HostError> {
+        backend::key_value::delete(key)
+    }
+}
+
+/// Capability `random`: a cryptographically secure generator.
+pub mod random {
+    use super::backend;
+    use crate::HostError;
+
+    /// `len` random bytes, at most 1024 a call.
+    pub fn bytes(len: u32) -> Result<Vec<u8>, HostError> {
+        backend::random::bytes(len)
+    }
+}
+
+/// Capability `clock`: the host's clock (tests run it fixed).
+pub mod clock {
+    use super::backend;
+    use crate::HostError;
+
+    /// Seconds since the Unix epoch.
+    pub fn now() -> Result<u64, HostError> {
+        backend::clock::now()
+    }
+}
+
+/// Capability `log`: lines in the host's log, tagged with the plugin.
+pub mod log {
+    use super::backend;
+    use crate::HostError;
+
+    pub use crate::bindings::grantbox::plugin::log::Level;
+
+    /// Writes `message` (at most 4096 bytes) at `level`.
+    pub fn log(level: Level, message: &str) -> Result<(), HostError> {
+        backend::log::log(level, message)
+    }
+
+    /// Writes an error line. Like [`warn`], [`info`] and [`debug`] it ignores
+    /// a failure: a plugin that cannot log should still answer the client.
+    pub fn error(message: &str) {
+        let _ = log(Level::Error, message);
+    }
+
+    /// Writes a warning line, ignoring a failure.
+    pub fn warn(message: &str) {
+        let _ = log(Level::Warn, message);
+    }
+
+    /// Writes an info line, ignoring a failure.
+    pub fn info(message: &str) {
+        let _ = log(Level::Info, message);
+    }
+
+    /// Writes a debug line, ignoring a failure.
+    pub fn debug(message: &str) {
+        let _ = log(Level::Debug, message);
+    }
+}
+
+/// Capability `config`: the `[config]` table of the plugin's manifest.
+pub mod config {
+    use super::backend;
+    use crate::HostError;
+
+    /// A top-level key: strings as they are, numbers and booleans as text,
+    /// tables and arrays as JSON; `None` when the key is absent.
+    pub fn get(key: &str) -> Result<Option<String>, HostError> {
+        backend::config::get(key)
+    }
+
+    /// The whole table as a JSON object.
+    pub fn json() -> Result<String, HostError> {
+        backend::config::json()
+    }
+}

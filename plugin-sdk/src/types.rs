@@ -1,0 +1,123 @@
+//! The curated re-exports of the WIT types and the small constructors that
+//! make them pleasant to build; no other SDK module names the generated paths.
+
+use crate::bindings::grantbox::plugin::{codes, refresh_tokens, tokens, types};
+
+/// Name/value pairs: request parameters, transaction data, response parameters.
+pub type Params = types::Params;
+/// An OAuth 2.0 error response the plugin chose (RFC 6749 §4.1.2.1, §5.2);
+/// see the constructors named after the RFC codes.
+pub type OAuthError = types::OauthError;
+pub use types::{
+    AuthorizationApproval, AuthorizationRequest, Client, HostError, PluginInfo, ResponseMode,
+    ResponseTypeInfo, TokenRequest, TokenResponse,
+};
+
+pub use codes::{AuthorizationCode, CodeGrant, RedeemError};
+pub use refresh_tokens::RefreshError;
+pub use tokens::{IssuedTokens, TokenGrant, TokenInfo};
+
+impl PluginInfo {
+    /// Provides nothing yet; add types with [`PluginInfo::grant_type`] and
+    /// [`PluginInfo::response_type`].
+    pub fn new() -> Self {
+        Self {
+            response_types: Vec::new(),
+            grant_types: Vec::new(),
+        }
+    }
+
+    /// Also provides the token-endpoint `grant_type` `name`.
+    pub fn grant_type(mut self, name: &str) -> Self {
+        self.grant_types.push(name.to_string());
+        self
+    }
+
+    /// Also provides the authorization-endpoint `response_type` made of
+    /// `words` (e.g. `&["code"]`), answered by default in `default_mode`.
+    pub fn response_type(mut self, words: &[&str], default_mode: ResponseMode) -> Self {
+        self.response_types.push(ResponseTypeInfo {
+            response_type: strings(words),
+            default_response_mode: default_mode,
+        });
+        self
+    }
+}
+
+impl Default for PluginInfo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    /// The RFC 6749 §5.1 response for tokens the host just issued, with
+    /// `expires_in` and the granted `scope`, and no extension parameters.
+    fn from(issued: IssuedTokens) -> Self {
+        Self {
+            access_token: issued.access_token,
+            token_type: issued.token_type,
+            expires_in: Some(issued.expires_in),
+            refresh_token: issued.refresh_token,
+            scope: Some(issued.scope),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl TokenResponse {
+    /// Adds an extension parameter, e.g. `issued_token_type` (RFC 8693 §2.2.1).
+    pub fn with_extra(mut self, name: &str, value: &str) -> Self {
+        self.extra.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+impl HostError {
+    /// The host's explanation, whatever the kind.
+    pub fn message(&self) -> &str {
+        match self {
+            HostError::Denied(message)
+            | HostError::InvalidArgument(message)
+            | HostError::Unavailable(message) => message,
+        }
+    }
+}
+
+impl Client {
+    /// A confidential client (one that authenticates) with no registered
+    /// scopes or grant types; handy for tests.
+    pub fn confidential(client_id: &str) -> Self {
+        Self {
+            client_id: client_id.to_string(),
+            public: false,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+        }
+    }
+
+    /// A public client (token endpoint auth method `none`) with no registered
+    /// scopes or grant types; handy for tests.
+    pub fn public(client_id: &str) -> Self {
+        Self {
+            public: true,
+            ..Self::confidential(client_id)
+        }
+    }
+
+    /// Replaces the scopes the client may request.
+    pub fn with_scopes(mut self, scopes: &[&str]) -> Self {
+        self.scopes = strings(scopes);
+        self
+    }
+
+    /// Replaces the RFC 7591 `grant_types` of the registration.
+    pub fn with_grant_types(mut self, grant_types: &[&str]) -> Self {
+        self.grant_types = strings(grant_types);
+        self
+    }
+}
+
+pub(crate) fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|word| word.to_string()).collect()
+}

@@ -1,0 +1,141 @@
+//! The command line: client and user registration against a real SQLite file,
+//! and what a restart keeps.
+
+use crate::harness::{Options, Server, grantbox, text, token_request};
+
+#[test]
+fn client_add_validates_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("g.db").display());
+    let refused = |args: &[&str], expect: &str| {
+        let mut full = vec!["client", "add"];
+        full.extend_from_slice(args);
+        let output = grantbox(&db, &full, None);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    };
+    refused(
+        &[
+            "a",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "http://example.com/cb",
+        ],
+        "http",
+    );
+    refused(
+        &[
+            "a",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://example.com/cb#frag",
+        ],
+        "fragment",
+    );
+    refused(&["a", "--secret", "too-short"], "32");
+    refused(
+        &["a", "--public", "--grant-type", "client_credentials"],
+        "client_credentials",
+    );
+
+    let output = grantbox(
+        &db,
+        &["client", "add", "a", "--secret", &"s".repeat(32)],
+        None,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = grantbox(
+        &db,
+        &["client", "add", "a", "--secret", &"s".repeat(32)],
+        None,
+    );
+    assert!(!output.status.success(), "a duplicate id was accepted");
+    assert!(
+        text(&output.stderr).contains("a"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = grantbox(&db, &["client", "list"], None);
+    assert!(
+        text(&output.stdout).starts_with("a\tconfidential"),
+        "{}",
+        text(&output.stdout)
+    );
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("g.db").display());
+    let output = grantbox(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = grantbox(
+        &db,
+        &["user", "add", "alice", "--password-stdin"],
+        Some("another password\n"),
+    );
+    assert!(!output.status.success(), "a duplicate user was accepted");
+    let output = grantbox(&db, &["user", "add", "bob"], Some("x"));
+    assert!(
+        !output.status.success(),
+        "the password must come from stdin"
+    );
+}
+
+#[test]
+fn a_client_added_while_serving_is_usable_at_once_and_survives_a_crash() {
+    let server = Server::start();
+    let secret = server
+        .client_add(&["late", "--grant-type", "client_credentials"])
+        .unwrap();
+    let (status, _, _) = token_request(
+        &server,
+        "late",
+        &secret,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200);
+    let dir = server.kill();
+    let server = Server::start_with(Options {
+        dir: Some(dir),
+        ..Default::default()
+    });
+    let (status, _, _) = token_request(
+        &server,
+        "late",
+        &secret,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200, "the client survived kill -9 and a restart");
+}
+
+#[test]
+fn a_broken_config_file_names_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("grantbox.toml");
+    std::fs::write(&config, "[tokens]\naccess_token_lifetime = -5\n").unwrap();
+    let output = grantbox(
+        "sqlite::memory:",
+        &[
+            "--config",
+            &config.display().to_string(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("grantbox.toml: tokens.access_token_lifetime"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,316 @@
+//! Starts the real `grantbox` binary on a free port with its own SQLite file,
+//! runs its CLI, and builds the test plugins for wasm32-wasip2 once.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_owned()
+}
+
+/// The `grantbox` binary `cargo test --workspace` built next to this test
+/// (or `GRANTBOX_BIN`).
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("GRANTBOX_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("grantbox");
+    assert!(
+        binary.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        binary.display()
+    );
+    binary
+}
+
+/// Compiled plugins are cached here across tests, as an operator's would be.
+pub fn shared_cache_dir() -> PathBuf {
+    workspace().join("target").join("e2e-plugin-cache")
+}
+
+/// Runs a `grantbox` subcommand against a database.
+pub fn grantbox(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env("GRANTBOX_DB", db)
+        .env("GRANTBOX_CACHE_DIR", shared_cache_dir())
+        .env_remove("GRANTBOX_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("grantbox starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(input.as_bytes())
+            .expect("stdin accepts");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("grantbox runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub db: String,
+    pub dir: Arc<tempfile::TempDir>,
+    log: Arc<Mutex<String>>,
+}
+
+/// How to start a server.
+#[derive(Default)]
+pub struct Options {
+    pub plugins: Option<PathBuf>,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Reuse the database directory of an earlier server (restart tests).
+    pub dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Server {
+        let dir = options
+            .dir
+            .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary directory")));
+        let db = format!("sqlite://{}", dir.path().join("grantbox.db").display());
+        let mut command = Command::new(binary());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&options.extra_args)
+            .env("GRANTBOX_DB", &db)
+            .env("GRANTBOX_CACHE_DIR", shared_cache_dir())
+            .env("GRANTBOX_LOG", "info")
+            .env_remove("GRANTBOX_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(plugins) = &options.plugins {
+            command.arg("--plugins").arg(plugins);
+        }
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("grantbox serve starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("grantbox listening on ") {
+                    let base = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = sender.send(base);
+                }
+            }
+        });
+        let base = match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "grantbox serve did not start:\n{}",
+                    log.lock().expect("log lock")
+                );
+            }
+        };
+        Server {
+            child,
+            base,
+            db,
+            dir,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Registers a client through the CLI; returns its secret, if any.
+    pub fn client_add(&self, args: &[&str]) -> Option<String> {
+        let mut full = vec!["client", "add"];
+        full.extend_from_slice(args);
+        let output = grantbox(&self.db, &full, None);
+        assert!(
+            output.status.success(),
+            "client add failed: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("client_secret: ").map(str::to_owned))
+    }
+
+    /// Kills the process at once (no graceful shutdown), as a crash would.
+    pub fn kill(mut self) -> Arc<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A token request with HTTP Basic client authentication.
+pub fn token_request(
+    server: &Server,
+    client_id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
+    let response = http()
+        .post(server.url("/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .expect("the token endpoint answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().unwrap_or(serde_json::Value::Null);
+    (status, body, headers)
+}
+
+/// Builds a test plugin crate under `tests/plugins/` for wasm32-wasip2 once
+/// per test run and returns the `.wasm`.
+pub fn test_plugin_wasm(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().expect("build lock");
+    let target_dir = workspace().join("target").join("test-plugins");
+    let wasm = target_dir
+        .join("wasm32-wasip2")
+        .join("plugin")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    if !built.iter().any(|p| p == package) {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(workspace())
+            .args([
+                "build",
+                "--profile",
+                "plugin",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building test plugin {package} failed");
+        built.push(package.to_owned());
+    }
+    wasm
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes a plugin folder (`<dir>/<name>/plugin.toml` + wasm) into a plugin directory.
+pub fn install_plugin(plugins_dir: &Path, name: &str, wasm: &Path, manifest_body: &str) -> PathBuf {
+    let folder = plugins_dir.join(name);
+    std::fs::create_dir_all(&folder).expect("plugin folder");
+    let wasm_bytes = std::fs::read(wasm).expect("the wasm was built");
+    let wasm_name = wasm
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(folder.join(&wasm_name), &wasm_bytes).expect("wasm copied");
+    let manifest = manifest_body
+        .replace("{wasm}", &wasm_name)
+        .replace("{sha256}", &sha256_hex(&wasm_bytes))
+        .replace("{name}", name);
+    std::fs::write(folder.join("plugin.toml"), manifest).expect("manifest written");
+    folder
+}
+
+/// A manifest for the fault plugin: `mode` picks the misbehaviour.
+pub fn fault_manifest(grant_type: &str, mode: &str, capabilities: &str) -> String {
+    format!(
+        r#"[plugin]
+name = "{{name}}"
+version = "0.1.0"
+description = "misbehaves on purpose: {mode}"
+interface = "grantbox:plugin@1.0.0"
+capabilities = [{capabilities}]
+
+[wasm]
+file = "{{wasm}}"
+sha256 = "{{sha256}}"
+
+[provides]
+grant_types = ["{grant_type}"]
+
+[limits]
+memory_mib = 8
+timeout_ms = 200
+
+[config]
+mode = "{mode}"
+grant_type = "{grant_type}"
+"#
+    )
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `grantbox` binary over HTTP, real SQLite files
+//! and real `.wasm` plugins. One test binary; each module is one area.
+
+mod harness;
+
+mod cli;
+mod faults;
+mod plugins;
+mod token;
