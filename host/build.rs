@@ -24,6 +24,11 @@ fn main() {
         "cargo:rerun-if-changed={}",
         workspace.join("plugin-sdk").display()
     );
+    // sqlx::migrate! notices edits to migrations but not new files.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("migrations").display()
+    );
 
     let mut names: Vec<String> = fs::read_dir(&plugins_dir)
         .expect("plugins/ is readable")

@@ -188,11 +188,14 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
     let (client, secret) = registration::validate(registration, Clock::system().now())?;
     store.insert_client(&client).await?;
     println!("client_id: {}", client.client_id);
-    match secret {
-        Some(secret) => {
+    match (client.public, secret) {
+        (true, _) => println!("public client: no secret; PKCE is required"),
+        (false, Some(secret)) => {
             println!("client_secret: {secret}\n(the secret is shown only now; store it safely)")
         }
-        None => println!("public client: no secret; PKCE is required"),
+        (false, None) => {
+            println!("client_secret: the one given with --secret (only its hash is stored)")
+        }
     }
     Ok(())
 }

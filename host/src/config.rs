@@ -96,7 +96,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub db: String,
     pub plugins: Option<PathBuf>,
-    pub issuer: String,
+    /// The issuer identifier; `None` means `http://` + the bound address.
+    pub issuer: Option<String>,
     pub body_limit_bytes: usize,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
@@ -120,23 +121,24 @@ impl ServeConfig {
                 format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
             )
         })?;
-        let issuer = flags
-            .issuer
-            .or(raw.issuer)
-            .unwrap_or_else(|| format!("http://{listen}"));
-        let parsed =
-            url::Url::parse(&issuer).map_err(|e| error("issuer", format!("{issuer:?}: {e}")))?;
-        // RFC 8414 §2: an https URL with no query or fragment (http allowed for loopback development).
-        if parsed.query().is_some()
-            || parsed.fragment().is_some()
-            || !matches!(parsed.scheme(), "https" | "http")
-        {
-            return Err(error(
-                "issuer",
-                format!("{issuer:?} must be an http(s) URL without query or fragment"),
-            ));
-        }
-        let issuer = issuer.trim_end_matches('/').to_owned();
+        let issuer = match flags.issuer.or(raw.issuer) {
+            Some(issuer) => {
+                let parsed = url::Url::parse(&issuer)
+                    .map_err(|e| error("issuer", format!("{issuer:?}: {e}")))?;
+                // RFC 8414 §2: a URL with no query or fragment (https, or http for development).
+                if parsed.query().is_some()
+                    || parsed.fragment().is_some()
+                    || !matches!(parsed.scheme(), "https" | "http")
+                {
+                    return Err(error(
+                        "issuer",
+                        format!("{issuer:?} must be an http(s) URL without query or fragment"),
+                    ));
+                }
+                Some(issuer.trim_end_matches('/').to_owned())
+            }
+            None => None,
+        };
 
         let defaults = TokenLifetimes::default();
         let positive = |field: &str, value: Option<i64>, default: i64| match value {
@@ -256,7 +258,7 @@ mod tests {
     fn defaults_and_overrides() {
         let config = resolve("").unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.issuer, None);
         assert_eq!(config.lifetimes.access_token, 3600);
         let config = resolve("[tokens]\naccess_token_lifetime = 60\n").unwrap();
         assert_eq!(config.lifetimes.access_token, 60);

@@ -189,7 +189,11 @@ pub enum FaultKind {
     /// The plugin tried to grow memory past its limit.
     Memory,
     StackOverflow,
-    /// A panic (`unreachable` in wasm) or another trap.
+    /// A Rust panic: `unreachable` in wasm (plugins build with panic=abort).
+    Panic,
+    /// A load or store outside linear memory, e.g. a guest's shadow stack overflowing.
+    OutOfBounds,
+    /// Any other trap.
     Trap,
     /// The plugin could not be instantiated (e.g. the instance pool is exhausted).
     Instantiate,
@@ -203,6 +207,8 @@ impl FaultKind {
             Self::Deadline => "deadline",
             Self::Memory => "memory",
             Self::StackOverflow => "stack_overflow",
+            Self::Panic => "panic",
+            Self::OutOfBounds => "out_of_bounds",
             Self::Trap => "trap",
             Self::Instantiate => "instantiate",
             Self::Contract => "contract",

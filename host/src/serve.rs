@@ -86,11 +86,19 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     }
     tokio::spawn(housekeeping(store.clone(), clock.clone()));
 
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
     let app = Arc::new(AppState {
         store,
         registry,
         clock,
-        issuer: config.issuer.clone(),
+        issuer: issuer.clone(),
         metrics,
     });
     let router = app::router(
@@ -99,15 +107,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
             body_limit_bytes: config.body_limit_bytes,
         },
     );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
-    let address = listener.local_addr()?;
-    info!(%address, issuer = %config.issuer, "grantbox listening");
-    println!(
-        "grantbox listening on http://{address} (issuer {})",
-        config.issuer
-    );
+    info!(%address, %issuer, "grantbox listening");
+    println!("grantbox listening on http://{address} (issuer {issuer})");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -131,6 +131,9 @@ pub struct CodeRecord {
 }
 
 /// What [`Store::redeem_code`] found.
+// Returned once per token request and matched at once, never stored: boxing
+// the record would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedeemOutcome {
     /// This call redeemed the code; no other call ever will.

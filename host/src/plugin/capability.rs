@@ -113,8 +113,8 @@ fn mint(
     client_id: &str,
     subject: Option<String>,
     scope: &[String],
+    refresh_scope: Option<&[String]>,
     grant_id: &str,
-    refresh: bool,
     now: i64,
 ) -> (Vec<NewToken>, tokens::IssuedTokens) {
     let access_token = secret::new_token();
@@ -129,14 +129,14 @@ fn mint(
         issued_at: now,
         expires_at: now + lifetimes.access_token,
     }];
-    let refresh_token = refresh.then(secret::new_token);
-    if let Some(refresh_token) = &refresh_token {
+    let refresh_token = refresh_scope.map(|_| secret::new_token());
+    if let (Some(refresh_token), Some(refresh_scope)) = (&refresh_token, refresh_scope) {
         rows.push(NewToken {
             token_hash: secret::token_hash(refresh_token),
             kind: TokenKind::Refresh,
             client_id: client_id.to_owned(),
             subject,
-            scope: scope.to_vec(),
+            scope: refresh_scope.to_vec(),
             grant_id: grant_id.to_owned(),
             issued_at: now,
             expires_at: now
@@ -174,21 +174,35 @@ impl tokens::Host for CallCtx {
             .as_ref()
             .is_some_and(|c| c.grant_types.iter().any(|g| g == "refresh_token"));
         let services = self.services_or_unavailable()?;
+        let unregistered = self
+            .client
+            .as_ref()
+            .and_then(|client| grant.scope.iter().find(|s| !client.scopes.contains(s)));
+        if let Some(unknown) = unregistered {
+            return Err(HostError::InvalidArgument(format!(
+                "scope {unknown} is not registered for the client"
+            )));
+        }
+        // A plugin may continue only a family it learned in this call (from a
+        // redeemed code), so it cannot attach tokens to another grant.
         let grant_id = match grant.grant_id {
-            Some(id) => {
-                check_len("grant-id", &id, 128)?;
-                id
+            Some(id) if self.known_grants.contains(&id) => id,
+            Some(_) => {
+                return Err(HostError::InvalidArgument(
+                    "grant-id is not one this call redeemed".into(),
+                ));
             }
             None => secret::new_token(),
         };
         let now = services.clock.now();
+        let refresh = grant.refresh_token && may_refresh;
         let (rows, issued) = mint(
             &services,
             &client_id,
             grant.subject,
             &grant.scope,
+            refresh.then_some(grant.scope.as_slice()),
             &grant_id,
-            grant.refresh_token && may_refresh,
             now,
         );
         let started = Clock::instant();
@@ -290,20 +304,21 @@ impl codes::Host for CallCtx {
             .await;
         self.add_host_time(started);
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
-            RedeemOutcome::Redeemed(record) => Ok(codes::AuthorizationCode {
-                client_id: record.client_id,
-                subject: record.subject,
-                redirect_uri: record.redirect_uri,
-                scope: record.scope,
-                data: record.data,
-                grant_id: record.grant_id,
-            }),
+            RedeemOutcome::Redeemed(record) => {
+                self.known_grants.push(record.grant_id.clone());
+                Ok(codes::AuthorizationCode {
+                    client_id: record.client_id,
+                    subject: record.subject,
+                    redirect_uri: record.redirect_uri,
+                    scope: record.scope,
+                    data: record.data,
+                    grant_id: record.grant_id,
+                })
+            }
             RedeemOutcome::Unknown => Err(codes::RedeemError::Unknown),
             RedeemOutcome::Expired => Err(codes::RedeemError::Expired),
-            RedeemOutcome::Replayed => {
-                tracing::warn!(plugin = %self.plugin_name(), client_id = %client_id, "authorization code replayed; its tokens were revoked");
-                Err(codes::RedeemError::Replayed)
-            }
+            // The store logs the replay and revokes the code's tokens.
+            RedeemOutcome::Replayed => Err(codes::RedeemError::Replayed),
         }
     }
 }
@@ -352,19 +367,26 @@ impl refresh_tokens::Host for CallCtx {
         let current = services.store.find_refresh(&hash, &client_id, now).await;
         self.add_host_time(started);
         let current = current.map_err(|e| RefreshError::Host(unavailable(e)))?;
-        // The family and subject come from the stored token, never the plugin.
-        let (subject, grant_id) = match &current {
-            Some(record) => (record.subject.clone(), record.grant_id.clone()),
-            None => (None, String::new()),
+        // Unknown, expired, revoked, or reused (the store then revoked the family).
+        let Some(record) = current else {
+            return Err(RefreshError::Unknown);
         };
-        if let Some(record) = &current {
-            if scope.iter().any(|s| !record.scope.contains(s)) {
-                return Err(RefreshError::Host(HostError::InvalidArgument(
-                    "scope wider than the refresh token's".into(),
-                )));
-            }
+        if scope.iter().any(|s| !record.scope.contains(s)) {
+            return Err(RefreshError::Host(HostError::InvalidArgument(
+                "scope wider than the refresh token's".into(),
+            )));
         }
-        let (rows, issued) = mint(&services, &client_id, subject, &scope, &grant_id, true, now);
+        // The family and subject come from the stored token, never the plugin;
+        // the new refresh token keeps the old one's scope (RFC 6749 §6).
+        let (rows, issued) = mint(
+            &services,
+            &client_id,
+            record.subject.clone(),
+            &scope,
+            Some(&record.scope),
+            &record.grant_id,
+            now,
+        );
         let started = Clock::instant();
         let outcome = services
             .store
@@ -382,10 +404,8 @@ impl refresh_tokens::Host for CallCtx {
             }
             RotateOutcome::Unknown => Err(RefreshError::Unknown),
             RotateOutcome::Expired => Err(RefreshError::Expired),
-            RotateOutcome::Reused => {
-                tracing::warn!(plugin = %self.plugin_name(), client_id = %client_id, "refresh token reused; its family was revoked");
-                Err(RefreshError::Reused)
-            }
+            // The store logs the reuse and revokes the family.
+            RotateOutcome::Reused => Err(RefreshError::Reused),
         }
     }
 }

@@ -377,6 +377,8 @@ pub(super) struct CallCtx {
     /// Tokens and codes the host issued during this call; the plugin may
     /// only return these.
     pub(super) issued: Vec<String>,
+    /// Token families this call learned from redeemed codes.
+    pub(super) known_grants: Vec<String>,
     started: Instant,
     /// Time spent in host calls, which does not count against the deadline.
     host_time: Duration,
@@ -592,6 +594,7 @@ impl Plugin {
             shared: self.shared.clone(),
             client,
             issued: Vec::new(),
+            known_grants: Vec::new(),
             started: Clock::instant(),
             host_time: Duration::ZERO,
         };
@@ -665,15 +668,20 @@ fn classify(error: &wasmtime::Error, ctx: &CallCtx) -> Fault {
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => FaultKind::Deadline,
             Some(Trap::StackOverflow) => FaultKind::StackOverflow,
+            Some(Trap::UnreachableCodeReached) => FaultKind::Panic,
+            Some(Trap::MemoryOutOfBounds) => FaultKind::OutOfBounds,
             Some(_) => FaultKind::Trap,
             None if error.to_string().contains("instance") => FaultKind::Instantiate,
             None => FaultKind::Trap,
         }
     };
-    Fault {
-        kind,
-        detail: error.to_string(),
-    }
+    // The wasm backtrace goes to the debug log; the fault line keeps the cause.
+    debug!(error = ?error, "plugin fault details");
+    let detail = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    Fault { kind, detail }
 }
 
 fn record_fault(shared: &CallShared, fault: &Fault) {

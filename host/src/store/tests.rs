@@ -1,1 +1,987 @@
-//! tests
+//! Tests of the store against real SQLite files in a temporary directory: every operation,
+//! single use of codes and refresh tokens under concurrency, and durability across reopening.
+
+use super::*;
+use crate::secret::token_hash;
+use tempfile::TempDir;
+
+const NOW: i64 = 1_700_000_000;
+
+async fn open_temp() -> (TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("grantbox.db");
+    let store = Store::open(path.to_str().expect("utf-8 path"))
+        .await
+        .expect("open store");
+    (dir, store)
+}
+
+fn client(client_id: &str) -> Client {
+    Client {
+        client_id: client_id.into(),
+        secret_hash: Some(token_hash("secret").to_vec()),
+        name: Some("Example".into()),
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        scopes: vec!["read".into(), "write".into()],
+        public: false,
+        trusted: true,
+        created_at: NOW,
+    }
+}
+
+fn token(name: &str, kind: TokenKind, client_id: &str, grant_id: &str) -> NewToken {
+    NewToken {
+        token_hash: token_hash(name),
+        kind,
+        client_id: client_id.into(),
+        subject: Some("sub-1".into()),
+        scope: vec!["read".into(), "write".into()],
+        grant_id: grant_id.into(),
+        issued_at: NOW,
+        expires_at: NOW + 3600,
+    }
+}
+
+fn pair(prefix: &str, client_id: &str, grant_id: &str) -> Vec<NewToken> {
+    vec![
+        token(
+            &format!("{prefix}-access"),
+            TokenKind::Access,
+            client_id,
+            grant_id,
+        ),
+        token(
+            &format!("{prefix}-refresh"),
+            TokenKind::Refresh,
+            client_id,
+            grant_id,
+        ),
+    ]
+}
+
+fn code(name: &str, client_id: &str, grant_id: &str) -> NewCode {
+    NewCode {
+        code_hash: token_hash(name),
+        client_id: client_id.into(),
+        subject: "sub-1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: vec!["read".into()],
+        data: vec![
+            ("code_challenge".into(), "abc".into()),
+            ("nonce".into(), "n-0".into()),
+        ],
+        grant_id: grant_id.into(),
+        issued_at: NOW,
+        expires_at: NOW + 60,
+    }
+}
+
+async fn active(store: &Store, name: &str, now: i64) -> bool {
+    store
+        .find_token(&token_hash(name), now)
+        .await
+        .expect("find token")
+        .is_some()
+}
+
+#[tokio::test]
+async fn open_accepts_urls_and_paths_and_sets_pragmas() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().to_str().expect("utf-8 path");
+    for url in [
+        format!("{base}/plain.db"),
+        format!("sqlite://{base}/double-slash.db"),
+        format!("sqlite:{base}/single-colon.db"),
+        format!("{base}/with?question-mark.db"),
+    ] {
+        let store = Store::open(&url).await.expect(&url);
+        store.ping().await.expect("ping");
+        let pool = store.sqlite_pool().expect("sqlite pool");
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .expect("journal_mode");
+        assert_eq!(journal_mode, "wal", "{url}");
+        let pragma = |name: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(&format!("PRAGMA {name}"))
+                .fetch_one(pool)
+                .await
+                .expect(name)
+        };
+        // 1 = NORMAL.
+        assert_eq!(pragma("synchronous").await, 1, "{url}");
+        assert_eq!(pragma("foreign_keys").await, 1, "{url}");
+        assert_eq!(pragma("busy_timeout").await, 5000, "{url}");
+        store.close().await;
+    }
+    for name in [
+        "plain.db",
+        "double-slash.db",
+        "single-colon.db",
+        "with?question-mark.db",
+    ] {
+        assert!(dir.path().join(name).exists(), "{name} was not created");
+    }
+
+    let memory = Store::open("sqlite::memory:")
+        .await
+        .expect("in-memory store");
+    memory.insert_client(&client("c")).await.expect("insert");
+    assert!(memory.find_client("c").await.expect("find").is_some());
+
+    for bad in ["", "postgres://db.example/grantbox"] {
+        let error = Store::open(bad).await.expect_err(bad);
+        assert_eq!(error.kind(), StoreErrorKind::Other, "{bad}");
+    }
+    let missing_dir = format!("{base}/no/such/dir/x.db");
+    let error = Store::open(&missing_dir)
+        .await
+        .expect_err("missing directory");
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+}
+
+#[tokio::test]
+async fn clients_insert_find_list_and_conflict() {
+    let (_dir, store) = open_temp().await;
+    let public = Client {
+        secret_hash: None,
+        public: true,
+        trusted: false,
+        name: None,
+        redirect_uris: vec![],
+        grant_types: vec!["urn:example:grant".into()],
+        scopes: vec![],
+        ..client("b-public")
+    };
+    store
+        .insert_client(&client("a-conf"))
+        .await
+        .expect("insert");
+    store.insert_client(&public).await.expect("insert public");
+
+    assert_eq!(
+        store.find_client("a-conf").await.expect("find"),
+        Some(client("a-conf"))
+    );
+    assert_eq!(
+        store.find_client("b-public").await.expect("find"),
+        Some(public.clone())
+    );
+    assert_eq!(store.find_client("nobody").await.expect("find"), None);
+    let ids: Vec<String> = store
+        .list_clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(ids, ["a-conf", "b-public"]);
+
+    let error = store
+        .insert_client(&client("a-conf"))
+        .await
+        .expect_err("duplicate");
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(
+        error.to_string().contains("`a-conf` already exists"),
+        "{error}"
+    );
+
+    // A public client with a secret hash breaks the table's CHECK.
+    let bad = Client {
+        public: true,
+        ..client("c-bad")
+    };
+    let error = store
+        .insert_client(&bad)
+        .await
+        .expect_err("public with secret");
+    assert_eq!(error.kind(), StoreErrorKind::Other, "{error}");
+}
+
+#[tokio::test]
+async fn users_insert_find_and_conflict() {
+    let (_dir, store) = open_temp().await;
+    let user = User {
+        username: "alice".into(),
+        subject: "s-alice".into(),
+        password_hash: "$argon2id$...".into(),
+        created_at: NOW,
+    };
+    store.insert_user(&user).await.expect("insert");
+    assert_eq!(
+        store.find_user("alice").await.expect("find"),
+        Some(user.clone())
+    );
+    assert_eq!(store.find_user("bob").await.expect("find"), None);
+
+    let error = store.insert_user(&user).await.expect_err("duplicate");
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(
+        error.to_string().contains("`alice` already exists"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_insert_find_expire_and_revoke() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    store
+        .insert_tokens(&pair("g1", "c1", "g1"))
+        .await
+        .expect("insert");
+    store
+        .insert_tokens(&pair("g2", "c1", "g2"))
+        .await
+        .expect("insert");
+    store.insert_tokens(&[]).await.expect("insert nothing");
+
+    let found = store
+        .find_token(&token_hash("g1-access"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!(
+        found,
+        TokenRecord {
+            token_hash: token_hash("g1-access"),
+            kind: TokenKind::Access,
+            client_id: "c1".into(),
+            subject: Some("sub-1".into()),
+            scope: vec!["read".into(), "write".into()],
+            grant_id: "g1".into(),
+            issued_at: NOW,
+            expires_at: NOW + 3600,
+            revoked_at: None,
+            rotated_at: None,
+        }
+    );
+    assert!(found.is_active(NOW));
+    assert!(active(&store, "g1-access", NOW + 3599).await);
+    assert!(
+        !active(&store, "g1-access", NOW + 3600).await,
+        "expired at expires_at"
+    );
+    assert!(!active(&store, "never-issued", NOW).await);
+
+    // Revoking an access token leaves its refresh token alone.
+    assert!(
+        store
+            .revoke_token(&token_hash("g1-access"), "c1", NOW)
+            .await
+            .expect("revoke")
+    );
+    assert!(!active(&store, "g1-access", NOW).await);
+    assert!(active(&store, "g1-refresh", NOW).await);
+    // Only the client's own tokens.
+    assert!(
+        !store
+            .revoke_token(&token_hash("g2-access"), "c2", NOW)
+            .await
+            .expect("revoke")
+    );
+    assert!(active(&store, "g2-access", NOW).await);
+    assert!(
+        !store
+            .revoke_token(&token_hash("nothing"), "c1", NOW)
+            .await
+            .expect("revoke")
+    );
+    // Revoking a refresh token revokes its family.
+    assert!(
+        store
+            .revoke_token(&token_hash("g2-refresh"), "c1", NOW)
+            .await
+            .expect("revoke")
+    );
+    assert!(!active(&store, "g2-access", NOW).await);
+    assert!(!active(&store, "g2-refresh", NOW).await);
+    assert!(active(&store, "g1-refresh", NOW).await);
+
+    assert_eq!(
+        store.revoke_grant("g1", NOW).await.expect("revoke grant"),
+        1
+    );
+    assert!(!active(&store, "g1-refresh", NOW).await);
+    assert_eq!(
+        store.revoke_grant("g1", NOW).await.expect("revoke again"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn insert_tokens_is_all_or_nothing() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_tokens(&pair("old", "c1", "g0"))
+        .await
+        .expect("insert");
+
+    // The second token collides with a stored one: the first must not land either.
+    let batch = vec![
+        token("new-access", TokenKind::Access, "c1", "g1"),
+        token("old-refresh", TokenKind::Refresh, "c1", "g1"),
+    ];
+    let error = store.insert_tokens(&batch).await.expect_err("duplicate");
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(!active(&store, "new-access", NOW).await);
+
+    let error = store
+        .insert_tokens(&pair("orphan", "no-such-client", "g2"))
+        .await
+        .expect_err("unknown client");
+    assert_eq!(error.kind(), StoreErrorKind::Other);
+    assert!(error.to_string().contains("no such client"), "{error}");
+
+    let mut spaced = token("spaced", TokenKind::Access, "c1", "g3");
+    spaced.scope = vec!["two words".into()];
+    let error = store.insert_tokens(&[spaced]).await.expect_err("bad scope");
+    assert_eq!(error.kind(), StoreErrorKind::Other);
+
+    let mut unscoped = token("unscoped", TokenKind::Access, "c1", "g4");
+    unscoped.scope = vec![];
+    unscoped.subject = None;
+    store.insert_tokens(&[unscoped]).await.expect("insert");
+    let found = store
+        .find_token(&token_hash("unscoped"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!((found.scope, found.subject), (vec![], None));
+}
+
+#[tokio::test]
+async fn codes_redeem_once_and_replay_revokes_the_grant() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    store
+        .insert_code(&code("code-1", "c1", "g1"))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .insert_code(&code("code-1", "c1", "g1"))
+            .await
+            .map_err(|e| e.kind()),
+        Err(StoreErrorKind::Conflict)
+    );
+
+    // Another client cannot redeem it, and trying does not burn it.
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("code-1"), "c2", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Unknown
+    );
+    let RedeemOutcome::Redeemed(record) = store
+        .redeem_code(&token_hash("code-1"), "c1", NOW + 1)
+        .await
+        .expect("redeem")
+    else {
+        panic!("first redemption must succeed");
+    };
+    let expected = code("code-1", "c1", "g1");
+    assert_eq!(
+        record,
+        CodeRecord {
+            code_hash: expected.code_hash,
+            client_id: expected.client_id,
+            subject: expected.subject,
+            redirect_uri: expected.redirect_uri,
+            scope: expected.scope,
+            data: expected.data,
+            grant_id: expected.grant_id,
+            issued_at: expected.issued_at,
+            expires_at: expected.expires_at,
+            redeemed_at: Some(NOW + 1),
+        }
+    );
+
+    store
+        .insert_tokens(&pair("g1", "c1", "g1"))
+        .await
+        .expect("tokens");
+    store
+        .insert_tokens(&pair("other", "c1", "g-other"))
+        .await
+        .expect("tokens");
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("code-1"), "c1", NOW + 2)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Replayed
+    );
+    assert!(!active(&store, "g1-access", NOW + 2).await);
+    assert!(!active(&store, "g1-refresh", NOW + 2).await);
+    assert!(active(&store, "other-access", NOW + 2).await);
+
+    // Tokens of that grant inserted after the replay (the redeemer was
+    // slower than the replayer) are born revoked.
+    store
+        .insert_tokens(&pair("late", "c1", "g1"))
+        .await
+        .expect("tokens");
+    assert!(!active(&store, "late-access", NOW + 2).await);
+    assert!(!active(&store, "late-refresh", NOW + 2).await);
+
+    store
+        .insert_code(&code("code-2", "c1", "g2"))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("code-2"), "c1", NOW + 60)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Expired
+    );
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("absent"), "c1", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Unknown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_concurrent_redemptions_one_winner() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_code(&code("contested", "c1", "g1"))
+        .await
+        .expect("insert");
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .redeem_code(&token_hash("contested"), "c1", NOW + 1)
+                    .await
+                    .expect("redeem")
+            })
+        })
+        .collect();
+    let mut redeemed = 0;
+    let mut replayed = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            RedeemOutcome::Redeemed(_) => redeemed += 1,
+            RedeemOutcome::Replayed => replayed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((redeemed, replayed), (1, 49));
+}
+
+#[tokio::test]
+async fn refresh_rotation_and_reuse() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    store
+        .insert_tokens(&pair("t0", "c1", "g1"))
+        .await
+        .expect("insert");
+    let rt0 = token_hash("t0-refresh");
+
+    let found = store
+        .find_refresh(&rt0, "c1", NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!(
+        (found.kind, found.grant_id.as_str()),
+        (TokenKind::Refresh, "g1")
+    );
+    assert_eq!(
+        store.find_refresh(&rt0, "c2", NOW).await.expect("find"),
+        None
+    );
+    let access = token_hash("t0-access");
+    assert_eq!(
+        store.find_refresh(&access, "c1", NOW).await.expect("find"),
+        None
+    );
+
+    // A new pair for another family is refused and changes nothing.
+    let error = store
+        .rotate_refresh(&rt0, "c1", NOW, &pair("stray", "c1", "g-other"))
+        .await
+        .expect_err("foreign family");
+    assert_eq!(error.kind(), StoreErrorKind::Other);
+    assert!(
+        store
+            .find_refresh(&rt0, "c1", NOW)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(!active(&store, "stray-access", NOW).await);
+
+    assert_eq!(
+        store
+            .rotate_refresh(&rt0, "c2", NOW, &pair("t1", "c2", "g1"))
+            .await
+            .expect("rotate"),
+        RotateOutcome::Unknown
+    );
+    let RotateOutcome::Rotated(old) = store
+        .rotate_refresh(&rt0, "c1", NOW + 5, &pair("t1", "c1", "g1"))
+        .await
+        .expect("rotate")
+    else {
+        panic!("rotation must succeed");
+    };
+    assert_eq!((old.token_hash, old.rotated_at), (rt0, Some(NOW + 5)));
+    assert!(!active(&store, "t0-refresh", NOW + 5).await);
+    // The old access token stays valid until it expires.
+    assert!(active(&store, "t0-access", NOW + 5).await);
+    assert!(active(&store, "t1-access", NOW + 5).await);
+    assert!(active(&store, "t1-refresh", NOW + 5).await);
+
+    // A rotation losing a race (within the window) gets nothing and revokes nothing.
+    assert_eq!(
+        store
+            .rotate_refresh(
+                &rt0,
+                "c1",
+                NOW + 5 + ROTATION_RACE_WINDOW,
+                &pair("t2", "c1", "g1")
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Unknown
+    );
+    assert!(active(&store, "t1-refresh", NOW + 6).await);
+    assert!(!active(&store, "t2-access", NOW + 6).await);
+
+    // Later, presenting the rotated token again is reuse: the family dies.
+    let later = NOW + 6 + ROTATION_RACE_WINDOW;
+    assert_eq!(
+        store
+            .rotate_refresh(&rt0, "c1", later, &pair("t3", "c1", "g1"))
+            .await
+            .expect("rotate"),
+        RotateOutcome::Reused
+    );
+    for name in ["t0-access", "t1-access", "t1-refresh", "t3-access"] {
+        assert!(!active(&store, name, later).await, "{name}");
+    }
+    // Revoked now: rotating the newest token fails too.
+    assert_eq!(
+        store
+            .rotate_refresh(
+                &token_hash("t1-refresh"),
+                "c1",
+                later,
+                &pair("t4", "c1", "g1")
+            )
+            .await
+            .expect("rotate"),
+        RotateOutcome::Unknown
+    );
+}
+
+#[tokio::test]
+async fn find_refresh_of_a_rotated_token_revokes_the_family() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_tokens(&pair("t0", "c1", "g1"))
+        .await
+        .expect("insert");
+    store
+        .insert_tokens(&pair("x0", "c1", "g2"))
+        .await
+        .expect("insert");
+    let rt0 = token_hash("t0-refresh");
+    let outcome = store
+        .rotate_refresh(&rt0, "c1", NOW, &pair("t1", "c1", "g1"))
+        .await
+        .expect("rotate");
+    assert!(matches!(outcome, RotateOutcome::Rotated(_)));
+
+    // Immediately, in the same second: the caller looks the old token up again.
+    assert_eq!(
+        store.find_refresh(&rt0, "c1", NOW).await.expect("find"),
+        None
+    );
+    assert!(!active(&store, "t1-access", NOW).await);
+    assert!(!active(&store, "t1-refresh", NOW).await);
+    assert!(
+        active(&store, "x0-refresh", NOW).await,
+        "other families live on"
+    );
+}
+
+#[tokio::test]
+async fn refresh_expiry() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_tokens(&pair("t0", "c1", "g1"))
+        .await
+        .expect("insert");
+    let rt0 = token_hash("t0-refresh");
+    let expiry = NOW + 3600;
+    assert_eq!(
+        store.find_refresh(&rt0, "c1", expiry).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .rotate_refresh(&rt0, "c1", expiry, &pair("t1", "c1", "g1"))
+            .await
+            .expect("rotate"),
+        RotateOutcome::Expired
+    );
+    assert!(!active(&store, "t1-access", NOW).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_rotations_one_winner_whose_family_survives() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_tokens(&pair("t0", "c1", "g1"))
+        .await
+        .expect("insert");
+
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let new = pair(&format!("t1-{i}"), "c1", "g1");
+                let outcome = store
+                    .rotate_refresh(&token_hash("t0-refresh"), "c1", NOW, &new)
+                    .await
+                    .expect("rotate");
+                (i, outcome)
+            })
+        })
+        .collect();
+    let mut winners = vec![];
+    for task in tasks {
+        match task.await.expect("task") {
+            (i, RotateOutcome::Rotated(_)) => winners.push(i),
+            (_, RotateOutcome::Unknown) => {}
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners[0];
+    for i in 0..50 {
+        let expect = i == winner;
+        assert_eq!(
+            active(&store, &format!("t1-{i}-access"), NOW).await,
+            expect,
+            "{i}"
+        );
+        assert_eq!(
+            active(&store, &format!("t1-{i}-refresh"), NOW).await,
+            expect,
+            "{i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kv_get_set_insert_new_delete() {
+    let (_dir, store) = open_temp().await;
+    assert_eq!(store.kv_get("p", "k", NOW).await.expect("get"), None);
+    store.kv_set("p", "k", b"v1", None).await.expect("set");
+    assert_eq!(
+        store.kv_get("p", "k", NOW).await.expect("get"),
+        Some(b"v1".to_vec())
+    );
+    assert_eq!(
+        store.kv_get("other", "k", NOW).await.expect("get"),
+        None,
+        "namespaces are apart"
+    );
+
+    store
+        .kv_set("p", "k", b"v2", Some(NOW + 10))
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store.kv_get("p", "k", NOW + 9).await.expect("get"),
+        Some(b"v2".to_vec())
+    );
+    assert_eq!(
+        store.kv_get("p", "k", NOW + 10).await.expect("get"),
+        None,
+        "expired"
+    );
+
+    assert!(
+        !store
+            .kv_insert_new("p", "k", b"v3", None, NOW + 9)
+            .await
+            .expect("insert")
+    );
+    assert_eq!(
+        store.kv_get("p", "k", NOW + 9).await.expect("get"),
+        Some(b"v2".to_vec())
+    );
+    assert!(
+        store
+            .kv_insert_new("p", "k", b"v3", None, NOW + 10)
+            .await
+            .expect("insert")
+    );
+    assert_eq!(
+        store.kv_get("p", "k", NOW + 99).await.expect("get"),
+        Some(b"v3".to_vec())
+    );
+    assert!(
+        !store
+            .kv_insert_new("p", "k", b"v4", None, NOW + 99)
+            .await
+            .expect("insert")
+    );
+    assert!(
+        store
+            .kv_insert_new("p", "fresh", b"", Some(NOW + 1), NOW)
+            .await
+            .expect("insert")
+    );
+    assert_eq!(
+        store.kv_get("p", "fresh", NOW).await.expect("get"),
+        Some(vec![])
+    );
+
+    assert!(store.kv_delete("p", "k").await.expect("delete"));
+    assert!(!store.kv_delete("p", "k").await.expect("delete again"));
+    assert_eq!(store.kv_get("p", "k", NOW).await.expect("get"), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn kv_insert_new_is_atomic() {
+    let (_dir, store) = open_temp().await;
+    let tasks: Vec<_> = (0..50u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .kv_insert_new("p", "lock", &[i], Some(NOW + 30), NOW)
+                    .await
+                    .expect("insert")
+            })
+        })
+        .collect();
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += usize::from(task.await.expect("task"));
+    }
+    assert_eq!(inserted, 1);
+}
+
+#[tokio::test]
+async fn purge_expired_deletes_only_expired_rows_in_batches() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    // More kv rows than one purge batch.
+    for i in 0..1200 {
+        store
+            .kv_set("p", &format!("old-{i}"), b"x", Some(NOW))
+            .await
+            .expect("set");
+    }
+    store.kv_set("p", "forever", b"x", None).await.expect("set");
+    store
+        .kv_set("p", "later", b"x", Some(NOW + 1))
+        .await
+        .expect("set");
+
+    let mut expired = token("expired", TokenKind::Access, "c1", "g1");
+    expired.expires_at = NOW;
+    store.insert_tokens(&[expired]).await.expect("tokens");
+    store
+        .insert_tokens(&pair("live", "c1", "g2"))
+        .await
+        .expect("tokens");
+    store
+        .insert_tokens(&pair("revoked", "c1", "g3"))
+        .await
+        .expect("tokens");
+    store.revoke_grant("g3", NOW - 10).await.expect("revoke");
+
+    let mut old_code = code("old-code", "c1", "g4");
+    old_code.expires_at = NOW;
+    store.insert_code(&old_code).await.expect("code");
+    store
+        .insert_code(&code("redeemed-code", "c1", "g5"))
+        .await
+        .expect("code");
+    store
+        .redeem_code(&token_hash("redeemed-code"), "c1", NOW - 1)
+        .await
+        .expect("redeem");
+
+    assert_eq!(store.purge_expired(NOW).await.expect("purge"), 1200 + 1 + 1);
+    assert_eq!(store.purge_expired(NOW).await.expect("purge again"), 0);
+
+    assert!(
+        store
+            .kv_get("p", "forever", NOW)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        store
+            .kv_get("p", "later", NOW)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(active(&store, "live-refresh", NOW).await);
+    // A redeemed code stays until it expires, so a replay is still caught.
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("redeemed-code"), "c1", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Replayed
+    );
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("old-code"), "c1", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Unknown
+    );
+
+    // Revoked tokens go once their expiry passes, with everything else.
+    assert_eq!(
+        store.purge_expired(NOW + 3600).await.expect("purge"),
+        2 + 2 + 1 + 1
+    );
+}
+
+#[tokio::test]
+async fn everything_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+    {
+        let store = Store::open(&url).await.expect("open");
+        store.insert_client(&client("c1")).await.expect("client");
+        store
+            .insert_user(&User {
+                username: "alice".into(),
+                subject: "s-alice".into(),
+                password_hash: "phc".into(),
+                created_at: NOW,
+            })
+            .await
+            .expect("user");
+        store
+            .insert_tokens(&pair("t0", "c1", "g1"))
+            .await
+            .expect("tokens");
+        store
+            .insert_code(&code("code-1", "c1", "g2"))
+            .await
+            .expect("code");
+        store.kv_set("p", "k", b"v", None).await.expect("kv");
+        // No close(): the pool is simply dropped, as on a crash.
+    }
+    let store = Store::open(&url).await.expect("reopen");
+    assert_eq!(
+        store.find_client("c1").await.expect("client"),
+        Some(client("c1"))
+    );
+    assert_eq!(
+        store
+            .find_user("alice")
+            .await
+            .expect("user")
+            .map(|u| u.subject),
+        Some("s-alice".into())
+    );
+    assert!(active(&store, "t0-access", NOW).await);
+    assert!(
+        store
+            .find_refresh(&token_hash("t0-refresh"), "c1", NOW)
+            .await
+            .expect("find")
+            .is_some()
+    );
+    assert!(matches!(
+        store
+            .redeem_code(&token_hash("code-1"), "c1", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Redeemed(_)
+    ));
+    assert_eq!(
+        store.kv_get("p", "k", NOW).await.expect("kv"),
+        Some(b"v".to_vec())
+    );
+    store.close().await;
+
+    // Migrations already applied are not applied again, and the redemption stuck.
+    let store = Store::open(&url).await.expect("reopen again");
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("code-1"), "c1", NOW)
+            .await
+            .expect("redeem"),
+        RedeemOutcome::Replayed
+    );
+}
+
+#[tokio::test]
+async fn undecodable_rows_are_corrupt_and_closed_stores_unavailable() {
+    let (_dir, store) = open_temp().await;
+    store.insert_client(&client("c1")).await.expect("client");
+    let pool = store.sqlite_pool().expect("sqlite");
+    sqlx::query("UPDATE clients SET scopes = 'not json' WHERE client_id = 'c1'")
+        .execute(pool)
+        .await
+        .expect("damage");
+    let error = store.find_client("c1").await.expect_err("corrupt");
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt);
+    assert!(
+        error.to_string().contains("scopes of client `c1`"),
+        "{error}"
+    );
+
+    // A code whose data cannot be decoded is reported, and stays unredeemed.
+    store
+        .insert_code(&code("code-1", "c1", "g1"))
+        .await
+        .expect("code");
+    sqlx::query("UPDATE codes SET data = '[[\"only-a-name\"]]'")
+        .execute(pool)
+        .await
+        .expect("damage");
+    let error = store
+        .redeem_code(&token_hash("code-1"), "c1", NOW)
+        .await
+        .expect_err("corrupt");
+    assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
+    let redeemed_at: Option<i64> = sqlx::query_scalar("SELECT redeemed_at FROM codes")
+        .fetch_one(pool)
+        .await
+        .expect("read");
+    assert_eq!(redeemed_at, None);
+
+    store.close().await;
+    let error = store.ping().await.expect_err("closed");
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable);
+}
