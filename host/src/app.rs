@@ -10,11 +10,13 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::trace::TraceLayer;
+use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use crate::clock::Clock;
 use crate::endpoint;
-use crate::plugin::Registry;
+use crate::plugin::{HostServices, Registry};
 use crate::store::Store;
+use crate::ui::Ui;
 
 /// Shared state: cheap to clone.
 pub type App = Arc<AppState>;
@@ -26,6 +28,8 @@ pub struct AppState {
     pub clock: Clock,
     pub issuer: String,
     pub metrics: Option<PrometheusHandle>,
+    pub ui: Ui,
+    pub services: HostServices,
 }
 
 /// Settings of the HTTP layer.
@@ -35,11 +39,36 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
 }
 
-pub fn router(app: App, http: HttpConfig) -> Router {
+/// The session cookie: HttpOnly, SameSite=Lax, Secure behind an https issuer.
+pub fn session_layer<S: SessionStore + Clone>(store: S, issuer: &str) -> SessionManagerLayer<S> {
+    SessionManagerLayer::new(store)
+        .with_name("grantbox_session")
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_secure(issuer.starts_with("https://"))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::hours(
+            8,
+        )))
+}
+
+pub fn router<S>(app: App, http: HttpConfig, sessions: SessionManagerLayer<S>) -> Router
+where
+    S: SessionStore + Clone,
+{
     Router::new()
+        .route("/authorize", get(endpoint::authorize::authorize_get).post(endpoint::authorize::authorize_post))
+        .route("/authorize/continue", get(endpoint::authorize::resume))
+        .route("/authorize/decision", post(endpoint::authorize::decision))
+        .route("/login", get(endpoint::login::login_form).post(endpoint::login::login))
+        .route("/logout", post(endpoint::login::logout))
+        .route("/static/grantbox.css", get(endpoint::page::stylesheet))
         .route("/token", post(endpoint::token::token))
+        .route("/introspect", post(endpoint::introspect::introspect))
+        .route("/revoke", post(endpoint::revoke::revoke))
+        .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/metrics", get(endpoint::health::metrics))
+        .layer(sessions)
         .layer(middleware::from_fn_with_state(app.clone(), record_request))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(

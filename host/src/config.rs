@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub issuer: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub body_limit_bytes: Option<usize>,
+    /// A directory whose `*.html` and `grantbox.css` replace the built-in pages.
+    pub templates: Option<PathBuf>,
     #[serde(default)]
     pub tokens: RawTokens,
     #[serde(default)]
@@ -99,6 +101,7 @@ pub struct ServeConfig {
     /// The issuer identifier; `None` means `http://` + the bound address.
     pub issuer: Option<String>,
     pub body_limit_bytes: usize,
+    pub templates: Option<PathBuf>,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
 }
@@ -231,6 +234,7 @@ impl ServeConfig {
             plugins: flags.plugins.or(raw.plugins),
             issuer,
             body_limit_bytes,
+            templates: raw.templates,
             lifetimes,
             runtime,
         })

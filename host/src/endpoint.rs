@@ -2,13 +2,23 @@
 //! request into values for `oauth/`, the store and the plugins, and turns
 //! their answers into a response.
 
+pub mod authorize;
 pub mod health;
+pub mod introspect;
+pub mod login;
+pub mod metadata;
+pub mod page;
+pub mod revoke;
 pub mod token;
+pub mod transaction;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::oauth::OAuthError;
+use crate::app::App;
+use crate::oauth::client_auth;
+use crate::oauth::{OAuthError, Params};
+use crate::store::Client;
 
 /// An OAuth error as the token, introspection and revocation endpoints send
 /// it: JSON, never cached, 401 with a challenge for `invalid_client`.
@@ -26,4 +36,46 @@ pub fn json_error(error: &OAuthError) -> Response {
         );
     }
     response
+}
+
+/// RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1: the body is
+/// `application/x-www-form-urlencoded`.
+pub fn check_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ))
+    }
+}
+
+/// The start every client-authenticated form endpoint shares (introspection,
+/// revocation): checks the media type, decodes the body, authenticates the
+/// client like the token endpoint does and refuses repeated parameters.
+pub async fn authenticated_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Client, Params), OAuthError> {
+    check_form_content_type(headers)?;
+    let params = Params::parse(body)?;
+    let credentials = client_auth::extract(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+        &params,
+    )?;
+    let client = token::authenticate_client(app, &credentials).await?;
+    if let Some(name) = params.first_repeated() {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter {name} is repeated"
+        )));
+    }
+    Ok((client, params))
 }

@@ -4,6 +4,7 @@
 pub mod client_auth;
 pub mod error;
 pub mod params;
+pub mod redirect;
 pub mod scope;
 
 pub use error::{ErrorCode, OAuthError};

@@ -96,6 +96,8 @@ pub struct HostServices {
     pub store: Store,
     pub clock: Clock,
     pub lifetimes: TokenLifetimes,
+    /// Failed password checks, shared with the login form.
+    pub login_limiter: Arc<crate::ratelimit::LoginLimiter>,
 }
 
 /// The client as plugins see it.

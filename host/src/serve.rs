@@ -13,8 +13,10 @@ use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::plugin::{HostServices, Registry, Runtime};
+use crate::ratelimit::{LoginLimiter, LoginLimits};
 use crate::registration::{self, ClientRegistration};
 use crate::store::{Store, StoreErrorKind};
+use crate::ui::Ui;
 
 /// Logs go to stderr, filtered by `GRANTBOX_LOG` (as `DEBUG=oauth2orize`
 /// does for OAuth2orize), e.g. `GRANTBOX_LOG=grantbox=debug`; default `info`.
@@ -40,12 +42,14 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     let store = Store::open(&config.db)
         .await
         .with_context(|| format!("opening the database {}", config.db))?;
+    let ui = Ui::load(config.templates.as_deref())?;
     let services = HostServices {
         store: store.clone(),
         clock: clock.clone(),
         lifetimes: config.lifetimes,
+        login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
     };
-    let runtime = Runtime::new(config.runtime.clone(), Some(services))?;
+    let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
     let started = Clock::instant();
     let registry = Registry::load(&runtime, config.plugins.as_deref()).await?;
     for plugin in registry.plugins() {
@@ -100,18 +104,26 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock,
         issuer: issuer.clone(),
         metrics,
+        ui,
+        services,
     });
+    let session_store = session_store(&app.store).await?;
+    let sessions = app::session_layer(session_store, &issuer);
     let router = app::router(
         app,
         HttpConfig {
             body_limit_bytes: config.body_limit_bytes,
         },
+        sessions,
     );
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 
@@ -183,4 +195,25 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// The login and transaction sessions live in the same database as the
+/// rest of the state, so a restart keeps them; expired ones are deleted.
+async fn session_store(store: &Store) -> anyhow::Result<tower_sessions_sqlx_store::SqliteStore> {
+    let pool = store
+        .sqlite_pool()
+        .context("the session store needs the SQLite backend")?
+        .clone();
+    let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool);
+    sessions
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    tokio::spawn(
+        tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
+            sessions.clone(),
+            Duration::from_secs(60),
+        ),
+    );
+    Ok(sessions)
 }

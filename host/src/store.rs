@@ -248,6 +248,30 @@ impl Store {
         }
     }
 
+    /// The scope a user approved for a client, if any (remembered consent).
+    pub async fn find_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.find_consent(subject, client_id).await,
+        }
+    }
+
+    /// Records that a user approved `scope` for a client, replacing an earlier consent.
+    pub async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.save_consent(subject, client_id, scope, now).await,
+        }
+    }
+
     /// Inserts a user; an existing username is a [`StoreErrorKind::Conflict`].
     pub async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         match self {

@@ -56,7 +56,9 @@ pub mod refresh_tokens {
     use super::backend;
     use crate::{HostError, IssuedTokens, RefreshError, TokenInfo};
 
-    /// Looks up an active refresh token of the calling client.
+    /// Looks up an active refresh token of the calling client. A token
+    /// retired by rotation is reuse: the host revokes its whole family and
+    /// answers `None`, so "`None` means `invalid_grant`" is safe.
     pub fn find(refresh_token: &str) -> Result<Option<TokenInfo>, HostError> {
         backend::refresh_tokens::find(refresh_token)
     }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::json_error;
+use super::{check_form_content_type, json_error};
 use crate::app::App;
 use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, Params, scope};
@@ -76,22 +76,6 @@ async fn exchange(
             CallError::Refused(error) => error,
             CallError::Fault(_) => OAuthError::server_error(),
         })
-}
-
-/// RFC 6749 §4.1.3 and friends: the body is `application/x-www-form-urlencoded`.
-fn check_form_content_type(headers: &HeaderMap) -> Result<(), OAuthError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim();
-    if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        Ok(())
-    } else {
-        Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ))
-    }
 }
 
 /// Finds the client and checks its credentials (RFC 6749 §2.3). Every

@@ -420,6 +420,12 @@ impl users::Host for CallCtx {
         check_len("username", &username, 255)?;
         check_len("password", &password, 1024)?;
         let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
+        if services.login_limiter.check(&username, None, now).is_err() {
+            return Err(HostError::Unavailable(
+                "too many failed attempts for this user; try later".into(),
+            ));
+        }
         let started = Clock::instant();
         let user = services.store.find_user(&username).await;
         self.add_host_time(started);
@@ -438,6 +444,10 @@ impl users::Host for CallCtx {
         .await
         .map_err(|_| HostError::Unavailable("password check failed".into()))?;
         self.add_host_time(started);
+        match &verified {
+            Some(_) => services.login_limiter.record_success(&username),
+            None => services.login_limiter.record_failure(&username, None, now),
+        }
         Ok(verified)
     }
 }

@@ -608,6 +608,52 @@ impl SqliteStore {
         Ok(result.rows_affected() == 1)
     }
 
+    pub(super) async fn find_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE subject = ? AND client_id = ?")
+                .bind(subject)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| {
+                    error(
+                        format!("cannot read the consent of client `{client_id}`"),
+                        e,
+                    )
+                })?;
+        Ok(scope.map(|s| {
+            s.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
+    pub(super) async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (subject, client_id, scope, granted_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (subject, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(subject)
+        .bind(client_id)
+        .bind(scope.join(" "))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot save the consent of client `{client_id}`"), e))?;
+        Ok(())
+    }
+
     pub(super) async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM kv WHERE namespace = ? AND key = ?")
             .bind(namespace)

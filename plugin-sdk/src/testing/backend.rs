@@ -166,6 +166,18 @@ pub mod refresh_tokens {
     pub fn find(refresh_token: &str) -> Result<Option<TokenInfo>, HostError> {
         with_state(|state| {
             state.check(Capability::RefreshTokens)?;
+            // As the real host's store does: looking up a rotated token is
+            // reuse (RFC 9700 §4.14.2) and revokes its family.
+            let rotated = state.tokens.iter().find(|issued| {
+                issued.token == refresh_token
+                    && issued.kind == TokenKind::Refresh
+                    && issued.client_id == state.client.client_id
+                    && issued.rotated
+            });
+            if let Some(grant_id) = rotated.map(|issued| issued.grant_id.clone()) {
+                state.revoke_family(&grant_id);
+                return Ok(None);
+            }
             Ok(state
                 .tokens
                 .iter()

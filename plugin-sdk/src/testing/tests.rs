@@ -212,6 +212,30 @@ fn refresh_rotation_detects_reuse() {
 }
 
 #[test]
+fn finding_a_rotated_refresh_token_revokes_its_family() {
+    let mut test_host = TestHost::new().client(refresh_client());
+    let first = test_host
+        .run(|| host::tokens::issue(&token_grant(&["read"], true)))
+        .unwrap();
+    let old_refresh = first.refresh_token.unwrap();
+    let rotated = test_host
+        .run(|| host::refresh_tokens::rotate(&old_refresh, &scope(&["read"])))
+        .unwrap();
+
+    assert_eq!(
+        test_host.run(|| host::refresh_tokens::find(&old_refresh)),
+        Ok(None)
+    );
+    assert!(test_host.token(&rotated.access_token).unwrap().revoked);
+    assert!(
+        test_host
+            .token(rotated.refresh_token.as_deref().unwrap())
+            .unwrap()
+            .revoked
+    );
+}
+
+#[test]
 fn refresh_rotation_refuses_wider_scope_and_expired_tokens() {
     let mut test_host = TestHost::new()
         .client(refresh_client())

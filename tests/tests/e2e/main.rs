@@ -5,5 +5,6 @@ mod harness;
 
 mod cli;
 mod faults;
+mod lifecycle;
 mod plugins;
 mod token;

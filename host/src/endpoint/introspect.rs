@@ -1,0 +1,183 @@
+//! `POST /introspect` (RFC 7662): a confidential client (typically a resource
+//! server) asks whether a token is active and what it grants. Unknown,
+//! expired, revoked and rotated tokens all answer `{"active":false}`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{authenticated_form, json_error};
+use crate::app::App;
+use crate::oauth::OAuthError;
+use crate::secret;
+use crate::store::{Store, TokenKind, TokenRecord};
+
+pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    match answer(&app, &headers, &body).await {
+        Ok(body) => no_store((StatusCode::OK, axum::Json(body)).into_response()),
+        Err(error) => json_error(&error),
+    }
+}
+
+/// The RFC 7662 §2.2 response. Only `active` is sent for an inactive token,
+/// so a caller learns nothing about tokens that do not work.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten)]
+    pub details: Option<Details>,
+}
+
+/// What an active token grants.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub client_id: String,
+    /// The user's stable subject; absent for tokens not issued to a user.
+    /// `username` is never sent: tokens store the subject only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `Bearer` for access tokens; absent for refresh tokens, which are not
+    /// presented to resource servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    pub exp: i64,
+    pub iat: i64,
+    pub iss: String,
+}
+
+async fn answer(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Introspection, OAuthError> {
+    let (client, params) = authenticated_form(app, headers, body).await?;
+    if client.public {
+        // Introspection reveals what other clients' tokens grant; only
+        // registered confidential clients (resource servers) may ask.
+        tracing::info!(client_id = %client.client_id, "a public client tried to introspect a token");
+        return Err(OAuthError::invalid_client(
+            "public clients cannot introspect tokens",
+        ));
+    }
+    let token = params.require("token")?;
+    // `token_type_hint` (RFC 7662 §2.1) is allowed and ignored: one lookup by
+    // hash finds either kind.
+    params.get("token_type_hint")?;
+    lookup(&app.store, token, app.clock.now(), &app.issuer).await
+}
+
+/// Finds the token by its hash and describes it; a store failure becomes
+/// `temporarily_unavailable` and is logged, never sent.
+pub async fn lookup(
+    store: &Store,
+    token: &str,
+    now: i64,
+    issuer: &str,
+) -> Result<Introspection, OAuthError> {
+    let record = store
+        .find_token(&secret::token_hash(token), now)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "store error while introspecting a token");
+            OAuthError::temporarily_unavailable()
+        })?;
+    Ok(describe(record.as_ref(), issuer))
+}
+
+/// The response for an active token (as `Store::find_token` returns only
+/// those), or for none.
+pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
+    let Some(record) = record else {
+        return Introspection {
+            active: false,
+            details: None,
+        };
+    };
+    Introspection {
+        active: true,
+        details: Some(Details {
+            scope: (!record.scope.is_empty()).then(|| record.scope.join(" ")),
+            client_id: record.client_id.clone(),
+            sub: record.subject.clone(),
+            token_type: match record.kind {
+                TokenKind::Access => Some("Bearer"),
+                TokenKind::Refresh => None,
+            },
+            exp: record.expires_at,
+            iat: record.issued_at,
+            iss: issuer.to_owned(),
+        }),
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: TokenKind, subject: Option<&str>, scope: &[&str]) -> TokenRecord {
+        TokenRecord {
+            token_hash: [7; 32],
+            kind,
+            client_id: "svc".into(),
+            subject: subject.map(str::to_owned),
+            scope: scope.iter().map(|s| (*s).to_owned()).collect(),
+            grant_id: "g".into(),
+            issued_at: 100,
+            expires_at: 3700,
+            revoked_at: None,
+            rotated_at: None,
+        }
+    }
+
+    fn json(value: &Introspection) -> serde_json::Value {
+        serde_json::to_value(value).unwrap()
+    }
+
+    #[test]
+    fn inactive_tokens_answer_only_active_false() {
+        assert_eq!(
+            json(&describe(None, "https://as")),
+            serde_json::json!({"active": false})
+        );
+    }
+
+    #[test]
+    fn access_and_refresh_tokens_are_described() {
+        let access = record(TokenKind::Access, None, &["read", "write"]);
+        assert_eq!(
+            json(&describe(Some(&access), "https://as")),
+            serde_json::json!({
+                "active": true, "scope": "read write", "client_id": "svc",
+                "token_type": "Bearer", "exp": 3700, "iat": 100, "iss": "https://as"
+            })
+        );
+        let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);
+        assert_eq!(
+            json(&describe(Some(&refresh), "https://as")),
+            serde_json::json!({
+                "active": true, "client_id": "svc", "sub": "sub-1",
+                "exp": 3700, "iat": 100, "iss": "https://as"
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_error_is_temporarily_unavailable() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        assert_eq!(
+            lookup(&store, "t", 0, "https://as").await.unwrap(),
+            describe(None, "https://as")
+        );
+        store.close().await;
+        let error = lookup(&store, "t", 0, "https://as").await.unwrap_err();
+        assert_eq!(error, OAuthError::temporarily_unavailable());
+        assert_eq!(error.code.token_endpoint_status(), 503);
+    }
+}

@@ -1,0 +1,260 @@
+//! The built-in login (`GET/POST /login`, `POST /logout`): argon2 password
+//! check off the async workers, a new session id on success, 303 after the
+//! POST, CSRF tokens, and throttling per username and client address.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::page;
+use super::transaction::{self, SessionUser};
+use crate::app::App;
+use crate::oauth::Params;
+use crate::secret;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    transaction_id: Option<String>,
+}
+
+/// Where to go after signing in: back to the transaction, never to a URL the
+/// request names (no open redirect).
+fn next_location(transaction_id: Option<&str>) -> String {
+    match transaction_id {
+        Some(id)
+            if id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !id.is_empty() =>
+        {
+            format!("/authorize/continue?transaction_id={id}")
+        }
+        _ => "/login".to_owned(),
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+async fn client_name(app: &App, session: &Session, transaction_id: Option<&str>) -> Option<String> {
+    let transaction = transaction::find(session, transaction_id?, app.clock.now())
+        .await
+        .ok()??;
+    let client = app.store.find_client(&transaction.client_id).await.ok()??;
+    Some(client.name.unwrap_or(client.client_id))
+}
+
+async fn login_page(
+    app: &App,
+    session: &Session,
+    status: StatusCode,
+    transaction_id: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let csrf_token = match transaction::csrf_token(session).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "session store error");
+            return page::error(
+                app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Try again later.",
+            );
+        }
+    };
+    let client_name = client_name(app, session, transaction_id).await;
+    page::render(
+        app,
+        status,
+        "login.html",
+        context! { csrf_token, transaction_id, username, error, client_name },
+    )
+}
+
+pub async fn login_form(
+    State(app): State<App>,
+    session: Session,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    match transaction::user(&session).await {
+        Ok(Some(user)) if query.transaction_id.is_some() => {
+            let _ = user;
+            see_other(&next_location(query.transaction_id.as_deref()))
+        }
+        Ok(Some(user)) => {
+            let csrf_token = transaction::csrf_token(&session).await.unwrap_or_default();
+            page::render(
+                &app,
+                StatusCode::OK,
+                "signed_in.html",
+                context! { username => user.username, csrf_token },
+            )
+        }
+        _ => {
+            login_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                query.transaction_id.as_deref(),
+                "",
+                None,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn login(
+    State(app): State<App>,
+    session: Session,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = app.clock.now();
+    let form = match super::check_form_content_type(&headers).and_then(|()| Params::parse(&body)) {
+        Ok(form) => form,
+        Err(_) => {
+            return page::error(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The sign-in form is malformed.",
+            );
+        }
+    };
+    let field = |name: &str| form.get(name).ok().flatten().map(str::to_owned);
+    let transaction_id = field("transaction_id");
+    let expected = transaction::csrf_token(&session).await.unwrap_or_default();
+    if !transaction::tokens_match(&expected, field("csrf_token").as_deref()) {
+        return page::error(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form was not sent by this server's sign-in page. Reload it and try again.",
+        );
+    }
+    let username = field("username").unwrap_or_default();
+    let password = field("password").unwrap_or_default();
+    if username.is_empty() || password.is_empty() || username.len() > 255 || password.len() > 1024 {
+        return login_page(
+            &app,
+            &session,
+            StatusCode::BAD_REQUEST,
+            transaction_id.as_deref(),
+            &username,
+            Some("Enter your username and password."),
+        )
+        .await;
+    }
+    let address = peer.ip().to_string();
+    let limiter = &app.services.login_limiter;
+    if limiter.check(&username, Some(&address), now).is_err() {
+        tracing::warn!(%address, "login throttled");
+        return login_page(
+            &app,
+            &session,
+            StatusCode::TOO_MANY_REQUESTS,
+            transaction_id.as_deref(),
+            &username,
+            Some("Too many failed attempts. Wait a few minutes and try again."),
+        )
+        .await;
+    }
+    let user = match app.store.find_user(&username).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::error!(%error, "store error at login");
+            return page::error(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Try again later.",
+            );
+        }
+    };
+    let checked = tokio::task::spawn_blocking(move || match user {
+        Some(user) => secret::verify_password(&password, &user.password_hash).then_some(user),
+        None => {
+            secret::dummy_verify(&password);
+            None
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(user) = checked else {
+        limiter.record_failure(&username, Some(&address), now);
+        tracing::info!(%address, "login failed");
+        return login_page(
+            &app,
+            &session,
+            StatusCode::UNAUTHORIZED,
+            transaction_id.as_deref(),
+            &username,
+            Some("The username or password is wrong."),
+        )
+        .await;
+    };
+    limiter.record_success(&username);
+    let signed_in = SessionUser {
+        subject: user.subject,
+        username: user.username,
+        auth_time: now,
+    };
+    if let Err(error) = transaction::sign_in(&session, signed_in).await {
+        tracing::error!(%error, "session store error at login");
+        return page::error(
+            &app,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Temporarily unavailable",
+            "Try again later.",
+        );
+    }
+    see_other(&next_location(transaction_id.as_deref()))
+}
+
+pub async fn logout(
+    State(app): State<App>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match super::check_form_content_type(&headers).and_then(|()| Params::parse(&body)) {
+        Ok(form) => form,
+        Err(_) => {
+            return page::error(
+                &app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The form is malformed.",
+            );
+        }
+    };
+    let expected = transaction::csrf_token(&session).await.unwrap_or_default();
+    if !transaction::tokens_match(&expected, form.get("csrf_token").ok().flatten()) {
+        return page::error(
+            &app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form was not sent by this server.",
+        );
+    }
+    if let Err(error) = transaction::sign_out(&session).await {
+        tracing::error!(%error, "session store error at logout");
+    }
+    see_other("/login")
+}

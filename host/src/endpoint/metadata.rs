@@ -1,0 +1,114 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414): the server's
+//! metadata, built from the issuer, the loaded plugins and the registered
+//! clients' scopes.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::plugin::Registry;
+
+/// Client authentication methods of the token and revocation endpoints
+/// (DESIGN §3); `none` is a public client's bare `client_id`.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+
+/// Introspection refuses public clients, so `none` is not offered there.
+const INTROSPECTION_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// The RFC 8414 §2 document.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Metadata {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub grant_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub response_modes_supported: [&'static str; 3],
+    /// Only when a plugin issues authorization codes (RFC 7636).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<[&'static str; 2]>,
+    pub token_endpoint_auth_methods_supported: [&'static str; 3],
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    /// Omitted when the store cannot list the clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// RFC 9207: authorization responses carry `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+pub async fn metadata(State(app): State<App>) -> Response {
+    let scopes = match app.store.list_clients().await {
+        Ok(clients) => Some(
+            clients
+                .iter()
+                .flat_map(|client| client.scopes.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "store error while listing scopes for the metadata document");
+            None
+        }
+    };
+    let mut response = (
+        StatusCode::OK,
+        axum::Json(build(&app.issuer, &app.registry, scopes)),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
+    response
+}
+
+/// The document for an issuer (without trailing slash) and a plugin set.
+pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> Metadata {
+    let response_types: Vec<String> = registry.response_types().map(str::to_owned).collect();
+    // Any response type that returns a code (`code`, `code id_token`, ...)
+    // takes PKCE at the token endpoint.
+    let issues_codes = response_types
+        .iter()
+        .any(|t| t.split(' ').any(|word| word == "code"));
+    Metadata {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: format!("{issuer}/authorize"),
+        token_endpoint: format!("{issuer}/token"),
+        introspection_endpoint: format!("{issuer}/introspect"),
+        revocation_endpoint: format!("{issuer}/revoke"),
+        grant_types_supported: registry.grant_types().map(str::to_owned).collect(),
+        response_types_supported: response_types,
+        response_modes_supported: ["query", "fragment", "form_post"],
+        code_challenge_methods_supported: issues_codes.then_some(["S256", "plain"]),
+        token_endpoint_auth_methods_supported: AUTH_METHODS,
+        introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        scopes_supported: scopes,
+        authorization_response_iss_parameter_supported: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_fields_are_omitted_when_unknown() {
+        let document = build("https://as.example", &Registry::default(), None);
+        let json = serde_json::to_value(&document).unwrap();
+        assert_eq!(json["issuer"], "https://as.example");
+        assert_eq!(json["token_endpoint"], "https://as.example/token");
+        assert_eq!(json["response_types_supported"], serde_json::json!([]));
+        assert!(json.get("scopes_supported").is_none(), "{json}");
+        assert!(json.get("code_challenge_methods_supported").is_none());
+        assert_eq!(json["authorization_response_iss_parameter_supported"], true);
+    }
+}

@@ -1,0 +1,161 @@
+//! Authorization transactions kept in the session while the user signs in and
+//! decides (OAuth2orize's transaction store): several per session, each with
+//! an id, a CSRF token, an expiry, removed once decided.
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::plugin::ResponseMode;
+
+const TRANSACTIONS: &str = "grantbox.transactions";
+const USER: &str = "grantbox.user";
+const CSRF: &str = "grantbox.csrf";
+/// At most this many open transactions per session; the oldest goes first.
+const MAX_TRANSACTIONS: usize = 16;
+/// How long a user has to sign in and decide.
+pub const TRANSACTION_LIFETIME: i64 = 600;
+
+/// An authorization request waiting for the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: String,
+    pub csrf_token: String,
+    pub expires_at: i64,
+    pub client_id: String,
+    /// Where the response goes: the validated `redirect_uri`.
+    pub redirect_uri: String,
+    /// The `redirect_uri` the client sent, if it sent one (bound to the code).
+    pub sent_redirect_uri: Option<String>,
+    pub response_type: Vec<String>,
+    #[serde(with = "mode")]
+    pub response_mode: ResponseMode,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    /// What the grant plugin kept (e.g. the PKCE challenge).
+    pub data: Vec<(String, String)>,
+}
+
+/// The signed-in resource owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub subject: String,
+    pub username: String,
+    pub auth_time: i64,
+}
+
+/// A session could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("session store: {0}")]
+pub struct SessionError(String);
+
+fn failed(error: tower_sessions::session::Error) -> SessionError {
+    SessionError(error.to_string())
+}
+
+type Transactions = Vec<Transaction>;
+
+pub async fn save(
+    session: &Session,
+    transaction: Transaction,
+    now: i64,
+) -> Result<(), SessionError> {
+    let mut transactions: Transactions = session
+        .get(TRANSACTIONS)
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    transactions.retain(|t| t.expires_at > now);
+    if transactions.len() >= MAX_TRANSACTIONS {
+        transactions.remove(0);
+    }
+    transactions.push(transaction);
+    session
+        .insert(TRANSACTIONS, transactions)
+        .await
+        .map_err(failed)
+}
+
+/// The open transaction with this id, if it has not expired.
+pub async fn find(
+    session: &Session,
+    id: &str,
+    now: i64,
+) -> Result<Option<Transaction>, SessionError> {
+    let transactions: Transactions = session
+        .get(TRANSACTIONS)
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    Ok(transactions
+        .into_iter()
+        .find(|t| t.id == id && t.expires_at > now))
+}
+
+pub async fn remove(session: &Session, id: &str) -> Result<(), SessionError> {
+    let mut transactions: Transactions = session
+        .get(TRANSACTIONS)
+        .await
+        .map_err(failed)?
+        .unwrap_or_default();
+    transactions.retain(|t| t.id != id);
+    session
+        .insert(TRANSACTIONS, transactions)
+        .await
+        .map_err(failed)
+}
+
+pub async fn user(session: &Session) -> Result<Option<SessionUser>, SessionError> {
+    session.get(USER).await.map_err(failed)
+}
+
+/// Signs a user in: a new session id first (no session fixation), open
+/// transactions carried over.
+pub async fn sign_in(session: &Session, user: SessionUser) -> Result<(), SessionError> {
+    session.cycle_id().await.map_err(failed)?;
+    session
+        .insert(CSRF, crate::secret::new_token())
+        .await
+        .map_err(failed)?;
+    session.insert(USER, user).await.map_err(failed)
+}
+
+pub async fn sign_out(session: &Session) -> Result<(), SessionError> {
+    session.flush().await.map_err(failed)
+}
+
+/// The session's CSRF token for the login and logout forms, made on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, SessionError> {
+    if let Some(token) = session.get::<String>(CSRF).await.map_err(failed)? {
+        return Ok(token);
+    }
+    let token = crate::secret::new_token();
+    session.insert(CSRF, token.clone()).await.map_err(failed)?;
+    Ok(token)
+}
+
+/// Constant-time comparison of a presented CSRF token.
+pub fn tokens_match(expected: &str, presented: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.is_some_and(|p| {
+        p.len() == expected.len() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))
+    })
+}
+
+mod mode {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::oauth::redirect::{mode_name, parse_mode};
+    use crate::plugin::ResponseMode;
+
+    pub fn serialize<S: Serializer>(mode: &ResponseMode, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(mode_name(*mode))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<ResponseMode, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        parse_mode(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown response mode {name}")))
+    }
+}

@@ -1,0 +1,851 @@
+//! Native tests of the authorization code grant with PKCE against the SDK's
+//! test host.
+
+use grantbox_sdk::testing::{Capability, TestHost};
+use grantbox_sdk::{
+    AuthorizationApproval, AuthorizationRequest, Client, HostError, OAuthError, Params,
+    ResponseMode, TokenResponse,
+};
+
+use super::{
+    AuthorizationCode, GRANT_TYPE, RESPONSE_TYPE, base64url, constant_time_eq, is_pkce_string, s256,
+};
+
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// A plain verifier (and so challenge) of the shortest allowed length.
+const PLAIN_VERIFIER: &str = "abcdefghijklmnopqrstuvwxyz0123456789-._~ABC";
+const REDIRECT_URI: &str = "https://app.example/callback";
+
+/// A confidential web app that may refresh.
+fn web_app() -> Client {
+    Client::confidential("web")
+        .with_scopes(&["read", "write"])
+        .with_grant_types(&[GRANT_TYPE, "refresh_token"])
+}
+
+/// A public single-page app.
+fn spa() -> Client {
+    Client::public("spa")
+        .with_scopes(&["read"])
+        .with_grant_types(&[GRANT_TYPE])
+}
+
+/// The host as the manifest configures it: `codes`, `tokens`, `config` and
+/// the manifest's `[config]` table.
+fn test_host(client: Client) -> TestHost {
+    TestHost::new()
+        .client(client)
+        .grant_capabilities(&[Capability::Codes, Capability::Tokens, Capability::Config])
+        .config_raw("code_lifetime_seconds", "60")
+        .config_raw("require_pkce", "false")
+        .config_raw("allow_plain", "true")
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|word| word.to_string()).collect()
+}
+
+fn params(pairs: &[(&str, &str)]) -> Params {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+/// An authorization request for `scope=read` with the PKCE `extra` params, as
+/// the host passes it after validating the client and the redirect URI.
+fn authorization_request(test_host: &TestHost, extra: &[(&str, &str)]) -> AuthorizationRequest {
+    let client = test_host.calling_client().clone();
+    let mut all = params(&[
+        ("response_type", RESPONSE_TYPE),
+        ("client_id", &client.client_id),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "read"),
+        ("state", "xyz"),
+    ]);
+    all.extend(params(extra));
+    AuthorizationRequest {
+        response_type: strings(&[RESPONSE_TYPE]),
+        client,
+        redirect_uri: REDIRECT_URI.to_string(),
+        scope: strings(&["read"]),
+        params: all,
+    }
+}
+
+fn authorize_request(
+    test_host: &mut TestHost,
+    extra: &[(&str, &str)],
+) -> Result<Params, OAuthError> {
+    let request = authorization_request(test_host, extra);
+    test_host.authorize_request::<AuthorizationCode>(request)
+}
+
+/// The user `alice` approved `scope=read`; `redirect_uri` is what the client sent.
+fn approval(test_host: &TestHost, data: Params, redirect_uri: &str) -> AuthorizationApproval {
+    AuthorizationApproval {
+        response_type: strings(&[RESPONSE_TYPE]),
+        client: test_host.calling_client().clone(),
+        redirect_uri: redirect_uri.to_string(),
+        subject: "alice".to_string(),
+        scope: strings(&["read"]),
+        data,
+    }
+}
+
+/// The whole authorization endpoint: request, approval, the `code` returned.
+fn authorize(test_host: &mut TestHost, extra: &[(&str, &str)], redirect_uri: &str) -> String {
+    let data = authorize_request(test_host, extra).unwrap();
+    let approval = approval(test_host, data, redirect_uri);
+    let response = test_host
+        .authorize_response::<AuthorizationCode>(approval)
+        .unwrap();
+    assert_eq!(response.len(), 1);
+    assert_eq!(response[0].0, "code");
+    response[0].1.clone()
+}
+
+fn exchange(test_host: &mut TestHost, body: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
+    let request = test_host.token_request(GRANT_TYPE, None, body);
+    test_host.exchange::<AuthorizationCode>(request)
+}
+
+#[track_caller]
+fn assert_error(result: Result<impl std::fmt::Debug, OAuthError>, code: &str, description: &str) {
+    let error = result.unwrap_err();
+    assert_eq!(error.error, code, "{error:?}");
+    assert_eq!(error.error_description.as_deref(), Some(description));
+}
+
+// info
+
+#[test]
+fn info_provides_the_code_response_type_and_the_grant_type() {
+    let info = TestHost::new().info::<AuthorizationCode>();
+    assert_eq!(info.grant_types, strings(&[GRANT_TYPE]));
+    assert_eq!(info.response_types.len(), 1);
+    assert_eq!(info.response_types[0].response_type, strings(&["code"]));
+    assert_eq!(
+        info.response_types[0].default_response_mode,
+        ResponseMode::Query
+    );
+}
+
+// authorize_request
+
+#[test]
+fn a_confidential_client_may_skip_pkce() {
+    let mut test_host = test_host(web_app());
+    assert_eq!(authorize_request(&mut test_host, &[]), Ok(Vec::new()));
+}
+
+#[test]
+fn a_public_client_must_send_a_code_challenge() {
+    let mut test_host = test_host(spa());
+    assert_error(
+        authorize_request(&mut test_host, &[]),
+        "invalid_request",
+        "code_challenge required",
+    );
+    // An empty value counts as absent (RFC 6749 §3.1).
+    assert_error(
+        authorize_request(&mut test_host, &[("code_challenge", "")]),
+        "invalid_request",
+        "code_challenge required",
+    );
+}
+
+#[test]
+fn require_pkce_applies_to_confidential_clients() {
+    let mut test_host = test_host(web_app()).config_raw("require_pkce", "true");
+    assert_error(
+        authorize_request(&mut test_host, &[]),
+        "invalid_request",
+        "code_challenge required",
+    );
+    let data = authorize_request(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert!(data.is_ok());
+}
+
+#[test]
+fn an_s256_challenge_is_kept_with_the_transaction() {
+    let mut test_host = test_host(spa());
+    let data = authorize_request(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_eq!(
+        data,
+        Ok(params(&[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256")
+        ]))
+    );
+}
+
+#[test]
+fn a_missing_method_means_plain() {
+    let mut test_host = test_host(spa());
+    let data = authorize_request(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)]);
+    assert_eq!(
+        data,
+        Ok(params(&[
+            ("code_challenge", PLAIN_VERIFIER),
+            ("code_challenge_method", "plain")
+        ]))
+    );
+}
+
+#[test]
+fn plain_is_refused_when_the_operator_disallows_it() {
+    let mut test_host = test_host(spa()).config_raw("allow_plain", "false");
+    let refused = "code_challenge_method plain is not allowed; use S256";
+    assert_error(
+        authorize_request(
+            &mut test_host,
+            &[
+                ("code_challenge", PLAIN_VERIFIER),
+                ("code_challenge_method", "plain"),
+            ],
+        ),
+        "invalid_request",
+        refused,
+    );
+    // A missing method is plain, so it is refused as well.
+    assert_error(
+        authorize_request(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)]),
+        "invalid_request",
+        refused,
+    );
+    assert!(
+        authorize_request(
+            &mut test_host,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256")
+            ],
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn an_unknown_method_is_refused() {
+    let mut test_host = test_host(spa());
+    for method in ["s256", "SHA256", "S512", "PLAIN"] {
+        assert_error(
+            authorize_request(
+                &mut test_host,
+                &[
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", method),
+                ],
+            ),
+            "invalid_request",
+            "code_challenge_method must be S256 or plain",
+        );
+    }
+}
+
+#[test]
+fn a_method_without_a_challenge_is_refused() {
+    let mut test_host = test_host(web_app());
+    assert_error(
+        authorize_request(&mut test_host, &[("code_challenge_method", "S256")]),
+        "invalid_request",
+        "code_challenge_method without code_challenge",
+    );
+}
+
+#[test]
+fn a_malformed_challenge_is_refused() {
+    let mut test_host = test_host(spa());
+    let malformed = "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~";
+    let too_short = &PLAIN_VERIFIER[..42];
+    let too_long = "a".repeat(129);
+    let padded = format!("{}=", &CHALLENGE[..42]);
+    let standard_base64 = CHALLENGE.replace('-', "+");
+    for challenge in [too_short, &too_long, &padded, &standard_base64] {
+        assert_error(
+            authorize_request(&mut test_host, &[("code_challenge", challenge)]),
+            "invalid_request",
+            malformed,
+        );
+    }
+    let longest = "~".repeat(128);
+    assert!(authorize_request(&mut test_host, &[("code_challenge", &longest)]).is_ok());
+}
+
+#[test]
+fn an_s256_challenge_must_be_a_sha256_digest_long() {
+    let mut test_host = test_host(spa());
+    let challenge = format!("{CHALLENGE}A");
+    assert_error(
+        authorize_request(
+            &mut test_host,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+        "invalid_request",
+        "an S256 code_challenge is 43 characters",
+    );
+}
+
+#[test]
+fn a_repeated_pkce_parameter_is_refused() {
+    let mut test_host = test_host(spa());
+    let error = authorize_request(
+        &mut test_host,
+        &[("code_challenge", CHALLENGE), ("code_challenge", CHALLENGE)],
+    )
+    .unwrap_err();
+    assert_eq!(error.error, "invalid_request");
+    let error = authorize_request(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("code_challenge_method", "plain"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(error.error, "invalid_request");
+}
+
+#[test]
+fn a_malformed_config_is_a_server_error() {
+    for (key, value) in [
+        ("require_pkce", "yes"),
+        ("allow_plain", "1"),
+        ("allow_plain", "TRUE"),
+    ] {
+        let mut test_host = test_host(web_app()).config_raw(key, value);
+        assert_error(
+            authorize_request(&mut test_host, &[]),
+            "server_error",
+            "the authorization code grant is misconfigured",
+        );
+    }
+}
+
+#[test]
+fn missing_config_keys_take_the_defaults() {
+    let mut test_host = TestHost::new().client(spa()).grant_capabilities(&[
+        Capability::Codes,
+        Capability::Tokens,
+        Capability::Config,
+    ]);
+    // allow_plain defaults to true, the lifetime to 60 seconds.
+    let code = authorize(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)], "");
+    test_host.advance(59);
+    assert!(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", PLAIN_VERIFIER)]
+        )
+        .is_ok()
+    );
+    // require_pkce defaults to false.
+    test_host.set_client(web_app());
+    assert!(authorize_request(&mut test_host, &[]).is_ok());
+}
+
+#[test]
+fn without_the_config_capability_the_request_fails_closed() {
+    let mut test_host = TestHost::new()
+        .client(web_app())
+        .grant_capabilities(&[Capability::Codes, Capability::Tokens]);
+    let error = authorize_request(&mut test_host, &[]).unwrap_err();
+    assert_eq!(error.error, "server_error");
+}
+
+// authorize_response
+
+#[test]
+fn the_code_is_bound_to_the_approval() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], REDIRECT_URI);
+    assert!(!code.is_empty());
+    let response = exchange(
+        &mut test_host,
+        &[("code", &code), ("redirect_uri", REDIRECT_URI)],
+    )
+    .unwrap();
+    assert_eq!(response.scope, Some(strings(&["read"])));
+    let issued = test_host.token(&response.access_token).unwrap();
+    assert_eq!(issued.subject.as_deref(), Some("alice"));
+    assert_eq!(issued.client_id, "web");
+}
+
+#[test]
+fn the_code_lives_as_long_as_the_config_says() {
+    let mut test_host = test_host(web_app()).config_raw("code_lifetime_seconds", "30");
+    let code = authorize(&mut test_host, &[], "");
+    test_host.advance(30);
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "the authorization code has expired",
+    );
+}
+
+#[test]
+fn a_malformed_code_lifetime_is_a_server_error() {
+    for value in ["0", "-5", "1.5", "soon", "4294967296"] {
+        let mut test_host = test_host(web_app()).config_raw("code_lifetime_seconds", value);
+        let approval = approval(&test_host, Vec::new(), REDIRECT_URI);
+        assert_error(
+            test_host.authorize_response::<AuthorizationCode>(approval),
+            "server_error",
+            "the authorization code grant is misconfigured",
+        );
+    }
+}
+
+#[test]
+fn a_host_failure_to_issue_the_code_is_reported() {
+    let mut test_host =
+        test_host(web_app()).fail(Capability::Codes, HostError::Unavailable("db down".into()));
+    let approval = approval(&test_host, Vec::new(), REDIRECT_URI);
+    assert_error(
+        test_host.authorize_response::<AuthorizationCode>(approval),
+        "temporarily_unavailable",
+        "the server is temporarily unavailable",
+    );
+}
+
+// exchange
+
+#[test]
+fn rfc_7636_appendix_b_round_trip() {
+    let mut test_host = test_host(spa());
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        REDIRECT_URI,
+    );
+    let response = exchange(
+        &mut test_host,
+        &[
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .unwrap();
+    assert_eq!(response.token_type, "Bearer");
+    assert_eq!(response.expires_in, Some(3600));
+    assert_eq!(response.scope, Some(strings(&["read"])));
+    // The SPA does not register `refresh_token`.
+    assert_eq!(response.refresh_token, None);
+}
+
+#[test]
+fn a_plain_challenge_round_trip() {
+    let mut test_host = test_host(spa());
+    let code = authorize(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)], "");
+    let response = exchange(
+        &mut test_host,
+        &[("code", &code), ("code_verifier", PLAIN_VERIFIER)],
+    );
+    assert!(response.is_ok());
+}
+
+#[test]
+fn a_client_that_registers_refresh_token_gets_one_in_the_codes_family() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], REDIRECT_URI);
+    let response = exchange(
+        &mut test_host,
+        &[("code", &code), ("redirect_uri", REDIRECT_URI)],
+    )
+    .unwrap();
+    let refresh_token = response.refresh_token.unwrap();
+    let access = test_host.token(&response.access_token).unwrap();
+    let refresh = test_host.token(&refresh_token).unwrap();
+    assert_eq!(access.grant_id, refresh.grant_id);
+    assert_eq!(refresh.subject.as_deref(), Some("alice"));
+    assert_eq!(refresh.scope, strings(&["read"]));
+}
+
+#[test]
+fn the_code_parameter_is_required_once() {
+    let mut test_host = test_host(web_app());
+    assert_error(
+        exchange(&mut test_host, &[]),
+        "invalid_request",
+        "missing parameter `code`",
+    );
+    assert_error(
+        exchange(&mut test_host, &[("code", "")]),
+        "invalid_request",
+        "missing parameter `code`",
+    );
+    let code = authorize(&mut test_host, &[], "");
+    assert_error(
+        exchange(&mut test_host, &[("code", &code), ("code", &code)]),
+        "invalid_request",
+        "parameter `code` is included more than once",
+    );
+    // The malformed request did not use the code up.
+    assert!(exchange(&mut test_host, &[("code", &code)]).is_ok());
+}
+
+#[test]
+fn an_unknown_code_is_an_invalid_grant() {
+    let mut test_host = test_host(web_app());
+    assert_error(
+        exchange(&mut test_host, &[("code", "not-a-code")]),
+        "invalid_grant",
+        "the authorization code is invalid",
+    );
+}
+
+#[test]
+fn another_clients_code_is_an_invalid_grant() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    test_host.set_client(
+        Client::confidential("other")
+            .with_scopes(&["read"])
+            .with_grant_types(&[GRANT_TYPE]),
+    );
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "the authorization code is invalid",
+    );
+}
+
+#[test]
+fn an_expired_code_is_an_invalid_grant() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    test_host.advance(60);
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "the authorization code has expired",
+    );
+}
+
+#[test]
+fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    let first = exchange(&mut test_host, &[("code", &code)]).unwrap();
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "the authorization code was already used",
+    );
+    assert!(test_host.token(&first.access_token).unwrap().revoked);
+    assert!(
+        test_host
+            .token(first.refresh_token.as_deref().unwrap())
+            .unwrap()
+            .revoked
+    );
+}
+
+#[test]
+fn a_bound_redirect_uri_must_be_repeated_identically() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], REDIRECT_URI);
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "redirect_uri is required: the authorization request included one",
+    );
+
+    for other in [
+        "https://app.example/callback/",
+        "https://app.example/Callback",
+        "https://evil.example/callback",
+    ] {
+        let code = authorize(&mut test_host, &[], REDIRECT_URI);
+        assert_error(
+            exchange(&mut test_host, &[("code", &code), ("redirect_uri", other)]),
+            "invalid_grant",
+            "redirect_uri does not match the authorization request",
+        );
+    }
+}
+
+#[test]
+fn without_a_bound_redirect_uri_none_is_needed() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    assert!(exchange(&mut test_host, &[("code", &code)]).is_ok());
+    let code = authorize(&mut test_host, &[], "");
+    assert!(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("redirect_uri", REDIRECT_URI)]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_challenge_needs_its_verifier() {
+    let mut test_host = test_host(spa());
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "code_verifier required",
+    );
+    assert!(test_host.issued_tokens().is_empty());
+}
+
+#[test]
+fn a_wrong_verifier_is_an_invalid_grant() {
+    let mut test_host = test_host(spa());
+    let mismatch = "code_verifier does not match the code_challenge";
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
+    let wrong = format!("{}A", &VERIFIER[..42]);
+    assert_error(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", &wrong)],
+        ),
+        "invalid_grant",
+        mismatch,
+    );
+    // The challenge itself is not the verifier of an S256 code.
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
+    assert_error(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", CHALLENGE)],
+        ),
+        "invalid_grant",
+        mismatch,
+    );
+    // Nor is the S256 of a plain challenge its verifier.
+    let code = authorize(&mut test_host, &[("code_challenge", CHALLENGE)], "");
+    assert_error(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", VERIFIER)],
+        ),
+        "invalid_grant",
+        mismatch,
+    );
+    assert!(test_host.issued_tokens().is_empty());
+}
+
+#[test]
+fn a_failed_verification_uses_the_code_up() {
+    let mut test_host = test_host(spa());
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
+    let wrong = "x".repeat(43);
+    assert!(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", &wrong)]
+        )
+        .is_err()
+    );
+    assert_error(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", VERIFIER)],
+        ),
+        "invalid_grant",
+        "the authorization code was already used",
+    );
+}
+
+#[test]
+fn a_malformed_verifier_is_an_invalid_request_and_keeps_the_code() {
+    let mut test_host = test_host(spa());
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
+    let too_long = "a".repeat(129);
+    let bad_char = format!("{VERIFIER}+");
+    for verifier in [&VERIFIER[..42], too_long.as_str(), bad_char.as_str()] {
+        assert_error(
+            exchange(
+                &mut test_host,
+                &[("code", &code), ("code_verifier", verifier)],
+            ),
+            "invalid_request",
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        );
+    }
+    let error = exchange(
+        &mut test_host,
+        &[
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(error.error, "invalid_request");
+    assert!(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", VERIFIER)]
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_verifier_for_a_code_without_a_challenge_is_a_downgrade() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    assert_error(
+        exchange(
+            &mut test_host,
+            &[("code", &code), ("code_verifier", VERIFIER)],
+        ),
+        "invalid_grant",
+        "code_verifier sent, but the authorization request had no code_challenge",
+    );
+    assert!(test_host.issued_tokens().is_empty());
+}
+
+#[test]
+fn a_public_client_never_redeems_a_code_without_pkce() {
+    // The client was confidential at the authorization endpoint and is
+    // public by the time it redeems the code.
+    let mut test_host = test_host(Client::confidential("spa").with_scopes(&["read"]));
+    let code = authorize(&mut test_host, &[], "");
+    test_host.set_client(spa());
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "invalid_grant",
+        "the authorization code was issued without PKCE, which a public client needs",
+    );
+}
+
+#[test]
+fn a_token_endpoint_scope_does_not_change_the_codes_scope() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    let request = test_host.token_request(GRANT_TYPE, Some(&["read", "write"]), &[("code", &code)]);
+    let response = test_host.exchange::<AuthorizationCode>(request).unwrap();
+    assert_eq!(response.scope, Some(strings(&["read"])));
+}
+
+#[test]
+fn host_failures_at_the_token_endpoint_become_oauth_errors() {
+    let mut test_host = test_host(web_app());
+    let code = authorize(&mut test_host, &[], "");
+    test_host.set_failure(
+        Capability::Codes,
+        Some(HostError::Unavailable("db down".into())),
+    );
+    assert_error(
+        exchange(&mut test_host, &[("code", &code)]),
+        "temporarily_unavailable",
+        "the server is temporarily unavailable",
+    );
+    test_host.set_failure(Capability::Codes, None);
+    test_host.set_failure(
+        Capability::Tokens,
+        Some(HostError::Denied("no tokens".into())),
+    );
+    let error = exchange(&mut test_host, &[("code", &code)]).unwrap_err();
+    assert_eq!(error.error, "server_error");
+    assert!(!error.error_description.unwrap().contains("no tokens"));
+}
+
+// PKCE helpers
+
+#[test]
+fn s256_matches_rfc_7636_appendix_b() {
+    assert_eq!(s256(VERIFIER), CHALLENGE);
+}
+
+#[test]
+fn base64url_matches_rfc_4648_vectors() {
+    // RFC 4648 §10, without padding, and the two URL-safe characters.
+    let vectors: [(&[u8], &str); 8] = [
+        (b"", ""),
+        (b"f", "Zg"),
+        (b"fo", "Zm8"),
+        (b"foo", "Zm9v"),
+        (b"foob", "Zm9vYg"),
+        (b"fooba", "Zm9vYmE"),
+        (b"foobar", "Zm9vYmFy"),
+        (&[0xfb, 0xff, 0xbf], "-_-_"),
+    ];
+    for (bytes, encoded) in vectors {
+        assert_eq!(base64url(bytes), encoded);
+    }
+}
+
+#[test]
+fn pkce_strings_are_43_to_128_unreserved_characters() {
+    assert!(is_pkce_string(VERIFIER));
+    assert!(is_pkce_string(PLAIN_VERIFIER));
+    assert!(is_pkce_string(&"a".repeat(128)));
+    assert!(!is_pkce_string(&"a".repeat(42)));
+    assert!(!is_pkce_string(&"a".repeat(129)));
+    assert!(!is_pkce_string(&format!("{}é", "a".repeat(42))));
+    assert!(!is_pkce_string(&format!("{} ", "a".repeat(42))));
+    assert!(!is_pkce_string(&format!("{}/", "a".repeat(42))));
+}
+
+#[test]
+fn constant_time_eq_compares_whole_values() {
+    assert!(constant_time_eq(b"abc", b"abc"));
+    assert!(!constant_time_eq(b"abc", b"abd"));
+    assert!(!constant_time_eq(b"abc", b"abcd"));
+    assert!(constant_time_eq(b"", b""));
+}
