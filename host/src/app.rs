@@ -29,6 +29,8 @@ pub struct AppState {
     pub issuer: String,
     pub metrics: Option<PrometheusHandle>,
     pub ui: Ui,
+    /// Seconds a user has to sign in and decide.
+    pub transaction_lifetime: i64,
     pub services: HostServices,
 }
 

@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub body_limit_bytes: Option<usize>,
     /// A directory whose `*.html` and `grantbox.css` replace the built-in pages.
     pub templates: Option<PathBuf>,
+    /// How long a user has to sign in and decide on an authorization request.
+    pub transaction_lifetime_seconds: Option<i64>,
     #[serde(default)]
     pub tokens: RawTokens,
     #[serde(default)]
@@ -102,6 +104,7 @@ pub struct ServeConfig {
     pub issuer: Option<String>,
     pub body_limit_bytes: usize,
     pub templates: Option<PathBuf>,
+    pub transaction_lifetime: i64,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
 }
@@ -235,6 +238,11 @@ impl ServeConfig {
             issuer,
             body_limit_bytes,
             templates: raw.templates,
+            transaction_lifetime: positive(
+                "transaction_lifetime_seconds",
+                raw.transaction_lifetime_seconds,
+                600,
+            )?,
             lifetimes,
             runtime,
         })

@@ -106,6 +106,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         metrics,
         ui,
         services,
+        transaction_lifetime: config.transaction_lifetime,
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

@@ -258,7 +258,7 @@ async fn validate(
     let transaction = Transaction {
         id: secret::new_token(),
         csrf_token: secret::new_token(),
-        expires_at: now + transaction::TRANSACTION_LIFETIME,
+        expires_at: now + app.transaction_lifetime,
         client_id: client.client_id.clone(),
         redirect_uri,
         sent_redirect_uri: sent_redirect_uri.map(str::to_owned),

@@ -12,8 +12,6 @@ const USER: &str = "grantbox.user";
 const CSRF: &str = "grantbox.csrf";
 /// At most this many open transactions per session; the oldest goes first.
 const MAX_TRANSACTIONS: usize = 16;
-/// How long a user has to sign in and decide.
-pub const TRANSACTION_LIFETIME: i64 = 600;
 
 /// An authorization request waiting for the user.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Options, Server, http, token_request};
+use crate::harness::{Options, Server, grantbox, http, text, token_request};
 
 /// How a request authenticates its client.
 #[derive(Clone, Copy)]
@@ -360,6 +360,127 @@ fn lifecycle_metadata_document() {
         body["scopes_supported"],
         json!(["admin", "introspect", "profile", "read", "write"])
     );
+}
+
+fn user_add(server: &Server, username: &str, password: &str) {
+    let output = grantbox(
+        &server.db,
+        &["user", "add", username, "--password-stdin"],
+        Some(password),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// A password-grant token request; `secret: None` is a public client.
+fn password_grant(server: &Server, client_id: &str, secret: Option<&str>) -> Value {
+    let mut form = vec![
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "correct horse battery"),
+    ];
+    let mut request = http().post(server.url("/token"));
+    match secret {
+        Some(secret) => request = request.basic_auth(client_id, Some(secret)),
+        None => form.push(("client_id", client_id)),
+    }
+    let response = request.form(&form).send().unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().unwrap()
+}
+
+#[test]
+fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
+    let server = Server::start();
+    let (_, rs) = setup(&server);
+    let app = server
+        .client_add(&[
+            "app",
+            "--grant-type",
+            "password",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "profile",
+        ])
+        .expect("app secret");
+    user_add(&server, "alice", "correct horse battery");
+    let first = password_grant(&server, "app", Some(&app));
+    let access = first["access_token"].as_str().unwrap();
+    let refresh = first["refresh_token"].as_str().expect("a refresh token");
+
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), access);
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let sub = body["sub"].as_str().expect("a user's token has a sub");
+    assert!(
+        !sub.is_empty() && sub != "alice",
+        "sub is the stable subject"
+    );
+    assert!(body.get("username").is_none(), "{body}");
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), refresh);
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(
+        (&body["client_id"], &body["sub"], &body["scope"]),
+        (&json!("app"), &json!(sub), &json!("profile"))
+    );
+    assert!(body.get("token_type").is_none(), "refresh: no token_type");
+
+    // A rotated refresh token is no longer active; its successor is.
+    let (status, second, _) = token_request(
+        &server,
+        "app",
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    );
+    assert_eq!(status, 200, "{second}");
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), refresh);
+    assert_eq!(body, json!({"active": false}));
+    let new_refresh = second["refresh_token"].as_str().unwrap();
+    let new_access = second["access_token"].as_str().unwrap();
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), new_refresh);
+    assert_eq!(body["active"], true, "{body}");
+
+    // Revoking the refresh token (whatever the hint says) revokes the family.
+    let (status, text, _) = call(
+        &server,
+        "/revoke",
+        Auth::Basic("app", &app),
+        &[("token", new_refresh), ("token_type_hint", "access_token")],
+    );
+    assert_eq!((status, text.as_str()), (200, ""));
+    for token in [access, new_access, new_refresh] {
+        let (_, body) = introspect(&server, Auth::Basic("rs", &rs), token);
+        assert_eq!(body, json!({"active": false}));
+    }
+}
+
+#[test]
+fn lifecycle_a_public_client_revokes_its_own_tokens_with_its_client_id() {
+    let server = Server::start();
+    let (_, rs) = setup(&server);
+    server.client_add(&[
+        "mobile",
+        "--public",
+        "--grant-type",
+        "password",
+        "--scope",
+        "profile",
+    ]);
+    user_add(&server, "alice", "correct horse battery");
+    let issued = password_grant(&server, "mobile", None);
+    let access = issued["access_token"].as_str().unwrap();
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), access);
+    assert_eq!(body["active"], true, "{body}");
+
+    // Another public client's bare client_id revokes nothing.
+    assert_eq!(revoke(&server, Auth::Public("spa"), access).0, 200);
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), access);
+    assert_eq!(body["active"], true, "{body}");
+
+    let (status, text) = revoke(&server, Auth::Public("mobile"), access);
+    assert_eq!((status, text.as_str()), (200, ""));
+    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), access);
+    assert_eq!(body, json!({"active": false}));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod authorize;
 mod cli;
 mod faults;
 mod lifecycle;
