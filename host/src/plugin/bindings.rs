@@ -15,7 +15,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use grantbox::plugin::types as wit;
+pub use self::grantbox::plugin::types as wit;
 
 impl From<&ClientView> for wit::Client {
     fn from(client: &ClientView) -> Self {
