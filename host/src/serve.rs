@@ -70,6 +70,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     if demo {
         seed_demo(&store, &clock).await?;
     }
+    warn_about_legacy_grants(&store).await;
 
     let metrics = PrometheusBuilder::new()
         .set_buckets(&[
@@ -217,4 +218,22 @@ async fn session_store(store: &Store) -> anyhow::Result<tower_sessions_sqlx_stor
         ),
     );
     Ok(sessions)
+}
+
+/// RFC 9700 §2.4 and §2.1.2: the password and implicit grants must not be
+/// used; say so at every start while any client is registered for them.
+async fn warn_about_legacy_grants(store: &Store) {
+    let Ok(clients) = store.list_clients().await else {
+        return;
+    };
+    for legacy in ["password", "implicit"] {
+        let users: Vec<&str> = clients
+            .iter()
+            .filter(|c| c.grant_types.iter().any(|g| g == legacy))
+            .map(|c| c.client_id.as_str())
+            .collect();
+        if !users.is_empty() {
+            warn!(grant_type = legacy, clients = ?users, "clients use a legacy grant that RFC 9700 says must not be used; migrate them to authorization_code with PKCE");
+        }
+    }
 }

@@ -7,5 +7,6 @@ mod authorize;
 mod cli;
 mod faults;
 mod lifecycle;
+mod operations;
 mod plugins;
 mod token;

@@ -1,0 +1,141 @@
+//! What an operator relies on: the compiled-plugin cache is verified before
+//! use, templates can be replaced, legacy grants are called out at start,
+//! and sign-out ends the session.
+
+use std::sync::Arc;
+
+use crate::harness::{Browser, Options, Server, token_request, user_add};
+
+#[test]
+fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let env = vec![(
+        "GRANTBOX_CACHE_DIR".to_owned(),
+        cache.path().display().to_string(),
+    )];
+    let server = Server::start_with(Options {
+        env: env.clone(),
+        ..Default::default()
+    });
+    let dir = server.kill();
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        5,
+        "one compiled artifact per bundled plugin: {artifacts:?}"
+    );
+    for artifact in &artifacts {
+        let mut bytes = std::fs::read(artifact).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        std::fs::write(artifact, bytes).unwrap();
+    }
+    let server = Server::start_with(Options {
+        env,
+        dir: Some(dir),
+        ..Default::default()
+    });
+    assert!(
+        server
+            .logs()
+            .contains("cached plugin failed its checksum; recompiling"),
+        "{}",
+        server.logs()
+    );
+    let secret = server
+        .client_add(&["svc", "--grant-type", "client_credentials"])
+        .unwrap();
+    let (status, _, _) = token_request(
+        &server,
+        "svc",
+        &secret,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200, "the recompiled plugin serves");
+}
+
+#[test]
+fn operators_replace_templates_and_a_broken_one_stops_the_start() {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("error.html"),
+        "<!doctype html><title>{{ title }}</title><p id=custom>Custom: {{ message }}</p>",
+    )
+    .unwrap();
+    let config = templates.path().join("grantbox.toml");
+    std::fs::write(
+        &config,
+        format!("templates = {:?}\n", templates.path().display().to_string()),
+    )
+    .unwrap();
+    let env = vec![("GRANTBOX_CONFIG".to_owned(), config.display().to_string())];
+    let server = Server::start_with(Options {
+        env: env.clone(),
+        ..Default::default()
+    });
+    let page = Browser::new().get(&server.url("/authorize?client_id=nobody"));
+    assert!(page.body.contains("<p id=custom>Custom: "), "{}", page.body);
+    assert_eq!(
+        page.headers["x-frame-options"], "DENY",
+        "headers stay on custom pages"
+    );
+    drop(server);
+
+    std::fs::write(templates.path().join("login.html"), "{% if %}broken").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("g.db").display());
+    let output = std::process::Command::new(crate::harness::binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("GRANTBOX_DB", db)
+        .env("GRANTBOX_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("login.html: line 1"), "{stderr}");
+}
+
+#[test]
+fn legacy_grants_are_called_out_at_start() {
+    let server = Server::start();
+    server.client_add(&["legacy", "--grant-type", "password"]);
+    let dir: Arc<tempfile::TempDir> = server.kill();
+    let server = Server::start_with(Options {
+        dir: Some(dir),
+        ..Default::default()
+    });
+    let logs = server.logs();
+    assert!(
+        logs.contains("legacy grant") && logs.contains("legacy"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn sign_out_ends_the_session() {
+    let server = Server::start();
+    user_add(&server, "alice", "correct horse battery staple");
+    let browser = Browser::new();
+    assert_eq!(
+        browser
+            .sign_in(&server, "/login", "alice", "correct horse battery staple")
+            .status,
+        303
+    );
+    let signed_in = browser.get(&server.url("/login"));
+    let csrf = signed_in.input("csrf_token");
+    let forged = browser.post(&server.url("/logout"), &[("csrf_token", "forged")]);
+    assert_eq!(forged.status, 403);
+    let out = browser.post(&server.url("/logout"), &[("csrf_token", &csrf)]);
+    assert_eq!((out.status, out.location().as_str()), (303, "/login"));
+    let login = browser.get(&server.url("/login"));
+    assert!(
+        login.body.contains("name=\"password\""),
+        "signed out: {}",
+        login.body
+    );
+}
