@@ -79,6 +79,8 @@ pub struct NewToken {
     pub grant_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// Refresh tokens: the absolute end of the family, which rotation keeps.
+    pub grant_expires_at: Option<i64>,
 }
 
 /// A stored token with its revocation state.
@@ -92,6 +94,7 @@ pub struct TokenRecord {
     pub grant_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    pub grant_expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     /// Refresh tokens only: when it was exchanged for a new pair.
     pub rotated_at: Option<i64>,

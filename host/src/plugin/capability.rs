@@ -107,13 +107,20 @@ fn token_info(record: TokenRecord) -> tokens::TokenInfo {
     }
 }
 
-/// Mints an access token (and a refresh token when `refresh`) for one grant.
+/// What a refresh token minted with an access token looks like.
+struct RefreshPlan<'a> {
+    scope: &'a [String],
+    /// The family's absolute end; `None` starts a new family now.
+    grant_expires_at: Option<i64>,
+}
+
+/// Mints an access token, and a refresh token when `refresh` is given, for one grant.
 fn mint(
     services: &super::HostServices,
     client_id: &str,
     subject: Option<String>,
     scope: &[String],
-    refresh_scope: Option<&[String]>,
+    refresh: Option<RefreshPlan<'_>>,
     grant_id: &str,
     now: i64,
 ) -> (Vec<NewToken>, tokens::IssuedTokens) {
@@ -128,21 +135,24 @@ fn mint(
         grant_id: grant_id.to_owned(),
         issued_at: now,
         expires_at: now + lifetimes.access_token,
+        grant_expires_at: None,
     }];
-    let refresh_token = refresh_scope.map(|_| secret::new_token());
-    if let (Some(refresh_token), Some(refresh_scope)) = (&refresh_token, refresh_scope) {
+    let refresh_token = refresh.as_ref().map(|_| secret::new_token());
+    if let (Some(refresh_token), Some(plan)) = (&refresh_token, &refresh) {
+        // Idle lifetime renews with each rotation; the absolute one never moves.
+        let grant_expires_at = plan
+            .grant_expires_at
+            .unwrap_or(now + lifetimes.refresh_token_absolute);
         rows.push(NewToken {
             token_hash: secret::token_hash(refresh_token),
             kind: TokenKind::Refresh,
             client_id: client_id.to_owned(),
             subject,
-            scope: refresh_scope.to_vec(),
+            scope: plan.scope.to_vec(),
             grant_id: grant_id.to_owned(),
             issued_at: now,
-            expires_at: now
-                + lifetimes
-                    .refresh_token_idle
-                    .min(lifetimes.refresh_token_absolute),
+            expires_at: (now + lifetimes.refresh_token_idle).min(grant_expires_at),
+            grant_expires_at: Some(grant_expires_at),
         });
     }
     let issued = tokens::IssuedTokens {
@@ -201,7 +211,10 @@ impl tokens::Host for CallCtx {
             &client_id,
             grant.subject,
             &grant.scope,
-            refresh.then_some(grant.scope.as_slice()),
+            refresh.then_some(RefreshPlan {
+                scope: &grant.scope,
+                grant_expires_at: None,
+            }),
             &grant_id,
             now,
         );
@@ -383,7 +396,10 @@ impl refresh_tokens::Host for CallCtx {
             &client_id,
             record.subject.clone(),
             &scope,
-            Some(&record.scope),
+            Some(RefreshPlan {
+                scope: &record.scope,
+                grant_expires_at: Some(record.grant_expires_at.unwrap_or(record.expires_at)),
+            }),
             &record.grant_id,
             now,
         );

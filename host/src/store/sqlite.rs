@@ -40,7 +40,7 @@ const PURGE_BATCH: i64 = 500;
 // Column lists as macros so that `concat!` can build `&'static str` statements.
 macro_rules! token_columns {
     () => {
-        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, revoked_at, rotated_at"
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, revoked_at, rotated_at"
     };
 }
 
@@ -729,7 +729,7 @@ where
 {
     sqlx::query(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         issued_at, expires_at, grant_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.token_hash[..])
     .bind(token.kind.as_str())
@@ -739,6 +739,7 @@ where
     .bind(&token.grant_id)
     .bind(token.issued_at)
     .bind(token.expires_at)
+    .bind(token.grant_expires_at)
     .execute(executor)
     .await
     .map_err(|e| {
@@ -807,6 +808,7 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
         grant_id: get(row, "grant_id")?,
         issued_at: get(row, "issued_at")?,
         expires_at: get(row, "expires_at")?,
+        grant_expires_at: get(row, "grant_expires_at")?,
         revoked_at: get(row, "revoked_at")?,
         rotated_at: get(row, "rotated_at")?,
     })

@@ -43,6 +43,7 @@ fn token(name: &str, kind: TokenKind, client_id: &str, grant_id: &str) -> NewTok
         grant_id: grant_id.into(),
         issued_at: NOW,
         expires_at: NOW + 3600,
+        grant_expires_at: None,
     }
 }
 

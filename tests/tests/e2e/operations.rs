@@ -139,3 +139,61 @@ fn sign_out_ends_the_session() {
         login.body
     );
 }
+
+#[test]
+fn configured_lifetimes_bound_access_and_refresh_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("grantbox.toml");
+    std::fs::write(
+        &config,
+        "[tokens]\naccess_token_lifetime = 120\nrefresh_token_idle_lifetime = 100\nrefresh_token_absolute_lifetime = 2\n",
+    )
+    .unwrap();
+    let server = Server::start_with(Options {
+        env: vec![("GRANTBOX_CONFIG".into(), config.display().to_string())],
+        ..Default::default()
+    });
+    user_add(&server, "alice", "correct horse battery staple");
+    let secret = server
+        .client_add(&[
+            "app",
+            "--grant-type",
+            "password",
+            "--grant-type",
+            "refresh_token",
+        ])
+        .unwrap();
+    let (status, body, _) = token_request(
+        &server,
+        "app",
+        &secret,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "correct horse battery staple"),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], 120);
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body, _) = token_request(
+        &server,
+        "app",
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(status, 200, "within the absolute lifetime: {body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (status, body, _) = token_request(
+        &server,
+        "app",
+        &secret,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "rotation does not extend the family past its absolute lifetime: {body}"
+    );
+}
