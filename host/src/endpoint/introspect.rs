@@ -131,6 +131,7 @@ mod tests {
             grant_id: "g".into(),
             issued_at: 100,
             expires_at: 3700,
+            grant_expires_at: None,
             revoked_at: None,
             rotated_at: None,
         }

@@ -259,6 +259,7 @@ async fn tokens_insert_find_expire_and_revoke() {
             grant_id: "g1".into(),
             issued_at: NOW,
             expires_at: NOW + 3600,
+            grant_expires_at: None,
             revoked_at: None,
             rotated_at: None,
         }
