@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::trace::TraceLayer;
@@ -57,21 +57,27 @@ pub fn router<S>(app: App, http: HttpConfig, sessions: SessionManagerLayer<S>) -
 where
     S: SessionStore + Clone,
 {
+    // Client credentials and tokens travel only in bodies (RFC 6749 §2.3.1,
+    // RFC 9700 §4.3): these endpoints refuse any query string.
+    let token_endpoints = Router::new()
+        .route("/token", post(endpoint::token::token))
+        .route("/introspect", post(endpoint::introspect::introspect))
+        .route("/revoke", post(endpoint::revoke::revoke))
+        .route_layer(middleware::from_fn(refuse_query));
     Router::new()
+        .merge(token_endpoints)
         .route("/authorize", get(endpoint::authorize::authorize_get).post(endpoint::authorize::authorize_post))
         .route("/authorize/continue", get(endpoint::authorize::resume))
         .route("/authorize/decision", post(endpoint::authorize::decision))
         .route("/login", get(endpoint::login::login_form).post(endpoint::login::login))
         .route("/logout", post(endpoint::login::logout))
         .route("/static/grantbox.css", get(endpoint::page::stylesheet))
-        .route("/token", post(endpoint::token::token))
-        .route("/introspect", post(endpoint::introspect::introspect))
-        .route("/revoke", post(endpoint::revoke::revoke))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/metrics", get(endpoint::health::metrics))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(app.clone(), record_request))
+        .layer(middleware::from_fn(limit_headers))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(
             // Only the method and path go into the span: query strings and
@@ -98,4 +104,30 @@ async fn record_request(State(_app): State<App>, request: Request, next: Next) -
     metrics::histogram!("grantbox_http_request_duration_seconds", "endpoint" => endpoint)
         .record(elapsed.as_secs_f64());
     response
+}
+
+async fn refuse_query(request: Request, next: Next) -> Response {
+    if request.uri().query().is_some() {
+        return endpoint::json_error(&crate::oauth::OAuthError::invalid_request(
+            "parameters belong in the request body, not in the URL",
+        ));
+    }
+    next.run(request).await
+}
+
+/// Header bytes a request may carry before it gets 431 (RFC 6585 §5); hyper's
+/// own ceiling is far higher.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + request.uri().to_string().len();
+    if size > MAX_HEADER_BYTES {
+        return axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
+    }
+    next.run(request).await
 }

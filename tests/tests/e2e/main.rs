@@ -4,9 +4,11 @@
 mod harness;
 
 mod authorize;
+mod badinput;
 mod cli;
 mod faults;
 mod lifecycle;
 mod operations;
 mod plugins;
+mod security;
 mod token;
