@@ -481,22 +481,38 @@ pub async fn resume(
         Ok(None) => return lost_transaction(&app),
         Err(error) => return unavailable(&app, &error),
     };
-    let user = match transaction::user(&session).await {
+    match signed_in_party(&app, &session, &transaction, After::Get).await {
+        Ok((user, client)) => {
+            proceed(&app, &session, transaction, &client, &user, After::Get).await
+        }
+        Err(response) => response,
+    }
+}
+
+/// The signed-in user and the transaction's client, or the response to send
+/// instead: the login page when nobody is signed in, an error page when the
+/// client is gone.
+async fn signed_in_party(
+    app: &App,
+    session: &Session,
+    transaction: &Transaction,
+    after: After,
+) -> Result<(SessionUser, Client), Response> {
+    let user = match transaction::user(session).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            return see_other(
+            return Err(see_other(
                 &format!("/login?transaction_id={}", transaction.id),
-                After::Get,
-            );
+                after,
+            ));
         }
-        Err(error) => return unavailable(&app, &error),
+        Err(error) => return Err(unavailable(app, &error)),
     };
-    let client = match app.store.find_client(&transaction.client_id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => return lost_transaction(&app),
-        Err(error) => return unavailable(&app, &error),
-    };
-    proceed(&app, &session, transaction, &client, &user, After::Get).await
+    match app.store.find_client(&transaction.client_id).await {
+        Ok(Some(client)) => Ok((user, client)),
+        Ok(None) => Err(lost_transaction(app)),
+        Err(error) => Err(unavailable(app, &error)),
+    }
 }
 
 /// `POST /authorize/decision`: the consent form (fields `transaction_id`,
@@ -539,20 +555,9 @@ pub async fn decision(
             "The form was not sent by this server's consent page.",
         );
     }
-    let user = match transaction::user(&session).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return see_other(
-                &format!("/login?transaction_id={}", transaction.id),
-                After::Post,
-            );
-        }
-        Err(error) => return unavailable(&app, &error),
-    };
-    let client = match app.store.find_client(&transaction.client_id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => return lost_transaction(&app),
-        Err(error) => return unavailable(&app, &error),
+    let (user, client) = match signed_in_party(&app, &session, &transaction, After::Post).await {
+        Ok(party) => party,
+        Err(response) => return response,
     };
     // OAuth2orize's rule: any `cancel` field denies.
     if form.contains("cancel") {
