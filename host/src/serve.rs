@@ -15,7 +15,7 @@ use crate::config::ServeConfig;
 use crate::plugin::{HostServices, Registry, Runtime};
 use crate::ratelimit::{LoginLimiter, LoginLimits};
 use crate::registration::{self, ClientRegistration};
-use crate::store::{Store, StoreErrorKind};
+use crate::store::{SessionBackend, Store, StoreErrorKind};
 use crate::ui::Ui;
 
 /// Logs go to stderr, filtered by `GRANTBOX_LOG` (as `DEBUG=oauth2orize`
@@ -200,23 +200,23 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
 }
 
 /// The login and transaction sessions live in the same database as the
-/// rest of the state, so a restart keeps them; expired ones are deleted.
-async fn session_store(store: &Store) -> anyhow::Result<tower_sessions_sqlx_store::SqliteStore> {
-    let pool = store
-        .sqlite_pool()
-        .context("the session store needs the SQLite backend")?
-        .clone();
-    let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool);
-    sessions
-        .migrate()
-        .await
-        .context("creating the session table")?;
-    tokio::spawn(
-        tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
-            sessions.clone(),
-            Duration::from_secs(60),
-        ),
-    );
+/// rest of the state, so a restart keeps them and every instance sharing a
+/// PostgreSQL database sees them; expired ones are deleted.
+async fn session_store(store: &Store) -> anyhow::Result<SessionBackend> {
+    let sessions = SessionBackend::open(store).await?;
+    let sweeper = sessions.clone();
+    tokio::spawn(async move {
+        use tower_sessions::session_store::ExpiredDeletion as _;
+        // Not `continuously_delete_expired`, which stops at the first error:
+        // the sweep must outlive a database outage.
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            if let Err(error) = sweeper.delete_expired().await {
+                warn!(%error, "deleting expired sessions failed");
+            }
+        }
+    });
     Ok(sessions)
 }
 

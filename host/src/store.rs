@@ -1,7 +1,11 @@
 //! Persistent state (clients, users, tokens, authorization codes, plugin key-value data)
 //! behind one closed enum of backends. This file knows no SQL: each operation matches
-//! on the backend and delegates to `store/sqlite.rs`, which a PostgreSQL file will mirror.
+//! on the backend and delegates to `store/sqlite.rs` or `store/postgres.rs`, which
+//! mirror each other function for function; `store/sessions.rs` puts the login
+//! sessions in the same database.
 
+mod postgres;
+mod sessions;
 mod sqlite;
 
 #[cfg(test)]
@@ -9,6 +13,8 @@ mod tests;
 
 use std::fmt;
 
+pub use postgres::PostgresStore;
+pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;
 use sqlx::SqlitePool;
 
@@ -25,6 +31,7 @@ pub const ROTATION_RACE_WINDOW: i64 = 10;
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 /// A registered client, as stored.
@@ -197,22 +204,30 @@ pub enum StoreErrorKind {
 impl Store {
     /// Opens (creating if missing) and migrates the database at `url`.
     ///
-    /// Accepts `sqlite://path`, `sqlite:path`, `sqlite::memory:` or a plain
-    /// file path. `postgres://` URLs are refused until that backend exists.
+    /// `postgres://` and `postgresql://` URLs select PostgreSQL (the database
+    /// must exist; `pool_size=N` and `statement_timeout=MS` query parameters
+    /// set the pool and the per-statement limit). Otherwise SQLite:
+    /// `sqlite://path`, `sqlite:path`, `sqlite::memory:` or a plain file path.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::new(
-                StoreErrorKind::Other,
-                "database url `postgres://…`: the postgresql backend is not built yet",
-            ));
+            return Ok(Store::Postgres(PostgresStore::open(url).await?));
         }
         Ok(Store::Sqlite(SqliteStore::open(url).await?))
+    }
+
+    /// The backend's name, for logs and health reports.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgresql",
+        }
     }
 
     /// Checks that the database answers a trivial query (for health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(s) => s.ping().await,
         }
     }
 
@@ -220,6 +235,15 @@ impl Store {
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match self {
             Store::Sqlite(s) => Some(s.pool()),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, for components that share it (the session store).
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.pool()),
         }
     }
 
@@ -228,6 +252,7 @@ impl Store {
     pub async fn close(&self) {
         match self {
             Store::Sqlite(s) => s.close().await,
+            Store::Postgres(s) => s.close().await,
         }
     }
 
@@ -235,12 +260,14 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.insert_client(client).await,
+            Store::Postgres(s) => s.insert_client(client).await,
         }
     }
 
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find_client(client_id).await,
+            Store::Postgres(s) => s.find_client(client_id).await,
         }
     }
 
@@ -248,6 +275,7 @@ impl Store {
     pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         match self {
             Store::Sqlite(s) => s.list_clients().await,
+            Store::Postgres(s) => s.list_clients().await,
         }
     }
 
@@ -259,6 +287,7 @@ impl Store {
     ) -> Result<Option<Vec<String>>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find_consent(subject, client_id).await,
+            Store::Postgres(s) => s.find_consent(subject, client_id).await,
         }
     }
 
@@ -272,6 +301,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.save_consent(subject, client_id, scope, now).await,
+            Store::Postgres(s) => s.save_consent(subject, client_id, scope, now).await,
         }
     }
 
@@ -279,12 +309,14 @@ impl Store {
     pub async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.insert_user(user).await,
+            Store::Postgres(s) => s.insert_user(user).await,
         }
     }
 
     pub async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find_user(username).await,
+            Store::Postgres(s) => s.find_user(username).await,
         }
     }
 
@@ -294,6 +326,7 @@ impl Store {
     pub async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.insert_tokens(tokens).await,
+            Store::Postgres(s) => s.insert_tokens(tokens).await,
         }
     }
 
@@ -306,6 +339,7 @@ impl Store {
     ) -> Result<Option<TokenRecord>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find_token(token_hash, now).await,
+            Store::Postgres(s) => s.find_token(token_hash, now).await,
         }
     }
 
@@ -314,6 +348,7 @@ impl Store {
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.revoke_grant(grant_id, now).await,
+            Store::Postgres(s) => s.revoke_grant(grant_id, now).await,
         }
     }
 
@@ -328,6 +363,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(s) => s.revoke_token(token_hash, client_id, now).await,
+            Store::Postgres(s) => s.revoke_token(token_hash, client_id, now).await,
         }
     }
 
@@ -335,6 +371,7 @@ impl Store {
     pub async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.insert_code(code).await,
+            Store::Postgres(s) => s.insert_code(code).await,
         }
     }
 
@@ -349,6 +386,7 @@ impl Store {
     ) -> Result<RedeemOutcome, StoreError> {
         match self {
             Store::Sqlite(s) => s.redeem_code(code_hash, client_id, now).await,
+            Store::Postgres(s) => s.redeem_code(code_hash, client_id, now).await,
         }
     }
 
@@ -367,6 +405,7 @@ impl Store {
     ) -> Result<Option<TokenRecord>, StoreError> {
         match self {
             Store::Sqlite(s) => s.find_refresh(token_hash, client_id, now).await,
+            Store::Postgres(s) => s.find_refresh(token_hash, client_id, now).await,
         }
     }
 
@@ -382,6 +421,7 @@ impl Store {
     ) -> Result<RotateOutcome, StoreError> {
         match self {
             Store::Sqlite(s) => s.rotate_refresh(token_hash, client_id, now, new).await,
+            Store::Postgres(s) => s.rotate_refresh(token_hash, client_id, now, new).await,
         }
     }
 
@@ -394,6 +434,7 @@ impl Store {
     ) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Store::Sqlite(s) => s.kv_get(namespace, key, now).await,
+            Store::Postgres(s) => s.kv_get(namespace, key, now).await,
         }
     }
 
@@ -407,6 +448,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.kv_set(namespace, key, value, expires_at).await,
+            Store::Postgres(s) => s.kv_set(namespace, key, value, expires_at).await,
         }
     }
 
@@ -425,6 +467,10 @@ impl Store {
                 s.kv_insert_new(namespace, key, value, expires_at, now)
                     .await
             }
+            Store::Postgres(s) => {
+                s.kv_insert_new(namespace, key, value, expires_at, now)
+                    .await
+            }
         }
     }
 
@@ -432,6 +478,7 @@ impl Store {
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(s) => s.kv_delete(namespace, key).await,
+            Store::Postgres(s) => s.kv_delete(namespace, key).await,
         }
     }
 
@@ -441,6 +488,7 @@ impl Store {
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.purge_expired(now).await,
+            Store::Postgres(s) => s.purge_expired(now).await,
         }
     }
 }

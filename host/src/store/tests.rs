@@ -1,5 +1,11 @@
-//! Tests of the store against real SQLite files in a temporary directory: every operation,
-//! single use of codes and refresh tokens under concurrency, and durability across reopening.
+//! The store conformance suite: every operation, single use of codes and refresh tokens
+//! under concurrency, and durability across reopening, written once and run against
+//! SQLite files in a temporary directory (`store::tests::sqlite::*`) and against
+//! PostgreSQL (`store::tests::postgres::*`), each test on a fresh database.
+//!
+//! The PostgreSQL runs need `GRANTBOX_TEST_POSTGRES`, a URL of a server where the
+//! user may create databases (`.ci/run` starts one and sets it). Unset, they print a
+//! note and pass; set and unreachable, they fail.
 
 use super::*;
 use crate::secret::token_hash;
@@ -7,14 +13,133 @@ use tempfile::TempDir;
 
 const NOW: i64 = 1_700_000_000;
 
-async fn open_temp() -> (TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("grantbox.db");
-    let store = Store::open(path.to_str().expect("utf-8 path"))
-        .await
-        .expect("open store");
-    (dir, store)
+/// The environment variable naming the PostgreSQL server of the tests.
+const POSTGRES_ENV: &str = "GRANTBOX_TEST_POSTGRES";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
+
+/// A fresh, empty database for one test: a SQLite file in a temporary
+/// directory, or a new database on the PostgreSQL server.
+struct TestDb {
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("grantbox.db").display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let server = std::env::var(POSTGRES_ENV).expect("GRANTBOX_TEST_POSTGRES is set");
+                TestDb {
+                    url: fresh_postgres_database(&server).await,
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// Creates `t_<random>` on the server at `server` and returns its URL.
+async fn fresh_postgres_database(server: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("t_{}", hex::encode(rand::random::<[u8; 8]>()));
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={server}: cannot connect: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+    let _ = admin.close().await;
+    let mut url = url::Url::parse(server).expect("GRANTBOX_TEST_POSTGRES is a url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Whether the PostgreSQL variant of a test runs; says why not when it doesn't.
+fn postgres_configured(test: &str) -> bool {
+    let set = std::env::var_os(POSTGRES_ENV).is_some_and(|v| !v.is_empty());
+    if !set {
+        eprintln!("{test}: {POSTGRES_ENV} is not set; the postgresql run is skipped");
+    }
+    set
+}
+
+async fn open_temp(backend: Backend) -> (TestDb, Store) {
+    let db = TestDb::new(backend).await;
+    let store = Store::open(&db.url).await.expect("open store");
+    (db, store)
+}
+
+/// Runs raw SQL on the store's own pool (to damage rows on purpose).
+async fn execute(store: &Store, sql: &str) {
+    match store {
+        Store::Sqlite(_) => {
+            let pool = store.sqlite_pool().expect("sqlite pool");
+            sqlx::query(sql).execute(pool).await.expect(sql);
+        }
+        Store::Postgres(_) => {
+            let pool = store.postgres_pool().expect("postgres pool");
+            sqlx::query(sql).execute(pool).await.expect(sql);
+        }
+    }
+}
+
+/// For each conformance test `async fn name(backend: Backend)`, a test
+/// `sqlite::name` and a test `postgres::name`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+                async fn $name() {
+                    if super::postgres_configured(stringify!($name)) {
+                        super::$name(super::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    clients_insert_find_list_and_conflict,
+    concurrent_client_registrations_one_conflict,
+    users_insert_find_and_conflict,
+    tokens_insert_find_expire_and_revoke,
+    insert_tokens_is_all_or_nothing,
+    codes_redeem_once_and_replay_revokes_the_grant,
+    fifty_concurrent_redemptions_one_winner,
+    refresh_rotation_and_reuse,
+    find_refresh_of_a_rotated_token_revokes_the_family,
+    refresh_expiry,
+    concurrent_rotations_one_winner_whose_family_survives,
+    kv_get_set_insert_new_delete,
+    kv_insert_new_is_atomic,
+    purge_expired_deletes_only_expired_rows_in_batches,
+    everything_survives_reopening,
+    undecodable_rows_are_corrupt_and_closed_stores_unavailable,
+);
 
 fn client(client_id: &str) -> Client {
     Client {
@@ -134,7 +259,7 @@ async fn open_accepts_urls_and_paths_and_sets_pragmas() {
     memory.insert_client(&client("c")).await.expect("insert");
     assert!(memory.find_client("c").await.expect("find").is_some());
 
-    for bad in ["", "postgres://db.example/grantbox"] {
+    for bad in ["", "postgres://127.0.0.1/grantbox?pool_size=0"] {
         let error = Store::open(bad).await.expect_err(bad);
         assert_eq!(error.kind(), StoreErrorKind::Other, "{bad}");
     }
@@ -145,9 +270,8 @@ async fn open_accepts_urls_and_paths_and_sets_pragmas() {
     assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
 }
 
-#[tokio::test]
-async fn clients_insert_find_list_and_conflict() {
-    let (_dir, store) = open_temp().await;
+async fn clients_insert_find_list_and_conflict(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     let public = Client {
         secret_hash: None,
         public: true,
@@ -204,9 +328,86 @@ async fn clients_insert_find_list_and_conflict() {
     assert_eq!(error.kind(), StoreErrorKind::Other, "{error}");
 }
 
+async fn concurrent_client_registrations_one_conflict(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    for round in 0..10 {
+        let id = format!("same-{round}");
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let store = store.clone();
+                let client = client(&id);
+                tokio::spawn(async move { store.insert_client(&client).await })
+            })
+            .collect();
+        let mut inserted = 0;
+        let mut conflicts = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(()) => inserted += 1,
+                Err(error) => {
+                    assert_eq!(error.kind(), StoreErrorKind::Conflict, "{error}");
+                    assert!(
+                        error
+                            .to_string()
+                            .contains(&format!("`{id}` already exists")),
+                        "{error}"
+                    );
+                    conflicts += 1;
+                }
+            }
+        }
+        assert_eq!((inserted, conflicts), (1, 1), "round {round}");
+    }
+}
+
 #[tokio::test]
-async fn users_insert_find_and_conflict() {
-    let (_dir, store) = open_temp().await;
+async fn an_unreachable_postgresql_server_is_unavailable() {
+    // Nothing listens on port 1; the pool retries until its acquire timeout.
+    let error = Store::open("postgres://grantbox:secret-password@127.0.0.1:1/grantbox")
+        .await
+        .expect_err("no server");
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
+    assert!(!error.to_string().contains("secret-password"), "{error}");
+}
+
+#[tokio::test]
+async fn postgresql_settings_come_from_the_url() {
+    if !postgres_configured("postgresql_settings_come_from_the_url") {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = Store::open(&format!("{}?pool_size=3&statement_timeout=1500", db.url))
+        .await
+        .expect("open");
+    assert_eq!(store.backend(), "postgresql");
+    let pool = store.postgres_pool().expect("postgres pool");
+    assert_eq!(pool.options().get_max_connections(), 3);
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(pool)
+        .await
+        .expect("show");
+    assert_eq!(timeout, "1500ms");
+    // A statement past the limit is cancelled and reported as unavailable.
+    let error = sqlx::query("SELECT pg_sleep(3)")
+        .execute(pool)
+        .await
+        .expect_err("cancelled");
+    assert_eq!(
+        error.as_database_error().and_then(|e| e.code()).as_deref(),
+        Some("57014")
+    );
+    store.close().await;
+
+    let store = Store::open(&db.url).await.expect("open");
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(store.postgres_pool().expect("postgres pool"))
+        .await
+        .expect("show");
+    assert_eq!(timeout, "5s");
+}
+
+async fn users_insert_find_and_conflict(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     let user = User {
         username: "alice".into(),
         subject: "s-alice".into(),
@@ -228,9 +429,8 @@ async fn users_insert_find_and_conflict() {
     );
 }
 
-#[tokio::test]
-async fn tokens_insert_find_expire_and_revoke() {
-    let (_dir, store) = open_temp().await;
+async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store.insert_client(&client("c2")).await.expect("client");
     store
@@ -317,9 +517,8 @@ async fn tokens_insert_find_expire_and_revoke() {
     );
 }
 
-#[tokio::test]
-async fn insert_tokens_is_all_or_nothing() {
-    let (_dir, store) = open_temp().await;
+async fn insert_tokens_is_all_or_nothing(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
         .insert_tokens(&pair("old", "c1", "g0"))
@@ -359,9 +558,8 @@ async fn insert_tokens_is_all_or_nothing() {
     assert_eq!((found.scope, found.subject), (vec![], None));
 }
 
-#[tokio::test]
-async fn codes_redeem_once_and_replay_revokes_the_grant() {
-    let (_dir, store) = open_temp().await;
+async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store.insert_client(&client("c2")).await.expect("client");
     store
@@ -456,9 +654,8 @@ async fn codes_redeem_once_and_replay_revokes_the_grant() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn fifty_concurrent_redemptions_one_winner() {
-    let (_dir, store) = open_temp().await;
+async fn fifty_concurrent_redemptions_one_winner(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
         .insert_code(&code("contested", "c1", "g1"))
@@ -488,9 +685,8 @@ async fn fifty_concurrent_redemptions_one_winner() {
     assert_eq!((redeemed, replayed), (1, 49));
 }
 
-#[tokio::test]
-async fn refresh_rotation_and_reuse() {
-    let (_dir, store) = open_temp().await;
+async fn refresh_rotation_and_reuse(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store.insert_client(&client("c2")).await.expect("client");
     store
@@ -597,9 +793,8 @@ async fn refresh_rotation_and_reuse() {
     );
 }
 
-#[tokio::test]
-async fn find_refresh_of_a_rotated_token_revokes_the_family() {
-    let (_dir, store) = open_temp().await;
+async fn find_refresh_of_a_rotated_token_revokes_the_family(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
         .insert_tokens(&pair("t0", "c1", "g1"))
@@ -629,9 +824,8 @@ async fn find_refresh_of_a_rotated_token_revokes_the_family() {
     );
 }
 
-#[tokio::test]
-async fn refresh_expiry() {
-    let (_dir, store) = open_temp().await;
+async fn refresh_expiry(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
         .insert_tokens(&pair("t0", "c1", "g1"))
@@ -653,9 +847,8 @@ async fn refresh_expiry() {
     assert!(!active(&store, "t1-access", NOW).await);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_rotations_one_winner_whose_family_survives() {
-    let (_dir, store) = open_temp().await;
+async fn concurrent_rotations_one_winner_whose_family_survives(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
         .insert_tokens(&pair("t0", "c1", "g1"))
@@ -700,9 +893,8 @@ async fn concurrent_rotations_one_winner_whose_family_survives() {
     }
 }
 
-#[tokio::test]
-async fn kv_get_set_insert_new_delete() {
-    let (_dir, store) = open_temp().await;
+async fn kv_get_set_insert_new_delete(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     assert_eq!(store.kv_get("p", "k", NOW).await.expect("get"), None);
     store.kv_set("p", "k", b"v1", None).await.expect("set");
     assert_eq!(
@@ -771,9 +963,8 @@ async fn kv_get_set_insert_new_delete() {
     assert_eq!(store.kv_get("p", "k", NOW).await.expect("get"), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn kv_insert_new_is_atomic() {
-    let (_dir, store) = open_temp().await;
+async fn kv_insert_new_is_atomic(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     let tasks: Vec<_> = (0..50u8)
         .map(|i| {
             let store = store.clone();
@@ -792,9 +983,8 @@ async fn kv_insert_new_is_atomic() {
     assert_eq!(inserted, 1);
 }
 
-#[tokio::test]
-async fn purge_expired_deletes_only_expired_rows_in_batches() {
-    let (_dir, store) = open_temp().await;
+async fn purge_expired_deletes_only_expired_rows_in_batches(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     // More kv rows than one purge batch.
     for i in 0..1200 {
@@ -875,10 +1065,9 @@ async fn purge_expired_deletes_only_expired_rows_in_batches() {
     );
 }
 
-#[tokio::test]
-async fn everything_survives_reopening() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+async fn everything_survives_reopening(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let url = db.url.clone();
     {
         let store = Store::open(&url).await.expect("open");
         store.insert_client(&client("c1")).await.expect("client");
@@ -947,15 +1136,14 @@ async fn everything_survives_reopening() {
     );
 }
 
-#[tokio::test]
-async fn undecodable_rows_are_corrupt_and_closed_stores_unavailable() {
-    let (_dir, store) = open_temp().await;
+async fn undecodable_rows_are_corrupt_and_closed_stores_unavailable(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
-    let pool = store.sqlite_pool().expect("sqlite");
-    sqlx::query("UPDATE clients SET scopes = 'not json' WHERE client_id = 'c1'")
-        .execute(pool)
-        .await
-        .expect("damage");
+    execute(
+        &store,
+        "UPDATE clients SET scopes = 'not json' WHERE client_id = 'c1'",
+    )
+    .await;
     let error = store.find_client("c1").await.expect_err("corrupt");
     assert_eq!(error.kind(), StoreErrorKind::Corrupt);
     assert!(
@@ -968,19 +1156,28 @@ async fn undecodable_rows_are_corrupt_and_closed_stores_unavailable() {
         .insert_code(&code("code-1", "c1", "g1"))
         .await
         .expect("code");
-    sqlx::query("UPDATE codes SET data = '[[\"only-a-name\"]]'")
-        .execute(pool)
-        .await
-        .expect("damage");
+    execute(&store, "UPDATE codes SET data = '[[\"only-a-name\"]]'").await;
     let error = store
         .redeem_code(&token_hash("code-1"), "c1", NOW)
         .await
         .expect_err("corrupt");
     assert_eq!(error.kind(), StoreErrorKind::Corrupt, "{error}");
-    let redeemed_at: Option<i64> = sqlx::query_scalar("SELECT redeemed_at FROM codes")
-        .fetch_one(pool)
-        .await
-        .expect("read");
+    let redeemed_at: Option<i64> = match &store {
+        Store::Sqlite(_) => {
+            let pool = store.sqlite_pool().expect("sqlite pool");
+            sqlx::query_scalar("SELECT redeemed_at FROM codes")
+                .fetch_one(pool)
+                .await
+                .expect("read")
+        }
+        Store::Postgres(_) => {
+            let pool = store.postgres_pool().expect("postgres pool");
+            sqlx::query_scalar("SELECT redeemed_at FROM codes")
+                .fetch_one(pool)
+                .await
+                .expect("read")
+        }
+    };
     assert_eq!(redeemed_at, None);
 
     store.close().await;

@@ -725,7 +725,7 @@ fn decision_needs_the_right_transaction_and_csrf_token() {
 fn an_expired_transaction_cannot_be_decided() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("grantbox.toml");
-    std::fs::write(&config, "transaction_lifetime_seconds = 1\n").unwrap();
+    std::fs::write(&config, "transaction_lifetime_seconds = 5\n").unwrap();
     let server = Server::start_with(Options {
         extra_args: vec![],
         env: vec![("GRANTBOX_CONFIG".into(), config.display().to_string())],
@@ -743,7 +743,7 @@ fn an_expired_transaction_cannot_be_decided() {
     let first = browser.get(&authorize_url(&server, "web", ""));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
     let consent = browser.get(&server.url(&after_login.location()));
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(5500));
     let late = browser.post(
         &server.url("/authorize/decision"),
         &[

@@ -1,5 +1,6 @@
-//! Starts the real `grantbox` binary on a free port with its own SQLite file,
-//! runs its CLI, and builds the test plugins for wasm32-wasip2 once.
+//! Starts the real `grantbox` binary on a free port with its own SQLite file (or,
+//! for the PostgreSQL tests, a fresh database on the server `GRANTBOX_TEST_POSTGRES`
+//! names), runs its CLI, and builds the test plugins for wasm32-wasip2 once.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -87,6 +88,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Reuse the database directory of an earlier server (restart tests).
     pub dir: Option<Arc<tempfile::TempDir>>,
+    /// A database URL instead of a SQLite file in `dir` (e.g. from
+    /// [`fresh_postgres_db`]).
+    pub db: Option<String>,
 }
 
 impl Server {
@@ -98,7 +102,9 @@ impl Server {
         let dir = options
             .dir
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary directory")));
-        let db = format!("sqlite://{}", dir.path().join("grantbox.db").display());
+        let db = options
+            .db
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("grantbox.db").display()));
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -197,6 +203,66 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The environment variable naming the PostgreSQL server of the tests.
+pub const POSTGRES_ENV: &str = "GRANTBOX_TEST_POSTGRES";
+
+/// The PostgreSQL server of the tests, a URL of a user that may create
+/// databases; `None`, with a note on stderr, when `GRANTBOX_TEST_POSTGRES` is
+/// unset (`.ci/run` always sets it, so no PostgreSQL test is skipped in CI).
+pub fn postgres_server(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("{test}: {POSTGRES_ENV} is not set; this postgresql test is skipped");
+            None
+        }
+    }
+}
+
+/// Creates an empty database on `server` and returns its URL. Panics (the
+/// test fails) when the server cannot be reached.
+pub fn fresh_postgres_db(server: &str) -> String {
+    use sqlx::Connection as _;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let name = format!(
+        "e2e_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let mut admin = sqlx::PgConnection::connect(server)
+            .await
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={server}: cannot connect: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
+        let _ = admin.close().await;
+    });
+    let mut url = url::Url::parse(server).expect("GRANTBOX_TEST_POSTGRES is a url");
+    url.set_path(&name);
+    url.to_string()
+}
+
+impl Server {
+    /// A server on a fresh PostgreSQL database, or `None` (with a note) when
+    /// `GRANTBOX_TEST_POSTGRES` is unset.
+    pub fn start_postgres(test: &str, mut options: Options) -> Option<Server> {
+        let server = postgres_server(test)?;
+        options.db = Some(fresh_postgres_db(&server));
+        Some(Server::start_with(options))
     }
 }
 
@@ -444,4 +510,23 @@ pub fn redirect_params(
     url::form_urlencoded::parse(part.as_bytes())
         .into_owned()
         .collect()
+}
+
+impl Server {
+    /// The server's process id, e.g. to read its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    }
 }

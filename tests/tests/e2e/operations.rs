@@ -146,7 +146,7 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
     let config = dir.path().join("grantbox.toml");
     std::fs::write(
         &config,
-        "[tokens]\naccess_token_lifetime = 120\nrefresh_token_idle_lifetime = 100\nrefresh_token_absolute_lifetime = 2\n",
+        "[tokens]\naccess_token_lifetime = 120\nrefresh_token_idle_lifetime = 100\nrefresh_token_absolute_lifetime = 4\n",
     )
     .unwrap();
     let server = Server::start_with(Options {
@@ -184,7 +184,7 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
     );
     assert_eq!(status, 200, "within the absolute lifetime: {body}");
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(3100));
+    std::thread::sleep(std::time::Duration::from_millis(5100));
     let (status, body, _) = token_request(
         &server,
         "app",

@@ -1,0 +1,675 @@
+//! Micro-benchmarks of the plugin sandbox (DESIGN §7), with criterion:
+//!
+//! * `exchange/*`: the bundled client-credentials plugin's `exchange` through
+//!   the host's public API, [`Plugin::exchange`], which makes a fresh wasmtime
+//!   `Store` and instance for every call and writes the token to SQLite (in
+//!   memory, or a file in WAL mode as `grantbox serve` uses).
+//! * `sandbox/*`: the same wasm on an engine configured like the host's, driven
+//!   directly with wasmtime because the public API has no way to keep an
+//!   instance: a fresh instance per call vs one instance reused for every call,
+//!   and instantiation alone. The `tokens.issue` import is a stub that mints
+//!   the token like the host but stores nothing.
+//! * `store/insert_access_token`: the SQLite write the stub leaves out.
+//! * `plugin_load/*`: `Registry::load` of the bundled plugins without a cache,
+//!   with an empty cache (compile and write it) and with a warm cache.
+//! * `serve_startup/*`: the release `grantbox serve` from spawn to its
+//!   `grantbox listening on` line, with an empty and with a filled cache.
+//!
+//! Every benchmark uses `iter_custom`, so the medians printed at the end (µs per
+//! iteration, the median of criterion's samples) come from the same samples as
+//! criterion's own report. `BENCH_RESULTS=file.md` also writes them to a file.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode};
+use grantbox::clock::Clock;
+use grantbox::plugin::{
+    ClientView, HostServices, PluginRef, Registry, Runtime, RuntimeConfig, TokenLifetimes,
+    TokenRequest, bundled,
+};
+use grantbox::ratelimit::{LoginLimiter, LoginLimits};
+use grantbox::registration::{self, ClientRegistration};
+use grantbox::store::{NewToken, Store, TokenKind};
+use tokio::runtime::Runtime as Tokio;
+
+const CLIENT_ID: &str = "bench-client";
+const CLIENT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
+const GRANT_TYPE: &str = "client_credentials";
+
+// ---------------------------------------------------------------------------
+// Recording medians
+
+/// One benchmark's samples: nanoseconds per iteration, one per routine call.
+struct Recorded {
+    id: String,
+    sample_size: usize,
+    per_iteration_ns: Vec<f64>,
+}
+
+static RECORDED: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
+
+/// Registers `id` and runs `routine` (which times `iters` iterations itself) as
+/// a criterion benchmark, keeping every sample for the summary.
+fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    name: &str,
+    sample_size: usize,
+    mut routine: impl FnMut(u64) -> Duration,
+) {
+    let id = format!("{group_name}/{name}");
+    let index = {
+        let mut recorded = RECORDED.lock().expect("not poisoned");
+        recorded.push(Recorded {
+            id,
+            sample_size,
+            per_iteration_ns: Vec::new(),
+        });
+        recorded.len() - 1
+    };
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let elapsed = routine(iters);
+            RECORDED.lock().expect("not poisoned")[index]
+                .per_iteration_ns
+                .push(elapsed.as_nanos() as f64 / iters as f64);
+            elapsed
+        })
+    });
+}
+
+/// Criterion first warms up, then makes exactly `sample_size` measured calls:
+/// the median of those is its median estimate.
+fn medians() -> Vec<(String, f64, usize)> {
+    RECORDED
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|r| r.per_iteration_ns.len() >= r.sample_size)
+        .map(|r| {
+            let mut samples =
+                r.per_iteration_ns[r.per_iteration_ns.len() - r.sample_size..].to_vec();
+            samples.sort_by(f64::total_cmp);
+            let n = samples.len();
+            let median = if n % 2 == 1 {
+                samples[n / 2]
+            } else {
+                (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+            };
+            (r.id.clone(), median / 1_000.0, n)
+        })
+        .collect()
+}
+
+fn summary_markdown(rows: &[(String, f64, usize)]) -> String {
+    let mut text = String::from("| benchmark | median (µs) | samples |\n|---|---:|---:|\n");
+    for (id, median_us, n) in rows {
+        let shown = if *median_us >= 100.0 {
+            format!("{median_us:.0}")
+        } else {
+            format!("{median_us:.1}")
+        };
+        text.push_str(&format!("| `{id}` | {shown} | {n} |\n"));
+    }
+    text
+}
+
+// ---------------------------------------------------------------------------
+// Shared set-up
+
+fn tokio() -> Tokio {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ sits in the workspace")
+        .to_owned()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// A store with the bench client registered, as `grantbox client add` does.
+async fn seeded_store(url: &str) -> Store {
+    let store = Store::open(url).await.expect("the store opens");
+    let (client, _) = registration::validate(
+        ClientRegistration {
+            client_id: CLIENT_ID.into(),
+            redirect_uris: Vec::new(),
+            grant_types: vec![GRANT_TYPE.into()],
+            scopes: vec!["read".into(), "write".into()],
+            public: false,
+            trusted: false,
+            name: None,
+            secret: Some(CLIENT_SECRET.into()),
+        },
+        Clock::system().now(),
+    )
+    .expect("a valid registration");
+    store.insert_client(&client).await.expect("client inserted");
+    store
+}
+
+fn services(store: Store) -> HostServices {
+    HostServices {
+        store,
+        clock: Clock::system(),
+        lifetimes: TokenLifetimes::default(),
+        login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+    }
+}
+
+/// The request the token endpoint hands the plugin for the load test's
+/// `grant_type=client_credentials&scope=read write`.
+fn token_request() -> TokenRequest {
+    TokenRequest {
+        grant_type: GRANT_TYPE.into(),
+        client: ClientView {
+            client_id: CLIENT_ID.into(),
+            public: false,
+            grant_types: vec![GRANT_TYPE.into()],
+            scopes: vec!["read".into(), "write".into()],
+        },
+        scope: Some(vec!["read".into(), "write".into()]),
+        params: Vec::new(),
+    }
+}
+
+fn client_credentials_wasm() -> &'static [u8] {
+    bundled::BUNDLED
+        .iter()
+        .find(|p| p.name == "grant-client-credentials")
+        .expect("the client credentials plugin is bundled")
+        .wasm
+}
+
+// ---------------------------------------------------------------------------
+// (a) Plugin::exchange: a fresh instance per call, real store
+
+fn exchange(c: &mut Criterion) {
+    let mut group = c.benchmark_group("exchange");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let cache = dir.path().join("cache");
+    let file_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    for (name, url) in [
+        ("fresh_instance/sqlite_memory", "sqlite::memory:"),
+        ("fresh_instance/sqlite_file", file_url.as_str()),
+    ] {
+        let rt = tokio();
+        let (runtime, plugin) = rt.block_on(async {
+            let store = seeded_store(url).await;
+            let runtime = Runtime::new(
+                RuntimeConfig {
+                    cache_dir: Some(cache.clone()),
+                    ..RuntimeConfig::default()
+                },
+                Some(services(store)),
+            )
+            .expect("a runtime");
+            let registry = Registry::load(&runtime, None).await.expect("plugins load");
+            let plugin: PluginRef = registry
+                .for_grant_type(GRANT_TYPE)
+                .expect("client_credentials is bundled")
+                .clone();
+            (runtime, plugin)
+        });
+        let request = token_request();
+        bench(&mut group, "exchange", name, 50, |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let response = plugin.exchange(&request).await.expect("a token");
+                    std::hint::black_box(response);
+                }
+                start.elapsed()
+            })
+        });
+        drop(plugin);
+        drop(runtime);
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (b) The same wasm driven directly: fresh vs reused instance
+
+mod sandbox {
+    //! Bindings of the plugin world for the benchmark's own host, which
+    //! implements only `tokens.issue`; every other import traps.
+
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use sandbox::grantbox::plugin::{tokens, types};
+
+/// A call's store data, as the host's `CallCtx` without what the stub needs not.
+struct StubCtx {
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+    issued: Vec<String>,
+}
+
+impl wasmtime_wasi::WasiView for StubCtx {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for StubCtx {}
+
+impl tokens::Host for StubCtx {
+    /// Mints like the host (32 random bytes, base64url, SHA-256 of it) but
+    /// stores nothing.
+    async fn issue(
+        &mut self,
+        grant: tokens::TokenGrant,
+    ) -> Result<tokens::IssuedTokens, types::HostError> {
+        let access_token = grantbox::secret::new_token();
+        std::hint::black_box(grantbox::secret::token_hash(&access_token));
+        self.issued.push(access_token.clone());
+        Ok(tokens::IssuedTokens {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: 3600,
+            refresh_token: None,
+            scope: grant.scope,
+            grant_id: grantbox::secret::new_token(),
+        })
+    }
+
+    async fn introspect(
+        &mut self,
+        _token: String,
+    ) -> Result<Option<tokens::TokenInfo>, types::HostError> {
+        Err(types::HostError::Denied("not in the benchmark".into()))
+    }
+
+    async fn revoke_grant(&mut self, _grant_id: String) -> Result<(), types::HostError> {
+        Err(types::HostError::Denied("not in the benchmark".into()))
+    }
+}
+
+/// WASI for std's needs only, as the host's `sandbox_wasi` (clocks aside).
+fn stub_ctx() -> StubCtx {
+    StubCtx {
+        wasi: wasmtime_wasi::WasiCtx::builder().build(),
+        table: wasmtime::component::ResourceTable::new(),
+        issued: Vec::new(),
+    }
+}
+
+/// The host's engine settings (`runtime.rs` `build_engine`) with the default
+/// 256 slots and 64 MiB memories.
+fn host_like_engine() -> wasmtime::Engine {
+    let slots = 256;
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let mut pooling = wasmtime::PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .total_stacks(slots)
+        .max_memory_size(64 << 20);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+    wasmtime::Engine::new(&pooled)
+        .or_else(|_| wasmtime::Engine::new(&config))
+        .expect("an engine")
+}
+
+fn new_store(engine: &wasmtime::Engine) -> wasmtime::Store<StubCtx> {
+    let mut store = wasmtime::Store::new(engine, stub_ctx());
+    // Nothing advances the epoch here: a deadline that never comes.
+    store.set_epoch_deadline(u64::MAX / 2);
+    store
+}
+
+fn sandbox_calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sandbox");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let engine = host_like_engine();
+    let component = wasmtime::component::Component::new(&engine, client_credentials_wasm())
+        .expect("the bundled wasm compiles");
+    let mut linker = wasmtime::component::Linker::<StubCtx>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links");
+    types::add_to_linker::<StubCtx, wasmtime::component::HasSelf<StubCtx>>(&mut linker, |c| c)
+        .expect("types link");
+    tokens::add_to_linker::<StubCtx, wasmtime::component::HasSelf<StubCtx>>(&mut linker, |c| c)
+        .expect("tokens link");
+    linker
+        .define_unknown_imports_as_traps(&component)
+        .expect("the other imports trap");
+    let pre = sandbox::PluginPre::new(linker.instantiate_pre(&component).expect("it links"))
+        .expect("it exports grant");
+    let request = sandbox::grantbox::plugin::types::TokenRequest {
+        grant_type: GRANT_TYPE.into(),
+        client: types::Client {
+            client_id: CLIENT_ID.into(),
+            public: false,
+            grant_types: vec![GRANT_TYPE.into()],
+            scopes: vec!["read".into(), "write".into()],
+        },
+        scope: Some(vec!["read".into(), "write".into()]),
+        params: Vec::new(),
+    };
+    let rt = tokio();
+
+    bench(&mut group, "sandbox", "instantiate_only", 50, |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut store = new_store(&engine);
+                let instance = pre.instantiate_async(&mut store).await.expect("instance");
+                std::hint::black_box(instance);
+            }
+            start.elapsed()
+        })
+    });
+    bench(&mut group, "sandbox", "fresh_instance_call", 50, |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut store = new_store(&engine);
+                let instance = pre.instantiate_async(&mut store).await.expect("instance");
+                let response = instance
+                    .grantbox_plugin_grant()
+                    .call_exchange(&mut store, &request)
+                    .await
+                    .expect("no trap")
+                    .expect("a token");
+                std::hint::black_box(response);
+            }
+            start.elapsed()
+        })
+    });
+    let (mut store, instance) = rt.block_on(async {
+        let mut store = new_store(&engine);
+        let instance = pre.instantiate_async(&mut store).await.expect("instance");
+        (store, instance)
+    });
+    bench(&mut group, "sandbox", "reused_instance_call", 50, |iters| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let response = instance
+                    .grantbox_plugin_grant()
+                    .call_exchange(&mut store, &request)
+                    .await
+                    .expect("no trap")
+                    .expect("a token");
+                std::hint::black_box(response);
+            }
+            // What the host keeps per call; the reused store must not grow.
+            store.data_mut().issued.clear();
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// The store write that `tokens.issue` does
+
+fn store_write(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    for (name, url) in [
+        ("insert_access_token/sqlite_memory", "sqlite::memory:"),
+        ("insert_access_token/sqlite_file", file_url.as_str()),
+    ] {
+        let rt = tokio();
+        let store = rt.block_on(seeded_store(url));
+        let clock = Clock::system();
+        bench(&mut group, "store", name, 50, |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let token = grantbox::secret::new_token();
+                    let now = clock.now();
+                    let row = NewToken {
+                        token_hash: grantbox::secret::token_hash(&token),
+                        kind: TokenKind::Access,
+                        client_id: CLIENT_ID.into(),
+                        subject: None,
+                        scope: vec!["read".into(), "write".into()],
+                        grant_id: grantbox::secret::new_token(),
+                        issued_at: now,
+                        expires_at: now + 3600,
+                        grant_expires_at: None,
+                    };
+                    store.insert_tokens(&[row]).await.expect("inserted");
+                }
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (c) Compiling the bundled plugins vs loading them from the cache
+
+fn plugin_load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("plugin_load");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let rt = tokio();
+    let runtime = |cache_dir: Option<PathBuf>| {
+        Runtime::new(
+            RuntimeConfig {
+                cache_dir,
+                ..RuntimeConfig::default()
+            },
+            None,
+        )
+        .expect("a runtime")
+    };
+    let load = |runtime: &Runtime| {
+        rt.block_on(async {
+            let start = Instant::now();
+            let registry = Registry::load(runtime, None).await.expect("plugins load");
+            let elapsed = start.elapsed();
+            drop(registry);
+            elapsed
+        })
+    };
+
+    bench(&mut group, "plugin_load", "runtime_new", 10, |iters| {
+        let start = Instant::now();
+        for _ in 0..iters {
+            drop(std::hint::black_box(runtime(None)));
+        }
+        start.elapsed()
+    });
+    // A new runtime per iteration (untimed) so nothing carries over.
+    bench(
+        &mut group,
+        "plugin_load",
+        "registry_load/no_cache",
+        10,
+        |iters| (0..iters).map(|_| load(&runtime(None))).sum(),
+    );
+    bench(
+        &mut group,
+        "plugin_load",
+        "registry_load/empty_cache",
+        10,
+        |iters| {
+            (0..iters)
+                .map(|_| {
+                    let dir = tempfile::tempdir().expect("a temp dir");
+                    load(&runtime(Some(dir.path().to_owned())))
+                })
+                .sum()
+        },
+    );
+    let warm = tempfile::tempdir().expect("a temp dir");
+    load(&runtime(Some(warm.path().to_owned())));
+    bench(
+        &mut group,
+        "plugin_load",
+        "registry_load/warm_cache",
+        10,
+        |iters| {
+            (0..iters)
+                .map(|_| load(&runtime(Some(warm.path().to_owned()))))
+                .sum()
+        },
+    );
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// (d) Start-up of the release binary
+
+/// `GRANTBOX_BIN`, else `target/release/grantbox` after a (usually no-op)
+/// `cargo build --release -p grantbox`.
+fn release_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("GRANTBOX_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "grantbox",
+            "--bin",
+            "grantbox",
+        ])
+        .status();
+    let binary = target_dir().join("release").join("grantbox");
+    match status {
+        Ok(status) if status.success() && binary.is_file() => Some(binary),
+        _ => None,
+    }
+}
+
+/// Spawns `grantbox serve` and times it until it prints its listening line.
+fn start_once(binary: &Path, db: &str, cache_dir: &Path) -> Duration {
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .arg(cache_dir)
+        .env("GRANTBOX_DB", db)
+        .env_remove("GRANTBOX_CONFIG")
+        .env_remove("GRANTBOX_PLUGINS")
+        .env_remove("GRANTBOX_ISSUER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("grantbox starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut ready = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("stdout is readable");
+        if line.starts_with("grantbox listening on") {
+            ready = Some(start.elapsed());
+            break;
+        }
+    }
+    // Our own child, by its handle.
+    let _ = child.kill();
+    let _ = child.wait();
+    ready.expect("grantbox printed `grantbox listening on`")
+}
+
+fn serve_startup(c: &mut Criterion) {
+    let Some(binary) = release_binary() else {
+        eprintln!(
+            "serve_startup: skipped: no release binary (set GRANTBOX_BIN or run `cargo build --release -p grantbox`)"
+        );
+        return;
+    };
+    let mut group = c.benchmark_group("serve_startup");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // The database exists and is migrated in both cases, as at a restart:
+    // the only difference is the plugin cache.
+    let db = format!("sqlite://{}", dir.path().join("grantbox.db").display());
+    let warm = dir.path().join("warm-cache");
+    start_once(&binary, &db, &warm);
+    bench(&mut group, "serve_startup", "cold_cache", 10, |iters| {
+        (0..iters)
+            .map(|_| {
+                let empty = tempfile::tempdir().expect("a temp dir");
+                start_once(&binary, &db, empty.path())
+            })
+            .sum()
+    });
+    bench(&mut group, "serve_startup", "warm_cache", 10, |iters| {
+        (0..iters).map(|_| start_once(&binary, &db, &warm)).sum()
+    });
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    exchange(&mut criterion);
+    sandbox_calls(&mut criterion);
+    store_write(&mut criterion);
+    plugin_load(&mut criterion);
+    serve_startup(&mut criterion);
+    criterion.final_summary();
+
+    let rows = medians();
+    if rows.is_empty() {
+        return;
+    }
+    let table = summary_markdown(&rows);
+    println!("\nMedians (µs per iteration):\n\n{table}");
+    if let Some(path) = std::env::var_os("BENCH_RESULTS") {
+        match std::fs::write(&path, &table) {
+            Ok(()) => println!("written to {}", Path::new(&path).display()),
+            Err(e) => eprintln!("cannot write {}: {e}", Path::new(&path).display()),
+        }
+    }
+}

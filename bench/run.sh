@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Grantbox's token endpoint under load, side by side with the anchors of
+# ../shared/bench (DESIGN §7): same wrk load, same pinning, one server at a
+# time, and the ratio Grantbox / anchor within each repetition.
+#
+#   bench/run.sh               # set up, then REPS x scenarios x servers; writes bench/results/<stamp>.{md,svg}
+#   bench/run.sh --setup-only  # build Grantbox, copy and build the anchors, install wrk
+#   bench/run.sh --quick       # REPS=1 DURATION=3 WARMUP=1: does everything work?
+#
+# Knobs (env):
+#   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
+#   SCENARIOS="client_credentials introspect refresh"
+#   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
+#   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"
+#   SERVER_CPU=1 LOADGEN_CPU=0 PORT=38180 NICE=-20
+#   QUIET_MAX=10 QUIET_WAIT=600 MAX_FOREIGN=4 RETRIES=2
+#   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
+#   MICRO=0                     (1: also run `cargo bench -p grantbox-bench` and add its medians)
+#   GRANTBOX_BIN=path           (use this binary instead of building target/release/grantbox)
+#   SHARED_BENCH=../shared/bench  OUT=bench/results/<stamp> (raw files; ignored by git)
+#
+# Each run starts the server afresh (empty stores; Grantbox gets a new SQLite
+# file in a temp dir and the compiled-plugin cache of earlier runs), waits for
+# /healthz, waits 2 s and reads its idle RSS (VmRSS), prepares the scenario
+# (tokens to introspect or refresh), warms up for WARMUP s with the same load,
+# measures DURATION s, reads the peak RSS (VmHWM) and stops it by its PID.
+# Order: rep -> scenario -> server, Grantbox first: A B A B.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+SHARED_BENCH=${SHARED_BENCH:-$(cd "$ROOT/.." && pwd)/shared/bench}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+ANCHORS=$TARGET/bench-anchors
+
+REPS=${REPS:-2}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+SCENARIOS=${SCENARIOS:-"client_credentials introspect refresh"}
+CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
+INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
+REFRESH_SERVERS=${REFRESH_SERVERS:-"grantbox oauth2orize"}
+SERVER_CPU=${SERVER_CPU:-1}
+LOADGEN_CPU=${LOADGEN_CPU:-0}
+PORT=${PORT:-38180}
+NICE=${NICE:--20}
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_WAIT=${QUIET_WAIT:-600}
+MAX_FOREIGN=${MAX_FOREIGN:-4}
+RETRIES=${RETRIES:-2}
+FLOOR_CAPACITY=${FLOOR_CAPACITY:-3000000}
+MICRO=${MICRO:-0}
+
+# The anchors hard-code bench-client / bench-secret; Grantbox wants a secret
+# of at least 32 characters, so its clients get a longer one.
+ANCHOR_SECRET=bench-secret
+GB_SECRET=bench-secret-0123456789abcdefghijklmnop
+GB_PASSWORD=wonderland-bench
+
+SETUP_ONLY=0
+for arg in "$@"; do
+  case $arg in
+    --setup-only) SETUP_ONLY=1 ;;
+    --quick) REPS=1; DURATION=3; WARMUP=1 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+# ------------------------------------------------------------------ setup
+setup() {
+  if ! command -v wrk >/dev/null; then
+    echo "== installing wrk (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  fi
+  if [[ -z ${GRANTBOX_BIN:-} ]]; then
+    echo "== cargo build --release -p grantbox"
+    (cd "$ROOT" && cargo build --release -q -p grantbox --bin grantbox)
+  fi
+
+  [[ -d $SHARED_BENCH/anchors ]] || { echo "no anchors at $SHARED_BENCH/anchors (set SHARED_BENCH)" >&2; exit 1; }
+  echo "== anchors: $SHARED_BENCH/anchors -> $ANCHORS"
+  mkdir -p "$ANCHORS"
+  # -p keeps mtimes, so unchanged lock files do not trigger a new npm ci.
+  cp -rp "$SHARED_BENCH/anchors/." "$ANCHORS/"
+  for d in oauth2orize node-oidc-provider; do
+    if ! cmp -s "$ANCHORS/$d/package-lock.json" "$ANCHORS/$d/node_modules/.bench-lock.json"; then
+      echo "== npm ci in $ANCHORS/$d"
+      (cd "$ANCHORS/$d" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$ANCHORS/$d/package-lock.json" "$ANCHORS/$d/node_modules/.bench-lock.json"
+    fi
+  done
+  # The copy sits below this workspace's root; an empty [workspace] table keeps
+  # cargo from taking it for an undeclared member of ours.
+  grep -q '^\[workspace\]' "$ANCHORS/axum-floor/Cargo.toml" || printf '\n[workspace]\n' >>"$ANCHORS/axum-floor/Cargo.toml"
+  echo "== cargo build --release (axum-floor)"
+  (cd "$ANCHORS/axum-floor" && env -u CARGO_TARGET_DIR cargo build --release -q --target-dir "$ANCHORS/axum-floor/target")
+}
+if [[ -z ${GRANTBOX_BENCH_AUTOGROUP:-} ]]; then
+  setup
+  [[ $SETUP_ONLY == 1 ]] && exit 0
+fi
+
+# With scheduler autogroups (the Linux default) nice only ranks processes
+# within one session, so the measuring part runs in a session of its own whose
+# autogroup gets nice NICE: other builds on this machine then get little CPU.
+if [[ $NICE != 0 && -w /proc/self/autogroup && -z ${GRANTBOX_BENCH_AUTOGROUP:-} ]]; then
+  export GRANTBOX_BENCH_AUTOGROUP=1
+  exec setsid --wait bash "$0" "$@"
+fi
+if [[ -n ${GRANTBOX_BENCH_AUTOGROUP:-} ]]; then
+  echo "$NICE" >"/proc/$$/autogroup" 2>/dev/null || echo "could not set the autogroup nice" >&2
+fi
+
+GRANTBOX=${GRANTBOX_BIN:-$TARGET/release/grantbox}
+NCPU=$(nproc)
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${OUT:-$BENCH_DIR/results/$STAMP}
+mkdir -p "$OUT"
+JSONL=$OUT/runs.jsonl
+: >"$JSONL"
+CACHE=$TARGET/bench-run/plugin-cache
+mkdir -p "$CACHE"
+
+SERVER_PID=
+RUN_DIR=
+cleanup() {
+  if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [[ -n $RUN_DIR ]]; then rm -rf "$RUN_DIR"; fi
+}
+trap cleanup EXIT
+
+pin() { # cpu -> command prefix: nice, and taskset when pinning
+  local pre=
+  if [[ $NICE != 0 ]]; then pre="nice -n $NICE "; fi
+  if [[ -n $1 ]] && (( NCPU >= 2 )); then pre+="taskset -c $1"; fi
+  echo "$pre"
+}
+
+gb() { "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" "$@" >>"$OUT/setup.log" 2>&1; }
+
+# Grantbox: a fresh database with the clients (and user) the scenario needs.
+prepare_grantbox_db() { # scenario
+  RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/grantbox-bench.XXXXXX")
+  gb client add bench-client --grant-type client_credentials --scope read --scope write --secret "$GB_SECRET"
+  if [[ $1 == refresh ]]; then
+    gb client add bench-refresh --grant-type password --grant-type refresh_token --scope read --scope write --secret "$GB_SECRET"
+    printf '%s' "$GB_PASSWORD" | gb user add alice --password-stdin
+  fi
+}
+
+start_server() { # name scenario
+  local name=$1 log=$OUT/server-$1.log p
+  p=$(pin "$SERVER_CPU")
+  case $name in
+    grantbox)
+      prepare_grantbox_db "$2"
+      # GRANTBOX_LOG is left at its default (info): what an operator runs.
+      $p "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
+    oauth2orize)   NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
+    oidc-provider) NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-oidc-provider/server.js" >>"$log" 2>&1 & ;;
+    node-floor)    NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-floor/server.js" >>"$log" 2>&1 & ;;
+    axum-floor)    STORE=dashmap CAPACITY=$FLOOR_CAPACITY PORT=$PORT $p "$ANCHORS/axum-floor/target/release/axum-floor" >>"$log" 2>&1 & ;;
+    *) echo "unknown server $name" >&2; exit 2 ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 1 600); do
+    curl -fs -o /dev/null "http://127.0.0.1:$PORT/healthz" && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$name did not come up, see $log" >&2; exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+  if [[ -n $RUN_DIR ]]; then rm -rf "$RUN_DIR"; RUN_DIR=; fi
+  sleep 0.5
+}
+
+# The credentials the load uses on this server.
+creds() { # server scenario -> "id secret"
+  local secret=$ANCHOR_SECRET id=bench-client
+  [[ $1 == grantbox ]] && secret=$GB_SECRET
+  [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
+  echo "$id $secret"
+}
+
+post() { # id secret path body... -> response body; fails on non-2xx
+  local id=$1 secret=$2 path=$3; shift 3
+  curl -fsS -u "$id:$secret" "$@" "http://127.0.0.1:$PORT$path"
+}
+
+json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
+
+# Scenario set-up on the running server; also checks that the request works.
+prepare() { # server scenario
+  local id secret body
+  read -r id secret <<<"$(creds "$1" "$2")"
+  export CLIENT_ID=$id CLIENT_SECRET=$secret SCENARIO=$2 WRK_THREADS=$THREADS
+  case $2 in
+    client_credentials)
+      body=$(post "$id" "$secret" /token -d grant_type=client_credentials -d 'scope=read write')
+      [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: no access token: $body" >&2; exit 1; } ;;
+    introspect)
+      body=$(post "$id" "$secret" /token -d grant_type=client_credentials -d 'scope=read write')
+      TOKEN=$(json_field access_token <<<"$body"); export TOKEN
+      body=$(post "$id" "$secret" /introspect -d "token=$TOKEN")
+      grep -q '"active" *: *true' <<<"$body" || { echo "$1: introspection failed: $body" >&2; exit 1; } ;;
+    refresh)
+      # Two pools, one for the warm-up and one for the measured run, each with
+      # more refresh tokens than connections. Password grant: Grantbox checks
+      # an argon2 hash each time, so this takes a few seconds.
+      local password=wonderland n=$(( CONNS + 16 ))
+      [[ $1 == grantbox ]] && password=$GB_PASSWORD
+      for pool in warmup measure; do
+        seq 1 "$n" | xargs -P 4 -I{} curl -fsS -u "$id:$secret" -d grant_type=password -d username=alice \
+          -d "password=$password" -d 'scope=read write' "http://127.0.0.1:$PORT/token" \
+          | grep -o '"refresh_token" *: *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' >"$OUT/refresh.$pool"
+        if (( $(wc -l <"$OUT/refresh.$pool") < n )); then echo "$1: could not get $n refresh tokens" >&2; exit 1; fi
+      done
+      local rt; rt=$(tail -1 "$OUT/refresh.measure")
+      # one extra token, to check the request: rotate it once
+      body=$(post "$id" "$secret" /token -d grant_type=password -d username=alice -d "password=$password" -d 'scope=read write')
+      body=$(post "$id" "$secret" /token -d grant_type=refresh_token -d "refresh_token=$(json_field refresh_token <<<"$body")")
+      [[ -n $(json_field refresh_token <<<"$body") && -n $rt ]] || { echo "$1: refresh failed: $body" >&2; exit 1; } ;;
+  esac
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; } # busy total
+proc_jiffies() { awk '{print $14+$15}' "/proc/$1/stat"; }
+busy_pct() {
+  local b0 t0 b1 t1
+  read -r b0 t0 <<<"$(cpu_jiffies)"; sleep 2; read -r b1 t1 <<<"$(cpu_jiffies)"
+  echo $(( (b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1) ))
+}
+wait_quiet() { # waits until the machine is below QUIET_MAX % busy, QUIET_WAIT s at most
+  local waited=0 b
+  while b=$(busy_pct); (( b > QUIET_MAX )); do
+    (( waited == 0 )) && echo "   machine ${b}% busy (other work), waiting for < ${QUIET_MAX}% ..." >&2
+    if (( waited >= QUIET_WAIT )); then echo "   still ${b}% busy after ${waited}s, running anyway" >&2; break; fi
+    sleep 3; waited=$((waited + 5))
+  done
+  PRE_BUSY=$b
+}
+status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
+jf() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
+
+run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
+  local p TIMEFORMAT='%3U %3S' u s
+  p=$(pin "$LOADGEN_CPU")
+  { time REFRESH_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
+      -s "$BENCH_DIR/wrk/token_load.lua" "http://127.0.0.1:$PORT" >"$2" 2>&1 ; } 2>"$2.time"
+  read -r u s <"$2.time"
+  WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
+}
+
+servers_for() {
+  case $1 in
+    client_credentials) echo "$CC_SERVERS" ;;
+    introspect) echo "$INTROSPECT_SERVERS" ;;
+    refresh) echo "$REFRESH_SERVERS" ;;
+    *) echo "unknown scenario $1" >&2; exit 2 ;;
+  esac
+}
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p') x $NCPU, kernel $(uname -r)"
+  echo "grantbox $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- host plugins plugin-sdk 2>/dev/null || echo '+changes'), $(rustc --version)"
+  echo "node $(node --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "autogroup: $(cat /proc/$$/autogroup 2>/dev/null || echo none)"
+  echo "reps=$REPS duration=${DURATION}s warmup=${WARMUP}s wrk=-t$THREADS -c$CONNS server_cpu=$SERVER_CPU loadgen_cpu=$LOADGEN_CPU nice=$NICE max_foreign=${MAX_FOREIGN}%"
+} | tee "$OUT/env.txt"
+
+total=0
+for sc in $SCENARIOS; do total=$(( total + REPS * $(wc -w <<<"$(servers_for "$sc")") )); done
+n=0
+for rep in $(seq 1 "$REPS"); do
+  for sc in $SCENARIOS; do
+    for srv in $(servers_for "$sc"); do
+      n=$((n + 1))
+      attempt=0
+      while :; do
+        attempt=$((attempt + 1))
+        wait_quiet
+        start_server "$srv" "$sc"
+        sleep 2
+        idle_rss=$(status_kb "$SERVER_PID" VmRSS)
+        prepare "$srv" "$sc"
+        run_wrk "$WARMUP" "$OUT/$sc.$srv.$rep.warmup.txt" "$OUT/refresh.warmup"
+        read -r b0 t0 <<<"$(cpu_jiffies)"; s0=$(proc_jiffies "$SERVER_PID"); w0=$(date +%s.%N)
+        run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/refresh.measure"
+        read -r b1 t1 <<<"$(cpu_jiffies)"; s1=$(proc_jiffies "$SERVER_PID"); w1=$(date +%s.%N)
+        hwm=$(status_kb "$SERVER_PID" VmHWM)
+        stop_server
+        read -r server_cpu foreign <<<"$(awk -v b=$((b1 - b0)) -v sv=$((s1 - s0)) -v hz="$CLK_TCK" \
+          -v wk="$WRK_CPU_S" -v w0="$w0" -v w1="$w1" -v nc="$NCPU" \
+          'BEGIN{ wall=w1-w0; printf "%.2f %.1f", sv/hz, (b/hz - sv/hz - wk) * 100 / (nc*wall) }')"
+        res=$(sed -n 's/^BENCHJSON //p' "$OUT/$sc.$srv.$rep.txt")
+        [[ -n $res ]] || { echo "no result from wrk, see $OUT/$sc.$srv.$rep.txt" >&2; exit 1; }
+        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"wrk\":$res}"
+        if awk -v f="$foreign" -v m="$MAX_FOREIGN" 'BEGIN{exit !(f > m)}'; then
+          if (( attempt <= RETRIES )); then
+            echo "$rec" >>"$OUT/rejected.jsonl"
+            echo "   $sc $srv rep $rep: foreign CPU ${foreign}% > ${MAX_FOREIGN}%, redoing" >&2
+            continue
+          fi
+          rec="${rec%\}},\"contaminated\":true}"
+        fi
+        echo "$rec" >>"$JSONL"
+        break
+      done
+      printf '[%d/%d] rep %d %-18s %-14s %9.0f req/s  p50 %6d us  p99 %6d us  errors %d  server %5.2f cpu-s  foreign %5.1f%%\n' \
+        "$n" "$total" "$rep" "$sc" "$srv" "$(jf rps "$res")" "$(jf p50_us "$res")" "$(jf p99_us "$res")" \
+        "$(( $(jf err_status "$res") + $(jf err_connect "$res") + $(jf err_read "$res") + $(jf err_write "$res") + $(jf err_timeout "$res") ))" \
+        "$server_cpu" "$foreign"
+    done
+  done
+done
+
+MICRO_MD=
+if [[ $MICRO == 1 ]]; then
+  echo "== cargo bench -p grantbox-bench"
+  MICRO_MD=$OUT/micro.md
+  (cd "$ROOT" && BENCH_RESULTS=$MICRO_MD cargo bench -q -p grantbox-bench) | tee "$OUT/micro.txt"
+fi
+
+python3 "$BENCH_DIR/summarize.py" "$OUT" "$BENCH_DIR/results/$STAMP" ${MICRO_MD:+--micro "$MICRO_MD"}
+echo "raw results: $OUT"

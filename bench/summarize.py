@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Summarize a bench/run.sh run: a Markdown table and an SVG bar chart.
+
+    summarize.py OUT_DIR RESULT_PREFIX [--micro MICRO.md]
+
+Reads OUT_DIR/runs.jsonl (one line per measured run) and OUT_DIR/env.txt,
+writes RESULT_PREFIX.md and RESULT_PREFIX.svg, and prints the Markdown.
+Standard library only.
+"""
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+SCENARIOS = {
+    "client_credentials": "client credentials: POST /token grant_type=client_credentials, client_secret_basic",
+    "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
+    "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
+}
+NOTES = {
+    "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
+    "refresh": "Anchors: oauth2orize only (it rotates). oidc-provider issues refresh tokens only "
+    "through its interactive authorization-code flow and does not rotate them by default; "
+    "the floors have no refresh grant. The wrk script needs a response() hook here to "
+    "carry each new refresh token to the next request.",
+}
+
+
+def mib(kb):
+    return kb / 1024.0
+
+
+def fmt_us(us):
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.0f} µs"
+
+
+def fmt_int(x):
+    return f"{x:,.0f}"
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def errors(w):
+    return sum(w[k] for k in ("err_status", "err_connect", "err_read", "err_write", "err_timeout"))
+
+
+def load(out_dir):
+    runs = [json.loads(line) for line in (out_dir / "runs.jsonl").read_text().splitlines() if line.strip()]
+    env = (out_dir / "env.txt").read_text().strip() if (out_dir / "env.txt").exists() else ""
+    rejected = out_dir / "rejected.jsonl"
+    redone = len(rejected.read_text().splitlines()) if rejected.exists() else 0
+    return runs, env, redone
+
+
+def scenario_rows(runs, scenario):
+    """Per server, in run order: the runs of each rep and per-rep ratios."""
+    mine = [r for r in runs if r["scenario"] == scenario]
+    servers = list(dict.fromkeys(r["server"] for r in mine))
+    by = {(r["server"], r["rep"]): r for r in mine}
+    reps = sorted({r["rep"] for r in mine})
+    rows = []
+    for server in servers:
+        runs_of = [by[(server, rep)] for rep in reps if (server, rep) in by]
+        ratios = []
+        for rep in reps:
+            if ("grantbox", rep) in by and (server, rep) in by and server != "grantbox":
+                ratios.append(by[("grantbox", rep)]["wrk"]["rps"] / by[(server, rep)]["wrk"]["rps"])
+        rows.append(
+            {
+                "server": server,
+                "runs": runs_of,
+                "rps": [r["wrk"]["rps"] for r in runs_of],
+                "ratios": ratios,
+                "p50": median([r["wrk"]["p50_us"] for r in runs_of]),
+                "p99": median([r["wrk"]["p99_us"] for r in runs_of]),
+                "cpu_us": median(
+                    [r["server_cpu_s"] * 1e6 / r["wrk"]["requests"] for r in runs_of if r["wrk"]["requests"]]
+                ),
+                "errors": sum(errors(r["wrk"]) for r in runs_of),
+                "idle": median([mib(r["idle_rss_kb"]) for r in runs_of]),
+                "peak": median([mib(r["hwm_kb"]) for r in runs_of]),
+                "foreign": max(r["foreign_cpu_pct"] for r in runs_of),
+                "flagged": any(r.get("contaminated") for r in runs_of),
+            }
+        )
+    return rows
+
+
+def markdown(runs, env, redone, micro):
+    lines = ["# Grantbox vs the anchors: token endpoint under load", ""]
+    lines += ["```", env, "```", ""]
+    lines += [
+        "Server pinned to one core, wrk to the other, same wrk load for every server; "
+        "req/s per repetition in run order; **Grantbox ÷ server** is the ratio of req/s "
+        "within the same repetition (> 1: Grantbox is faster). p50/p99 and RSS are medians "
+        "over repetitions; CPU/req = server CPU time / requests; idle RSS 2 s after start, "
+        "peak RSS = VmHWM after the run.",
+        "",
+    ]
+    headline = []
+    for scenario, title in SCENARIOS.items():
+        rows = scenario_rows(runs, scenario)
+        if not rows:
+            continue
+        lines += [f"## {title}", ""]
+        lines += [
+            "| server | req/s (each rep) | median req/s | Grantbox ÷ server (each rep) | p50 | p99 | CPU/req | errors | idle RSS | peak RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in rows:
+            ratios = " · ".join(f"{x:.2f}" for x in row["ratios"]) if row["ratios"] else "—"
+            name = f"**{row['server']}**" if row["server"] == "grantbox" else row["server"]
+            flag = " ⚠" if row["flagged"] else ""
+            lines.append(
+                f"| {name}{flag} | {' · '.join(fmt_int(x) for x in row['rps'])} | {fmt_int(median(row['rps']))} "
+                f"| {ratios} | {fmt_us(row['p50'])} | {fmt_us(row['p99'])} | {row['cpu_us']:.0f} µs "
+                f"| {row['errors']} | {row['idle']:.1f} MiB | {row['peak']:.1f} MiB |"
+            )
+            if row["ratios"] and scenario == "client_credentials":
+                headline.append(f"{median(row['ratios']):.2f}× {row['server']}")
+        lines.append("")
+        if scenario in NOTES:
+            lines += [NOTES[scenario], ""]
+    if headline:
+        lines.insert(
+            2,
+            "Headline (client credentials, median of the per-rep ratios): Grantbox = "
+            + ", ".join(headline)
+            + ".\n",
+        )
+    flagged = any(r.get("contaminated") for r in runs)
+    lines.append(
+        f"Runs redone because other load showed up during them: {redone}."
+        + (" ⚠ = kept although other load exceeded the limit in every retry." if flagged else "")
+    )
+    if micro:
+        lines += ["", "## Micro-benchmarks (`cargo bench -p grantbox-bench`, medians)", "", micro.strip()]
+    return "\n".join(lines) + "\n"
+
+
+def svg(runs):
+    """Horizontal bars of median req/s per server, one panel per scenario, log scale."""
+    panels = [(s, scenario_rows(runs, s)) for s in SCENARIOS if scenario_rows(runs, s)]
+    width, left, right, bar_h, gap, head = 860, 150, 230, 22, 6, 34
+    all_rps = [median(r["rps"]) for _, rows in panels for r in rows]
+    lo = 10 ** math.floor(math.log10(max(min(all_rps), 1)))
+    hi = 10 ** math.ceil(math.log10(max(all_rps)))
+    plot_w = width - left - right
+
+    def x(v):
+        return left + plot_w * (math.log10(max(v, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    height = 40 + sum(head + len(rows) * (bar_h + gap) + 16 for _, rows in panels) + 24
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        '<text x="12" y="24" font-size="16" font-weight="bold">Token endpoint, requests/s '
+        "(median over reps; server on 1 core; log scale)</text>",
+    ]
+    y = 40
+    for scenario, rows in panels:
+        out.append(f'<text x="12" y="{y + 20}" font-weight="bold">{scenario}</text>')
+        y += head
+        top = y
+        for row in rows:
+            v = median(row["rps"])
+            color = "#d9534f" if row["server"] == "grantbox" else "#5b8dd6"
+            out.append(f'<text x="{left - 8}" y="{y + bar_h - 6}" text-anchor="end">{row["server"]}</text>')
+            out.append(f'<rect x="{left}" y="{y}" width="{x(v) - left:.1f}" height="{bar_h}" fill="{color}"/>')
+            label = fmt_int(v)
+            if row["ratios"]:
+                label += f"  (Grantbox ÷ this: {median(row['ratios']):.2f})"
+            out.append(f'<text x="{x(v) + 6:.1f}" y="{y + bar_h - 6}">{label}</text>')
+            y += bar_h + gap
+        decade = lo
+        while decade <= hi:
+            gx = x(decade)
+            out.append(f'<line x1="{gx:.1f}" y1="{top - 4}" x2="{gx:.1f}" y2="{y}" stroke="#999" stroke-dasharray="2,3"/>')
+            out.append(f'<text x="{gx:.1f}" y="{y + 12}" text-anchor="middle" font-size="11" fill="#555">{fmt_int(decade)}</text>')
+            decade *= 10
+        y += 16
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main(argv):
+    if len(argv) < 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out_dir, prefix = Path(argv[1]), Path(argv[2])
+    micro = None
+    if "--micro" in argv:
+        path = Path(argv[argv.index("--micro") + 1])
+        micro = path.read_text() if path.exists() else None
+    runs, env, redone = load(out_dir)
+    if not runs:
+        print("no runs", file=sys.stderr)
+        return 1
+    text = markdown(runs, env, redone, micro)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_suffix(".md").write_text(text)
+    prefix.with_suffix(".svg").write_text(svg(runs))
+    print(text)
+    print(f"written: {prefix.with_suffix('.md')} and {prefix.with_suffix('.svg')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,107 @@
+-- wrk script for bench/run.sh: the load of one scenario, chosen by SCENARIO.
+-- Based on ../shared/bench/wrk/client_credentials.lua (same request bytes for
+-- client_credentials, same BENCHJSON line), with the credentials and tokens
+-- taken from the environment so that Grantbox can use a secret of >= 32 chars.
+--
+--   SCENARIO=client_credentials  POST /token grant_type=client_credentials&scope=read%20write
+--                                (static request, no response() hook: as fast as wrk goes)
+--   SCENARIO=introspect          POST /introspect token=$TOKEN (one access token issued
+--                                before the run; RFC 7662, client_secret_basic)
+--   SCENARIO=refresh             POST /token grant_type=refresh_token&refresh_token=...
+--                                with rotation: a pool of refresh tokens read from
+--                                $REFRESH_FILE (one a line, at least one per connection);
+--                                each request takes one, each 200 answer puts back the
+--                                new one. Needs a response() hook, which slows wrk down;
+--                                it runs on its own core and stays far from its limit.
+--
+-- Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN, REFRESH_FILE, WRK_THREADS.
+-- Non-2xx answers and socket errors are counted by wrk and reported in BENCHJSON.
+
+local scenario = os.getenv("SCENARIO") or "client_credentials"
+local id = os.getenv("CLIENT_ID") or "bench-client"
+local secret = os.getenv("CLIENT_SECRET") or "bench-secret"
+
+-- minimal base64 (wrk's LuaJIT has no library for it)
+local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function b64(data)
+  return ((data:gsub(".", function(x)
+    local r, b = "", x:byte()
+    for i = 8, 1, -1 do r = r .. (b % 2 ^ i - b % 2 ^ (i - 1) > 0 and "1" or "0") end
+    return r
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
+    if #x < 6 then return "" end
+    local c = 0
+    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
+    return b64chars:sub(c + 1, c + 1)
+  end) .. ({ "", "==", "=" })[#data % 3 + 1])
+end
+
+-- Tokens are base64url or hex: nothing to escape but these, to be safe.
+local function form_escape(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Accept"] = "application/json"
+wrk.headers["Authorization"] = "Basic " .. b64(id .. ":" .. secret)
+
+if scenario == "client_credentials" then
+  wrk.path = "/token"
+  wrk.body = "grant_type=client_credentials&scope=read%20write"
+elseif scenario == "introspect" then
+  local token = os.getenv("TOKEN") or error("SCENARIO=introspect needs TOKEN")
+  wrk.path = "/introspect"
+  wrk.body = "token=" .. form_escape(token)
+elseif scenario == "refresh" then
+  wrk.path = "/token"
+  local file = os.getenv("REFRESH_FILE") or error("SCENARIO=refresh needs REFRESH_FILE")
+
+  -- Each wrk thread (WRK_THREADS of them, as given to -t) gets every n-th
+  -- token so that no two threads share one (a rotated token presented
+  -- again revokes its whole family).
+  local counter = 0
+  function setup(thread)
+    thread:set("index", counter)
+    counter = counter + 1
+  end
+
+  local pool = {}
+  function init(args)
+    local n, i = tonumber(os.getenv("WRK_THREADS") or "1"), 0
+    for line in io.lines(file) do
+      if line ~= "" then
+        if i % n == index then pool[#pool + 1] = line end
+        i = i + 1
+      end
+    end
+  end
+
+  function request()
+    -- An empty pool only follows failed refreshes; the request then fails
+    -- visibly (400) instead of reusing a token.
+    local token = table.remove(pool) or "pool-exhausted"
+    return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. form_escape(token))
+  end
+
+  function response(status, headers, body)
+    if status == 200 then
+      local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
+      if token then pool[#pool + 1] = token end
+    end
+  end
+else
+  error("unknown SCENARIO " .. scenario)
+end
+
+-- One machine-readable line for run.sh (latency in microseconds).
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCHJSON {\"requests\":%d,\"duration_us\":%d,\"rps\":%.1f," ..
+    "\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"max_us\":%d,\"mean_us\":%.1f," ..
+    "\"err_connect\":%d,\"err_read\":%d,\"err_write\":%d,\"err_status\":%d,\"err_timeout\":%d}\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end

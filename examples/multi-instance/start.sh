@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Starts N grantbox instances (default 3) on ports 8081.. sharing the
+# PostgreSQL database $GRANTBOX_DB, then nginx on 127.0.0.1:8080 in front.
+# Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")"
+: "${GRANTBOX_DB:?set GRANTBOX_DB=postgres://user@host:5432/grantbox}"
+N=${N:-3}
+GRANTBOX=${GRANTBOX:-grantbox}
+ISSUER=${ISSUER:-http://127.0.0.1:8080}
+mkdir -p tmp
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+for i in $(seq 1 "$N"); do
+    "$GRANTBOX" serve --listen "127.0.0.1:808$i" --db "$GRANTBOX_DB" --issuer "$ISSUER" \
+        --cache-dir "cache-$i" &
+    pids+=($!)
+    # The first instance runs the migrations; the others find them applied.
+    if [ "$i" = 1 ]; then
+        sleep 2
+    fi
+done
+nginx -p "$PWD" -c nginx.conf &
+pids+=($!)
+wait

@@ -1,0 +1,990 @@
+//! The PostgreSQL backend: a sqlx pool on one database shared by any number of
+//! `grantbox` processes, migrated when opened. It mirrors `store/sqlite.rs` function
+//! for function; every statement Grantbox runs against PostgreSQL is in this file.
+//!
+//! Transactions run at READ COMMITTED. Single use rests, as on SQLite, on one
+//! `UPDATE … WHERE <not yet used> RETURNING`: PostgreSQL makes a concurrent
+//! updater of the same row wait and re-check the condition, so exactly one wins.
+//! What SQLite gets from its single writer, PostgreSQL gets from a transaction
+//! lock per token family (`pg_advisory_xact_lock` on the grant id), taken
+//! before any row of the family is touched: a replay or reuse that revokes a
+//! family and a concurrent insert into that family are serialised, so tokens
+//! are never left alive behind a revocation.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
+
+use super::{
+    Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
+    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
+    to_hash, to_json, to_kind,
+};
+
+/// The PostgreSQL backend. Cloning shares the pool.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections per process unless the URL says `pool_size=N`.
+const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// Milliseconds a statement may run before the server cancels it, unless the
+/// URL says `statement_timeout=MS`.
+const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 5_000;
+
+/// How long a caller waits for a pooled connection, including reconnecting
+/// to a server that is down, before the request fails as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Rows deleted per statement by `purge_expired`, so that each delete holds
+/// its row locks only briefly.
+const PURGE_BATCH: i64 = 500;
+
+macro_rules! token_columns {
+    () => {
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, revoked_at, rotated_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at"
+    };
+}
+
+macro_rules! client_columns {
+    () => {
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at"
+    };
+}
+
+/// What `open` takes from the URL besides what sqlx understands.
+struct Settings {
+    options: PgConnectOptions,
+    pool_size: u32,
+    statement_timeout_ms: u64,
+}
+
+/// Splits Grantbox's own parameters (`pool_size`, `statement_timeout`) off a
+/// `postgres://` URL and parses the rest as sqlx connect options.
+fn settings(url: &str) -> Result<Settings, StoreError> {
+    let shown = redact(url);
+    let invalid = |detail: String| {
+        StoreError::new(
+            StoreErrorKind::Other,
+            format!("invalid database url `{shown}`: {detail}"),
+        )
+    };
+    let mut parsed = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    let mut pool_size = DEFAULT_POOL_SIZE;
+    let mut statement_timeout_ms = DEFAULT_STATEMENT_TIMEOUT_MS;
+    let mut rest = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        match key.as_ref() {
+            "pool_size" => {
+                pool_size = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| invalid(format!("pool_size {value:?} is not a count")))?;
+            }
+            "statement_timeout" => {
+                statement_timeout_ms = value.parse().map_err(|_| {
+                    invalid(format!("statement_timeout {value:?} is not milliseconds"))
+                })?;
+            }
+            _ => rest.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    let options = PgConnectOptions::from_str(parsed.as_str())
+        .map_err(|e| invalid(e.to_string()))?
+        .application_name("grantbox")
+        .options([("statement_timeout", statement_timeout_ms)]);
+    Ok(Settings {
+        options,
+        pool_size,
+        statement_timeout_ms,
+    })
+}
+
+/// The URL without its password, for messages and logs.
+pub(super) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "postgres://…".to_owned(),
+    }
+}
+
+impl PostgresStore {
+    pub(super) async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        let shown = redact(url);
+        let settings = settings(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(settings.options)
+            .await
+            .map_err(|e| error(format!("cannot open database `{shown}`"), e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            let kind = match &e {
+                MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => kind_of(e),
+                _ => StoreErrorKind::Other,
+            };
+            StoreError::with_cause(kind, format!("cannot migrate database `{shown}`"), e)
+        })?;
+        tracing::debug!(
+            pool_size = settings.pool_size,
+            statement_timeout_ms = settings.statement_timeout_ms,
+            "postgresql store open"
+        );
+        Ok(PostgresStore { pool })
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| error("database does not answer", e))?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let what = || format!("client id `{}`", client.client_id);
+        sqlx::query(concat!(
+            "INSERT INTO clients (",
+            client_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&client.client_id)
+        .bind(client.secret_hash.as_deref())
+        .bind(client.name.as_deref())
+        .bind(to_json(&client.redirect_uris, "redirect uris")?)
+        .bind(to_json(&client.grant_types, "grant types")?)
+        .bind(to_json(&client.scopes, "scopes")?)
+        .bind(client.public)
+        .bind(client.trusted)
+        .bind(client.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(what(), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients WHERE client_id = $1"
+        ))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot read client `{client_id}`"), e))?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    pub(super) async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            client_columns!(),
+            " FROM clients ORDER BY client_id COLLATE \"C\""
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| error("cannot list clients", e))?;
+        rows.iter().map(client_from_row).collect()
+    }
+
+    pub(super) async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO users (username, password_hash, subject, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(&user.subject)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(format!("user `{}`", user.username), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(
+            "SELECT username, password_hash, subject, created_at FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot read user `{username}`"), e))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(User {
+            username: get(&row, "username")?,
+            password_hash: get(&row, "password_hash")?,
+            subject: get(&row, "subject")?,
+            created_at: get(&row, "created_at")?,
+        }))
+    }
+
+    pub(super) async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
+        grant_ids.sort_unstable();
+        grant_ids.dedup();
+        let mut tx = self.begin("insert tokens").await?;
+        // Sorted, so two inserts spanning the same families cannot deadlock.
+        for grant_id in &grant_ids {
+            lock_family(&mut tx, grant_id).await?;
+        }
+        for token in tokens {
+            insert_token(&mut tx, token).await?;
+        }
+        for grant_id in grant_ids {
+            // The code of this grant may have been replayed between its
+            // redemption and now: then these tokens are born revoked.
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = issued_at \
+                 WHERE grant_id = $1 AND revoked_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM codes WHERE grant_id = $1 AND replayed_at IS NOT NULL)",
+            )
+            .bind(grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| error(format!("cannot check replay of grant `{grant_id}`"), e))?;
+        }
+        commit(tx, "insert tokens").await
+    }
+
+    pub(super) async fn find_token(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE token_hash = $1 \
+              AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > $2"
+        ))
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error("cannot read token", e))?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub(super) async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin("revoke grant").await?;
+        lock_family(&mut tx, grant_id).await?;
+        let revoked = revoke_family(&mut tx, grant_id, now).await?;
+        commit(tx, "revoke grant").await?;
+        Ok(revoked)
+    }
+
+    pub(super) async fn revoke_token(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin("revoke token").await?;
+        let row = sqlx::query(
+            "SELECT kind, grant_id FROM tokens WHERE token_hash = $1 AND client_id = $2",
+        )
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot read token of client `{client_id}`"), e))?;
+        let Some(row) = row else {
+            rollback(tx, "revoke token").await?;
+            return Ok(false);
+        };
+        let kind = to_kind(&get::<String>(&row, "kind")?)?;
+        match kind {
+            TokenKind::Refresh => {
+                let grant_id: String = get(&row, "grant_id")?;
+                lock_family(&mut tx, &grant_id).await?;
+                revoke_family(&mut tx, &grant_id, now).await?;
+            }
+            TokenKind::Access => {
+                sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1 \
+                     WHERE token_hash = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(&token_hash[..])
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| error(format!("cannot revoke token of client `{client_id}`"), e))?;
+            }
+        }
+        commit(tx, "revoke token").await?;
+        Ok(true)
+    }
+
+    pub(super) async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO codes (code_hash, client_id, subject, redirect_uri, scope, data, \
+             grant_id, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&code.code_hash[..])
+        .bind(&code.client_id)
+        .bind(&code.subject)
+        .bind(&code.redirect_uri)
+        .bind(join_scope(&code.scope)?)
+        .bind(to_json(&code.data, "code data")?)
+        .bind(&code.grant_id)
+        .bind(code.issued_at)
+        .bind(code.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
+        Ok(())
+    }
+
+    pub(super) async fn redeem_code(
+        &self,
+        code_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let mut tx = self.begin("redeem code").await?;
+        // A code's grant never changes: read it, then lock the family before
+        // touching any row of it.
+        let grant_id: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM codes WHERE code_hash = $1 AND client_id = $2",
+        )
+        .bind(&code_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
+        let Some(grant_id) = grant_id else {
+            rollback(tx, "redeem code").await?;
+            return Ok(RedeemOutcome::Unknown);
+        };
+        lock_family(&mut tx, &grant_id).await?;
+        // The single-use guarantee: only one UPDATE can see `redeemed_at IS NULL`.
+        let redeemed = sqlx::query(concat!(
+            "UPDATE codes SET redeemed_at = $1 \
+             WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL AND expires_at > $1 \
+             RETURNING ",
+            code_columns!()
+        ))
+        .bind(now)
+        .bind(&code_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
+        if let Some(row) = redeemed {
+            let record = code_from_row(&row)?;
+            commit(tx, "redeem code").await?;
+            return Ok(RedeemOutcome::Redeemed(record));
+        }
+
+        let redeemed_at: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT redeemed_at FROM codes WHERE code_hash = $1 AND client_id = $2",
+        )
+        .bind(&code_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
+        match redeemed_at {
+            None => {
+                // Purged since the first read.
+                rollback(tx, "redeem code").await?;
+                return Ok(RedeemOutcome::Unknown);
+            }
+            Some(None) => {
+                // Present, this client's, not redeemed, yet the UPDATE missed: expired.
+                rollback(tx, "redeem code").await?;
+                return Ok(RedeemOutcome::Expired);
+            }
+            Some(Some(_)) => {}
+        }
+        sqlx::query(
+            "UPDATE codes SET replayed_at = COALESCE(replayed_at, $1) WHERE code_hash = $2",
+        )
+        .bind(now)
+        .bind(&code_hash[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot mark code of client `{client_id}` replayed"),
+                e,
+            )
+        })?;
+        let revoked = revoke_family(&mut tx, &grant_id, now).await?;
+        commit(tx, "redeem code").await?;
+        tracing::warn!(
+            client_id,
+            grant_id,
+            revoked,
+            "authorization code replayed; its grant is revoked"
+        );
+        Ok(RedeemOutcome::Replayed)
+    }
+
+    pub(super) async fn find_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'"
+        ))
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = token_from_row(&row)?;
+        if record.rotated_at.is_some() {
+            let revoked = self.revoke_grant(&record.grant_id, now).await?;
+            if revoked > 0 {
+                tracing::warn!(
+                    client_id,
+                    grant_id = record.grant_id,
+                    revoked,
+                    "rotated refresh token reused; its grant is revoked"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(record.is_active(now).then_some(record))
+    }
+
+    pub(super) async fn rotate_refresh(
+        &self,
+        token_hash: &[u8; 32],
+        client_id: &str,
+        now: i64,
+        new: &[NewToken],
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.begin("rotate refresh token").await?;
+        // A token's family never changes: read it, then lock the family
+        // before touching any row of it.
+        let grant_id: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM tokens \
+             WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
+        )
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        let Some(grant_id) = grant_id else {
+            rollback(tx, "rotate refresh token").await?;
+            return Ok(RotateOutcome::Unknown);
+        };
+        lock_family(&mut tx, &grant_id).await?;
+        // The single-use guarantee: only one UPDATE can see `rotated_at IS NULL`.
+        let rotated = sqlx::query(concat!(
+            "UPDATE tokens SET rotated_at = $1 \
+             WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
+             AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             RETURNING ",
+            token_columns!()
+        ))
+        .bind(now)
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot rotate refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        if let Some(row) = rotated {
+            let old = token_from_row(&row)?;
+            if let Some(stray) = new.iter().find(|t| t.grant_id != old.grant_id) {
+                // Dropping `tx` rolls the rotation back.
+                return Err(StoreError::new(
+                    StoreErrorKind::Other,
+                    format!(
+                        "new token of grant `{}` cannot replace a refresh token of grant `{}`",
+                        stray.grant_id, old.grant_id
+                    ),
+                ));
+            }
+            for token in new {
+                insert_token(&mut tx, token).await?;
+            }
+            commit(tx, "rotate refresh token").await?;
+            return Ok(RotateOutcome::Rotated(old));
+        }
+
+        let row = sqlx::query(
+            "SELECT expires_at, revoked_at, rotated_at FROM tokens \
+             WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
+        )
+        .bind(&token_hash[..])
+        .bind(client_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read refresh token of client `{client_id}`"),
+                e,
+            )
+        })?;
+        let Some(row) = row else {
+            rollback(tx, "rotate refresh token").await?;
+            return Ok(RotateOutcome::Unknown);
+        };
+        let rotated_at: Option<i64> = get(&row, "rotated_at")?;
+        let revoked_at: Option<i64> = get(&row, "revoked_at")?;
+        let expires_at: i64 = get(&row, "expires_at")?;
+        match rotated_at {
+            Some(rotated_at) if now - rotated_at <= ROTATION_RACE_WINDOW => {
+                rollback(tx, "rotate refresh token").await?;
+                Ok(RotateOutcome::Unknown)
+            }
+            Some(_) => {
+                let revoked = revoke_family(&mut tx, &grant_id, now).await?;
+                commit(tx, "rotate refresh token").await?;
+                tracing::warn!(
+                    client_id,
+                    grant_id,
+                    revoked,
+                    "rotated refresh token reused; its grant is revoked"
+                );
+                Ok(RotateOutcome::Reused)
+            }
+            None => {
+                rollback(tx, "rotate refresh token").await?;
+                if revoked_at.is_none() && expires_at <= now {
+                    Ok(RotateOutcome::Expired)
+                } else {
+                    Ok(RotateOutcome::Unknown)
+                }
+            }
+        }
+    }
+
+    pub(super) async fn kv_get(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT value FROM kv WHERE namespace = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot read key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        row.map(|row| get(&row, "value")).transpose()
+    }
+
+    pub(super) async fn kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kv (namespace, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace, key) \
+             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot set key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    pub(super) async fn kv_insert_new(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: a live row makes the DO UPDATE a no-op (0 rows
+        // changed); an expired row is overwritten as if absent. ON CONFLICT
+        // waits for a concurrent insert of the same key, so one caller wins.
+        let result = sqlx::query(
+            "INSERT INTO kv (namespace, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (namespace, key) \
+             DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at \
+             WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= $5",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(value)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot insert key {key:?} of namespace `{namespace}`"),
+                e,
+            )
+        })?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub(super) async fn find_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let scope: Option<String> =
+            sqlx::query_scalar("SELECT scope FROM consents WHERE subject = $1 AND client_id = $2")
+                .bind(subject)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| {
+                    error(
+                        format!("cannot read the consent of client `{client_id}`"),
+                        e,
+                    )
+                })?;
+        Ok(scope.map(|s| {
+            s.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }))
+    }
+
+    pub(super) async fn save_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (subject, client_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject, client_id) \
+             DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(subject)
+        .bind(client_id)
+        .bind(scope.join(" "))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            error(
+                format!("cannot save the consent of client `{client_id}`"),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    pub(super) async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM kv WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                error(
+                    format!("cannot delete key {key:?} of namespace `{namespace}`"),
+                    e,
+                )
+            })?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    pub(super) async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        // Redeemed codes stay until they expire so that a replay is still
+        // recognised (and revokes the grant) during the code's lifetime.
+        const STATEMENTS: [(&str, &str); 3] = [
+            (
+                "codes",
+                "DELETE FROM codes WHERE code_hash IN \
+                 (SELECT code_hash FROM codes WHERE expires_at <= $1 LIMIT $2)",
+            ),
+            (
+                "tokens",
+                "DELETE FROM tokens WHERE token_hash IN \
+                 (SELECT token_hash FROM tokens WHERE expires_at <= $1 LIMIT $2)",
+            ),
+            (
+                "kv entries",
+                "DELETE FROM kv WHERE (namespace, key) IN \
+                 (SELECT namespace, key FROM kv WHERE expires_at <= $1 LIMIT $2)",
+            ),
+        ];
+        let mut total = 0;
+        for (what, statement) in STATEMENTS {
+            loop {
+                let deleted = sqlx::query(statement)
+                    .bind(now)
+                    .bind(PURGE_BATCH)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| error(format!("cannot purge expired {what}"), e))?
+                    .rows_affected();
+                total += deleted;
+                if deleted < PURGE_BATCH as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn begin(&self, what: &str) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool
+            .begin()
+            .await
+            .map_err(|e| error(format!("cannot begin transaction to {what}"), e))
+    }
+}
+
+/// Serialises, until the transaction ends, every transaction that touches
+/// the token family `grant_id` (see the file's doc).
+async fn lock_family(tx: &mut PgConnection, grant_id: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(grant_id)
+        .execute(tx)
+        .await
+        .map_err(|e| error(format!("cannot lock grant `{grant_id}`"), e))?;
+    Ok(())
+}
+
+async fn insert_token(tx: &mut PgConnection, token: &NewToken) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
+         issued_at, expires_at, grant_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&token.token_hash[..])
+    .bind(token.kind.as_str())
+    .bind(&token.client_id)
+    .bind(token.subject.as_deref())
+    .bind(join_scope(&token.scope)?)
+    .bind(&token.grant_id)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .bind(token.grant_expires_at)
+    .execute(tx)
+    .await
+    .map_err(|e| {
+        insert_error(
+            format!("{} token of client `{}`", token.kind, token.client_id),
+            e,
+        )
+    })?;
+    Ok(())
+}
+
+/// Revokes the family; the caller holds [`lock_family`] for it.
+async fn revoke_family(tx: &mut PgConnection, grant_id: &str, now: i64) -> Result<u64, StoreError> {
+    let result =
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE grant_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(grant_id)
+            .execute(tx)
+            .await
+            .map_err(|e| error(format!("cannot revoke grant `{grant_id}`"), e))?;
+    Ok(result.rows_affected())
+}
+
+async fn commit(tx: Transaction<'static, Postgres>, what: &str) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(|e| error(format!("cannot commit transaction to {what}"), e))
+}
+
+async fn rollback(tx: Transaction<'static, Postgres>, what: &str) -> Result<(), StoreError> {
+    tx.rollback()
+        .await
+        .map_err(|e| error(format!("cannot roll back transaction to {what}"), e))
+}
+
+fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
+    let client_id: String = get(row, "client_id")?;
+    let list = |column: &'static str| -> Result<Vec<String>, StoreError> {
+        from_json(
+            &get::<String>(row, column)?,
+            &format!("{column} of client `{client_id}`"),
+        )
+    };
+    Ok(Client {
+        secret_hash: get(row, "secret_hash")?,
+        name: get(row, "name")?,
+        redirect_uris: list("redirect_uris")?,
+        grant_types: list("grant_types")?,
+        scopes: list("scopes")?,
+        public: get(row, "public")?,
+        trusted: get(row, "trusted")?,
+        created_at: get(row, "created_at")?,
+        client_id,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        token_hash: to_hash(get(row, "token_hash")?, "token hash")?,
+        kind: to_kind(&get::<String>(row, "kind")?)?,
+        client_id: get(row, "client_id")?,
+        subject: get(row, "subject")?,
+        scope: split_scope(&get::<String>(row, "scope")?),
+        grant_id: get(row, "grant_id")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        grant_expires_at: get(row, "grant_expires_at")?,
+        revoked_at: get(row, "revoked_at")?,
+        rotated_at: get(row, "rotated_at")?,
+    })
+}
+
+fn code_from_row(row: &PgRow) -> Result<CodeRecord, StoreError> {
+    let client_id: String = get(row, "client_id")?;
+    Ok(CodeRecord {
+        code_hash: to_hash(get(row, "code_hash")?, "code hash")?,
+        subject: get(row, "subject")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        scope: split_scope(&get::<String>(row, "scope")?),
+        data: from_json(
+            &get::<String>(row, "data")?,
+            &format!("data of a code of client `{client_id}`"),
+        )?,
+        grant_id: get(row, "grant_id")?,
+        issued_at: get(row, "issued_at")?,
+        expires_at: get(row, "expires_at")?,
+        redeemed_at: get(row, "redeemed_at")?,
+        client_id,
+    })
+}
+
+fn get<'r, T>(row: &'r PgRow, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(column)
+        .map_err(|e| error(format!("cannot read column `{column}`"), e))
+}
+
+/// A store error for a failed statement, with the portable kind of `err`.
+fn error(message: impl Into<String>, err: sqlx::Error) -> StoreError {
+    StoreError::with_cause(kind_of(&err), message, err)
+}
+
+/// A store error for a failed insert of `what`: "`what` already exists" for
+/// a unique violation, so the message names the taken key.
+fn insert_error(what: String, err: sqlx::Error) -> StoreError {
+    let kind = kind_of(&err);
+    let message = match err.as_database_error() {
+        _ if kind == StoreErrorKind::Conflict => format!("{what} already exists"),
+        Some(db) if db.is_foreign_key_violation() => {
+            format!("cannot insert {what}: no such client")
+        }
+        _ => format!("cannot insert {what}"),
+    };
+    StoreError::with_cause(kind, message, err)
+}
+
+fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreErrorKind::Conflict,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            match code.as_ref() {
+                // Data corrupted, index corrupted.
+                "XX001" | "XX002" => StoreErrorKind::Corrupt,
+                // Serialization failure, deadlock: retrying may succeed.
+                "40001" | "40P01" => StoreErrorKind::Unavailable,
+                // Statement timeout or cancel; shutdown, crash, starting up.
+                "57014" | "57P01" | "57P02" | "57P03" => StoreErrorKind::Unavailable,
+                // Connection exceptions; insufficient resources (disk full,
+                // out of memory, too many connections).
+                c if c.starts_with("08") || c.starts_with("53") => StoreErrorKind::Unavailable,
+                _ => StoreErrorKind::Other,
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreErrorKind::Unavailable,
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => StoreErrorKind::Corrupt,
+        _ => StoreErrorKind::Other,
+    }
+}
