@@ -12,7 +12,7 @@ mkdir -p tmp
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 for i in $(seq 1 "$N"); do
-    "$GRANTBOX" serve --listen "127.0.0.1:808$i" --db "$GRANTBOX_DB" --issuer "$ISSUER" \
+    "$GRANTBOX" --config grantbox.toml serve --listen "127.0.0.1:808$i" --db "$GRANTBOX_DB" --issuer "$ISSUER" \
         --cache-dir "cache-$i" &
     pids+=($!)
     # The first instance runs the migrations; the others find them applied.

@@ -31,6 +31,8 @@ pub struct AppState {
     pub ui: Ui,
     /// Seconds a user has to sign in and decide.
     pub transaction_lifetime: i64,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub services: HostServices,
 }
 

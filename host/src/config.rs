@@ -28,6 +28,10 @@ pub struct RawConfig {
     pub templates: Option<PathBuf>,
     /// How long a user has to sign in and decide on an authorization request.
     pub transaction_lifetime_seconds: Option<i64>,
+    /// Reverse proxies (by IP) whose `X-Forwarded-For` names the client
+    /// address that login throttling counts; empty means the peer address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub tokens: RawTokens,
     #[serde(default)]
@@ -105,6 +109,7 @@ pub struct ServeConfig {
     pub body_limit_bytes: usize,
     pub templates: Option<PathBuf>,
     pub transaction_lifetime: i64,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
 }
@@ -238,6 +243,15 @@ impl ServeConfig {
             issuer,
             body_limit_bytes,
             templates: raw.templates,
+            trusted_proxies: raw
+                .trusted_proxies
+                .iter()
+                .map(|ip| {
+                    ip.parse().map_err(|_| {
+                        error("trusted_proxies", format!("{ip:?} is not an IP address"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             transaction_lifetime: positive(
                 "transaction_lifetime_seconds",
                 raw.transaction_lifetime_seconds,

@@ -108,6 +108,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         ui,
         services,
         transaction_lifetime: config.transaction_lifetime,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

@@ -160,7 +160,7 @@ pub async fn login(
         )
         .await;
     }
-    let address = peer.ip().to_string();
+    let address = client_address(&app, peer, &headers);
     let limiter = &app.services.login_limiter;
     if limiter.check(&username, Some(&address), now).is_err() {
         tracing::warn!(%address, "login throttled");
@@ -257,4 +257,22 @@ pub async fn logout(
         tracing::error!(%error, "session store error at logout");
     }
     see_other("/login")
+}
+
+/// The client's address for throttling: the peer, or behind a trusted proxy
+/// the last `X-Forwarded-For` entry (the one that proxy appended).
+fn client_address(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
+    if app.trusted_proxies.contains(&peer.ip()) {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| v.parse::<std::net::IpAddr>().is_ok());
+        if let Some(address) = forwarded {
+            return address.to_owned();
+        }
+    }
+    peer.ip().to_string()
 }

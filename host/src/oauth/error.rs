@@ -152,7 +152,7 @@ impl OAuthError {
                 .filter(|d| is_error_text(d) && !d.is_empty() && d.len() <= 1024)
                 .map(str::to_owned),
             uri: uri
-                .filter(|u| is_error_text(u) && url::Url::parse(u).is_ok())
+                .filter(|u| is_error_uri(u) && url::Url::parse(u).is_ok())
                 .map(str::to_owned),
         }
     }
@@ -184,6 +184,12 @@ impl fmt::Display for OAuthError {
 fn is_error_text(text: &str) -> bool {
     text.bytes()
         .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// RFC 6749 §5.2: `error_uri` uses %x21 / %x23-5B / %x5D-7E, so no space
+/// (a URL parser would accept one and percent-encode it).
+fn is_error_uri(text: &str) -> bool {
+    is_error_text(text) && !text.contains(' ')
 }
 
 #[cfg(test)]
@@ -219,5 +225,20 @@ mod tests {
         let error = OAuthError::from_plugin("slow_down", Some("poll less"), None);
         assert_eq!(error.code, ErrorCode::Extension("slow_down".into()));
         assert_eq!(error.to_json()["error_description"], "poll less");
+    }
+
+    /// Found by the `plugin_values` fuzz target: `url::Url::parse` accepts
+    /// a space, which RFC 6749 §5.2 does not allow in `error_uri`.
+    #[test]
+    fn plugin_error_uri_with_a_space_is_dropped() {
+        let error = OAuthError::from_plugin(
+            "authorization_pending",
+            Some("poll again"),
+            Some("https://as.example/device x"),
+        );
+        assert_eq!(error.uri, None);
+        assert_eq!(error.description.as_deref(), Some("poll again"));
+        let error = OAuthError::from_plugin("x", None, Some("https://as.example/device"));
+        assert_eq!(error.uri.as_deref(), Some("https://as.example/device"));
     }
 }

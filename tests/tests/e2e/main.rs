@@ -5,6 +5,7 @@ mod harness;
 
 mod authorize;
 mod badinput;
+mod browser;
 mod cli;
 mod faults;
 mod jwt_bearer;

@@ -197,3 +197,39 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
         "rotation does not extend the family past its absolute lifetime: {body}"
     );
 }
+
+#[test]
+fn behind_a_trusted_proxy_login_throttling_counts_the_forwarded_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("grantbox.toml");
+    std::fs::write(&config, "trusted_proxies = [\"127.0.0.1\"]\n").unwrap();
+    let server = Server::start_with(Options {
+        env: vec![("GRANTBOX_CONFIG".into(), config.display().to_string())],
+        ..Default::default()
+    });
+    let client = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let attempt = |username: &str, forwarded_for: &str| {
+        let login = client.get(server.url("/login")).send().unwrap().text().unwrap();
+        let marker = "name=\"csrf_token\" value=\"";
+        let start = login.find(marker).unwrap() + marker.len();
+        let csrf = &login[start..start + login[start..].find('"').unwrap()];
+        client
+            .post(server.url("/login"))
+            .header("x-forwarded-for", format!("203.0.113.9, {forwarded_for}"))
+            .form(&[("username", username), ("password", "wrong password"), ("csrf_token", csrf)])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // The per-address limit is 20 failures in the window, whoever the user.
+    for i in 0..20 {
+        assert_eq!(attempt(&format!("user{i}"), "10.0.0.1"), 401);
+    }
+    assert_eq!(attempt("someone", "10.0.0.1"), 429, "the forwarded address is throttled");
+    assert_eq!(attempt("someone", "10.0.0.2"), 401, "another client behind the proxy is not");
+}
