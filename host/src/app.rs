@@ -74,6 +74,8 @@ where
         .route("/login", get(endpoint::login::login_form).post(endpoint::login::login))
         .route("/logout", post(endpoint::login::logout))
         .route("/static/grantbox.css", get(endpoint::page::stylesheet))
+        // Browsers ask for it on every page; there is none, and no 404 to log.
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/metrics", get(endpoint::health::metrics))

@@ -381,7 +381,7 @@ async fn proceed(
                 .unwrap_or_else(|| format!("{}:", u.scheme()))
         })
         .unwrap_or_default();
-    page::render(
+    page::render_towards(
         app,
         StatusCode::OK,
         "consent.html",
@@ -394,6 +394,7 @@ async fn proceed(
             transaction_id => transaction.id,
             csrf_token => transaction.csrf_token,
         },
+        &transaction.redirect_uri,
     )
 }
 

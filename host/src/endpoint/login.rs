@@ -47,12 +47,20 @@ fn see_other(location: &str) -> Response {
     response
 }
 
-async fn client_name(app: &App, session: &Session, transaction_id: Option<&str>) -> Option<String> {
+/// The name of the client a transaction is for, and where it will redirect.
+async fn transaction_client(
+    app: &App,
+    session: &Session,
+    transaction_id: Option<&str>,
+) -> Option<(String, String)> {
     let transaction = transaction::find(session, transaction_id?, app.clock.now())
         .await
         .ok()??;
     let client = app.store.find_client(&transaction.client_id).await.ok()??;
-    Some(client.name.unwrap_or(client.client_id))
+    Some((
+        client.name.unwrap_or(client.client_id),
+        transaction.redirect_uri,
+    ))
 }
 
 async fn login_page(
@@ -75,13 +83,22 @@ async fn login_page(
             );
         }
     };
-    let client_name = client_name(app, session, transaction_id).await;
-    page::render(
-        app,
-        status,
-        "login.html",
-        context! { csrf_token, transaction_id, username, error, client_name },
-    )
+    match transaction_client(app, session, transaction_id).await {
+        // Signing in may lead straight on to the client (trusted, or consented before).
+        Some((client_name, redirect_uri)) => page::render_towards(
+            app,
+            status,
+            "login.html",
+            context! { csrf_token, transaction_id, username, error, client_name },
+            &redirect_uri,
+        ),
+        None => page::render(
+            app,
+            status,
+            "login.html",
+            context! { csrf_token, transaction_id, username, error },
+        ),
+    }
 }
 
 pub async fn login_form(

@@ -40,8 +40,45 @@ pub fn render(
     template: &str,
     context: minijinja::Value,
 ) -> Response {
+    render_with_csp(app, status, template, context, CSP)
+}
+
+/// A page whose form may end in a redirect to the client (consent, and login
+/// within a transaction): browsers check `form-action` against every
+/// redirect that follows the submit, so the client's redirect URI is allowed too.
+pub fn render_towards(
+    app: &App,
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+    redirect_uri: &str,
+) -> Response {
+    let csp = CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", form_action_source(redirect_uri)),
+    );
+    render_with_csp(app, status, template, context, &csp)
+}
+
+/// The CSP source that allows a redirect URI: its origin for http(s), its
+/// scheme for a native app's private-use scheme (RFC 8252 §7.1).
+fn form_action_source(redirect_uri: &str) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => "'none'".to_owned(),
+    }
+}
+
+fn render_with_csp(
+    app: &App,
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+    csp: &str,
+) -> Response {
     match app.ui.render(template, context) {
-        Ok(html) => secure((status, html).into_response(), CSP),
+        Ok(html) => secure((status, html).into_response(), csp),
         Err(error) => {
             tracing::error!(%error, "cannot render a page");
             secure(
@@ -60,23 +97,18 @@ pub fn error(app: &App, status: StatusCode, title: &str, message: &str) -> Respo
 
 /// The auto-submitting form of the form_post response mode.
 pub fn form_post(app: &App, action: &str, params: &[(String, String)]) -> Response {
-    let origin = url::Url::parse(action)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| "'none'".into());
     let csp = format!(
-        "default-src 'none'; style-src 'self'; script-src {}; form-action {origin}; frame-ancestors 'none'; base-uri 'none'",
-        app.ui.form_post_script_hash
+        "default-src 'none'; style-src 'self'; script-src {}; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+        app.ui.form_post_script_hash,
+        form_action_source(action),
     );
-    match app.ui.render("form_post.html", context! { action, params }) {
-        Ok(html) => secure((StatusCode::OK, html).into_response(), &csp),
-        Err(error) => {
-            tracing::error!(%error, "cannot render the form_post page");
-            secure(
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
-                CSP,
-            )
-        }
-    }
+    render_with_csp(
+        app,
+        StatusCode::OK,
+        "form_post.html",
+        context! { action, params },
+        &csp,
+    )
 }
 
 /// `GET /static/grantbox.css`.

@@ -213,14 +213,23 @@ fn behind_a_trusted_proxy_login_throttling_counts_the_forwarded_address() {
         .build()
         .unwrap();
     let attempt = |username: &str, forwarded_for: &str| {
-        let login = client.get(server.url("/login")).send().unwrap().text().unwrap();
+        let login = client
+            .get(server.url("/login"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
         let marker = "name=\"csrf_token\" value=\"";
         let start = login.find(marker).unwrap() + marker.len();
         let csrf = &login[start..start + login[start..].find('"').unwrap()];
         client
             .post(server.url("/login"))
             .header("x-forwarded-for", format!("203.0.113.9, {forwarded_for}"))
-            .form(&[("username", username), ("password", "wrong password"), ("csrf_token", csrf)])
+            .form(&[
+                ("username", username),
+                ("password", "wrong password"),
+                ("csrf_token", csrf),
+            ])
             .send()
             .unwrap()
             .status()
@@ -230,6 +239,14 @@ fn behind_a_trusted_proxy_login_throttling_counts_the_forwarded_address() {
     for i in 0..20 {
         assert_eq!(attempt(&format!("user{i}"), "10.0.0.1"), 401);
     }
-    assert_eq!(attempt("someone", "10.0.0.1"), 429, "the forwarded address is throttled");
-    assert_eq!(attempt("someone", "10.0.0.2"), 401, "another client behind the proxy is not");
+    assert_eq!(
+        attempt("someone", "10.0.0.1"),
+        429,
+        "the forwarded address is throttled"
+    );
+    assert_eq!(
+        attempt("someone", "10.0.0.2"),
+        401,
+        "another client behind the proxy is not"
+    );
 }
