@@ -102,9 +102,7 @@ impl Server {
         let dir = options
             .dir
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary directory")));
-        let db = options
-            .db
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("grantbox.db").display()));
+        let db = options.db.unwrap_or_else(|| default_db(dir.path()));
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -529,4 +527,28 @@ impl Server {
             .and_then(|kib| kib.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// Which backend `Server::start` uses when a test names none: SQLite in the
+/// server's directory, or — with `GRANTBOX_E2E_BACKEND=postgres` (`.ci/run`
+/// runs the whole suite a second time so) — a fresh PostgreSQL database,
+/// remembered in the directory so a restart on it finds the same data.
+pub const BACKEND_ENV: &str = "GRANTBOX_E2E_BACKEND";
+
+fn default_db(dir: &Path) -> String {
+    let remembered = dir.join("db-url");
+    if let Ok(url) = std::fs::read_to_string(&remembered) {
+        return url;
+    }
+    let url = match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("postgres") => {
+            let server = std::env::var(POSTGRES_ENV)
+                .unwrap_or_else(|_| panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}"));
+            fresh_postgres_db(&server)
+        }
+        Ok("sqlite") | Err(_) => format!("sqlite://{}", dir.join("grantbox.db").display()),
+        Ok(other) => panic!("{BACKEND_ENV}={other}: expected sqlite or postgres"),
+    };
+    std::fs::write(&remembered, &url).expect("the server directory is writable");
+    url
 }

@@ -195,7 +195,16 @@ fn a_client_uses_only_the_grant_types_it_registered() {
 
 #[test]
 fn tokens_and_secrets_are_stored_only_as_hashes() {
-    let server = Server::start();
+    // This test reads SQLite's files, whatever backend the suite runs on.
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let server = Server::start_with(crate::harness::Options {
+        db: Some(format!(
+            "sqlite://{}",
+            dir.path().join("grantbox.db").display()
+        )),
+        dir: Some(dir),
+        ..Default::default()
+    });
     let secret = confidential_client(&server);
     let (_, body, _) = token_request(
         &server,
