@@ -179,9 +179,9 @@ pub async fn login(
     }
     let address = client_address(&app, peer, &headers);
     let limiter = &app.services.login_limiter;
-    if limiter.check(&username, Some(&address), now).is_err() {
+    if let Err(throttled) = limiter.check(&username, Some(&address), now) {
         tracing::warn!(%address, "login throttled");
-        return login_page(
+        let mut response = login_page(
             &app,
             &session,
             StatusCode::TOO_MANY_REQUESTS,
@@ -190,6 +190,12 @@ pub async fn login(
             Some("Too many failed attempts. Wait a few minutes and try again."),
         )
         .await;
+        // RFC 6585 §4: tell the client when to come back.
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(throttled.retry_after.max(1) as u64),
+        );
+        return response;
     }
     let user = match app.store.find_user(&username).await {
         Ok(user) => user,

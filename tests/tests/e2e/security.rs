@@ -355,3 +355,58 @@ fn s4_7_login_needs_its_csrf_token() {
     assert_eq!(status, 401);
     let _ = text(b"");
 }
+
+/// Login abuse (issue 7 item 6): throttling answers 429 with `Retry-After`;
+/// an unknown user and a wrong password look the same; the session cookie is
+/// HttpOnly and SameSite=Lax, and Secure behind an https issuer.
+#[test]
+fn login_abuse_defences() {
+    let server = server_with_client();
+    let browser = Browser::new();
+    let unknown = browser.sign_in(&server, "/login", "mallory", "whatever password");
+    let wrong = browser.sign_in(&server, "/login", "alice", "whatever password");
+    assert_eq!((unknown.status, wrong.status), (401, 401));
+    let message = |body: &str| {
+        body.lines()
+            .find(|l| l.contains("class=\"error\""))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        message(&unknown.body),
+        message(&wrong.body),
+        "no user enumeration by message"
+    );
+    for _ in 0..4 {
+        browser.sign_in(&server, "/login", "alice", "whatever password");
+    }
+    let throttled = browser.sign_in(&server, "/login", "alice", PASSWORD);
+    assert_eq!(throttled.status, 429);
+    let retry_after: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+
+    let cookie = |server: &Server| {
+        let response = http().get(server.url("/login")).send().unwrap();
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let plain = cookie(&server);
+    assert!(
+        plain.contains("HttpOnly") && plain.contains("SameSite=Lax") && !plain.contains("Secure"),
+        "{plain}"
+    );
+    let https = Server::start_with(crate::harness::Options {
+        extra_args: vec!["--issuer".into(), "https://auth.example".into()],
+        ..Default::default()
+    });
+    let secure = cookie(&https);
+    assert!(
+        secure.contains("Secure") && secure.contains("HttpOnly") && secure.contains("SameSite=Lax"),
+        "{secure}"
+    );
+}
