@@ -33,6 +33,8 @@ pub struct AppState {
     pub transaction_lifetime: i64,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Human descriptions of scopes for the consent page.
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     pub services: HostServices,
 }
 

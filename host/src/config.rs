@@ -32,6 +32,9 @@ pub struct RawConfig {
     /// address that login throttling counts; empty means the peer address.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// What each scope means, shown on the consent page (`read = "Read your profile"`).
+    #[serde(default)]
+    pub scopes: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub tokens: RawTokens,
     #[serde(default)]
@@ -110,6 +113,7 @@ pub struct ServeConfig {
     pub templates: Option<PathBuf>,
     pub transaction_lifetime: i64,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
 }
@@ -243,6 +247,7 @@ impl ServeConfig {
             issuer,
             body_limit_bytes,
             templates: raw.templates,
+            scope_descriptions: raw.scopes.clone(),
             trusted_proxies: raw
                 .trusted_proxies
                 .iter()

@@ -109,6 +109,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         services,
         transaction_lifetime: config.transaction_lifetime,
         trusted_proxies: config.trusted_proxies.clone(),
+        scope_descriptions: config.scope_descriptions.clone(),
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

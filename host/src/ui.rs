@@ -72,7 +72,7 @@ impl Ui {
         };
         // Render every page once so a broken override fails at start, not for a user.
         for (name, _) in TEMPLATES {
-            ui.render(name, minijinja::context! { title => "t", message => "m", scopes => ["s"], params => [["a", "b"]] })?;
+            ui.render(name, minijinja::context! { title => "t", message => "m", scopes => [["s", "d"]], params => [["a", "b"]] })?;
         }
         Ok(ui)
     }

@@ -389,7 +389,11 @@ async fn proceed(
             client_name => client.name.clone().unwrap_or_else(|| client.client_id.clone()),
             client_id => client.client_id,
             username => user.username,
-            scopes => transaction.scope,
+            scopes => transaction
+                .scope
+                .iter()
+                .map(|scope| (scope.clone(), app.scope_descriptions.get(scope).cloned()))
+                .collect::<Vec<_>>(),
             redirect_host,
             transaction_id => transaction.id,
             csrf_token => transaction.csrf_token,

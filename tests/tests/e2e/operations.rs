@@ -250,3 +250,46 @@ fn behind_a_trusted_proxy_login_throttling_counts_the_forwarded_address() {
         "another client behind the proxy is not"
     );
 }
+
+#[test]
+fn the_consent_page_describes_scopes_from_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("grantbox.toml");
+    std::fs::write(&config, "[scopes]\nread = \"Read your <profile>\"\n").unwrap();
+    let server = Server::start_with(Options {
+        env: vec![("GRANTBOX_CONFIG".into(), config.display().to_string())],
+        ..Default::default()
+    });
+    user_add(&server, "alice", "correct horse battery staple");
+    server.client_add(&[
+        "web",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--grant-type",
+        "authorization_code",
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+    ]);
+    let browser = Browser::new();
+    let first = browser.get(&server.url(
+        "/authorize?response_type=code&client_id=web&redirect_uri=https://app.example/cb&state=s",
+    ));
+    let after_login = browser.sign_in(
+        &server,
+        &first.location(),
+        "alice",
+        "correct horse battery staple",
+    );
+    let consent = browser.get(&server.url(&after_login.location()));
+    assert!(
+        consent.body.contains("Read your &lt;profile&gt;"),
+        "described and escaped: {}",
+        consent.body
+    );
+    assert!(
+        consent.body.contains("<code>write</code>"),
+        "an undescribed scope shows its name"
+    );
+}
