@@ -94,6 +94,9 @@ pub struct ClientAddArgs {
     /// A human-readable name shown on the consent page.
     #[arg(long)]
     pub name: Option<String>,
+    /// A page about the client (RFC 7591 `client_uri`), linked on the consent page.
+    #[arg(long)]
+    pub client_uri: Option<String>,
     /// Use this secret (at least 32 characters) instead of a generated one.
     #[arg(long, env = "GRANTBOX_CLIENT_SECRET")]
     pub secret: Option<String>,
@@ -184,6 +187,7 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         trusted: args.trusted,
         name: args.name,
         secret: args.secret,
+        client_uri: args.client_uri,
     };
     let (client, secret) = registration::validate(registration, Clock::system().now())?;
     store.insert_client(&client).await?;

@@ -22,6 +22,8 @@ pub struct ClientRegistration {
     pub name: Option<String>,
     /// The operator's own secret for a confidential client; generated when `None`.
     pub secret: Option<String>,
+    /// RFC 7591 `client_uri`: https (or http on loopback), shown on the consent page.
+    pub client_uri: Option<String>,
 }
 
 /// Why a registration was refused. Messages name the offending value, never a secret.
@@ -33,6 +35,8 @@ pub enum RegistrationError {
     ClientName,
     #[error("redirect uri {uri:?} {reason}")]
     RedirectUri { uri: String, reason: &'static str },
+    #[error("client_uri {0:?} must be an https URL (or http on loopback)")]
+    ClientUri(String),
     #[error("grant type {0:?} is neither a known grant type nor an absolute uri")]
     GrantType(String),
     #[error(
@@ -97,6 +101,21 @@ pub fn validate(
             return Err(RegistrationError::ClientName);
         }
         name => name,
+    };
+
+    let client_uri = match reg.client_uri {
+        Some(uri) if uri.is_empty() => None,
+        Some(uri) => match url::Url::parse(&uri) {
+            Ok(url)
+                if url.scheme() == "https"
+                    || (url.scheme() == "http"
+                        && matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))) =>
+            {
+                Some(uri)
+            }
+            _ => return Err(RegistrationError::ClientUri(uri)),
+        },
+        None => None,
     };
 
     let mut redirect_uris = Vec::with_capacity(reg.redirect_uris.len());
@@ -169,6 +188,7 @@ pub fn validate(
         client_id: reg.client_id,
         secret_hash,
         name,
+        client_uri,
         redirect_uris,
         grant_types,
         scopes,
@@ -565,5 +585,24 @@ mod tests {
         let a = validate_user("alice", "password", 0).expect("valid");
         let b = validate_user("alice", "password", 0).expect("valid");
         assert_ne!(a.subject, b.subject);
+    }
+
+    #[test]
+    fn client_uri_is_https_or_loopback() {
+        let with = |uri: &str| ClientRegistration {
+            client_uri: Some(uri.to_owned()),
+            ..confidential()
+        };
+        let (client, _) = validate(with("https://app.example/about"), 0).expect("https");
+        assert_eq!(
+            client.client_uri.as_deref(),
+            Some("https://app.example/about")
+        );
+        assert!(validate(with("http://127.0.0.1:3000/"), 0).is_ok());
+        assert_eq!(
+            validate(with("http://app.example/"), 0).unwrap_err(),
+            RegistrationError::ClientUri("http://app.example/".into())
+        );
+        assert!(validate(with("javascript:alert(1)"), 0).is_err());
     }
 }

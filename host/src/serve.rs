@@ -179,6 +179,7 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         trusted: false,
         name: Some("Demo client".into()),
         secret: None,
+        client_uri: None,
     };
     let (client, secret) = registration::validate(registration, clock.now())?;
     match store.insert_client(&client).await {

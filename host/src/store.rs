@@ -41,6 +41,8 @@ pub struct Client {
     /// SHA-256 of the client secret ([`crate::secret::token_hash`]); `None` for public clients.
     pub secret_hash: Option<Vec<u8>>,
     pub name: Option<String>,
+    /// RFC 7591 `client_uri`: a page about the client, shown on the consent page.
+    pub client_uri: Option<String>,
     /// Matched later as exact strings, so stored exactly as registered.
     pub redirect_uris: Vec<String>,
     /// RFC 7591 `grant_types` words or extension grant URIs.

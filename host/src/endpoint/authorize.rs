@@ -388,6 +388,7 @@ async fn proceed(
         context! {
             client_name => client.name.clone().unwrap_or_else(|| client.client_id.clone()),
             client_id => client.client_id,
+            client_uri => client.client_uri,
             username => user.username,
             scopes => transaction
                 .scope

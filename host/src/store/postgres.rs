@@ -61,7 +61,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri"
     };
 }
 
@@ -177,7 +177,7 @@ impl PostgresStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
         .bind(&client.client_id)
         .bind(client.secret_hash.as_deref())
@@ -188,6 +188,7 @@ impl PostgresStore {
         .bind(client.public)
         .bind(client.trusted)
         .bind(client.created_at)
+        .bind(client.client_uri.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| insert_error(what(), e))?;
@@ -884,6 +885,7 @@ fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
     Ok(Client {
         secret_hash: get(row, "secret_hash")?,
         name: get(row, "name")?,
+        client_uri: get(row, "client_uri")?,
         redirect_uris: list("redirect_uris")?,
         grant_types: list("grant_types")?,
         scopes: list("scopes")?,

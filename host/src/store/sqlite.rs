@@ -52,7 +52,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri"
     };
 }
 
@@ -136,7 +136,7 @@ impl SqliteStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&client.client_id)
         .bind(client.secret_hash.as_deref())
@@ -147,6 +147,7 @@ impl SqliteStore {
         .bind(client.public)
         .bind(client.trusted)
         .bind(client.created_at)
+        .bind(client.client_uri.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| insert_error(what(), e))?;
@@ -788,6 +789,7 @@ fn client_from_row(row: &SqliteRow) -> Result<Client, StoreError> {
     Ok(Client {
         secret_hash: get(row, "secret_hash")?,
         name: get(row, "name")?,
+        client_uri: get(row, "client_uri")?,
         redirect_uris: list("redirect_uris")?,
         grant_types: list("grant_types")?,
         scopes: list("scopes")?,

@@ -146,6 +146,7 @@ fn client(client_id: &str) -> Client {
         client_id: client_id.into(),
         secret_hash: Some(token_hash("secret").to_vec()),
         name: Some("Example".into()),
+        client_uri: Some("https://app.example/about".into()),
         redirect_uris: vec![
             "https://app.example/cb".into(),
             "http://127.0.0.1/cb".into(),

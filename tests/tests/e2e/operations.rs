@@ -263,6 +263,8 @@ fn the_consent_page_describes_scopes_from_config() {
     user_add(&server, "alice", "correct horse battery staple");
     server.client_add(&[
         "web",
+        "--client-uri",
+        "https://app.example/about",
         "--redirect-uri",
         "https://app.example/cb",
         "--grant-type",
