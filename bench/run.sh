@@ -13,8 +13,9 @@
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=38180 NICE=-20
-#   QUIET_MAX=10 QUIET_WAIT=600 MAX_FOREIGN=4 RETRIES=2
+#   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
+#   WARMUP_TOOL=warmup.py       (wrk: warm up with wrk, which reproduces the cancelled-BEGIN bug, see README)
 #   MICRO=0                     (1: also run `cargo bench -p grantbox-bench` and add its medians)
 #   GRANTBOX_BIN=path           (use this binary instead of building target/release/grantbox)
 #   SHARED_BENCH=../shared/bench  OUT=bench/results/<stamp> (raw files; ignored by git)
@@ -22,8 +23,8 @@
 # Each run starts the server afresh (empty stores; Grantbox gets a new SQLite
 # file in a temp dir and the compiled-plugin cache of earlier runs), waits for
 # /healthz, waits 2 s and reads its idle RSS (VmRSS), prepares the scenario
-# (tokens to introspect or refresh), warms up for WARMUP s with the same load,
-# measures DURATION s, reads the peak RSS (VmHWM) and stops it by its PID.
+# (tokens to introspect or refresh), warms up for WARMUP s with the same
+# requests on CONNS connections (warmup.py), measures DURATION s with wrk, reads the peak RSS (VmHWM) and stops it by its PID.
 # Order: rep -> scenario -> server, Grantbox first: A B A B.
 set -euo pipefail
 
@@ -47,11 +48,12 @@ LOADGEN_CPU=${LOADGEN_CPU:-0}
 PORT=${PORT:-38180}
 NICE=${NICE:--20}
 QUIET_MAX=${QUIET_MAX:-10}
-QUIET_WAIT=${QUIET_WAIT:-600}
+QUIET_WAIT=${QUIET_WAIT:-120}
 MAX_FOREIGN=${MAX_FOREIGN:-4}
 RETRIES=${RETRIES:-2}
 FLOOR_CAPACITY=${FLOOR_CAPACITY:-3000000}
 MICRO=${MICRO:-0}
+WARMUP_TOOL=${WARMUP_TOOL:-warmup.py}
 
 # The anchors hard-code bench-client / bench-secret; Grantbox wants a secret
 # of at least 32 characters, so its clients get a longer one.
@@ -260,6 +262,20 @@ run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
   WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
 }
 
+# The warm-up: by default warmup.py, whose connections each finish their last
+# request; WARMUP_TOOL=wrk warms up with wrk as the anchors' run-anchors.sh does
+# (wrk leaves a request in flight on every connection when it stops).
+warm_up() { # scenario outfile
+  local p
+  p=$(pin "$LOADGEN_CPU")
+  if [[ $WARMUP_TOOL == wrk ]]; then
+    run_wrk "$WARMUP" "$2" "$OUT/refresh.warmup"
+  else
+    $p python3 "$BENCH_DIR/warmup.py" "$1" "$PORT" "$WARMUP" "$CONNS" "$OUT/refresh.warmup" >"$2" 2>&1 \
+      || { echo "warm-up failed, see $2" >&2; exit 1; }
+  fi
+}
+
 servers_for() {
   case $1 in
     client_credentials) echo "$CC_SERVERS" ;;
@@ -275,7 +291,7 @@ servers_for() {
   echo "grantbox $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- host plugins plugin-sdk 2>/dev/null || echo '+changes'), $(rustc --version)"
   echo "node $(node --version), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
   echo "autogroup: $(cat /proc/$$/autogroup 2>/dev/null || echo none)"
-  echo "reps=$REPS duration=${DURATION}s warmup=${WARMUP}s wrk=-t$THREADS -c$CONNS server_cpu=$SERVER_CPU loadgen_cpu=$LOADGEN_CPU nice=$NICE max_foreign=${MAX_FOREIGN}%"
+  echo "reps=$REPS duration=${DURATION}s warmup=${WARMUP}s (${WARMUP_TOOL}) wrk=-t$THREADS -c$CONNS server_cpu=$SERVER_CPU loadgen_cpu=$LOADGEN_CPU nice=$NICE max_foreign=${MAX_FOREIGN}%"
 } | tee "$OUT/env.txt"
 
 total=0
@@ -293,7 +309,8 @@ for rep in $(seq 1 "$REPS"); do
         sleep 2
         idle_rss=$(status_kb "$SERVER_PID" VmRSS)
         prepare "$srv" "$sc"
-        run_wrk "$WARMUP" "$OUT/$sc.$srv.$rep.warmup.txt" "$OUT/refresh.warmup"
+        prepared_rss=$(status_kb "$SERVER_PID" VmRSS)
+        warm_up "$sc" "$OUT/$sc.$srv.$rep.warmup.txt"
         read -r b0 t0 <<<"$(cpu_jiffies)"; s0=$(proc_jiffies "$SERVER_PID"); w0=$(date +%s.%N)
         run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/refresh.measure"
         read -r b1 t1 <<<"$(cpu_jiffies)"; s1=$(proc_jiffies "$SERVER_PID"); w1=$(date +%s.%N)
@@ -304,7 +321,7 @@ for rep in $(seq 1 "$REPS"); do
           'BEGIN{ wall=w1-w0; printf "%.2f %.1f", sv/hz, (b/hz - sv/hz - wk) * 100 / (nc*wall) }')"
         res=$(sed -n 's/^BENCHJSON //p' "$OUT/$sc.$srv.$rep.txt")
         [[ -n $res ]] || { echo "no result from wrk, see $OUT/$sc.$srv.$rep.txt" >&2; exit 1; }
-        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"wrk\":$res}"
+        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"prepared_rss_kb\":$prepared_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"wrk\":$res}"
         if awk -v f="$foreign" -v m="$MAX_FOREIGN" 'BEGIN{exit !(f > m)}'; then
           if (( attempt <= RETRIES )); then
             echo "$rec" >>"$OUT/rejected.jsonl"

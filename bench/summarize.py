@@ -125,6 +125,17 @@ def markdown(runs, env, redone, micro):
         lines.append("")
         if scenario in NOTES:
             lines += [NOTES[scenario], ""]
+        if scenario == "refresh":
+            prepared = [
+                f"{row['server']} {median([mib(r.get('prepared_rss_kb', 0)) for r in row['runs']]):.1f} MiB"
+                for row in rows
+            ]
+            lines += [
+                "The refresh tokens are seeded with password grants before the warm-up "
+                "(Grantbox checks an argon2 hash each time), and that is where Grantbox's peak RSS "
+                "comes from: RSS after seeding, before any refresh: " + ", ".join(prepared) + ".",
+                "",
+            ]
     if headline:
         lines.insert(
             2,

@@ -110,13 +110,26 @@ fn summary_markdown(rows: &[(String, f64, usize)]) -> String {
     let mut text = String::from("| benchmark | median (µs) | samples |\n|---|---:|---:|\n");
     for (id, median_us, n) in rows {
         let shown = if *median_us >= 100.0 {
-            format!("{median_us:.0}")
+            thousands(*median_us)
         } else {
             format!("{median_us:.1}")
         };
         text.push_str(&format!("| `{id}` | {shown} | {n} |\n"));
     }
     text
+}
+
+/// `1234567.8` → `1,234,568`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{value:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------
@@ -155,6 +168,7 @@ async fn seeded_store(url: &str) -> Store {
             trusted: false,
             name: None,
             secret: Some(CLIENT_SECRET.into()),
+            client_uri: None,
         },
         Clock::system().now(),
     )
