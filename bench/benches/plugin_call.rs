@@ -161,14 +161,10 @@ async fn seeded_store(url: &str) -> Store {
     let (client, _) = registration::validate(
         ClientRegistration {
             client_id: CLIENT_ID.into(),
-            redirect_uris: Vec::new(),
             grant_types: vec![GRANT_TYPE.into()],
             scopes: vec!["read".into(), "write".into()],
-            public: false,
-            trusted: false,
-            name: None,
             secret: Some(CLIENT_SECRET.into()),
-            client_uri: None,
+            ..ClientRegistration::default()
         },
         Clock::system().now(),
     )
@@ -183,6 +179,7 @@ fn services(store: Store) -> HostServices {
         clock: Clock::system(),
         lifetimes: TokenLifetimes::default(),
         login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+        passwords: grantbox::password::PasswordChecker::default(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod endpoint;
 pub mod oauth;
+pub mod password;
 pub mod plugin;
 pub mod ratelimit;
 pub mod registration;

@@ -98,6 +98,8 @@ pub struct HostServices {
     pub lifetimes: TokenLifetimes,
     /// Failed password checks, shared with the login form.
     pub login_limiter: Arc<crate::ratelimit::LoginLimiter>,
+    /// argon2 checks with bounded concurrency, shared with the login form.
+    pub passwords: crate::password::PasswordChecker,
 }
 
 /// The client as plugins see it.

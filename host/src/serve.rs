@@ -48,6 +48,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock: clock.clone(),
         lifetimes: config.lifetimes,
         login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+        passwords: crate::password::PasswordChecker::default(),
     };
     let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
     let started = Clock::instant();

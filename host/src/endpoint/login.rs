@@ -16,7 +16,6 @@ use super::page;
 use super::transaction::{self, SessionUser};
 use crate::app::App;
 use crate::oauth::Params;
-use crate::secret;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -209,16 +208,7 @@ pub async fn login(
             );
         }
     };
-    let checked = tokio::task::spawn_blocking(move || match user {
-        Some(user) => secret::verify_password(&password, &user.password_hash).then_some(user),
-        None => {
-            secret::dummy_verify(&password);
-            None
-        }
-    })
-    .await
-    .ok()
-    .flatten();
+    let checked = app.services.passwords.verify(user, password).await;
     let Some(user) = checked else {
         limiter.record_failure(&username, Some(&address), now);
         tracing::info!(%address, "login failed");

@@ -446,19 +446,13 @@ impl users::Host for CallCtx {
         let user = services.store.find_user(&username).await;
         self.add_host_time(started);
         let user = user.map_err(unavailable)?;
-        // argon2 is CPU work: keep it off the async workers.
+        // argon2 runs on the blocking pool with bounded concurrency.
         let started = Clock::instant();
-        let verified = tokio::task::spawn_blocking(move || match user {
-            Some(user) => {
-                secret::verify_password(&password, &user.password_hash).then_some(user.subject)
-            }
-            None => {
-                secret::dummy_verify(&password);
-                None
-            }
-        })
-        .await
-        .map_err(|_| HostError::Unavailable("password check failed".into()))?;
+        let verified = services
+            .passwords
+            .verify(user, password)
+            .await
+            .map(|user| user.subject);
         self.add_host_time(started);
         match &verified {
             Some(_) => services.login_limiter.record_success(&username),
