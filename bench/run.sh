@@ -16,7 +16,7 @@
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
 #   WARMUP_TOOL=warmup.py       (wrk: warm up with wrk, which reproduces the cancelled-BEGIN bug, see README)
-#   MICRO=0                     (1: also run `cargo bench -p grantbox-bench` and add its medians)
+#   MICRO=0                     (1: also run `cargo bench -p grantbox-bench`, pinned to SERVER_CPU, and add its medians)
 #   GRANTBOX_BIN=path           (use this binary instead of building target/release/grantbox)
 #   SHARED_BENCH=../shared/bench  OUT=bench/results/<stamp> (raw files; ignored by git)
 #
@@ -121,6 +121,7 @@ NCPU=$(nproc)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$BENCH_DIR/results/$STAMP}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 JSONL=$OUT/runs.jsonl
 : >"$JSONL"
 CACHE=$TARGET/bench-run/plugin-cache
@@ -343,9 +344,16 @@ done
 
 MICRO_MD=
 if [[ $MICRO == 1 ]]; then
-  echo "== cargo bench -p grantbox-bench"
-  MICRO_MD=$OUT/micro.md
-  (cd "$ROOT" && BENCH_RESULTS=$MICRO_MD cargo bench -q -p grantbox-bench) | tee "$OUT/micro.txt"
+  # Pinned to the server's core, like the server under load: unpinned, every
+  # SQLite statement (sqlx runs each connection on a thread of its own) pays a
+  # wake-up of the other vCPU, which doubles or triples the store numbers.
+  echo "== cargo bench -p grantbox-bench (pinned to core $SERVER_CPU)"
+  if (cd "$ROOT" && cargo bench -q -p grantbox-bench --no-run \
+      && BENCH_RESULTS=$OUT/micro.md $(pin "$SERVER_CPU") cargo bench -q -p grantbox-bench) 2>&1 | tee "$OUT/micro.txt"; then
+    MICRO_MD=$OUT/micro.md
+  else
+    echo "cargo bench failed, see $OUT/micro.txt; the load results follow" >&2
+  fi
 fi
 
 python3 "$BENCH_DIR/summarize.py" "$OUT" "$BENCH_DIR/results/$STAMP" ${MICRO_MD:+--micro "$MICRO_MD"}

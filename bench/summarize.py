@@ -149,7 +149,14 @@ def markdown(runs, env, redone, micro):
         + (" ⚠ = kept although other load exceeded the limit in every retry." if flagged else "")
     )
     if micro:
-        lines += ["", "## Micro-benchmarks (`cargo bench -p grantbox-bench`, medians)", "", micro.strip()]
+        lines += [
+            "",
+            "## Micro-benchmarks (`cargo bench -p grantbox-bench`, medians)",
+            "",
+            "Pinned to the server's core (`taskset -c SERVER_CPU`), like the server under load.",
+            "",
+            micro.strip(),
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,9 @@
 //!
 //! Every benchmark uses `iter_custom`, so the medians printed at the end (µs per
 //! iteration, the median of criterion's samples) come from the same samples as
-//! criterion's own report. `BENCH_RESULTS=file.md` also writes them to a file.
+//! criterion's own report. `BENCH_RESULTS=/abs/file.md` also writes them to a
+//! file. Run it pinned (`taskset -c 1 cargo bench -p grantbox-bench`), as the
+//! server is pinned under load: see `bench/README.md` for why it matters here.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -83,6 +83,7 @@ where
         .route("/metrics", get(endpoint::health::metrics))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(app.clone(), record_request))
+        .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn(limit_headers))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
         .layer(
@@ -136,4 +137,18 @@ async fn limit_headers(request: Request, next: Next) -> Response {
         return axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE.into_response();
     }
     next.run(request).await
+}
+
+/// Runs every handler in a task of its own, so a client that disconnects
+/// cannot cancel a request halfway: a store transaction dropped between
+/// `BEGIN` and `COMMIT` would leave its pooled connection holding SQLite's
+/// write lock (found under load by the benchmark harness).
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "request handler failed");
+            endpoint::json_error(&crate::oauth::OAuthError::server_error())
+        }
+    }
 }

@@ -213,3 +213,45 @@ fn kill_9_during_a_load_loses_no_token_that_reached_the_client() {
         );
     }
 }
+
+/// Clients that hang up mid-request must not leave a store transaction open:
+/// a dropped `BEGIN IMMEDIATE` once left SQLite's write lock held and every
+/// later token request failing (found under load by bench/run.sh).
+#[test]
+fn clients_hanging_up_mid_request_leave_the_store_usable() {
+    let server = Arc::new(Server::start());
+    let secret = Arc::new(
+        server
+            .client_add(&["svc", "--grant-type", "client_credentials"])
+            .unwrap(),
+    );
+    let mut threads = Vec::new();
+    for _ in 0..8 {
+        let (server, secret) = (server.clone(), secret.clone());
+        threads.push(std::thread::spawn(move || {
+            let impatient = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_micros(300))
+                .build()
+                .unwrap();
+            for _ in 0..150 {
+                let _ = impatient
+                    .post(server.url("/token"))
+                    .basic_auth("svc", Some(secret.as_str()))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send();
+            }
+        }));
+    }
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    for _ in 0..20 {
+        let (status, body, _) = token_request(
+            &server,
+            "svc",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        );
+        assert_eq!(status, 200, "the store is still usable: {body}");
+    }
+}
