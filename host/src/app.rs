@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -82,7 +82,7 @@ where
         .route("/healthz", get(endpoint::health::healthz))
         .route("/metrics", get(endpoint::health::metrics))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(app.clone(), record_request))
+        .layer(middleware::from_fn(record_request))
         .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn(limit_headers))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes))
@@ -97,7 +97,7 @@ where
 }
 
 /// Counts requests and their latency per endpoint and status.
-async fn record_request(State(_app): State<App>, request: Request, next: Next) -> Response {
+async fn record_request(request: Request, next: Next) -> Response {
     let endpoint = request
         .extensions()
         .get::<MatchedPath>()

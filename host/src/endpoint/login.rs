@@ -141,28 +141,12 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let now = app.clock.now();
-    let form = match super::check_form_content_type(&headers).and_then(|()| Params::parse(&body)) {
+    let form = match session_form(&app, &session, &headers, &body).await {
         Ok(form) => form,
-        Err(_) => {
-            return page::error(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "The sign-in form is malformed.",
-            );
-        }
+        Err(response) => return response,
     };
     let field = |name: &str| form.get(name).ok().flatten().map(str::to_owned);
     let transaction_id = field("transaction_id");
-    let expected = transaction::csrf_token(&session).await.unwrap_or_default();
-    if !transaction::tokens_match(&expected, field("csrf_token").as_deref()) {
-        return page::error(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form was not sent by this server's sign-in page. Reload it and try again.",
-        );
-    }
     let username = field("username").unwrap_or_default();
     let password = field("password").unwrap_or_default();
     if username.is_empty() || password.is_empty() || username.len() > 255 || password.len() > 1024 {
@@ -246,25 +230,8 @@ pub async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match super::check_form_content_type(&headers).and_then(|()| Params::parse(&body)) {
-        Ok(form) => form,
-        Err(_) => {
-            return page::error(
-                &app,
-                StatusCode::BAD_REQUEST,
-                "Invalid request",
-                "The form is malformed.",
-            );
-        }
-    };
-    let expected = transaction::csrf_token(&session).await.unwrap_or_default();
-    if !transaction::tokens_match(&expected, form.get("csrf_token").ok().flatten()) {
-        return page::error(
-            &app,
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The form was not sent by this server.",
-        );
+    if let Err(response) = session_form(&app, &session, &headers, &body).await {
+        return response;
     }
     if let Err(error) = transaction::sign_out(&session).await {
         tracing::error!(%error, "session store error at logout");
@@ -288,4 +255,34 @@ fn client_address(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
         }
     }
     peer.ip().to_string()
+}
+
+/// A form of this server's own pages bound to the session: the login and
+/// logout forms. Malformed → 400 page; a missing or wrong CSRF token → 403 page.
+async fn session_form(
+    app: &App,
+    session: &Session,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Params, Response> {
+    let form = super::check_form_content_type(headers)
+        .and_then(|()| Params::parse(body))
+        .map_err(|_| {
+            page::error(
+                app,
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The form is malformed.",
+            )
+        })?;
+    let expected = transaction::csrf_token(session).await.unwrap_or_default();
+    if !transaction::tokens_match(&expected, form.get("csrf_token").ok().flatten()) {
+        return Err(page::error(
+            app,
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form was not sent by this server's page. Reload it and try again.",
+        ));
+    }
+    Ok(form)
 }

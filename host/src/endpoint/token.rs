@@ -8,10 +8,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{check_form_content_type, json_error};
+use super::{authenticated_form, json_error};
 use crate::app::App;
-use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
-use crate::oauth::{OAuthError, Params, scope};
+use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
+use crate::oauth::{OAuthError, scope};
 use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
 use crate::secret;
 use crate::store::Client;
@@ -28,21 +28,8 @@ async fn exchange(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
-    check_form_content_type(headers)?;
-    let params = Params::parse(body)?;
-    let credentials = client_auth::extract(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        &params,
-    )?;
-    let client = authenticate_client(app, &credentials).await?;
+    let (client, params) = authenticated_form(app, headers, body).await?;
     let grant_type = params.require("grant_type")?;
-    if let Some(name) = params.first_repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter {name} is repeated"
-        )));
-    }
     let Some(plugin) = app.registry.for_grant_type(grant_type) else {
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"
