@@ -36,7 +36,7 @@ use grantbox::plugin::{
 };
 use grantbox::ratelimit::{LoginLimiter, LoginLimits};
 use grantbox::registration::{self, ClientRegistration};
-use grantbox::store::{NewToken, Store, TokenKind};
+use grantbox::store::{GrantOrigin, NewToken, Store, TokenKind};
 use tokio::runtime::Runtime as Tokio;
 
 const CLIENT_ID: &str = "bench-client";
@@ -485,7 +485,10 @@ fn store_write(c: &mut Criterion) {
                         expires_at: now + 3600,
                         grant_expires_at: None,
                     };
-                    store.insert_tokens(&[row]).await.expect("inserted");
+                    store
+                        .insert_tokens(&[row], GrantOrigin::New)
+                        .await
+                        .expect("inserted");
                 }
                 start.elapsed()
             })

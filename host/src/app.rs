@@ -36,6 +36,8 @@ pub struct AppState {
     /// Human descriptions of scopes for the consent page.
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
     pub services: HostServices,
+    /// Registered clients for client authentication.
+    pub clients: crate::client_cache::ClientCache,
 }
 
 /// Settings of the HTTP layer.

@@ -12,6 +12,8 @@ pub mod revoke;
 pub mod token;
 pub mod transaction;
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -62,7 +64,7 @@ pub async fn authenticated_form(
     app: &App,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Client, Params), OAuthError> {
+) -> Result<(Arc<Client>, Params), OAuthError> {
     check_form_content_type(headers)?;
     let params = Params::parse(body)?;
     let credentials = client_auth::extract(

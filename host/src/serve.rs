@@ -111,6 +111,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         transaction_lifetime: config.transaction_lifetime,
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
+        clients: Default::default(),
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

@@ -92,6 +92,19 @@ pub struct NewToken {
     pub grant_expires_at: Option<i64>,
 }
 
+/// Where the tokens of [`Store::insert_tokens`] come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantOrigin {
+    /// A grant minted for this request (client credentials, password, ...):
+    /// no code carries its id, so no replay can race the insert, and one
+    /// multi-row `INSERT` outside any explicit transaction is all it takes.
+    New,
+    /// A grant continued from a redeemed authorization code: the code may be
+    /// replayed between its redemption and this insert, so the insert checks
+    /// for that in the same transaction (RFC 6749 §4.1.2).
+    Code,
+}
+
 /// A stored token with its revocation state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -322,13 +335,17 @@ impl Store {
         }
     }
 
-    /// Inserts tokens in one transaction, so an access and refresh pair lands
+    /// Inserts tokens atomically, so an access and refresh pair lands
     /// together or not at all. Tokens whose grant had its code replayed are
     /// stored already revoked.
-    pub async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+    pub async fn insert_tokens(
+        &self,
+        tokens: &[NewToken],
+        origin: GrantOrigin,
+    ) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(s) => s.insert_tokens(tokens).await,
-            Store::Postgres(s) => s.insert_tokens(tokens).await,
+            Store::Sqlite(s) => s.insert_tokens(tokens, origin).await,
+            Store::Postgres(s) => s.insert_tokens(tokens, origin).await,
         }
     }
 

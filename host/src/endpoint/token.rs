@@ -14,6 +14,8 @@ use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
 use crate::secret;
+use std::sync::Arc;
+
 use crate::store::Client;
 
 pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
@@ -70,11 +72,11 @@ async fn exchange(
 pub async fn authenticate_client(
     app: &App,
     credentials: &Credentials,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client = app
-        .store
-        .find_client(credentials.client_id())
+        .clients
+        .find(&app.store, &app.clock, credentials.client_id())
         .await
         .map_err(|error| {
             tracing::error!(%error, "store error while authenticating a client");

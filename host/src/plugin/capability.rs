@@ -10,7 +10,8 @@ use super::runtime::CallCtx;
 use crate::clock::Clock;
 use crate::secret;
 use crate::store::{
-    NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind, TokenRecord,
+    GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind,
+    TokenRecord,
 };
 
 use types::HostError;
@@ -195,14 +196,14 @@ impl tokens::Host for CallCtx {
         }
         // A plugin may continue only a family it learned in this call (from a
         // redeemed code), so it cannot attach tokens to another grant.
-        let grant_id = match grant.grant_id {
-            Some(id) if self.known_grants.contains(&id) => id,
+        let (grant_id, origin) = match grant.grant_id {
+            Some(id) if self.known_grants.contains(&id) => (id, GrantOrigin::Code),
             Some(_) => {
                 return Err(HostError::InvalidArgument(
                     "grant-id is not one this call redeemed".into(),
                 ));
             }
-            None => secret::new_token(),
+            None => (secret::new_token(), GrantOrigin::New),
         };
         let now = services.clock.now();
         let refresh = grant.refresh_token && may_refresh;
@@ -219,7 +220,7 @@ impl tokens::Host for CallCtx {
             now,
         );
         let started = Clock::instant();
-        let stored = services.store.insert_tokens(&rows).await;
+        let stored = services.store.insert_tokens(&rows, origin).await;
         self.add_host_time(started);
         stored.map_err(unavailable)?;
         self.remember_issued(&issued.access_token)?;

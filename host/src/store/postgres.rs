@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
-    Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
-    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
-    to_hash, to_json, to_kind,
+    Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
+    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope,
+    split_scope, to_hash, to_json, to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -254,9 +254,17 @@ impl PostgresStore {
         }))
     }
 
-    pub(super) async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+    pub(super) async fn insert_tokens(
+        &self,
+        tokens: &[NewToken],
+        origin: GrantOrigin,
+    ) -> Result<(), StoreError> {
         if tokens.is_empty() {
             return Ok(());
+        }
+        if origin == GrantOrigin::New {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
+            return insert_rows(&self.pool, tokens).await;
         }
         let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
         grant_ids.sort_unstable();
@@ -266,9 +274,7 @@ impl PostgresStore {
         for grant_id in &grant_ids {
             lock_family(&mut tx, grant_id).await?;
         }
-        for token in tokens {
-            insert_token(&mut tx, token).await?;
-        }
+        insert_rows(&mut *tx, tokens).await?;
         for grant_id in grant_ids {
             // The code of this grant may have been replayed between its
             // redemption and now: then these tokens are born revoked.
@@ -560,8 +566,8 @@ impl PostgresStore {
                     ),
                 ));
             }
-            for token in new {
-                insert_token(&mut tx, token).await?;
+            if !new.is_empty() {
+                insert_rows(&mut *tx, new).await?;
             }
             commit(tx, "rotate refresh token").await?;
             return Ok(RotateOutcome::Rotated(old));
@@ -825,28 +831,35 @@ async fn lock_family(tx: &mut PgConnection, grant_id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-async fn insert_token(tx: &mut PgConnection, token: &NewToken) -> Result<(), StoreError> {
-    sqlx::query(
+/// Inserts the rows with one multi-row `INSERT`.
+async fn insert_rows<'c, E>(executor: E, tokens: &[NewToken]) -> Result<(), StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let scopes = tokens
+        .iter()
+        .map(|token| join_scope(&token.scope))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut insert = QueryBuilder::<Postgres>::new(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at, grant_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&token.token_hash[..])
-    .bind(token.kind.as_str())
-    .bind(&token.client_id)
-    .bind(token.subject.as_deref())
-    .bind(join_scope(&token.scope)?)
-    .bind(&token.grant_id)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .bind(token.grant_expires_at)
-    .execute(tx)
-    .await
-    .map_err(|e| {
-        insert_error(
-            format!("{} token of client `{}`", token.kind, token.client_id),
-            e,
-        )
-    })?;
+         issued_at, expires_at, grant_expires_at) ",
+    );
+    insert.push_values(tokens.iter().zip(scopes), |mut row, (token, scope)| {
+        row.push_bind(&token.token_hash[..])
+            .push_bind(token.kind.as_str())
+            .push_bind(&token.client_id)
+            .push_bind(token.subject.as_deref())
+            .push_bind(scope)
+            .push_bind(&token.grant_id)
+            .push_bind(token.issued_at)
+            .push_bind(token.expires_at)
+            .push_bind(token.grant_expires_at);
+    });
+    insert
+        .build()
+        .execute(executor)
+        .await
+        .map_err(|e| insert_error(format!("tokens of client `{}`", tokens[0].client_id), e))?;
     Ok(())
 }
 

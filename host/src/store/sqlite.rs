@@ -10,18 +10,27 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Executor, Row, Sqlite, Transaction};
+use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
-    Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
-    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
-    to_hash, to_json, to_kind,
+    Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
+    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope,
+    split_scope, to_hash, to_json, to_kind,
 };
 
-/// The SQLite backend. Cloning shares the pool.
+/// The SQLite backend. Cloning shares the pools.
+///
+/// SQLite lets one connection write at a time. Writers that meet a held lock
+/// wait in SQLite's busy handler, which sleeps 1, 2, 5, 10, ... ms between
+/// tries: under 64 concurrent token requests that sleep was the p99. So every
+/// write goes through `writer`, a pool of exactly one connection, where
+/// waiting writers queue in sqlx's fair async acquire and are woken the moment
+/// the connection is free. Reads use `readers`, which in WAL mode never wait
+/// for the writer.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    readers: SqlitePool,
+    writer: SqlitePool,
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -90,42 +99,54 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
-        // An in-memory database lives as long as one connection to it does:
-        // keep exactly one, forever.
-        let pool_options = if in_memory {
-            pool_options
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-        } else {
-            pool_options
+        let connect = |pool_options: SqlitePoolOptions| {
+            let options = options.clone();
+            async move {
+                pool_options
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| error(format!("cannot open database `{url}`"), e))
+            }
         };
-        let pool = pool_options
-            .connect_with(options)
-            .await
-            .map_err(|e| error(format!("cannot open database `{url}`"), e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
+        // An in-memory database lives as long as one connection to it does:
+        // keep exactly one, forever, for reading and writing alike.
+        let (readers, writer) = if in_memory {
+            let only = connect(
+                pool_options
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None),
+            )
+            .await?;
+            (only.clone(), only)
+        } else {
+            let writer = connect(pool_options.clone().max_connections(1)).await?;
+            (connect(pool_options).await?, writer)
+        };
+        MIGRATOR.run(&writer).await.map_err(|e| {
             let kind = match &e {
                 MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => kind_of(e),
                 _ => StoreErrorKind::Other,
             };
             StoreError::with_cause(kind, format!("cannot migrate database `{url}`"), e)
         })?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { readers, writer })
     }
 
+    /// The pool for others' writes (the session store): SQLite's one writer.
     pub(super) fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 
     pub(super) async fn close(&self) {
-        self.pool.close().await;
+        self.writer.close().await;
+        self.readers.close().await;
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.readers)
             .await
             .map_err(|e| error("database does not answer", e))?;
         Ok(())
@@ -148,7 +169,7 @@ impl SqliteStore {
         .bind(client.trusted)
         .bind(client.created_at)
         .bind(client.client_uri.as_deref())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| insert_error(what(), e))?;
         Ok(())
@@ -161,7 +182,7 @@ impl SqliteStore {
             " FROM clients WHERE client_id = ?"
         ))
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await
         .map_err(|e| error(format!("cannot read client `{client_id}`"), e))?;
         row.as_ref().map(client_from_row).transpose()
@@ -173,7 +194,7 @@ impl SqliteStore {
             client_columns!(),
             " FROM clients ORDER BY client_id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await
         .map_err(|e| error("cannot list clients", e))?;
         rows.iter().map(client_from_row).collect()
@@ -187,7 +208,7 @@ impl SqliteStore {
         .bind(&user.password_hash)
         .bind(&user.subject)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| insert_error(format!("user `{}`", user.username), e))?;
         Ok(())
@@ -198,7 +219,7 @@ impl SqliteStore {
             "SELECT username, password_hash, subject, created_at FROM users WHERE username = ?",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await
         .map_err(|e| error(format!("cannot read user `{username}`"), e))?;
         let Some(row) = row else {
@@ -212,14 +233,20 @@ impl SqliteStore {
         }))
     }
 
-    pub(super) async fn insert_tokens(&self, tokens: &[NewToken]) -> Result<(), StoreError> {
+    pub(super) async fn insert_tokens(
+        &self,
+        tokens: &[NewToken],
+        origin: GrantOrigin,
+    ) -> Result<(), StoreError> {
         if tokens.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin_write("insert tokens").await?;
-        for token in tokens {
-            insert_token(&mut *tx, token).await?;
+        if origin == GrantOrigin::New {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
+            return insert_rows(&self.writer, tokens).await;
         }
+        let mut tx = self.begin_write("insert tokens").await?;
+        insert_rows(&mut *tx, tokens).await?;
         let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
         grant_ids.sort_unstable();
         grant_ids.dedup();
@@ -253,14 +280,14 @@ impl SqliteStore {
         ))
         .bind(&token_hash[..])
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await
         .map_err(|e| error("cannot read token", e))?;
         row.as_ref().map(token_from_row).transpose()
     }
 
     pub(super) async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
-        revoke_family(&self.pool, grant_id, now).await
+        revoke_family(&self.writer, grant_id, now).await
     }
 
     pub(super) async fn revoke_token(
@@ -316,7 +343,7 @@ impl SqliteStore {
         .bind(&code.grant_id)
         .bind(code.issued_at)
         .bind(code.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
         Ok(())
@@ -403,7 +430,7 @@ impl SqliteStore {
         ))
         .bind(&token_hash[..])
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await
         .map_err(|e| {
             error(
@@ -416,7 +443,7 @@ impl SqliteStore {
         };
         let record = token_from_row(&row)?;
         if record.rotated_at.is_some() {
-            let revoked = revoke_family(&self.pool, &record.grant_id, now).await?;
+            let revoked = revoke_family(&self.writer, &record.grant_id, now).await?;
             if revoked > 0 {
                 tracing::warn!(
                     client_id,
@@ -470,8 +497,8 @@ impl SqliteStore {
                     ),
                 ));
             }
-            for token in new {
-                insert_token(&mut *tx, token).await?;
+            if !new.is_empty() {
+                insert_rows(&mut *tx, new).await?;
             }
             commit(tx, "rotate refresh token").await?;
             return Ok(RotateOutcome::Rotated(old));
@@ -539,7 +566,7 @@ impl SqliteStore {
         .bind(namespace)
         .bind(key)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.readers)
         .await
         .map_err(|e| {
             error(
@@ -566,7 +593,7 @@ impl SqliteStore {
         .bind(key)
         .bind(value)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             error(
@@ -598,7 +625,7 @@ impl SqliteStore {
         .bind(value)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             error(
@@ -618,7 +645,7 @@ impl SqliteStore {
             sqlx::query_scalar("SELECT scope FROM consents WHERE subject = ? AND client_id = ?")
                 .bind(subject)
                 .bind(client_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.readers)
                 .await
                 .map_err(|e| {
                     error(
@@ -649,7 +676,7 @@ impl SqliteStore {
         .bind(client_id)
         .bind(scope.join(" "))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| error(format!("cannot save the consent of client `{client_id}`"), e))?;
         Ok(())
@@ -659,7 +686,7 @@ impl SqliteStore {
         let result = sqlx::query("DELETE FROM kv WHERE namespace = ? AND key = ?")
             .bind(namespace)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(|e| {
                 error(
@@ -696,7 +723,7 @@ impl SqliteStore {
                 let deleted = sqlx::query(statement)
                     .bind(now)
                     .bind(PURGE_BATCH)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(|e| error(format!("cannot purge expired {what}"), e))?
                     .rows_affected();
@@ -717,38 +744,42 @@ impl SqliteStore {
     /// another connection committed in between; `BEGIN IMMEDIATE` takes the
     /// lock up front and waits for it instead.
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| error(format!("cannot begin transaction to {what}"), e))
     }
 }
 
-async fn insert_token<'c, E>(executor: E, token: &NewToken) -> Result<(), StoreError>
+/// Inserts the rows with one multi-row `INSERT`.
+async fn insert_rows<'c, E>(executor: E, tokens: &[NewToken]) -> Result<(), StoreError>
 where
     E: Executor<'c, Database = Sqlite>,
 {
-    sqlx::query(
+    let scopes = tokens
+        .iter()
+        .map(|token| join_scope(&token.scope))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at, grant_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&token.token_hash[..])
-    .bind(token.kind.as_str())
-    .bind(&token.client_id)
-    .bind(token.subject.as_deref())
-    .bind(join_scope(&token.scope)?)
-    .bind(&token.grant_id)
-    .bind(token.issued_at)
-    .bind(token.expires_at)
-    .bind(token.grant_expires_at)
-    .execute(executor)
-    .await
-    .map_err(|e| {
-        insert_error(
-            format!("{} token of client `{}`", token.kind, token.client_id),
-            e,
-        )
-    })?;
+         issued_at, expires_at, grant_expires_at) ",
+    );
+    insert.push_values(tokens.iter().zip(scopes), |mut row, (token, scope)| {
+        row.push_bind(&token.token_hash[..])
+            .push_bind(token.kind.as_str())
+            .push_bind(&token.client_id)
+            .push_bind(token.subject.as_deref())
+            .push_bind(scope)
+            .push_bind(&token.grant_id)
+            .push_bind(token.issued_at)
+            .push_bind(token.expires_at)
+            .push_bind(token.grant_expires_at);
+    });
+    insert
+        .build()
+        .execute(executor)
+        .await
+        .map_err(|e| insert_error(format!("tokens of client `{}`", tokens[0].client_id), e))?;
     Ok(())
 }
 

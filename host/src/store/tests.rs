@@ -435,14 +435,17 @@ async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
     store.insert_client(&client("c1")).await.expect("client");
     store.insert_client(&client("c2")).await.expect("client");
     store
-        .insert_tokens(&pair("g1", "c1", "g1"))
+        .insert_tokens(&pair("g1", "c1", "g1"), GrantOrigin::New)
         .await
         .expect("insert");
     store
-        .insert_tokens(&pair("g2", "c1", "g2"))
+        .insert_tokens(&pair("g2", "c1", "g2"), GrantOrigin::New)
         .await
         .expect("insert");
-    store.insert_tokens(&[]).await.expect("insert nothing");
+    store
+        .insert_tokens(&[], GrantOrigin::New)
+        .await
+        .expect("insert nothing");
 
     let found = store
         .find_token(&token_hash("g1-access"), NOW)
@@ -522,7 +525,7 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
     let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
-        .insert_tokens(&pair("old", "c1", "g0"))
+        .insert_tokens(&pair("old", "c1", "g0"), GrantOrigin::New)
         .await
         .expect("insert");
 
@@ -531,12 +534,17 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
         token("new-access", TokenKind::Access, "c1", "g1"),
         token("old-refresh", TokenKind::Refresh, "c1", "g1"),
     ];
-    let error = store.insert_tokens(&batch).await.expect_err("duplicate");
-    assert_eq!(error.kind(), StoreErrorKind::Conflict);
-    assert!(!active(&store, "new-access", NOW).await);
+    for origin in [GrantOrigin::New, GrantOrigin::Code] {
+        let error = store
+            .insert_tokens(&batch, origin)
+            .await
+            .expect_err("duplicate");
+        assert_eq!(error.kind(), StoreErrorKind::Conflict, "{origin:?}");
+        assert!(!active(&store, "new-access", NOW).await, "{origin:?}");
+    }
 
     let error = store
-        .insert_tokens(&pair("orphan", "no-such-client", "g2"))
+        .insert_tokens(&pair("orphan", "no-such-client", "g2"), GrantOrigin::New)
         .await
         .expect_err("unknown client");
     assert_eq!(error.kind(), StoreErrorKind::Other);
@@ -544,13 +552,19 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
 
     let mut spaced = token("spaced", TokenKind::Access, "c1", "g3");
     spaced.scope = vec!["two words".into()];
-    let error = store.insert_tokens(&[spaced]).await.expect_err("bad scope");
+    let error = store
+        .insert_tokens(&[spaced], GrantOrigin::New)
+        .await
+        .expect_err("bad scope");
     assert_eq!(error.kind(), StoreErrorKind::Other);
 
     let mut unscoped = token("unscoped", TokenKind::Access, "c1", "g4");
     unscoped.scope = vec![];
     unscoped.subject = None;
-    store.insert_tokens(&[unscoped]).await.expect("insert");
+    store
+        .insert_tokens(&[unscoped], GrantOrigin::New)
+        .await
+        .expect("insert");
     let found = store
         .find_token(&token_hash("unscoped"), NOW)
         .await
@@ -608,11 +622,11 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
     );
 
     store
-        .insert_tokens(&pair("g1", "c1", "g1"))
+        .insert_tokens(&pair("g1", "c1", "g1"), GrantOrigin::Code)
         .await
         .expect("tokens");
     store
-        .insert_tokens(&pair("other", "c1", "g-other"))
+        .insert_tokens(&pair("other", "c1", "g-other"), GrantOrigin::New)
         .await
         .expect("tokens");
     assert_eq!(
@@ -629,7 +643,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
     // Tokens of that grant inserted after the replay (the redeemer was
     // slower than the replayer) are born revoked.
     store
-        .insert_tokens(&pair("late", "c1", "g1"))
+        .insert_tokens(&pair("late", "c1", "g1"), GrantOrigin::Code)
         .await
         .expect("tokens");
     assert!(!active(&store, "late-access", NOW + 2).await);
@@ -691,7 +705,7 @@ async fn refresh_rotation_and_reuse(backend: Backend) {
     store.insert_client(&client("c1")).await.expect("client");
     store.insert_client(&client("c2")).await.expect("client");
     store
-        .insert_tokens(&pair("t0", "c1", "g1"))
+        .insert_tokens(&pair("t0", "c1", "g1"), GrantOrigin::New)
         .await
         .expect("insert");
     let rt0 = token_hash("t0-refresh");
@@ -798,11 +812,11 @@ async fn find_refresh_of_a_rotated_token_revokes_the_family(backend: Backend) {
     let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
-        .insert_tokens(&pair("t0", "c1", "g1"))
+        .insert_tokens(&pair("t0", "c1", "g1"), GrantOrigin::New)
         .await
         .expect("insert");
     store
-        .insert_tokens(&pair("x0", "c1", "g2"))
+        .insert_tokens(&pair("x0", "c1", "g2"), GrantOrigin::New)
         .await
         .expect("insert");
     let rt0 = token_hash("t0-refresh");
@@ -829,7 +843,7 @@ async fn refresh_expiry(backend: Backend) {
     let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
-        .insert_tokens(&pair("t0", "c1", "g1"))
+        .insert_tokens(&pair("t0", "c1", "g1"), GrantOrigin::New)
         .await
         .expect("insert");
     let rt0 = token_hash("t0-refresh");
@@ -852,7 +866,7 @@ async fn concurrent_rotations_one_winner_whose_family_survives(backend: Backend)
     let (_db, store) = open_temp(backend).await;
     store.insert_client(&client("c1")).await.expect("client");
     store
-        .insert_tokens(&pair("t0", "c1", "g1"))
+        .insert_tokens(&pair("t0", "c1", "g1"), GrantOrigin::New)
         .await
         .expect("insert");
 
@@ -1002,13 +1016,16 @@ async fn purge_expired_deletes_only_expired_rows_in_batches(backend: Backend) {
 
     let mut expired = token("expired", TokenKind::Access, "c1", "g1");
     expired.expires_at = NOW;
-    store.insert_tokens(&[expired]).await.expect("tokens");
     store
-        .insert_tokens(&pair("live", "c1", "g2"))
+        .insert_tokens(&[expired], GrantOrigin::New)
         .await
         .expect("tokens");
     store
-        .insert_tokens(&pair("revoked", "c1", "g3"))
+        .insert_tokens(&pair("live", "c1", "g2"), GrantOrigin::New)
+        .await
+        .expect("tokens");
+    store
+        .insert_tokens(&pair("revoked", "c1", "g3"), GrantOrigin::New)
         .await
         .expect("tokens");
     store.revoke_grant("g3", NOW - 10).await.expect("revoke");
@@ -1082,7 +1099,7 @@ async fn everything_survives_reopening(backend: Backend) {
             .await
             .expect("user");
         store
-            .insert_tokens(&pair("t0", "c1", "g1"))
+            .insert_tokens(&pair("t0", "c1", "g1"), GrantOrigin::New)
             .await
             .expect("tokens");
         store

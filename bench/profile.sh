@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Instruction profile of one token request, under callgrind (DESIGN §7).
+#
+#   bench/profile.sh                    # client credentials, 2000 requests after 200 warm-up
+#   SCENARIO=introspect bench/profile.sh
+#
+# Callgrind counts instructions, not seconds, so the result repeats whatever
+# else the machine is doing: the number to compare before and after a change.
+# It starts target/release/grantbox under valgrind with collection off, warms up,
+# switches collection on for exactly N sequential keep-alive requests, and prints
+# instructions per request and the functions that account for them (inclusive).
+# Waiting (locks, SQLite's busy handler, the network) costs no instructions and is
+# invisible here: measure that with run.sh.
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+GRANTBOX=${GRANTBOX_BIN:-$TARGET/release/grantbox}
+SCENARIO=${SCENARIO:-client_credentials}
+N=${N:-2000}
+WARM=${WARM:-200}
+PORT=${PORT:-38190}
+OUT=${OUT:-$TARGET/bench-profile}
+SECRET=bench-secret-bench-secret-bench-secret-0001
+
+command -v valgrind >/dev/null || { echo "profile.sh: needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+[[ -n ${GRANTBOX_BIN:-} ]] || cargo build --release -p grantbox --manifest-path "$ROOT/Cargo.toml"
+
+rm -rf "$OUT" && mkdir -p "$OUT"
+DB="sqlite://$OUT/grantbox.db"
+gb() { "$GRANTBOX" --db "$DB" "$@" >/dev/null; }
+gb client add bench-client --grant-type client_credentials --scope read --scope write --secret "$SECRET"
+
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
+  "$GRANTBOX" --db "$DB" serve --listen "127.0.0.1:$PORT" --cache-dir "$OUT/cache" >"$OUT/server.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+
+python3 - "$PORT" "$SECRET" "$SCENARIO" "$N" "$WARM" "$PID" <<'PY'
+import base64, http.client, json, subprocess, sys, time
+port, secret, scenario, n, warm, pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+auth = "Basic " + base64.b64encode(f"bench-client:{secret}".encode()).decode()
+headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
+deadline = time.time() + 300
+while True:
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=60)
+        c.request("GET", "/healthz"); r = c.getresponse(); r.read()
+        if r.status == 200: break
+    except OSError:
+        pass
+    if time.time() > deadline: sys.exit("server did not start")
+    time.sleep(0.5)
+def token():
+    c.request("POST", "/token", "grant_type=client_credentials&scope=read%20write", headers)
+    r = c.getresponse(); body = r.read()
+    assert r.status == 200, body
+    return json.loads(body)["access_token"]
+access = token()
+body = "grant_type=client_credentials&scope=read%20write" if scenario == "client_credentials" else f"token={access}"
+path = "/token" if scenario == "client_credentials" else "/introspect"
+def one():
+    c.request("POST", path, body, headers); r = c.getresponse(); data = r.read()
+    assert r.status == 200, data
+for _ in range(warm): one()
+subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
+# The first instrumented calls re-translate code and can overrun a plugin's
+# deadline (valgrind runs ~50x slower); they are not counted.
+for _ in range(20):
+    try: one()
+    except AssertionError: pass
+subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL)
+for _ in range(n): one()
+subprocess.run(["callgrind_control", "-d", pid], check=True, stdout=subprocess.DEVNULL)
+PY
+
+kill -INT $PID; wait $PID || true
+trap - EXIT
+# Dump 1 holds the uncounted first calls, dump 2 exactly the N requests.
+PROFILE=$OUT/callgrind.out.2
+TOTAL=$(callgrind_annotate "$PROFILE" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}' | head -1)
+echo "scenario: $SCENARIO, $N requests"
+echo "instructions per request: $((TOTAL / N))"
+echo
+echo "self instructions per request, by component:"
+callgrind_annotate --auto=no --threshold=100 "$PROFILE" 2>/dev/null | awk -v N="$N" -f "$BENCH_DIR/profile-groups.awk" | sort -rn
+echo
+echo "top functions (self instructions per request):"
+callgrind_annotate --auto=no --threshold=90 "$PROFILE" 2>/dev/null \
+  | awk -v n="$N" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ { c=$1; gsub(",","",c); sub(/^ *[0-9,]+ \( *[0-9.]+%\) +/,""); sub(/ \[.*/,""); sub(/.*\/(src|library)\//,""); if (++k <= 25) printf "%8d  %s\n", c/n, substr($0,1,140) }'

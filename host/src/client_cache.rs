@@ -1,0 +1,158 @@
+//! Registered clients kept in memory for client authentication (RFC 6749 §2.3),
+//! so that a token, introspection or revocation request does not read the
+//! `clients` table each time.
+//!
+//! Only clients that exist are cached: a client registered while the server
+//! runs (`grantbox client add`, from another process or instance) is read from
+//! the store on its first request and is usable at once. A registration never
+//! changes once stored (there is no update or delete), so an entry cannot go
+//! stale through Grantbox; an entry is still dropped after [`TTL_SECONDS`] so
+//! that a row changed by hand in the database takes effect within that time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Clock;
+use crate::store::{Client, Store, StoreError};
+
+/// How long a cached client is trusted before the store is read again.
+pub const TTL_SECONDS: i64 = 60;
+
+/// At most this many clients are kept; when full, the cache starts over.
+const CAPACITY: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct ClientCache {
+    entries: RwLock<HashMap<String, Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    client: Arc<Client>,
+    read_at: i64,
+}
+
+impl ClientCache {
+    /// The client with this id, from the cache while fresh, else from the store.
+    pub async fn find(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        let now = clock.now();
+        if let Some(entry) = self.read().get(client_id)
+            && now - entry.read_at < TTL_SECONDS
+        {
+            return Ok(Some(entry.client.clone()));
+        }
+        let Some(client) = store.find_client(client_id).await? else {
+            self.write().remove(client_id);
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        let mut entries = self.write();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(
+            client_id.to_owned(),
+            Entry {
+                client: client.clone(),
+                read_at: now,
+            },
+        );
+        Ok(Some(client))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every update is one insert, remove or clear), so poisoning is ignored.
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str, scopes: &[&str]) -> Client {
+        Client {
+            client_id: id.into(),
+            secret_hash: Some(vec![7; 32]),
+            name: None,
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            public: false,
+            trusted: false,
+            created_at: 0,
+            client_uri: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_registered_after_a_miss_is_found_at_once() {
+        let store = Store::open(":memory:").await.expect("store");
+        let cache = ClientCache::default();
+        let clock = Clock::system();
+        assert!(
+            cache
+                .find(&store, &clock, "late")
+                .await
+                .expect("find")
+                .is_none()
+        );
+        store
+            .insert_client(&client("late", &["read"]))
+            .await
+            .expect("insert");
+        let found = cache.find(&store, &clock, "late").await.expect("find");
+        assert_eq!(found.map(|c| c.scopes.clone()), Some(vec!["read".into()]));
+    }
+
+    #[tokio::test]
+    async fn a_cached_client_is_read_again_after_the_ttl() {
+        let store = Store::open(":memory:").await.expect("store");
+        store
+            .insert_client(&client("c1", &["read"]))
+            .await
+            .expect("insert");
+        let cache = ClientCache::default();
+        let clock = Clock::system();
+        let first = cache
+            .find(&store, &clock, "c1")
+            .await
+            .expect("find")
+            .expect("client");
+        // Changed behind Grantbox's back, as only a hand edit could.
+        if let Some(pool) = store.sqlite_pool() {
+            sqlx::query("UPDATE clients SET scopes = '[\"write\"]' WHERE client_id = 'c1'")
+                .execute(pool)
+                .await
+                .expect("update");
+        }
+        clock.advance(TTL_SECONDS / 2);
+        let within = cache
+            .find(&store, &clock, "c1")
+            .await
+            .expect("find")
+            .expect("client");
+        assert!(Arc::ptr_eq(&first, &within), "served from the cache");
+        clock.advance(TTL_SECONDS);
+        let after = cache
+            .find(&store, &clock, "c1")
+            .await
+            .expect("find")
+            .expect("client");
+        assert_eq!(after.scopes, vec!["write".to_string()]);
+    }
+}
