@@ -6,19 +6,24 @@
 #   bench/run.sh               # set up, then REPS x scenarios x servers; writes bench/results/<stamp>.{md,svg}
 #   bench/run.sh --setup-only  # build Grantbox, copy and build the anchors, install wrk
 #   bench/run.sh --quick       # REPS=1 DURATION=3 WARMUP=1: does everything work?
+#   bench/run.sh --smoke       # CI: debug build, every scenario and server once for 2 s,
+#                              # no waiting for a quiet machine; results under target/bench-smoke
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials introspect refresh"
+#   SCENARIOS="client_credentials authorization_code introspect refresh"
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
-#   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"
+#   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
+#   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=38180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
 #   WARMUP_TOOL=warmup.py       (wrk: warm up with wrk, which reproduces the cancelled-BEGIN bug, see README)
 #   MICRO=0                     (1: also run `cargo bench -p grantbox-bench`, pinned to SERVER_CPU, and add its medians)
 #   GRANTBOX_BIN=path           (use this binary instead of building target/release/grantbox)
+#   BUILD_PROFILE=release       (dev: build and run Grantbox and seed-codes unoptimised, for --smoke)
 #   SHARED_BENCH=../shared/bench  OUT=bench/results/<stamp> (raw files; ignored by git)
+#   RESULTS=bench/results/<stamp> (the table and chart: RESULTS.md, RESULTS.svg)
 #
 # Each run starts the server afresh (empty stores; Grantbox gets a new SQLite
 # file in a temp dir and the compiled-plugin cache of earlier runs), waits for
@@ -39,9 +44,13 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials introspect refresh"}
+SCENARIOS=${SCENARIOS:-"client_credentials authorization_code introspect refresh"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
+CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
+CODE_RATE=${CODE_RATE:-8000}
+export REDIRECT_URI=https://client.example/cb
+export CODE_VERIFIER=bench-code-verifier-of-pkce-rfc7636-at-least-43-chars
 REFRESH_SERVERS=${REFRESH_SERVERS:-"grantbox oauth2orize"}
 SERVER_CPU=${SERVER_CPU:-1}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
@@ -62,14 +71,20 @@ GB_SECRET=bench-secret-0123456789abcdefghijklmnop
 GB_PASSWORD=wonderland-bench
 
 SETUP_ONLY=0
+BUILD_PROFILE=${BUILD_PROFILE:-release}
 for arg in "$@"; do
   case $arg in
     --setup-only) SETUP_ONLY=1 ;;
     --quick) REPS=1; DURATION=3; WARMUP=1 ;;
+    --smoke) REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; BUILD_PROFILE=dev
+             OUT=${OUT:-$TARGET/bench-smoke/run}; RESULTS=${RESULTS:-$TARGET/bench-smoke/table}; rm -rf "$OUT" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
+
+PROFILE_DIR=$TARGET/$([[ $BUILD_PROFILE == dev ]] && echo debug || echo "$BUILD_PROFILE")
+export BUILD_PROFILE OUT RESULTS
 
 # ------------------------------------------------------------------ setup
 setup() {
@@ -78,9 +93,11 @@ setup() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
   fi
   if [[ -z ${GRANTBOX_BIN:-} ]]; then
-    echo "== cargo build --release -p grantbox"
-    (cd "$ROOT" && cargo build --release -q -p grantbox --bin grantbox)
+    echo "== cargo build --profile $BUILD_PROFILE -p grantbox"
+    (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox --bin grantbox)
   fi
+  echo "== cargo build --profile $BUILD_PROFILE -p grantbox-bench --bin seed-codes"
+  (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes)
 
   [[ -d $SHARED_BENCH/anchors ]] || { echo "no anchors at $SHARED_BENCH/anchors (set SHARED_BENCH)" >&2; exit 1; }
   echo "== anchors: $SHARED_BENCH/anchors -> $ANCHORS"
@@ -116,7 +133,7 @@ if [[ -n ${GRANTBOX_BENCH_AUTOGROUP:-} ]]; then
   echo "$NICE" >"/proc/$$/autogroup" 2>/dev/null || echo "could not set the autogroup nice" >&2
 fi
 
-GRANTBOX=${GRANTBOX_BIN:-$TARGET/release/grantbox}
+GRANTBOX=${GRANTBOX_BIN:-$PROFILE_DIR/grantbox}
 NCPU=$(nproc)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=${OUT:-$BENCH_DIR/results/$STAMP}
@@ -151,6 +168,9 @@ prepare_grantbox_db() { # scenario
   if [[ $1 == refresh ]]; then
     gb client add bench-refresh --grant-type password --grant-type refresh_token --scope read --scope write --secret "$GB_SECRET"
     printf '%s' "$GB_PASSWORD" | gb user add alice --password-stdin
+  fi
+  if [[ $1 == authorization_code ]]; then
+    gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
   fi
 }
 
@@ -190,6 +210,7 @@ creds() { # server scenario -> "id secret"
   local secret=$ANCHOR_SECRET id=bench-client
   [[ $1 == grantbox ]] && secret=$GB_SECRET
   [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
+  [[ $1 == grantbox && $2 == authorization_code ]] && id=bench-code
   echo "$id $secret"
 }
 
@@ -214,6 +235,17 @@ prepare() { # server scenario
       TOKEN=$(json_field access_token <<<"$body"); export TOKEN
       body=$(post "$id" "$secret" /introspect -d "token=$TOKEN")
       grep -q '"active" *: *true' <<<"$body" || { echo "$1: introspection failed: $body" >&2; exit 1; } ;;
+    authorization_code)
+      # Two pools of codes, seeded through the store (seed-codes): one for the
+      # warm-up, one for the run, CODE_RATE a second each; then one redeemed
+      # here to check the request.
+      local seed=$PROFILE_DIR/seed-codes db="sqlite://$RUN_DIR/grantbox.db"
+      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( WARMUP * CODE_RATE )) "$OUT/pool.warmup"
+      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( (DURATION + 1) * CODE_RATE )) "$OUT/pool.measure"
+      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" 1 "$OUT/pool.check"
+      body=$(post "$id" "$secret" /token -d grant_type=authorization_code -d "code=$(cat "$OUT/pool.check")" \
+        --data-urlencode "redirect_uri=$REDIRECT_URI" -d "code_verifier=$CODE_VERIFIER")
+      [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: code redemption failed: $body" >&2; exit 1; } ;;
     refresh)
       # Two pools, one for the warm-up and one for the measured run, each with
       # more refresh tokens than connections. Password grant: Grantbox checks
@@ -223,10 +255,10 @@ prepare() { # server scenario
       for pool in warmup measure; do
         seq 1 "$n" | xargs -P 4 -I{} curl -fsS -u "$id:$secret" -d grant_type=password -d username=alice \
           -d "password=$password" -d 'scope=read write' "http://127.0.0.1:$PORT/token" \
-          | grep -o '"refresh_token" *: *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' >"$OUT/refresh.$pool"
-        if (( $(wc -l <"$OUT/refresh.$pool") < n )); then echo "$1: could not get $n refresh tokens" >&2; exit 1; fi
+          | grep -o '"refresh_token" *: *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' >"$OUT/pool.$pool"
+        if (( $(wc -l <"$OUT/pool.$pool") < n )); then echo "$1: could not get $n refresh tokens" >&2; exit 1; fi
       done
-      local rt; rt=$(tail -1 "$OUT/refresh.measure")
+      local rt; rt=$(tail -1 "$OUT/pool.measure")
       # one extra token, to check the request: rotate it once
       body=$(post "$id" "$secret" /token -d grant_type=password -d username=alice -d "password=$password" -d 'scope=read write')
       body=$(post "$id" "$secret" /token -d grant_type=refresh_token -d "refresh_token=$(json_field refresh_token <<<"$body")")
@@ -257,7 +289,7 @@ jf() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
 run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
   local p TIMEFORMAT='%3U %3S' u s
   p=$(pin "$LOADGEN_CPU")
-  { time REFRESH_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
+  { time REFRESH_FILE=$3 CODE_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
       -s "$BENCH_DIR/wrk/token_load.lua" "http://127.0.0.1:$PORT" >"$2" 2>&1 ; } 2>"$2.time"
   read -r u s <"$2.time"
   WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
@@ -270,9 +302,9 @@ warm_up() { # scenario outfile
   local p
   p=$(pin "$LOADGEN_CPU")
   if [[ $WARMUP_TOOL == wrk ]]; then
-    run_wrk "$WARMUP" "$2" "$OUT/refresh.warmup"
+    run_wrk "$WARMUP" "$2" "$OUT/pool.warmup"
   else
-    $p python3 "$BENCH_DIR/warmup.py" "$1" "$PORT" "$WARMUP" "$CONNS" "$OUT/refresh.warmup" >"$2" 2>&1 \
+    $p python3 "$BENCH_DIR/warmup.py" "$1" "$PORT" "$WARMUP" "$CONNS" "$OUT/pool.warmup" >"$2" 2>&1 \
       || { echo "warm-up failed, see $2" >&2; exit 1; }
   fi
 }
@@ -282,6 +314,7 @@ servers_for() {
     client_credentials) echo "$CC_SERVERS" ;;
     introspect) echo "$INTROSPECT_SERVERS" ;;
     refresh) echo "$REFRESH_SERVERS" ;;
+    authorization_code) echo "$CODE_SERVERS" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }
@@ -313,7 +346,7 @@ for rep in $(seq 1 "$REPS"); do
         prepared_rss=$(status_kb "$SERVER_PID" VmRSS)
         warm_up "$sc" "$OUT/$sc.$srv.$rep.warmup.txt"
         read -r b0 t0 <<<"$(cpu_jiffies)"; s0=$(proc_jiffies "$SERVER_PID"); w0=$(date +%s.%N)
-        run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/refresh.measure"
+        run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/pool.measure"
         read -r b1 t1 <<<"$(cpu_jiffies)"; s1=$(proc_jiffies "$SERVER_PID"); w1=$(date +%s.%N)
         hwm=$(status_kb "$SERVER_PID" VmHWM)
         stop_server
@@ -356,5 +389,5 @@ if [[ $MICRO == 1 ]]; then
   fi
 fi
 
-python3 "$BENCH_DIR/summarize.py" "$OUT" "$BENCH_DIR/results/$STAMP" ${MICRO_MD:+--micro "$MICRO_MD"}
+python3 "$BENCH_DIR/summarize.py" "$OUT" "${RESULTS:-$BENCH_DIR/results/$STAMP}" ${MICRO_MD:+--micro "$MICRO_MD"}
 echo "raw results: $OUT"

@@ -16,10 +16,15 @@ from pathlib import Path
 
 SCENARIOS = {
     "client_credentials": "client credentials: POST /token grant_type=client_credentials, client_secret_basic",
+    "authorization_code": "authorization code redemption: POST /token grant_type=authorization_code with PKCE S256, one code a request",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
     "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
 }
 NOTES = {
+    "authorization_code": "Grantbox alone: the anchors' load scripts have no code scenario. The codes "
+    "are seeded through Grantbox's store by `seed-codes` (the same rows `codes.issue` writes, with a "
+    "PKCE S256 challenge); each request redeems one, so it is a read, a transactional single-use "
+    "update and a token insert with the replay check.",
     "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
     "refresh": "Anchors: oauth2orize only (it rotates). oidc-provider issues refresh tokens only "
     "through its interactive authorization-code flow and does not rotate them by default; "

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Warm a server up with the scenario's request, ending without a request in flight.
 
-    warmup.py SCENARIO PORT SECONDS CONNECTIONS [REFRESH_FILE]
+    warmup.py SCENARIO PORT SECONDS CONNECTIONS [REFRESH_FILE | CODE_FILE]
 
-Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN (introspect).
+Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN (introspect),
+REDIRECT_URI and CODE_VERIFIER (authorization_code).
 
 wrk stops with a request in flight on every connection; the server sees those
 clients go away mid-request. Grantbox's SQLite store did not survive that (a
@@ -46,6 +47,12 @@ def main(argv):
         if len(tokens) < connections:
             print(f"warmup: {len(tokens)} refresh tokens for {connections} connections", file=sys.stderr)
             return 1
+    elif scenario == "authorization_code":
+        path, body = "/token", None
+        codes = iter([line.strip() for line in open(refresh_file) if line.strip()])
+        code_body = "grant_type=authorization_code&redirect_uri={}&code_verifier={}&code=".format(
+            os.environ["REDIRECT_URI"].replace(":", "%3A").replace("/", "%2F"), os.environ["CODE_VERIFIER"]
+        )
     else:
         print(f"warmup: unknown scenario {scenario}", file=sys.stderr)
         return 2
@@ -60,6 +67,12 @@ def main(argv):
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         while time.monotonic() < deadline:
             payload = body if refresh is None else "grant_type=refresh_token&refresh_token=" + refresh
+            if scenario == "authorization_code":
+                with lock:
+                    code = next(codes, None)
+                if code is None:
+                    break  # every seeded code is used
+                payload = code_body + code
             try:
                 connection.request("POST", path, payload, headers)
                 response = connection.getresponse()

@@ -13,8 +13,14 @@
 --                                each request takes one, each 200 answer puts back the
 --                                new one. Needs a response() hook, which slows wrk down;
 --                                it runs on its own core and stays far from its limit.
+--   SCENARIO=authorization_code  POST /token grant_type=authorization_code&code=...&redirect_uri=...
+--                                &code_verifier=... (RFC 6749 §4.1.3, RFC 7636): each request
+--                                redeems one of the codes in $CODE_FILE (seeded through the
+--                                store by seed-codes, all with the PKCE challenge of
+--                                $CODE_VERIFIER); a code is never sent twice.
 --
--- Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN, REFRESH_FILE, WRK_THREADS.
+-- Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN, REFRESH_FILE, CODE_FILE,
+-- REDIRECT_URI, CODE_VERIFIER, WRK_THREADS.
 -- Non-2xx answers and socket errors are counted by wrk and reported in BENCHJSON.
 
 local scenario = os.getenv("SCENARIO") or "client_credentials"
@@ -53,6 +59,38 @@ elseif scenario == "introspect" then
   local token = os.getenv("TOKEN") or error("SCENARIO=introspect needs TOKEN")
   wrk.path = "/introspect"
   wrk.body = "token=" .. form_escape(token)
+elseif scenario == "authorization_code" then
+  wrk.path = "/token"
+  local file = os.getenv("CODE_FILE") or error("SCENARIO=authorization_code needs CODE_FILE")
+  local prefix = "grant_type=authorization_code&redirect_uri=" ..
+    form_escape(os.getenv("REDIRECT_URI") or error("needs REDIRECT_URI")) ..
+    "&code_verifier=" .. form_escape(os.getenv("CODE_VERIFIER") or error("needs CODE_VERIFIER")) .. "&code="
+
+  -- Each thread redeems every n-th code, so no code is sent twice.
+  local counter = 0
+  function setup(thread)
+    thread:set("index", counter)
+    counter = counter + 1
+  end
+
+  local codes, next_code = {}, 1
+  function init(args)
+    local n, i = tonumber(os.getenv("WRK_THREADS") or "1"), 0
+    for line in io.lines(file) do
+      if line ~= "" then
+        if i % n == index then codes[#codes + 1] = line end
+        i = i + 1
+      end
+    end
+  end
+
+  function request()
+    -- Past the last seeded code the request fails visibly (400) instead of
+    -- replaying a code (which would revoke its tokens and count as success).
+    local code = codes[next_code] or "codes-exhausted"
+    next_code = next_code + 1
+    return wrk.format(nil, nil, nil, prefix .. code)
+  end
 elseif scenario == "refresh" then
   wrk.path = "/token"
   local file = os.getenv("REFRESH_FILE") or error("SCENARIO=refresh needs REFRESH_FILE")
