@@ -272,8 +272,12 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     }
 }
 
-/// The component must export `grantbox:plugin/grant` of the version its
-/// manifest names, and that version must run on this host.
+/// The component must export `grantbox:plugin/grant` of a version this host
+/// runs (the same major, no newer minor), and the manifest's `interface` (the
+/// lowest version the plugin needs) must be of that major and no newer than
+/// what the component was built against. wasmtime matches the names of
+/// imports and exports by semver (`…@1.0.0` finds the host's `…@1.1.0`, and so
+/// would `…@1.2.0`), so this check is what refuses a newer minor.
 fn check_interface(
     engine: &Engine,
     component: &Component,
@@ -297,7 +301,7 @@ fn check_interface(
             manifest.wasm_file
         ));
     }
-    if (exported.major, exported.minor) != (manifest.interface.major, manifest.interface.minor) {
+    if !manifest.interface.runs_on(exported) {
         return Err(format!(
             "{source}: plugin.interface: the manifest says {} but {} was built against {exported}",
             manifest.interface, manifest.wasm_file

@@ -20,8 +20,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::{
     Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
-    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
-    to_hash, to_json, to_kind,
+    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
+    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -49,7 +49,7 @@ const PURGE_BATCH: i64 = 500;
 
 macro_rules! token_columns {
     () => {
-        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, revoked_at, rotated_at"
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, audience, actor, revoked_at, rotated_at"
     };
 }
 
@@ -564,7 +564,7 @@ impl PostgresStore {
                 insert_token(&mut tx, token).await?;
             }
             commit(tx, "rotate refresh token").await?;
-            return Ok(RotateOutcome::Rotated(old));
+            return Ok(RotateOutcome::Rotated(Box::new(old)));
         }
 
         let row = sqlx::query(
@@ -828,7 +828,8 @@ async fn lock_family(tx: &mut PgConnection, grant_id: &str) -> Result<(), StoreE
 async fn insert_token(tx: &mut PgConnection, token: &NewToken) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at, grant_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         issued_at, expires_at, grant_expires_at, audience, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&token.token_hash[..])
     .bind(token.kind.as_str())
@@ -839,6 +840,8 @@ async fn insert_token(tx: &mut PgConnection, token: &NewToken) -> Result<(), Sto
     .bind(token.issued_at)
     .bind(token.expires_at)
     .bind(token.grant_expires_at)
+    .bind(audience_to_column(&token.audience)?)
+    .bind(token.actor.as_deref())
     .execute(tx)
     .await
     .map_err(|e| {
@@ -907,6 +910,8 @@ fn token_from_row(row: &PgRow) -> Result<TokenRecord, StoreError> {
         issued_at: get(row, "issued_at")?,
         expires_at: get(row, "expires_at")?,
         grant_expires_at: get(row, "grant_expires_at")?,
+        audience: audience_from_column(get(row, "audience")?)?,
+        actor: get(row, "actor")?,
         revoked_at: get(row, "revoked_at")?,
         rotated_at: get(row, "rotated_at")?,
     })

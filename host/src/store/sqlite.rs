@@ -14,8 +14,8 @@ use sqlx::{Executor, Row, Sqlite, Transaction};
 
 use super::{
     Client, CodeRecord, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome,
-    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope, split_scope,
-    to_hash, to_json, to_kind,
+    StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
+    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
 };
 
 /// The SQLite backend. Cloning shares the pool.
@@ -40,7 +40,7 @@ const PURGE_BATCH: i64 = 500;
 // Column lists as macros so that `concat!` can build `&'static str` statements.
 macro_rules! token_columns {
     () => {
-        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, revoked_at, rotated_at"
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, audience, actor, revoked_at, rotated_at"
     };
 }
 
@@ -474,7 +474,7 @@ impl SqliteStore {
                 insert_token(&mut *tx, token).await?;
             }
             commit(tx, "rotate refresh token").await?;
-            return Ok(RotateOutcome::Rotated(old));
+            return Ok(RotateOutcome::Rotated(Box::new(old)));
         }
 
         let row = sqlx::query(
@@ -730,7 +730,8 @@ where
 {
     sqlx::query(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at, grant_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         issued_at, expires_at, grant_expires_at, audience, actor) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&token.token_hash[..])
     .bind(token.kind.as_str())
@@ -741,6 +742,8 @@ where
     .bind(token.issued_at)
     .bind(token.expires_at)
     .bind(token.grant_expires_at)
+    .bind(audience_to_column(&token.audience)?)
+    .bind(token.actor.as_deref())
     .execute(executor)
     .await
     .map_err(|e| {
@@ -811,6 +814,8 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
         issued_at: get(row, "issued_at")?,
         expires_at: get(row, "expires_at")?,
         grant_expires_at: get(row, "grant_expires_at")?,
+        audience: audience_from_column(get(row, "audience")?)?,
+        actor: get(row, "actor")?,
         revoked_at: get(row, "revoked_at")?,
         rotated_at: get(row, "rotated_at")?,
     })

@@ -128,6 +128,7 @@ conformance!(
     users_insert_find_and_conflict,
     tokens_insert_find_expire_and_revoke,
     insert_tokens_is_all_or_nothing,
+    exchanged_tokens_keep_audience_and_actor,
     codes_redeem_once_and_replay_revokes_the_grant,
     fifty_concurrent_redemptions_one_winner,
     refresh_rotation_and_reuse,
@@ -170,6 +171,8 @@ fn token(name: &str, kind: TokenKind, client_id: &str, grant_id: &str) -> NewTok
         issued_at: NOW,
         expires_at: NOW + 3600,
         grant_expires_at: None,
+        audience: Vec::new(),
+        actor: None,
     }
 }
 
@@ -461,6 +464,8 @@ async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
             issued_at: NOW,
             expires_at: NOW + 3600,
             grant_expires_at: None,
+            audience: Vec::new(),
+            actor: None,
             revoked_at: None,
             rotated_at: None,
         }
@@ -557,6 +562,43 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
         .expect("find")
         .expect("active");
     assert_eq!((found.scope, found.subject), (vec![], None));
+}
+
+/// RFC 8693: an exchanged token keeps its audience (in order) and actor, and
+/// joins the subject token's family, so revoking that grant revokes it too.
+async fn exchanged_tokens_keep_audience_and_actor(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    store
+        .insert_tokens(&pair("subject", "c1", "g1"))
+        .await
+        .expect("insert");
+    let mut exchanged = token("exchanged", TokenKind::Access, "c2", "g1");
+    exchanged.audience = vec!["https://api.example/".into(), "urn:backend".into()];
+    exchanged.actor = Some("svc-b".into());
+    store.insert_tokens(&[exchanged]).await.expect("insert");
+
+    let found = store
+        .find_token(&token_hash("exchanged"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!(
+        found.audience,
+        vec!["https://api.example/".to_owned(), "urn:backend".to_owned()]
+    );
+    assert_eq!(found.actor.as_deref(), Some("svc-b"));
+    assert_eq!(found.client_id, "c2");
+    let plain = store
+        .find_token(&token_hash("subject-access"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!((plain.audience, plain.actor), (vec![], None));
+
+    assert_eq!(store.revoke_grant("g1", NOW).await.expect("revoke"), 3);
+    assert!(!active(&store, "exchanged", NOW).await);
 }
 
 async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {

@@ -16,3 +16,4 @@ mod postgres;
 mod resilience;
 mod security;
 mod token;
+mod versioning;
