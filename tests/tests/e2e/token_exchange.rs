@@ -3,7 +3,9 @@
 //! policy in `[config]`) and served by the real binary: a resource server
 //! trades a user's access token for one restricted to other audiences
 //! (impersonation) or one that names itself as actor (delegation), and
-//! `/introspect` shows `aud` and `act`; every refusal RFC 8693 names.
+//! `/introspect` shows `aud` and `act`; every refusal RFC 8693 names; only
+//! this grant takes repeated `audience`; without `token-exchange` in its
+//! manifest the host denies the capability.
 
 use serde_json::Value;
 
@@ -45,9 +47,13 @@ fn manifest() -> String {
 }
 
 fn setup() -> Setup {
+    setup_with(&manifest())
+}
+
+fn setup_with(manifest: &str) -> Setup {
     let wasm = test_plugin_wasm("grant-token-exchange");
     let plugins = tempfile::tempdir().unwrap();
-    install_plugin(plugins.path(), "grant-token-exchange", &wasm, &manifest());
+    install_plugin(plugins.path(), "grant-token-exchange", &wasm, manifest);
     let server = Server::start_with(Options {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
@@ -439,5 +445,42 @@ fn only_the_token_exchange_grant_takes_repeated_audience() {
     assert_eq!(
         setup.introspect(body["access_token"].as_str().unwrap())["aud"],
         serde_json::json!(["billing", "shipping"])
+    );
+}
+
+#[test]
+fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
+    let withheld = manifest().replace(
+        "capabilities = [\"token-exchange\", \"config\"]",
+        "capabilities = [\"config\"]",
+    );
+    assert_ne!(withheld, manifest(), "the example asks for token-exchange");
+    let setup = setup_with(&withheld);
+    let (alice, _) = setup.alice_tokens();
+    let (status, body) = setup.exchange(&[
+        ("subject_token", &alice),
+        ("subject_token_type", ACCESS_TOKEN),
+    ]);
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"], "server_error");
+    let logs = setup.server.logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("was not granted") && l.contains("token-exchange")),
+        "{logs}"
+    );
+    let metrics = crate::harness::text(
+        &http()
+            .get(setup.server.url("/metrics"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap(),
+    );
+    assert!(
+        metrics.contains(
+            r#"grantbox_plugin_denied_calls_total{plugin="grant-token-exchange",capability="token-exchange"} 1"#
+        ),
+        "{metrics}"
     );
 }
