@@ -248,7 +248,7 @@ impl TestHost {
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let mut state = std::mem::replace(&mut self.state, State::new());
         // As on the real host, a family learned by a lookup serves only the call that looked.
-        state.looked_up_grants.clear();
+        state.looked_up.clear();
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
             assert!(current.is_none(), "TestHost::run cannot be nested");
@@ -457,8 +457,9 @@ pub(crate) struct State {
     refresh_token_lifetime: u64,
     tokens: Vec<IssuedToken>,
     families: BTreeMap<String, Family>,
-    /// Families `token-exchange.lookup` returned during the current call.
-    looked_up_grants: Vec<String>,
+    /// Family and expiry of each token `token-exchange.lookup` returned
+    /// during the current call.
+    looked_up: Vec<(String, u64)>,
     codes: BTreeMap<String, Code>,
     key_value: BTreeMap<String, Entry>,
     logs: Vec<LogLine>,
@@ -478,7 +479,7 @@ impl State {
             refresh_token_lifetime: 30 * 24 * 3600,
             tokens: Vec::new(),
             families: BTreeMap::new(),
-            looked_up_grants: Vec::new(),
+            looked_up: Vec::new(),
             codes: BTreeMap::new(),
             key_value: BTreeMap::new(),
             logs: Vec::new(),

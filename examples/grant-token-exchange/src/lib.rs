@@ -8,7 +8,7 @@
 //! capability (interface 1.1.0); which `audience` and `resource` values each
 //! client may ask for comes from the manifest's `[config]`. An exchanged
 //! token joins the subject token's family, so revoking the subject's grant
-//! revokes it too.
+//! revokes it too, and the host ends it no later than the tokens presented.
 
 use grantbox_sdk::{
     ExchangeGrant, ExchangedTokenInfo, Grant, OAuthError, PluginInfo, TokenRequest, TokenResponse,

@@ -97,6 +97,19 @@ fn impersonation_issues_a_token_for_the_subject_with_its_scope() {
     // It joined the subject token's family.
     let subject_family = &test_host.token(&subject_token).unwrap().grant_id;
     assert_eq!(&issued.grant_id, subject_family);
+
+    // Later, the new token ends with the subject token, not an hour on.
+    test_host.advance(600);
+    let later = exchange(
+        &mut test_host,
+        None,
+        &[
+            ("subject_token", &subject_token),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ],
+    )
+    .unwrap();
+    assert_eq!(later.expires_in, Some(3000));
 }
 
 #[test]

@@ -118,6 +118,8 @@ struct AccessPlan<'a> {
     audience: &'a [String],
     /// RFC 8693 `act` subject.
     actor: Option<String>,
+    /// The latest the access token may expire, below the usual lifetime.
+    not_after: Option<i64>,
 }
 
 /// What a refresh token minted with an access token looks like.
@@ -143,7 +145,9 @@ fn mint(
         scope,
         audience,
         actor,
+        not_after,
     } = access;
+    let expires_at = (now + lifetimes.access_token).min(not_after.unwrap_or(i64::MAX));
     let mut rows = vec![NewToken {
         token_hash: secret::token_hash(&access_token),
         kind: TokenKind::Access,
@@ -152,7 +156,7 @@ fn mint(
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
         issued_at: now,
-        expires_at: now + lifetimes.access_token,
+        expires_at,
         grant_expires_at: None,
         audience: audience.to_vec(),
         actor,
@@ -180,7 +184,7 @@ fn mint(
     let issued = tokens::IssuedTokens {
         access_token,
         token_type: "Bearer".into(),
-        expires_in: lifetimes.access_token.max(0) as u64,
+        expires_in: (expires_at - now).max(0) as u64,
         refresh_token,
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
@@ -236,6 +240,7 @@ impl tokens::Host for CallCtx {
                 scope: &grant.scope,
                 audience: &[],
                 actor: None,
+                not_after: None,
             },
             refresh.then_some(RefreshPlan {
                 scope: &grant.scope,
@@ -310,7 +315,7 @@ impl token_exchange::Host for CallCtx {
         // Only a family this call looked up: revoking the subject token's
         // grant then revokes what was exchanged for it.
         let grant_id = match grant.grant_id {
-            Some(id) if self.known_grants.contains(&id) => id,
+            Some(id) if self.looked_up.iter().any(|l| l.grant_id == id) => id,
             Some(_) => {
                 return Err(HostError::InvalidArgument(
                     "grant-id is not one this call looked up".into(),
@@ -319,6 +324,9 @@ impl token_exchange::Host for CallCtx {
             None => secret::new_token(),
         };
         let now = services.clock.now();
+        // A token obtained by exchange never outlives a token the exchange
+        // presented (the subject token and the actor token).
+        let not_after = self.looked_up.iter().map(|l| l.expires_at).min();
         let (rows, issued) = mint(
             &services,
             &client_id,
@@ -327,6 +335,7 @@ impl token_exchange::Host for CallCtx {
                 scope: &grant.scope,
                 audience: &grant.audience,
                 actor: grant.actor,
+                not_after,
             },
             None,
             &grant_id,
@@ -358,7 +367,10 @@ impl token_exchange::Host for CallCtx {
         let Some(record) = found.map_err(unavailable)? else {
             return Ok(None);
         };
-        self.known_grants.push(record.grant_id.clone());
+        self.looked_up.push(super::runtime::LookedUp {
+            grant_id: record.grant_id.clone(),
+            expires_at: record.expires_at,
+        });
         let audience = record.audience.clone();
         let actor = record.actor.clone();
         Ok(Some(token_exchange::ExchangedTokenInfo {
@@ -525,6 +537,7 @@ impl refresh_tokens::Host for CallCtx {
                 scope: &scope,
                 audience: &[],
                 actor: None,
+                not_after: None,
             },
             Some(RefreshPlan {
                 scope: &record.scope,

@@ -383,6 +383,9 @@ pub(super) struct CallCtx {
     pub(super) issued: Vec<String>,
     /// Token families this call learned from redeemed codes.
     pub(super) known_grants: Vec<String>,
+    /// Tokens `token-exchange.lookup` found in this call: their family and
+    /// expiry. An exchange may join only these families and never outlives them.
+    pub(super) looked_up: Vec<LookedUp>,
     started: Instant,
     /// Time spent in host calls, which does not count against the deadline.
     host_time: Duration,
@@ -429,6 +432,12 @@ impl CallCtx {
     fn guest_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.host_time)
     }
+}
+
+/// A token a `token-exchange` lookup found during a call.
+pub(super) struct LookedUp {
+    pub(super) grant_id: String,
+    pub(super) expires_at: i64,
 }
 
 /// The per-call memory limit; remembers that it was hit so the fault is named.
@@ -599,6 +608,7 @@ impl Plugin {
             client,
             issued: Vec::new(),
             known_grants: Vec::new(),
+            looked_up: Vec::new(),
             started: Clock::instant(),
             host_time: Duration::ZERO,
         };

@@ -115,7 +115,9 @@ pub mod token_exchange {
             }
             let grant_id = match &grant.grant_id {
                 None => state.new_family(),
-                Some(grant_id) if state.looked_up_grants.contains(grant_id) => grant_id.clone(),
+                Some(grant_id) if state.looked_up.iter().any(|(id, _)| id == grant_id) => {
+                    grant_id.clone()
+                }
                 Some(grant_id) => {
                     return Err(HostError::InvalidArgument(format!(
                         "grant `{grant_id}` is not one this call looked up"
@@ -128,14 +130,24 @@ pub mod token_exchange {
                 grant.scope.clone(),
                 &grant_id,
             );
+            // As on the real host: never outlives a token looked up in this call.
+            let not_after = state
+                .looked_up
+                .iter()
+                .map(|(_, expires_at)| *expires_at)
+                .min();
+            let now = state.now;
+            let mut expires_in = state.access_token_lifetime;
             if let Some(stored) = state.tokens.last_mut() {
                 stored.audience = grant.audience.clone();
                 stored.actor = grant.actor.clone();
+                stored.expires_at = stored.expires_at.min(not_after.unwrap_or(u64::MAX));
+                expires_in = stored.expires_at - now;
             }
             Ok(IssuedTokens {
                 access_token,
                 token_type: "Bearer".to_string(),
-                expires_in: state.access_token_lifetime,
+                expires_in,
                 refresh_token: None,
                 scope: grant.scope.clone(),
                 grant_id,
@@ -156,7 +168,9 @@ pub mod token_exchange {
                     actor: issued.actor.clone(),
                 });
             if let Some(found) = &found {
-                state.looked_up_grants.push(found.token.grant_id.clone());
+                state
+                    .looked_up
+                    .push((found.token.grant_id.clone(), found.token.expires_at));
             }
             Ok(found)
         })

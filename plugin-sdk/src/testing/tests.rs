@@ -449,6 +449,20 @@ fn token_exchange_looks_up_any_clients_token_and_issues_with_audience_and_actor(
         (stored.audience, stored.actor)
     );
 
+    // An exchanged token never outlives a token looked up in the same call.
+    test_host.advance(600);
+    let later = test_host
+        .run(|| {
+            host::token_exchange::lookup(&subject_token).unwrap();
+            host::token_exchange::issue(&grant(None))
+        })
+        .unwrap();
+    assert_eq!(later.expires_in, 3000);
+    assert_eq!(
+        test_host.token(&later.access_token).unwrap().expires_at,
+        test_host.token(&subject_token).unwrap().expires_at
+    );
+
     // Scope stays within the calling client's registration; the capability is asked for.
     let mut wide = grant(None);
     wide.scope = scope(&["write"]);

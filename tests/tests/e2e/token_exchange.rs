@@ -214,6 +214,9 @@ fn delegation_shows_the_actor_and_revoking_the_subject_grant_revokes_it() {
     );
     assert_eq!(status, 200, "{body}");
     let actor_token = body["access_token"].as_str().unwrap().to_owned();
+    // Let the clock move on by a second, so that a token issued now with
+    // the full lifetime would outlive the two it is exchanged for.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
 
     let (status, body) = setup.exchange(&[
         ("subject_token", &alice),
@@ -232,6 +235,16 @@ fn delegation_shows_the_actor_and_revoking_the_subject_grant_revokes_it() {
         serde_json::json!({"sub": "orders-api"})
     );
     assert_eq!(introspected["aud"], serde_json::json!(["billing"]));
+    let ends = |token: &str| setup.introspect(token)["exp"].as_i64().unwrap();
+    assert_eq!(
+        introspected["exp"].as_i64().unwrap(),
+        ends(&alice).min(ends(&actor_token)),
+        "an exchanged token ends with the tokens it was exchanged for"
+    );
+    assert_eq!(
+        body["expires_in"].as_i64().unwrap(),
+        introspected["exp"].as_i64().unwrap() - introspected["iat"].as_i64().unwrap()
+    );
 
     // web revokes alice's refresh token (RFC 7009): the whole grant goes,
     // including what orders-api obtained by exchanging its access token.
