@@ -484,6 +484,8 @@ fn store_write(c: &mut Criterion) {
                         issued_at: now,
                         expires_at: now + 3600,
                         grant_expires_at: None,
+                        audience: Vec::new(),
+                        actor: None,
                     };
                     store
                         .insert_tokens(&[row], GrantOrigin::New)

@@ -25,6 +25,7 @@ const FIELDS: &[&str] = &[
     "provides",
     "provides.response_types",
     "provides.grant_types",
+    "provides.repeatable_parameters",
     "limits.memory_mib",
     "limits.timeout_ms",
     "config",
@@ -77,6 +78,16 @@ fuzz_target!(|data: &[u8]| {
                 m.grant_types
                     .iter()
                     .all(|g| !g.is_empty() && !g.contains(char::is_whitespace))
+            );
+            assert!(m.repeatable_parameters.iter().all(|p| {
+                !p.is_empty()
+                    && !["grant_type", "scope", "client_id", "client_secret"].contains(&p.as_str())
+            }));
+            assert!(m.repeatable_parameters.is_empty() || !m.grant_types.is_empty());
+            assert!(
+                m.capabilities
+                    .iter()
+                    .all(|c| c.since().runs_on(m.interface))
             );
             assert!(m.memory_bytes >= 1 << 20 && m.memory_bytes <= CAPS.max_memory_bytes);
             assert!(m.timeout_ms >= 1 && m.timeout_ms <= CAPS.max_timeout_ms);

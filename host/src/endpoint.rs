@@ -65,6 +65,29 @@ pub async fn authenticated_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Arc<Client>, Params), OAuthError> {
+    let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
+    refuse_repeated(&params, &[] as &[&str])?;
+    Ok((client, params))
+}
+
+/// RFC 6749 §3.1: request parameters must not repeat, except those in
+/// `repeatable`, which an extension grant defines as repeatable.
+pub fn refuse_repeated<S: AsRef<str>>(params: &Params, repeatable: &[S]) -> Result<(), OAuthError> {
+    match params.first_repeated_except(repeatable) {
+        Some(name) => Err(OAuthError::invalid_request(format!(
+            "parameter {name} is repeated"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// [`authenticated_form`] that leaves repeated parameters to the caller: the
+/// token endpoint knows which may repeat only once it knows the grant type.
+pub async fn authenticated_form_with_repeats(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Arc<Client>, Params), OAuthError> {
     check_form_content_type(headers)?;
     let params = Params::parse(body)?;
     let credentials = client_auth::extract(
@@ -74,10 +97,5 @@ pub async fn authenticated_form(
         &params,
     )?;
     let client = token::authenticate_client(app, &credentials).await?;
-    if let Some(name) = params.first_repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter {name} is repeated"
-        )));
-    }
     Ok((client, params))
 }

@@ -31,10 +31,12 @@ pub enum Capability {
     Clock,
     Log,
     Config,
+    /// Since interface 1.1.0: RFC 8693 token exchange.
+    TokenExchange,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Self::Tokens,
         Self::Codes,
         Self::RefreshTokens,
@@ -44,8 +46,9 @@ impl Capability {
         Self::Clock,
         Self::Log,
         Self::Config,
+        Self::TokenExchange,
     ];
-    pub const ALL_NAMES: [&'static str; 9] = [
+    pub const ALL_NAMES: [&'static str; 10] = [
         "tokens",
         "codes",
         "refresh-tokens",
@@ -55,6 +58,7 @@ impl Capability {
         "clock",
         "log",
         "config",
+        "token-exchange",
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -66,6 +70,20 @@ impl Capability {
 
     pub fn name(self) -> &'static str {
         Self::ALL_NAMES[self as usize]
+    }
+
+    /// The interface version that introduced the capability; a manifest must
+    /// name at least this version to ask for it.
+    pub fn since(self) -> manifest::InterfaceVersion {
+        let minor = match self {
+            Self::TokenExchange => 1,
+            _ => 0,
+        };
+        manifest::InterfaceVersion {
+            major: 1,
+            minor,
+            patch: 0,
+        }
     }
 }
 

@@ -90,6 +90,11 @@ pub struct NewToken {
     pub expires_at: i64,
     /// Refresh tokens: the absolute end of the family, which rotation keeps.
     pub grant_expires_at: Option<i64>,
+    /// Where the token may be used (RFC 8693 §2.1 `audience`/`resource`,
+    /// introspected as `aud`); empty for no restriction.
+    pub audience: Vec<String>,
+    /// The acting party of a delegation (RFC 8693 §4.1 `act`).
+    pub actor: Option<String>,
 }
 
 /// Where the tokens of [`Store::insert_tokens`] come from.
@@ -99,10 +104,11 @@ pub enum GrantOrigin {
     /// no code carries its id, so no replay can race the insert, and one
     /// multi-row `INSERT` outside any explicit transaction is all it takes.
     New,
-    /// A grant continued from a redeemed authorization code: the code may be
-    /// replayed between its redemption and this insert, so the insert checks
-    /// for that in the same transaction (RFC 6749 §4.1.2).
-    Code,
+    /// A grant that already exists: continued from a redeemed authorization
+    /// code, or joined by a token exchange. Its code may be replayed between
+    /// redemption and this insert, so the insert checks for that in the same
+    /// transaction (RFC 6749 §4.1.2).
+    Existing,
 }
 
 /// A stored token with its revocation state.
@@ -117,6 +123,8 @@ pub struct TokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub grant_expires_at: Option<i64>,
+    pub audience: Vec<String>,
+    pub actor: Option<String>,
     pub revoked_at: Option<i64>,
     /// Refresh tokens only: when it was exchanged for a new pair.
     pub rotated_at: Option<i64>,
@@ -177,7 +185,7 @@ pub enum RedeemOutcome {
 pub enum RotateOutcome {
     /// The old refresh token (returned, now marked rotated) was exchanged and
     /// the new tokens were inserted, in one transaction.
-    Rotated(TokenRecord),
+    Rotated(Box<TokenRecord>),
     /// No such refresh token of this client, it is revoked, or another call
     /// rotated it less than [`ROTATION_RACE_WINDOW`] seconds ago (the loser of
     /// a concurrent race: nothing is inserted and nothing revoked).
@@ -560,6 +568,21 @@ fn join_scope(scope: &[String]) -> Result<String, StoreError> {
         ));
     }
     Ok(scope.join(" "))
+}
+
+/// An audience as stored: `NULL` for none, else a JSON array.
+fn audience_to_column(audience: &[String]) -> Result<Option<String>, StoreError> {
+    if audience.is_empty() {
+        return Ok(None);
+    }
+    to_json(audience, "token audience").map(Some)
+}
+
+fn audience_from_column(column: Option<String>) -> Result<Vec<String>, StoreError> {
+    match column {
+        Some(text) => from_json(&text, "token audience"),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn split_scope(scope: &str) -> Vec<String> {

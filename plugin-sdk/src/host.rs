@@ -34,6 +34,28 @@ pub mod tokens {
     }
 }
 
+/// Capability `token-exchange` (interface 1.1.0, RFC 8693): tokens restricted
+/// to audiences and carrying the acting party. A manifest that asks for it
+/// must name `interface = "grantbox:plugin@1.1.0"` or later.
+pub mod token_exchange {
+    use super::backend;
+    use crate::{ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens};
+
+    /// Issues an access token (never a refresh token) to the calling client,
+    /// with the grant's audience and actor, in the family of a token this
+    /// call looked up when `grant_id` names one.
+    pub fn issue(grant: &ExchangeGrant) -> Result<IssuedTokens, HostError> {
+        backend::token_exchange::issue(grant)
+    }
+
+    /// Looks up an active token of this server, whichever client holds it,
+    /// with its audience and actor; `None` when it is expired, revoked or
+    /// unknown.
+    pub fn lookup(token: &str) -> Result<Option<ExchangedTokenInfo>, HostError> {
+        backend::token_exchange::lookup(token)
+    }
+}
+
 /// Capability `codes`: one-time authorization codes (RFC 6749 §4.1.2).
 pub mod codes {
     use super::backend;

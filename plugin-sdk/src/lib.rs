@@ -2,7 +2,7 @@
 //! [`export!`], and test the logic natively with [`testing::TestHost`].
 //!
 //! A plugin is a WebAssembly component exporting the `grant` interface of
-//! `grantbox:plugin@1.0.0` (`wit/plugin.wit` in this crate). The host
+//! `grantbox:plugin@1.1.0` (`wit/plugin.wit` in this crate). The host
 //! authenticates the client, checks the scope against the registration and
 //! then calls the plugin; the plugin reaches the host only through the
 //! capability functions in [`host`], each allowed only when its manifest asks
@@ -86,15 +86,18 @@ mod params;
 pub mod testing;
 mod types;
 
-pub use params::{optional_param, param};
+pub use params::{optional_param, param, repeated_param};
 pub use types::{
-    AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant, HostError,
-    IssuedTokens, OAuthError, Params, PluginInfo, RedeemError, RefreshError, ResponseMode,
-    ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest, TokenResponse,
+    AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant,
+    ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens, OAuthError, Params, PluginInfo,
+    RedeemError, RefreshError, ResponseMode, ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest,
+    TokenResponse,
 };
 
-/// The WIT package and version this SDK implements; a manifest's `interface`.
-pub const INTERFACE: &str = "grantbox:plugin@1.0.0";
+/// The WIT package and version this SDK is built against. A manifest's
+/// `interface` names the lowest version the plugin needs: `@1.0.0` unless it
+/// uses something added later (e.g. [`host::token_exchange`], since 1.1.0).
+pub const INTERFACE: &str = "grantbox:plugin@1.1.0";
 
 /// A grant plugin: the `grant` interface of the WIT, with defaults for the
 /// endpoints a plugin does not serve.

@@ -29,5 +29,16 @@ pub fn optional_param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a s
     Ok(first)
 }
 
+/// Every non-empty value of `name`, in request order: for parameters an
+/// extension grant defines as repeatable (e.g. RFC 8693 `audience` and
+/// `resource`), which the manifest lists in `provides.repeatable_parameters`.
+pub fn repeated_param<'a>(params: &'a Params, name: &str) -> Vec<&'a str> {
+    params
+        .iter()
+        .filter(|(key, value)| key == name && !value.is_empty())
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -46,11 +46,13 @@ pub enum Capability {
     Clock,
     Log,
     Config,
+    /// Since interface 1.1.0.
+    TokenExchange,
 }
 
 impl Capability {
-    /// Every capability of interface 1.0.
-    pub const ALL: [Capability; 9] = [
+    /// Every capability of interface 1.1.
+    pub const ALL: [Capability; 10] = [
         Capability::Tokens,
         Capability::Codes,
         Capability::RefreshTokens,
@@ -60,6 +62,7 @@ impl Capability {
         Capability::Clock,
         Capability::Log,
         Capability::Config,
+        Capability::TokenExchange,
     ];
 
     /// The WIT interface name, as a manifest lists it (e.g. `key-value`).
@@ -74,6 +77,7 @@ impl Capability {
             Capability::Clock => "clock",
             Capability::Log => "log",
             Capability::Config => "config",
+            Capability::TokenExchange => "token-exchange",
         }
     }
 }
@@ -101,6 +105,10 @@ pub struct IssuedToken {
     pub revoked: bool,
     /// A refresh token retired by rotation.
     pub rotated: bool,
+    /// Where the token may be used (`token-exchange`); empty for anywhere.
+    pub audience: Vec<String>,
+    /// The acting party of a delegation (`token-exchange`).
+    pub actor: Option<String>,
 }
 
 /// A line the plugin logged.
@@ -238,7 +246,9 @@ impl TestHost {
     /// functions of [`crate::host`] reach it. Panics in `f` propagate; the
     /// state is kept either way.
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let state = std::mem::replace(&mut self.state, State::new());
+        let mut state = std::mem::replace(&mut self.state, State::new());
+        // As on the real host, a family learned by a lookup serves only the call that looked.
+        state.looked_up.clear();
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
             assert!(current.is_none(), "TestHost::run cannot be nested");
@@ -314,6 +324,27 @@ impl TestHost {
                 .map(|(name, value)| (name.to_string(), value.to_string()))
                 .collect(),
         }
+    }
+
+    /// Stores an access token this server issued earlier to `client_id`
+    /// (any client, not only the calling one) in a family of its own, and
+    /// returns it: the subject or actor token of a token exchange.
+    pub fn existing_token(
+        &mut self,
+        client_id: &str,
+        subject: Option<&str>,
+        scope: &[&str],
+    ) -> String {
+        let calling = std::mem::replace(&mut self.state.client, Client::confidential(client_id));
+        let grant_id = self.state.new_family();
+        let token = self.state.store_token(
+            TokenKind::Access,
+            subject.map(str::to_string),
+            strings(scope),
+            &grant_id,
+        );
+        self.state.client = calling;
+        token
     }
 
     /// The calling client.
@@ -426,6 +457,9 @@ pub(crate) struct State {
     refresh_token_lifetime: u64,
     tokens: Vec<IssuedToken>,
     families: BTreeMap<String, Family>,
+    /// Family and expiry of each token `token-exchange.lookup` returned
+    /// during the current call.
+    looked_up: Vec<(String, u64)>,
     codes: BTreeMap<String, Code>,
     key_value: BTreeMap<String, Entry>,
     logs: Vec<LogLine>,
@@ -445,6 +479,7 @@ impl State {
             refresh_token_lifetime: 30 * 24 * 3600,
             tokens: Vec::new(),
             families: BTreeMap::new(),
+            looked_up: Vec::new(),
             codes: BTreeMap::new(),
             key_value: BTreeMap::new(),
             logs: Vec::new(),
@@ -554,6 +589,8 @@ impl State {
             expires_at: self.now + lifetime,
             revoked: false,
             rotated: false,
+            audience: Vec::new(),
+            actor: None,
         });
         token
     }

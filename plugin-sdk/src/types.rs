@@ -1,7 +1,7 @@
 //! The curated re-exports of the WIT types and the small constructors that
 //! make them pleasant to build; no other SDK module names the generated paths.
 
-use crate::bindings::grantbox::plugin::{codes, refresh_tokens, tokens, types};
+use crate::bindings::grantbox::plugin::{codes, refresh_tokens, token_exchange, tokens, types};
 
 /// Name/value pairs: request parameters, transaction data, response parameters.
 pub type Params = types::Params;
@@ -15,6 +15,7 @@ pub use types::{
 
 pub use codes::{AuthorizationCode, CodeGrant, RedeemError};
 pub use refresh_tokens::RefreshError;
+pub use token_exchange::{ExchangeGrant, ExchangedTokenInfo};
 pub use tokens::{IssuedTokens, TokenGrant, TokenInfo};
 
 impl PluginInfo {

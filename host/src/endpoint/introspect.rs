@@ -47,6 +47,20 @@ pub struct Details {
     pub exp: i64,
     pub iat: i64,
     pub iss: String,
+    /// Where the token may be used (RFC 7662 §2.2 `aud`): the `audience` and
+    /// `resource` values of a token exchange (RFC 8693 §2.1); absent when the
+    /// token has no restriction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aud: Vec<String>,
+    /// The acting party of a delegation (RFC 8693 §4.1 `act`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim: the subject of the party acting for the token's `sub`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: String,
 }
 
 async fn answer(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Introspection, OAuthError> {
@@ -106,6 +120,8 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
             exp: record.expires_at,
             iat: record.issued_at,
             iss: issuer.to_owned(),
+            aud: record.audience.clone(),
+            act: record.actor.clone().map(|sub| Actor { sub }),
         }),
     }
 }
@@ -132,6 +148,8 @@ mod tests {
             issued_at: 100,
             expires_at: 3700,
             grant_expires_at: None,
+            audience: Vec::new(),
+            actor: None,
             revoked_at: None,
             rotated_at: None,
         }
@@ -165,6 +183,22 @@ mod tests {
             serde_json::json!({
                 "active": true, "client_id": "svc", "sub": "sub-1",
                 "exp": 3700, "iat": 100, "iss": "https://as"
+            })
+        );
+    }
+
+    #[test]
+    fn exchanged_tokens_show_audience_and_actor() {
+        let mut exchanged = record(TokenKind::Access, Some("alice"), &["read"]);
+        exchanged.audience = vec!["https://api.example".into(), "urn:backend".into()];
+        exchanged.actor = Some("svc-b".into());
+        assert_eq!(
+            json(&describe(Some(&exchanged), "https://as")),
+            serde_json::json!({
+                "active": true, "scope": "read", "client_id": "svc", "sub": "alice",
+                "token_type": "Bearer", "exp": 3700, "iat": 100, "iss": "https://as",
+                "aud": ["https://api.example", "urn:backend"],
+                "act": {"sub": "svc-b"}
             })
         );
     }

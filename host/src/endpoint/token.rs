@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{authenticated_form, json_error};
+use super::{authenticated_form_with_repeats, json_error, refuse_repeated};
 use crate::app::App;
 use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
@@ -30,13 +30,17 @@ async fn exchange(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
-    let (client, params) = authenticated_form(app, headers, body).await?;
+    let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
     let grant_type = params.require("grant_type")?;
     let Some(plugin) = app.registry.for_grant_type(grant_type) else {
+        refuse_repeated(&params, &[] as &[&str])?;
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"
         )));
     };
+    // The plugin's manifest names the parameters of its grant that may repeat
+    // (`provides.repeatable_parameters`); they reach it as repeated pairs.
+    refuse_repeated(&params, &plugin.manifest.repeatable_parameters)?;
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for grant type {grant_type}"

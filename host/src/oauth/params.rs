@@ -57,11 +57,17 @@ impl Params {
 
     /// Whether any parameter appears more than once.
     pub fn first_repeated(&self) -> Option<&str> {
+        self.first_repeated_except::<&str>(&[])
+    }
+
+    /// Whether any parameter outside `repeatable` appears more than once
+    /// (an extension grant may define parameters that repeat, e.g. RFC 8693
+    /// `audience` and `resource`).
+    pub fn first_repeated_except<S: AsRef<str>>(&self, repeatable: &[S]) -> Option<&str> {
         self.pairs.iter().enumerate().find_map(|(i, (name, _))| {
-            self.pairs[..i]
-                .iter()
-                .any(|(earlier, _)| earlier == name)
-                .then_some(name.as_str())
+            let repeats = self.pairs[..i].iter().any(|(earlier, _)| earlier == name);
+            let allowed = repeatable.iter().any(|r| r.as_ref() == name);
+            (repeats && !allowed).then_some(name.as_str())
         })
     }
 
@@ -157,6 +163,9 @@ mod tests {
         assert_eq!(params.get("b").unwrap(), None);
         assert_eq!(params.get("c").unwrap(), Some("3"));
         assert_eq!(params.first_repeated(), Some("a"));
+        assert_eq!(params.first_repeated_except(&["a"]), None);
+        let twice = Params::parse(b"a=1&a=2&b=1&b=2").unwrap();
+        assert_eq!(twice.first_repeated_except(&["a"]), Some("b"));
         assert!(params.require("b").is_err());
         assert_eq!(params.without(&["a", "b"]), vec![("c".into(), "3".into())]);
     }

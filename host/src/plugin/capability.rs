@@ -4,7 +4,8 @@
 
 use super::Capability;
 use super::bindings::grantbox::plugin::{
-    clock, codes, config, key_value, log, random, refresh_tokens, tokens, types, users,
+    clock, codes, config, key_value, log, random, refresh_tokens, token_exchange, tokens, types,
+    users,
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
@@ -25,6 +26,8 @@ const MAX_TOKEN_BYTES: usize = 4096;
 const MAX_SCOPE_TOKENS: usize = 64;
 const MAX_DATA_BYTES: usize = 8 * 1024;
 const MAX_ISSUED_PER_CALL: usize = 16;
+const MAX_AUDIENCE_VALUES: usize = 16;
+const MAX_AUDIENCE_BYTES: usize = 2048;
 
 impl CallCtx {
     /// Fails unless the plugin holds `capability`.
@@ -108,6 +111,18 @@ fn token_info(record: TokenRecord) -> tokens::TokenInfo {
     }
 }
 
+/// What the access token says beyond its family.
+struct AccessPlan<'a> {
+    subject: Option<String>,
+    scope: &'a [String],
+    /// RFC 8693 `aud`; empty for no restriction.
+    audience: &'a [String],
+    /// RFC 8693 `act` subject.
+    actor: Option<String>,
+    /// The latest the access token may expire, below the usual lifetime.
+    not_after: Option<i64>,
+}
+
 /// What a refresh token minted with an access token looks like.
 struct RefreshPlan<'a> {
     scope: &'a [String],
@@ -119,14 +134,21 @@ struct RefreshPlan<'a> {
 fn mint(
     services: &super::HostServices,
     client_id: &str,
-    subject: Option<String>,
-    scope: &[String],
+    access: AccessPlan<'_>,
     refresh: Option<RefreshPlan<'_>>,
     grant_id: &str,
     now: i64,
 ) -> (Vec<NewToken>, tokens::IssuedTokens) {
     let access_token = secret::new_token();
     let lifetimes = services.lifetimes;
+    let AccessPlan {
+        subject,
+        scope,
+        audience,
+        actor,
+        not_after,
+    } = access;
+    let expires_at = (now + lifetimes.access_token).min(not_after.unwrap_or(i64::MAX));
     let mut rows = vec![NewToken {
         token_hash: secret::token_hash(&access_token),
         kind: TokenKind::Access,
@@ -135,8 +157,10 @@ fn mint(
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
         issued_at: now,
-        expires_at: now + lifetimes.access_token,
+        expires_at,
         grant_expires_at: None,
+        audience: audience.to_vec(),
+        actor,
     }];
     let refresh_token = refresh.as_ref().map(|_| secret::new_token());
     if let (Some(refresh_token), Some(plan)) = (&refresh_token, &refresh) {
@@ -154,12 +178,14 @@ fn mint(
             issued_at: now,
             expires_at: (now + lifetimes.refresh_token_idle).min(grant_expires_at),
             grant_expires_at: Some(grant_expires_at),
+            audience: Vec::new(),
+            actor: None,
         });
     }
     let issued = tokens::IssuedTokens {
         access_token,
         token_type: "Bearer".into(),
-        expires_in: lifetimes.access_token.max(0) as u64,
+        expires_in: (expires_at - now).max(0) as u64,
         refresh_token,
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
@@ -197,7 +223,7 @@ impl tokens::Host for CallCtx {
         // A plugin may continue only a family it learned in this call (from a
         // redeemed code), so it cannot attach tokens to another grant.
         let (grant_id, origin) = match grant.grant_id {
-            Some(id) if self.known_grants.contains(&id) => (id, GrantOrigin::Code),
+            Some(id) if self.known_grants.contains(&id) => (id, GrantOrigin::Existing),
             Some(_) => {
                 return Err(HostError::InvalidArgument(
                     "grant-id is not one this call redeemed".into(),
@@ -210,8 +236,13 @@ impl tokens::Host for CallCtx {
         let (rows, issued) = mint(
             &services,
             &client_id,
-            grant.subject,
-            &grant.scope,
+            AccessPlan {
+                subject: grant.subject,
+                scope: &grant.scope,
+                audience: &[],
+                actor: None,
+                not_after: None,
+            },
             refresh.then_some(RefreshPlan {
                 scope: &grant.scope,
                 grant_expires_at: None,
@@ -255,6 +286,116 @@ impl tokens::Host for CallCtx {
         self.add_host_time(started);
         revoked.map(|_| ()).map_err(unavailable)
     }
+}
+
+impl token_exchange::Host for CallCtx {
+    async fn issue(
+        &mut self,
+        grant: token_exchange::ExchangeGrant,
+    ) -> Result<tokens::IssuedTokens, HostError> {
+        self.check(Capability::TokenExchange)?;
+        check_scope(&grant.scope)?;
+        if let Some(subject) = &grant.subject {
+            check_len("subject", subject, 255)?;
+        }
+        if let Some(actor) = &grant.actor {
+            check_len("actor", actor, 255)?;
+        }
+        check_audience(&grant.audience)?;
+        let client_id = self.client_id()?;
+        let unregistered = self
+            .client
+            .as_ref()
+            .and_then(|client| grant.scope.iter().find(|s| !client.scopes.contains(s)));
+        if let Some(unknown) = unregistered {
+            return Err(HostError::InvalidArgument(format!(
+                "scope {unknown} is not registered for the client"
+            )));
+        }
+        let services = self.services_or_unavailable()?;
+        // Only a family this call looked up: revoking the subject token's
+        // grant then revokes what was exchanged for it.
+        let grant_id = match grant.grant_id {
+            Some(id) if self.looked_up.iter().any(|l| l.grant_id == id) => id,
+            Some(_) => {
+                return Err(HostError::InvalidArgument(
+                    "grant-id is not one this call looked up".into(),
+                ));
+            }
+            None => secret::new_token(),
+        };
+        let now = services.clock.now();
+        // A token obtained by exchange never outlives a token the exchange
+        // presented (the subject token and the actor token).
+        let not_after = self.looked_up.iter().map(|l| l.expires_at).min();
+        let (rows, issued) = mint(
+            &services,
+            &client_id,
+            AccessPlan {
+                subject: grant.subject,
+                scope: &grant.scope,
+                audience: &grant.audience,
+                actor: grant.actor,
+                not_after,
+            },
+            None,
+            &grant_id,
+            now,
+        );
+        let started = Clock::instant();
+        let stored = services
+            .store
+            .insert_tokens(&rows, GrantOrigin::Existing)
+            .await;
+        self.add_host_time(started);
+        stored.map_err(unavailable)?;
+        self.remember_issued(&issued.access_token)?;
+        Ok(issued)
+    }
+
+    async fn lookup(
+        &mut self,
+        token: String,
+    ) -> Result<Option<token_exchange::ExchangedTokenInfo>, HostError> {
+        self.check(Capability::TokenExchange)?;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Ok(None);
+        }
+        let services = self.services_or_unavailable()?;
+        let started = Clock::instant();
+        let found = services
+            .store
+            .find_token(&secret::token_hash(&token), services.clock.now())
+            .await;
+        self.add_host_time(started);
+        let Some(record) = found.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        self.looked_up.push(super::runtime::LookedUp {
+            grant_id: record.grant_id.clone(),
+            expires_at: record.expires_at,
+        });
+        let audience = record.audience.clone();
+        let actor = record.actor.clone();
+        Ok(Some(token_exchange::ExchangedTokenInfo {
+            token: token_info(record),
+            audience,
+            actor,
+        }))
+    }
+}
+
+fn check_audience(audience: &[String]) -> Result<(), HostError> {
+    let bytes: usize = audience.iter().map(String::len).sum();
+    if audience.len() > MAX_AUDIENCE_VALUES
+        || bytes > MAX_AUDIENCE_BYTES
+        || audience.iter().any(|a| a.is_empty())
+    {
+        return Err(HostError::InvalidArgument(format!(
+            "audience must be at most {MAX_AUDIENCE_VALUES} non-empty values of {MAX_AUDIENCE_BYTES} bytes in all"
+        )));
+    }
+    Ok(())
 }
 
 impl codes::Host for CallCtx {
@@ -395,8 +536,13 @@ impl refresh_tokens::Host for CallCtx {
         let (rows, issued) = mint(
             &services,
             &client_id,
-            record.subject.clone(),
-            &scope,
+            AccessPlan {
+                subject: record.subject.clone(),
+                scope: &scope,
+                audience: &[],
+                actor: None,
+                not_after: None,
+            },
             Some(RefreshPlan {
                 scope: &record.scope,
                 grant_expires_at: Some(record.grant_expires_at.unwrap_or(record.expires_at)),

@@ -12,7 +12,7 @@ use super::Capability;
 /// The interface version this host implements (the WIT package of `plugin-sdk/wit`).
 pub const HOST_INTERFACE: InterfaceVersion = InterfaceVersion {
     major: 1,
-    minor: 0,
+    minor: 1,
     patch: 0,
 };
 /// The WIT package name plugins are built against.
@@ -34,6 +34,9 @@ pub struct Manifest {
     /// Each `response_type` as its sorted, space-joined words.
     pub response_types: Vec<String>,
     pub grant_types: Vec<String>,
+    /// Token-endpoint parameters of this plugin's grant types that may repeat
+    /// (e.g. RFC 8693 `audience` and `resource`); every other one may not.
+    pub repeatable_parameters: Vec<String>,
     pub memory_bytes: usize,
     pub timeout_ms: u64,
     /// The `[config]` table as JSON, handed to the plugin unchanged.
@@ -141,6 +144,8 @@ struct RawProvides {
     response_types: Vec<String>,
     #[serde(default)]
     grant_types: Vec<String>,
+    #[serde(default)]
+    repeatable_parameters: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -149,6 +154,10 @@ struct RawLimits {
     memory_mib: Option<u64>,
     timeout_ms: Option<u64>,
 }
+
+/// Token-endpoint parameters the host itself reads (RFC 6749 §3.2, §2.3.1);
+/// they never repeat, whatever a manifest says.
+const HOST_READ_PARAMETERS: [&str; 4] = ["grant_type", "scope", "client_id", "client_secret"];
 
 const DEFAULT_MEMORY_MIB: u64 = 16;
 const DEFAULT_TIMEOUT_MS: u64 = 100;
@@ -218,6 +227,15 @@ impl Manifest {
                     ),
                 )
             })?;
+            if !capability.since().runs_on(interface) {
+                return Err(error(
+                    "plugin.capabilities",
+                    format!(
+                        "capability {name:?} needs {} but the manifest names {interface}",
+                        capability.since()
+                    ),
+                ));
+            }
             capabilities.insert(capability);
         }
         if raw.wasm.file.is_empty()
@@ -254,6 +272,26 @@ impl Manifest {
                     format!("{grant_type:?} is not a grant type"),
                 ));
             }
+        }
+        for parameter in &raw.provides.repeatable_parameters {
+            if HOST_READ_PARAMETERS.contains(&parameter.as_str()) {
+                return Err(error(
+                    "provides.repeatable_parameters",
+                    format!("{parameter:?} is read by the host and must not repeat"),
+                ));
+            }
+            if parameter.is_empty() {
+                return Err(error(
+                    "provides.repeatable_parameters",
+                    "an empty name is not a parameter".into(),
+                ));
+            }
+        }
+        if !raw.provides.repeatable_parameters.is_empty() && raw.provides.grant_types.is_empty() {
+            return Err(error(
+                "provides.repeatable_parameters",
+                "only token-endpoint grant types take repeatable parameters".into(),
+            ));
         }
         if response_types.is_empty() && raw.provides.grant_types.is_empty() {
             return Err(error(
@@ -299,6 +337,7 @@ impl Manifest {
             wasm_sha256,
             response_types,
             grant_types: raw.provides.grant_types,
+            repeatable_parameters: raw.provides.repeatable_parameters,
             memory_bytes,
             timeout_ms,
             config,
@@ -382,7 +421,7 @@ grant_types = ["urn:x"]
         let newer = error_of(&manifest("").replace("@1.0.0", "@1.4.0"));
         assert!(newer.contains("plugin.interface"), "{newer}");
         assert!(
-            newer.contains("grantbox:plugin@1.4.0") && newer.contains("grantbox:plugin@1.0.0"),
+            newer.contains("grantbox:plugin@1.4.0") && newer.contains(&HOST_INTERFACE.to_string()),
             "{newer}"
         );
 
@@ -397,6 +436,39 @@ grant_types = ["urn:x"]
 
         let memory = error_of(&format!("{}\n[limits]\nmemory_mib = 4096\n", manifest("")));
         assert!(memory.contains("limits.memory_mib"), "{memory}");
+    }
+
+    #[test]
+    fn a_capability_needs_the_interface_that_introduced_it() {
+        let old = error_of(&manifest("").replace("[\"tokens\"]", "[\"token-exchange\"]"));
+        assert!(old.contains("plugin.capabilities"), "{old}");
+        assert!(
+            old.contains("grantbox:plugin@1.1.0") && old.contains("grantbox:plugin@1.0.0"),
+            "{old}"
+        );
+        let text = manifest("")
+            .replace("@1.0.0", "@1.1.0")
+            .replace("[\"tokens\"]", "[\"token-exchange\"]");
+        let m = Manifest::parse(&text, "p", CAPS).unwrap();
+        assert!(m.capabilities.contains(&Capability::TokenExchange));
+    }
+
+    #[test]
+    fn repeatable_parameters_are_the_plugins_own() {
+        let with = |list: &str| format!("{}repeatable_parameters = [{list}]\n", manifest(""));
+        let m = Manifest::parse(&with("\"audience\", \"resource\""), "p", CAPS).unwrap();
+        assert_eq!(m.repeatable_parameters, vec!["audience", "resource"]);
+        assert!(
+            Manifest::parse(&manifest(""), "p", CAPS)
+                .unwrap()
+                .repeatable_parameters
+                .is_empty()
+        );
+        for host_read in ["grant_type", "scope", "client_id", "client_secret"] {
+            let error = error_of(&with(&format!("\"{host_read}\"")));
+            assert!(error.contains("provides.repeatable_parameters"), "{error}");
+            assert!(error.contains(host_read), "{error}");
+        }
     }
 
     #[test]

@@ -272,8 +272,12 @@ fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     }
 }
 
-/// The component must export `grantbox:plugin/grant` of the version its
-/// manifest names, and that version must run on this host.
+/// The component must export `grantbox:plugin/grant` of a version this host
+/// runs (the same major, no newer minor), and the manifest's `interface` (the
+/// lowest version the plugin needs) must be of that major and no newer than
+/// what the component was built against. wasmtime matches the names of
+/// imports and exports by semver (`…@1.0.0` finds the host's `…@1.1.0`, and so
+/// would `…@1.2.0`), so this check is what refuses a newer minor.
 fn check_interface(
     engine: &Engine,
     component: &Component,
@@ -297,7 +301,7 @@ fn check_interface(
             manifest.wasm_file
         ));
     }
-    if (exported.major, exported.minor) != (manifest.interface.major, manifest.interface.minor) {
+    if !manifest.interface.runs_on(exported) {
         return Err(format!(
             "{source}: plugin.interface: the manifest says {} but {} was built against {exported}",
             manifest.interface, manifest.wasm_file
@@ -379,6 +383,9 @@ pub(super) struct CallCtx {
     pub(super) issued: Vec<String>,
     /// Token families this call learned from redeemed codes.
     pub(super) known_grants: Vec<String>,
+    /// Tokens `token-exchange.lookup` found in this call: their family and
+    /// expiry. An exchange may join only these families and never outlives them.
+    pub(super) looked_up: Vec<LookedUp>,
     started: Instant,
     /// Time spent in host calls, which does not count against the deadline.
     host_time: Duration,
@@ -425,6 +432,12 @@ impl CallCtx {
     fn guest_time(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.host_time)
     }
+}
+
+/// A token a `token-exchange` lookup found during a call.
+pub(super) struct LookedUp {
+    pub(super) grant_id: String,
+    pub(super) expires_at: i64,
 }
 
 /// The per-call memory limit; remembers that it was hit so the fault is named.
@@ -595,6 +608,7 @@ impl Plugin {
             client,
             issued: Vec::new(),
             known_grants: Vec::new(),
+            looked_up: Vec::new(),
             started: Clock::instant(),
             host_time: Duration::ZERO,
         };

@@ -20,8 +20,8 @@ use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
-    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, from_json, join_scope,
-    split_scope, to_hash, to_json, to_kind,
+    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
+    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -49,7 +49,7 @@ const PURGE_BATCH: i64 = 500;
 
 macro_rules! token_columns {
     () => {
-        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, revoked_at, rotated_at"
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, audience, actor, revoked_at, rotated_at"
     };
 }
 
@@ -570,7 +570,7 @@ impl PostgresStore {
                 insert_rows(&mut *tx, new).await?;
             }
             commit(tx, "rotate refresh token").await?;
-            return Ok(RotateOutcome::Rotated(old));
+            return Ok(RotateOutcome::Rotated(Box::new(old)));
         }
 
         let row = sqlx::query(
@@ -836,25 +836,35 @@ async fn insert_rows<'c, E>(executor: E, tokens: &[NewToken]) -> Result<(), Stor
 where
     E: Executor<'c, Database = Postgres>,
 {
-    let scopes = tokens
+    let columns = tokens
         .iter()
-        .map(|token| join_scope(&token.scope))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|token| {
+            Ok((
+                join_scope(&token.scope)?,
+                audience_to_column(&token.audience)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let mut insert = QueryBuilder::<Postgres>::new(
         "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-         issued_at, expires_at, grant_expires_at) ",
+         issued_at, expires_at, grant_expires_at, audience, actor) ",
     );
-    insert.push_values(tokens.iter().zip(scopes), |mut row, (token, scope)| {
-        row.push_bind(&token.token_hash[..])
-            .push_bind(token.kind.as_str())
-            .push_bind(&token.client_id)
-            .push_bind(token.subject.as_deref())
-            .push_bind(scope)
-            .push_bind(&token.grant_id)
-            .push_bind(token.issued_at)
-            .push_bind(token.expires_at)
-            .push_bind(token.grant_expires_at);
-    });
+    insert.push_values(
+        tokens.iter().zip(columns),
+        |mut row, (token, (scope, audience))| {
+            row.push_bind(&token.token_hash[..])
+                .push_bind(token.kind.as_str())
+                .push_bind(&token.client_id)
+                .push_bind(token.subject.as_deref())
+                .push_bind(scope)
+                .push_bind(&token.grant_id)
+                .push_bind(token.issued_at)
+                .push_bind(token.expires_at)
+                .push_bind(token.grant_expires_at)
+                .push_bind(audience)
+                .push_bind(token.actor.as_deref());
+        },
+    );
     insert
         .build()
         .execute(executor)
@@ -920,6 +930,8 @@ fn token_from_row(row: &PgRow) -> Result<TokenRecord, StoreError> {
         issued_at: get(row, "issued_at")?,
         expires_at: get(row, "expires_at")?,
         grant_expires_at: get(row, "grant_expires_at")?,
+        audience: audience_from_column(get(row, "audience")?)?,
+        actor: get(row, "actor")?,
         revoked_at: get(row, "revoked_at")?,
         rotated_at: get(row, "rotated_at")?,
     })

@@ -128,6 +128,7 @@ conformance!(
     users_insert_find_and_conflict,
     tokens_insert_find_expire_and_revoke,
     insert_tokens_is_all_or_nothing,
+    exchanged_tokens_keep_audience_and_actor,
     codes_redeem_once_and_replay_revokes_the_grant,
     fifty_concurrent_redemptions_one_winner,
     refresh_rotation_and_reuse,
@@ -170,6 +171,8 @@ fn token(name: &str, kind: TokenKind, client_id: &str, grant_id: &str) -> NewTok
         issued_at: NOW,
         expires_at: NOW + 3600,
         grant_expires_at: None,
+        audience: Vec::new(),
+        actor: None,
     }
 }
 
@@ -464,6 +467,8 @@ async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
             issued_at: NOW,
             expires_at: NOW + 3600,
             grant_expires_at: None,
+            audience: Vec::new(),
+            actor: None,
             revoked_at: None,
             rotated_at: None,
         }
@@ -534,7 +539,7 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
         token("new-access", TokenKind::Access, "c1", "g1"),
         token("old-refresh", TokenKind::Refresh, "c1", "g1"),
     ];
-    for origin in [GrantOrigin::New, GrantOrigin::Code] {
+    for origin in [GrantOrigin::New, GrantOrigin::Existing] {
         let error = store
             .insert_tokens(&batch, origin)
             .await
@@ -571,6 +576,46 @@ async fn insert_tokens_is_all_or_nothing(backend: Backend) {
         .expect("find")
         .expect("active");
     assert_eq!((found.scope, found.subject), (vec![], None));
+}
+
+/// RFC 8693: an exchanged token keeps its audience (in order) and actor, and
+/// joins the subject token's family, so revoking that grant revokes it too.
+async fn exchanged_tokens_keep_audience_and_actor(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    store
+        .insert_tokens(&pair("subject", "c1", "g1"), GrantOrigin::New)
+        .await
+        .expect("insert");
+    let mut exchanged = token("exchanged", TokenKind::Access, "c2", "g1");
+    exchanged.audience = vec!["https://api.example/".into(), "urn:backend".into()];
+    exchanged.actor = Some("svc-b".into());
+    store
+        .insert_tokens(&[exchanged], GrantOrigin::Existing)
+        .await
+        .expect("insert");
+
+    let found = store
+        .find_token(&token_hash("exchanged"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!(
+        found.audience,
+        vec!["https://api.example/".to_owned(), "urn:backend".to_owned()]
+    );
+    assert_eq!(found.actor.as_deref(), Some("svc-b"));
+    assert_eq!(found.client_id, "c2");
+    let plain = store
+        .find_token(&token_hash("subject-access"), NOW)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!((plain.audience, plain.actor), (vec![], None));
+
+    assert_eq!(store.revoke_grant("g1", NOW).await.expect("revoke"), 3);
+    assert!(!active(&store, "exchanged", NOW).await);
 }
 
 async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
@@ -622,7 +667,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
     );
 
     store
-        .insert_tokens(&pair("g1", "c1", "g1"), GrantOrigin::Code)
+        .insert_tokens(&pair("g1", "c1", "g1"), GrantOrigin::Existing)
         .await
         .expect("tokens");
     store
@@ -643,7 +688,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
     // Tokens of that grant inserted after the replay (the redeemer was
     // slower than the replayer) are born revoked.
     store
-        .insert_tokens(&pair("late", "c1", "g1"), GrantOrigin::Code)
+        .insert_tokens(&pair("late", "c1", "g1"), GrantOrigin::Existing)
         .await
         .expect("tokens");
     assert!(!active(&store, "late-access", NOW + 2).await);

@@ -100,6 +100,83 @@ pub mod tokens {
     }
 }
 
+pub mod token_exchange {
+    use super::*;
+    use crate::{ExchangeGrant, ExchangedTokenInfo, IssuedTokens};
+
+    pub fn issue(grant: &ExchangeGrant) -> Result<IssuedTokens, HostError> {
+        with_state(|state| {
+            state.check(Capability::TokenExchange)?;
+            state.check_registered_scope(&grant.scope)?;
+            if grant.audience.iter().any(String::is_empty) {
+                return Err(HostError::InvalidArgument(
+                    "an audience value is empty".to_string(),
+                ));
+            }
+            let grant_id = match &grant.grant_id {
+                None => state.new_family(),
+                Some(grant_id) if state.looked_up.iter().any(|(id, _)| id == grant_id) => {
+                    grant_id.clone()
+                }
+                Some(grant_id) => {
+                    return Err(HostError::InvalidArgument(format!(
+                        "grant `{grant_id}` is not one this call looked up"
+                    )));
+                }
+            };
+            let access_token = state.store_token(
+                TokenKind::Access,
+                grant.subject.clone(),
+                grant.scope.clone(),
+                &grant_id,
+            );
+            // As on the real host: never outlives a token looked up in this call.
+            let not_after = state
+                .looked_up
+                .iter()
+                .map(|(_, expires_at)| *expires_at)
+                .min();
+            let now = state.now;
+            let mut expires_in = state.access_token_lifetime;
+            if let Some(stored) = state.tokens.last_mut() {
+                stored.audience = grant.audience.clone();
+                stored.actor = grant.actor.clone();
+                stored.expires_at = stored.expires_at.min(not_after.unwrap_or(u64::MAX));
+                expires_in = stored.expires_at - now;
+            }
+            Ok(IssuedTokens {
+                access_token,
+                token_type: "Bearer".to_string(),
+                expires_in,
+                refresh_token: None,
+                scope: grant.scope.clone(),
+                grant_id,
+            })
+        })
+    }
+
+    pub fn lookup(token: &str) -> Result<Option<ExchangedTokenInfo>, HostError> {
+        with_state(|state| {
+            state.check(Capability::TokenExchange)?;
+            let found = state
+                .tokens
+                .iter()
+                .find(|issued| issued.token == token && state.is_active(issued))
+                .map(|issued| ExchangedTokenInfo {
+                    token: super::tokens::token_info(issued),
+                    audience: issued.audience.clone(),
+                    actor: issued.actor.clone(),
+                });
+            if let Some(found) = &found {
+                state
+                    .looked_up
+                    .push((found.token.grant_id.clone(), found.token.expires_at));
+            }
+            Ok(found)
+        })
+    }
+}
+
 pub mod codes {
     use super::*;
     use crate::testing::Code;

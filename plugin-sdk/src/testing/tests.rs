@@ -393,3 +393,88 @@ fn responses_with_forged_tokens_are_refused() {
     let request = test_host.token_request("urn:test:forger", None, &[]);
     let _ = test_host.exchange::<Forger>(request);
 }
+
+#[test]
+fn token_exchange_looks_up_any_clients_token_and_issues_with_audience_and_actor() {
+    use crate::ExchangeGrant;
+    let mut test_host = TestHost::new()
+        .client(Client::confidential("api").with_scopes(&["read"]))
+        .grant_capabilities(&[Capability::TokenExchange]);
+    let subject_token = test_host.existing_token("web", Some("alice"), &["read", "write"]);
+    let grant = |grant_id: Option<String>| ExchangeGrant {
+        subject: Some("alice".into()),
+        scope: scope(&["read"]),
+        audience: scope(&["billing", "https://billing.example/"]),
+        actor: Some("api".into()),
+        grant_id,
+    };
+
+    // A family is usable only in the call that looked it up.
+    let family = test_host.run(|| {
+        let found = host::token_exchange::lookup(&subject_token)
+            .unwrap()
+            .expect("active");
+        assert_eq!(found.token.client_id, "web");
+        assert_eq!(found.token.subject.as_deref(), Some("alice"));
+        assert!(found.audience.is_empty() && found.actor.is_none());
+        found.token.grant_id
+    });
+    let refused = test_host.run(|| host::token_exchange::issue(&grant(Some(family.clone()))));
+    assert!(
+        matches!(refused, Err(HostError::InvalidArgument(_))),
+        "{refused:?}"
+    );
+
+    let issued = test_host
+        .run(|| {
+            host::token_exchange::lookup(&subject_token).unwrap();
+            host::token_exchange::issue(&grant(Some(family.clone())))
+        })
+        .unwrap();
+    assert_eq!(issued.refresh_token, None);
+    let stored = test_host.token(&issued.access_token).unwrap().clone();
+    assert_eq!(stored.client_id, "api");
+    assert_eq!(stored.grant_id, family);
+    assert_eq!(
+        stored.audience,
+        scope(&["billing", "https://billing.example/"])
+    );
+    assert_eq!(stored.actor.as_deref(), Some("api"));
+    let found = test_host
+        .run(|| host::token_exchange::lookup(&issued.access_token))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.audience, found.actor),
+        (stored.audience, stored.actor)
+    );
+
+    // An exchanged token never outlives a token looked up in the same call.
+    test_host.advance(600);
+    let later = test_host
+        .run(|| {
+            host::token_exchange::lookup(&subject_token).unwrap();
+            host::token_exchange::issue(&grant(None))
+        })
+        .unwrap();
+    assert_eq!(later.expires_in, 3000);
+    assert_eq!(
+        test_host.token(&later.access_token).unwrap().expires_at,
+        test_host.token(&subject_token).unwrap().expires_at
+    );
+
+    // Scope stays within the calling client's registration; the capability is asked for.
+    let mut wide = grant(None);
+    wide.scope = scope(&["write"]);
+    assert!(matches!(
+        test_host.run(|| host::token_exchange::issue(&wide)),
+        Err(HostError::InvalidArgument(_))
+    ));
+    let mut without = TestHost::new().grant_capabilities(&[Capability::Tokens]);
+    assert_eq!(
+        without
+            .run(|| host::token_exchange::lookup("t"))
+            .unwrap_err(),
+        HostError::Denied("capability `token-exchange` is not granted to this plugin".into())
+    );
+}

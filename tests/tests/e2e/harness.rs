@@ -294,16 +294,31 @@ pub fn token_request(
 /// Builds a test plugin crate under `tests/plugins/` for wasm32-wasip2 once
 /// per test run and returns the `.wasm`.
 pub fn test_plugin_wasm(package: &str) -> PathBuf {
+    test_plugin_wasm_with(package, &[])
+}
+
+/// Like [`test_plugin_wasm`], with cargo `features` on; each set of features
+/// gets a `.wasm` of its own (`<name>+<features>.wasm` beside the artifact).
+pub fn test_plugin_wasm_with(package: &str, features: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().expect("build lock");
     let target_dir = workspace().join("target").join("test-plugins");
-    let wasm = target_dir
-        .join("wasm32-wasip2")
-        .join("plugin")
-        .join(format!("{}.wasm", package.replace('-', "_")));
-    if !built.iter().any(|p| p == package) {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let artifact_dir = target_dir.join("wasm32-wasip2").join("plugin");
+    let artifact = artifact_dir.join(format!("{}.wasm", package.replace('-', "_")));
+    let key = format!("{package}+{}", features.join(","));
+    let wasm = if features.is_empty() {
+        artifact.clone()
+    } else {
+        artifact_dir.join(format!(
+            "{}+{}.wasm",
+            package.replace('-', "_"),
+            features.join("+")
+        ))
+    };
+    if !built.contains(&key) {
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
             .current_dir(workspace())
             .args([
                 "build",
@@ -319,11 +334,16 @@ pub fn test_plugin_wasm(package: &str) -> PathBuf {
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("RUSTC_WRAPPER")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building test plugin {package} failed");
-        built.push(package.to_owned());
+            .env_remove("RUSTC_WORKSPACE_WRAPPER");
+        if !features.is_empty() {
+            command.arg("--features").arg(features.join(","));
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "building test plugin {key} failed");
+        if wasm != artifact {
+            std::fs::copy(&artifact, &wasm).expect("the featured wasm is copied aside");
+        }
+        built.push(key);
     }
     wasm
 }

@@ -16,3 +16,5 @@ mod postgres;
 mod resilience;
 mod security;
 mod token;
+mod token_exchange;
+mod versioning;
