@@ -14,5 +14,6 @@ mod operations;
 mod plugins;
 mod postgres;
 mod resilience;
+mod scaffold;
 mod security;
 mod token;
