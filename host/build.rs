@@ -10,6 +10,10 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+#[path = "src/plugin/manifest_edit.rs"]
+#[allow(dead_code, reason = "the build fills in sha256 but reads no wasm.file")]
+mod manifest_edit;
+
 fn main() {
     let manifest_dir =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -23,6 +27,10 @@ fn main() {
     println!(
         "cargo:rerun-if-changed={}",
         workspace.join("plugin-sdk").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("src/plugin/manifest_edit.rs").display()
     );
     // sqlx::migrate! notices edits to migrations but not new files.
     println!(
@@ -108,23 +116,16 @@ fn main() {
     fs::write(out_dir.join("bundled.rs"), generated).expect("OUT_DIR is writable");
 }
 
-/// Adds `sha256 = "…"` to the `[wasm]` table of a checked-in manifest.
+/// Adds `sha256 = "…"` to the `[wasm]` table of a checked-in manifest, with
+/// the same editor `grantbox plugins build` uses.
 fn with_sha256(manifest: &str, sha256: &str, path: &Path) -> String {
-    let mut out = String::with_capacity(manifest.len() + 80);
-    let mut inserted = false;
-    for line in manifest.lines() {
-        assert!(
-            !line.trim_start().starts_with("sha256"),
-            "{}: the checked-in manifest must not carry sha256; the build fills it in",
-            path.display()
-        );
-        out.push_str(line);
-        out.push('\n');
-        if line.trim() == "[wasm]" {
-            writeln!(out, "sha256 = \"{sha256}\"").expect("writing to a String");
-            inserted = true;
-        }
-    }
-    assert!(inserted, "{}: no [wasm] table", path.display());
-    out
+    assert!(
+        !manifest
+            .lines()
+            .any(|line| line.trim_start().starts_with("sha256")),
+        "{}: the checked-in manifest must not carry sha256; the build fills it in",
+        path.display()
+    );
+    manifest_edit::with_sha256(manifest, sha256)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -1,5 +1,6 @@
 //! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
-//! `plugins list|check|export`. Every flag also reads a `GRANTBOX_*` variable.
+//! `plugins list|check|export|new|build`. Every `serve` flag also reads a
+//! `GRANTBOX_*` variable.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
-use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
+use crate::plugin::{Registry, Runtime, RuntimeConfig, builder, bundled, registry, scaffold};
 use crate::registration::{self, ClientRegistration};
 use crate::store::Store;
 
@@ -40,7 +41,7 @@ pub enum Command {
     /// Manage resource owners for the built-in login.
     #[command(subcommand)]
     User(UserCommand),
-    /// Show, validate and export plugins.
+    /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
 }
@@ -124,6 +125,19 @@ pub enum PluginsCommand {
     Check { dir: PathBuf },
     /// Write the bundled plugins (manifest and wasm) into a directory.
     Export { dir: PathBuf },
+    /// Create a plugin crate with a working extension grant, outside any workspace.
+    New {
+        /// The plugin's name: its folder, package and `[plugin] name` (e.g. grant-hello).
+        name: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The `plugin-sdk` folder of a Grantbox checkout (default: the one this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build a plugin crate for wasm32-wasip2, fill in its manifest's sha256, then check it.
+    Build { dir: PathBuf },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -245,20 +259,50 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
             }
             Ok(())
         }
-        PluginsCommand::Check { dir } => {
-            // Fail early on an empty or unreadable directory with its own message.
-            registry::manifest_paths(&dir)?;
-            let registry = load_registry(raw, config_name, Some(&dir)).await?;
-            let from_dir = registry
-                .plugins()
-                .iter()
-                .filter(|p| !p.manifest.source.starts_with("bundled:"))
-                .count();
-            println!("{}: {from_dir} plugin(s) valid", dir.display());
+        PluginsCommand::Check { dir } => check(&dir, raw, config_name).await,
+        PluginsCommand::Export { dir } => export(&dir),
+        PluginsCommand::New { name, dir, sdk } => {
+            let made = scaffold::create(&scaffold::ScaffoldRequest {
+                name,
+                parent: dir,
+                sdk,
+            })?;
+            for file in &made.files {
+                println!("{}", made.dir.join(file).display());
+            }
+            println!("grant_type: {}", made.grant_type);
+            println!(
+                "next: cd {} && cargo test && grantbox plugins build .",
+                made.dir.display()
+            );
             Ok(())
         }
-        PluginsCommand::Export { dir } => export(&dir),
+        PluginsCommand::Build { dir } => {
+            let built = builder::build(&dir)?;
+            println!(
+                "{}: {} bytes, sha256 {}",
+                built.wasm.display(),
+                std::fs::metadata(&built.wasm).map(|m| m.len()).unwrap_or(0),
+                built.sha256
+            );
+            println!("{}: wasm.sha256 filled in", built.manifest.display());
+            check(&dir, raw, config_name).await
+        }
     }
+}
+
+/// Validates a plugin directory as `serve` would load it, bundled plugins included.
+async fn check(dir: &Path, raw: RawConfig, config_name: &str) -> anyhow::Result<()> {
+    // Fail early on an empty or unreadable directory with its own message.
+    registry::manifest_paths(dir)?;
+    let registry = load_registry(raw, config_name, Some(dir)).await?;
+    let from_dir = registry
+        .plugins()
+        .iter()
+        .filter(|p| !p.manifest.source.starts_with("bundled:"))
+        .count();
+    println!("{}: {from_dir} plugin(s) valid", dir.display());
+    Ok(())
 }
 
 async fn load_registry(

@@ -3,11 +3,14 @@
 //! knows wasmtime; the rest of the host uses the plain types below.
 
 mod bindings;
+pub mod builder;
 pub mod bundled;
 mod capability;
 pub mod manifest;
+pub mod manifest_edit;
 pub mod registry;
 mod runtime;
+pub mod scaffold;
 
 use std::sync::Arc;
 

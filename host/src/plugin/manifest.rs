@@ -238,10 +238,7 @@ impl Manifest {
             }
             capabilities.insert(capability);
         }
-        if raw.wasm.file.is_empty()
-            || raw.wasm.file.contains(['/', '\\'])
-            || raw.wasm.file.starts_with('.')
-        {
+        if !is_plain_file_name(&raw.wasm.file) {
             return Err(error(
                 "wasm.file",
                 format!("{:?} must be a file name beside plugin.toml", raw.wasm.file),
@@ -351,6 +348,12 @@ impl Manifest {
             .unwrap_or_else(|| Path::new("."))
             .join(&self.wasm_file)
     }
+}
+
+/// Whether `[wasm] file` names a file beside `plugin.toml`: no directory,
+/// no leading dot.
+pub fn is_plain_file_name(file: &str) -> bool {
+    !file.is_empty() && !file.contains(['/', '\\']) && !file.starts_with('.')
 }
 
 /// A `response_type` as a set of words (OAuth 2.0 Multiple Response Types §3):

@@ -14,6 +14,7 @@ mod operations;
 mod plugins;
 mod postgres;
 mod resilience;
+mod scaffold;
 mod security;
 mod token;
 mod token_exchange;
