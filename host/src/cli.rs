@@ -1,5 +1,5 @@
 //! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
-//! `plugins list|check|export`. Every flag also reads a `GRANTBOX_*` variable.
+//! `plugins list|check|export|reload`. Every flag also reads a `GRANTBOX_*` variable.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "GRANTBOX_LISTEN")]
     pub listen: Option<String>,
+    /// Loopback address of the admin endpoint (`POST /admin/plugins/reload`); default 127.0.0.1:8181.
+    #[arg(long, env = "GRANTBOX_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
     /// A directory of plugins (each `<dir>/*/plugin.toml`); they add to and replace bundled ones.
     #[arg(long, env = "GRANTBOX_PLUGINS")]
     pub plugins: Option<PathBuf>,
@@ -124,6 +127,12 @@ pub enum PluginsCommand {
     Check { dir: PathBuf },
     /// Write the bundled plugins (manifest and wasm) into a directory.
     Export { dir: PathBuf },
+    /// Make a running server load its plugin directory again (through its admin endpoint).
+    Reload {
+        /// The admin endpoint's URL; default http:// + the config's `admin_listen`.
+        #[arg(long, env = "GRANTBOX_ADMIN")]
+        admin: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -137,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let flags = ServeFlags {
                 listen: args.listen,
+                admin_listen: args.admin_listen,
                 db: cli.db,
                 plugins: args.plugins,
                 issuer: args.issuer,
@@ -258,7 +268,54 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
             Ok(())
         }
         PluginsCommand::Export { dir } => export(&dir),
+        PluginsCommand::Reload { admin } => {
+            let admin = match admin {
+                Some(admin) => admin,
+                None => {
+                    let address =
+                        crate::config::admin_listen(raw.admin_listen).map_err(|message| {
+                            anyhow::anyhow!("{config_name}: admin_listen: {message}")
+                        })?;
+                    format!("http://{address}")
+                }
+            };
+            reload(&admin).await
+        }
     }
+}
+
+/// `POST /admin/plugins/reload` on a running server; prints what it loaded,
+/// or fails with the server's reason (which names the file and field).
+async fn reload(admin: &str) -> anyhow::Result<()> {
+    let url = format!("{}/admin/plugins/reload", admin.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach the admin endpoint {url}: is `grantbox serve` running there?")
+        })?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url}: answered {status} without a JSON body"))?;
+    if !status.is_success() {
+        let reason = body["error"].as_str().unwrap_or("no reason given");
+        bail!("plugin reload refused ({status}); the previous plugins keep serving: {reason}");
+    }
+    for plugin in body["plugins"].as_array().into_iter().flatten() {
+        let field = |name: &str| plugin[name].as_str().unwrap_or_default().to_owned();
+        println!(
+            "{} {}\tsha256={}\t{}",
+            field("name"),
+            field("version"),
+            field("sha256"),
+            field("source")
+        );
+    }
+    println!("plugins reloaded");
+    Ok(())
 }
 
 async fn load_registry(

@@ -5,14 +5,16 @@
 mod bindings;
 pub mod bundled;
 mod capability;
+pub mod live;
 pub mod manifest;
 pub mod registry;
 mod runtime;
 
 use std::sync::Arc;
 
+pub use live::LiveRegistry;
 pub use manifest::{LimitCaps, Manifest, ManifestError};
-pub use registry::{LoadError, Registry};
+pub use registry::{LoadError, Registry, TransactionPluginError};
 pub use runtime::{Plugin, Runtime, RuntimeConfig};
 
 use crate::clock::Clock;

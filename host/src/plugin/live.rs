@@ -1,0 +1,108 @@
+//! The live plugin set of a running server: the registry behind an
+//! `ArcSwap`, so each request takes one snapshot and keeps it while a reload
+//! swaps in a new set. A reload loads the whole set as start-up does and
+//! swaps only when all of it is valid; reloads run one at a time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tracing::{error, info};
+
+use super::{LoadError, Registry, Runtime};
+use crate::clock::Clock;
+
+/// The registry every request reads, and what a reload needs to rebuild it.
+pub struct LiveRegistry {
+    current: ArcSwap<Registry>,
+    runtime: Runtime,
+    /// The `--plugins` directory, read again at every reload.
+    dir: Option<PathBuf>,
+    /// Held for the whole of a reload: two reloads never interleave.
+    reloading: tokio::sync::Mutex<()>,
+    clock: Clock,
+    /// How long replaced plugins are kept for the transactions they began.
+    keep_retired_seconds: i64,
+}
+
+impl std::fmt::Debug for LiveRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRegistry")
+            .field("dir", &self.dir)
+            .field("plugins", &self.current.load().plugins().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveRegistry {
+    /// Serves `registry`, which start-up loaded from `runtime` and `dir`.
+    pub fn new(
+        runtime: Runtime,
+        dir: Option<PathBuf>,
+        registry: Registry,
+        clock: Clock,
+        keep_retired_seconds: i64,
+    ) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(registry),
+            runtime,
+            dir,
+            reloading: tokio::sync::Mutex::new(()),
+            clock,
+            keep_retired_seconds,
+        }
+    }
+
+    /// The plugin set as it is now. A request takes this once and uses it to
+    /// the end, so a reload never changes the plugins under a request.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.current.load_full()
+    }
+
+    /// Loads the bundled plugins and the plugin directory again and, when
+    /// every manifest, hash, component and type claim is valid, makes them
+    /// the current set. On any error the current set stays, and the error
+    /// (naming file and field) is logged, counted and returned.
+    pub async fn reload(&self) -> Result<Arc<Registry>, LoadError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let started = Clock::instant();
+        let mut fresh = match Registry::load(&self.runtime, self.dir.as_deref()).await {
+            Ok(fresh) => fresh,
+            Err(load_error) => {
+                metrics::counter!("grantbox_plugin_reloads_total", "result" => "error")
+                    .increment(1);
+                error!(error = %load_error, "plugin reload refused; the previous plugins keep serving");
+                return Err(load_error);
+            }
+        };
+        // Only this function stores, and it holds the lock: nothing can swap
+        // between this load and the store below.
+        let previous = self.current.load_full();
+        fresh.retire(&previous, self.clock.now(), self.keep_retired_seconds);
+        let fresh = Arc::new(fresh);
+        self.current.store(fresh.clone());
+        metrics::counter!("grantbox_plugin_reloads_total", "result" => "ok").increment(1);
+        log_loaded(&fresh);
+        info!(
+            plugins = fresh.plugins().len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plugins reloaded"
+        );
+        Ok(fresh)
+    }
+}
+
+/// One log line per plugin of a set that was loaded.
+pub fn log_loaded(registry: &Registry) {
+    for plugin in registry.plugins() {
+        info!(
+            plugin = %plugin.manifest.name,
+            version = %plugin.manifest.version,
+            sha256 = %plugin.manifest.wasm_sha256,
+            source = %plugin.manifest.source,
+            grant_types = ?plugin.info.grant_types,
+            response_types = ?plugin.info.response_types.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+            "plugin loaded"
+        );
+    }
+}
