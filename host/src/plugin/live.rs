@@ -106,3 +106,6 @@ pub fn log_loaded(registry: &Registry) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;
