@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::plugin::{LiveRegistry, Registry};
+use crate::plugin::{LiveRegistry, LoadError, Registry};
 
 /// One loaded plugin as the admin endpoint reports it.
 #[derive(Debug, Serialize)]
@@ -27,7 +27,12 @@ pub struct LoadedPlugin {
 /// `POST /admin/plugins/reload`: 200 with the plugins now serving, or 422
 /// with the reason the new set was refused (the old set keeps serving).
 pub async fn reload(State(plugins): State<Arc<LiveRegistry>>) -> Response {
-    match plugins.reload().await {
+    // In a task of its own: a caller that hangs up does not cancel a reload
+    // halfway, so it is logged and counted like any other.
+    let reloaded = tokio::spawn(async move { plugins.reload().await })
+        .await
+        .unwrap_or_else(|join_error| Err(LoadError(format!("plugin reload failed: {join_error}"))));
+    match reloaded {
         Ok(registry) => (
             StatusCode::OK,
             axum::Json(serde_json::json!({

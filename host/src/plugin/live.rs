@@ -15,7 +15,7 @@ use crate::clock::Clock;
 /// The registry every request reads, and what a reload needs to rebuild it.
 pub struct LiveRegistry {
     current: ArcSwap<Registry>,
-    runtime: Runtime,
+    runtime: Arc<Runtime>,
     /// The `--plugins` directory, read again at every reload.
     dir: Option<PathBuf>,
     /// Held for the whole of a reload: two reloads never interleave.
@@ -45,7 +45,7 @@ impl LiveRegistry {
     ) -> Self {
         Self {
             current: ArcSwap::from_pointee(registry),
-            runtime,
+            runtime: Arc::new(runtime),
             dir,
             reloading: tokio::sync::Mutex::new(()),
             clock,
@@ -66,7 +66,16 @@ impl LiveRegistry {
     pub async fn reload(&self) -> Result<Arc<Registry>, LoadError> {
         let _one_at_a_time = self.reloading.lock().await;
         let started = Clock::instant();
-        let mut fresh = match Registry::load(&self.runtime, self.dir.as_deref()).await {
+        // Compiling a plugin the cache lacks takes tens of milliseconds of
+        // CPU: do it on a blocking thread, not on a worker serving requests.
+        let (runtime, dir) = (self.runtime.clone(), self.dir.clone());
+        let handle = tokio::runtime::Handle::current();
+        let loaded = tokio::task::spawn_blocking(move || {
+            handle.block_on(async move { Registry::load(&runtime, dir.as_deref()).await })
+        })
+        .await
+        .unwrap_or_else(|join_error| Err(LoadError(format!("plugin reload failed: {join_error}"))));
+        let mut fresh = match loaded {
             Ok(fresh) => fresh,
             Err(load_error) => {
                 metrics::counter!("grantbox_plugin_reloads_total", "result" => "error")
