@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Loopback address of the admin endpoint (`POST /admin/plugins/reload`); default 127.0.0.1:8181.
     #[arg(long, env = "GRANTBOX_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Reload the plugins when a file in the plugin directory changes.
+    #[arg(long, env = "GRANTBOX_WATCH_PLUGINS")]
+    pub watch_plugins: bool,
     /// A directory of plugins (each `<dir>/*/plugin.toml`); they add to and replace bundled ones.
     #[arg(long, env = "GRANTBOX_PLUGINS")]
     pub plugins: Option<PathBuf>,
@@ -147,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let flags = ServeFlags {
                 listen: args.listen,
                 admin_listen: args.admin_listen,
+                watch_plugins: args.watch_plugins,
                 db: cli.db,
                 plugins: args.plugins,
                 issuer: args.issuer,
@@ -293,7 +297,7 @@ async fn reload(admin: &str) -> anyhow::Result<()> {
         .send()
         .await
         .with_context(|| {
-            format!("cannot reach the admin endpoint {url}: is `grantbox serve` running there?")
+            format!("cannot reach the admin endpoint {url} (is `grantbox serve` running with this admin_listen?)")
         })?;
     let status = response.status();
     let body: serde_json::Value = response

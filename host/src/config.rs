@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub listen: Option<String>,
     /// The admin listener's address; it must be a loopback address.
     pub admin_listen: Option<String>,
+    /// Reload the plugins when a file in the plugin directory changes.
+    pub watch_plugins: Option<bool>,
     pub db: Option<String>,
     pub plugins: Option<PathBuf>,
     pub issuer: Option<String>,
@@ -100,6 +102,8 @@ impl RawConfig {
 pub struct ServeFlags {
     pub listen: Option<String>,
     pub admin_listen: Option<String>,
+    /// `--watch-plugins`: `true` when given; the file decides otherwise.
+    pub watch_plugins: bool,
     pub db: Option<String>,
     pub plugins: Option<PathBuf>,
     pub issuer: Option<String>,
@@ -112,6 +116,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The admin listener, on loopback.
     pub admin_listen: SocketAddr,
+    /// Reload the plugins when the plugin directory changes (needs `plugins`).
+    pub watch_plugins: bool,
     pub db: String,
     pub plugins: Option<PathBuf>,
     /// The issuer identifier; `None` means `http://` + the bound address.
@@ -249,11 +255,20 @@ impl ServeConfig {
                 format!("{body_limit_bytes} is outside 1024..=16777216"),
             ));
         }
+        let plugins = flags.plugins.or(raw.plugins);
+        let watch_plugins = flags.watch_plugins || raw.watch_plugins.unwrap_or(false);
+        if watch_plugins && plugins.is_none() {
+            return Err(error(
+                "watch_plugins",
+                "there is no plugin directory to watch; set plugins (or --plugins)".into(),
+            ));
+        }
         Ok(Self {
             listen,
             admin_listen,
+            watch_plugins,
             db: flags.db.or(raw.db).unwrap_or_else(|| DEFAULT_DB.into()),
-            plugins: flags.plugins.or(raw.plugins),
+            plugins,
             issuer,
             body_limit_bytes,
             templates: raw.templates,
@@ -354,6 +369,15 @@ mod tests {
         assert_eq!(
             resolve("admin_listen = \"[::1]:0\"").unwrap().admin_listen,
             "[::1]:0".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("watch_plugins = true").unwrap_err(),
+            "grantbox.toml: watch_plugins: there is no plugin directory to watch; set plugins (or --plugins)"
+        );
+        assert!(
+            resolve("watch_plugins = true\nplugins = \"/p\"")
+                .unwrap()
+                .watch_plugins
         );
         assert!(
             resolve("[plugin_limits]\nallowed_capabilities = [\"net\"]\n")

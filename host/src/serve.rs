@@ -1,6 +1,7 @@
 //! `grantbox serve`: opens the store, loads the plugins, and runs the HTTP
 //! server with its background housekeeping until SIGINT or SIGTERM; the
-//! admin listener and SIGHUP reload the plugins.
+//! admin listener, SIGHUP and (with `--watch-plugins`) changes to the plugin
+//! directory reload the plugins.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,11 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     // is up reloads instead of ending the process.
     #[cfg(unix)]
     reload_on_hangup(plugins.clone())?;
+    // Kept alive as long as the server runs: dropping it stops the watch.
+    let _watch = match (&config.plugins, config.watch_plugins) {
+        (Some(dir), true) => Some(live::watch(plugins.clone(), dir)?),
+        _ => None,
+    };
     if demo {
         seed_demo(&store, &clock).await?;
     }

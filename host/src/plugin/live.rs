@@ -1,13 +1,16 @@
 //! The live plugin set of a running server: the registry behind an
 //! `ArcSwap`, so each request takes one snapshot and keeps it while a reload
 //! swaps in a new set. A reload loads the whole set as start-up does and
-//! swaps only when all of it is valid; reloads run one at a time.
+//! swaps only when all of it is valid; reloads run one at a time. A watch on
+//! the plugin directory may trigger them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tracing::{error, info};
+use notify::Watcher as _;
+use tracing::{error, info, warn};
 
 use super::{LoadError, Registry, Runtime};
 use crate::clock::Clock;
@@ -99,6 +102,61 @@ impl LiveRegistry {
         );
         Ok(fresh)
     }
+}
+
+/// How long the plugin directory must be quiet before a change reloads it:
+/// copying a plugin in writes several files.
+const WATCH_QUIET: Duration = Duration::from_millis(300);
+
+/// A watch on the plugin directory; dropping it ends the watch.
+pub struct PluginWatch {
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl std::fmt::Debug for PluginWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginWatch").finish_non_exhaustive()
+    }
+}
+
+/// Reloads `live` whenever files under `dir` are created, changed, renamed
+/// or removed, once the directory has been quiet for [`WATCH_QUIET`]. A
+/// reload that finds a half-copied plugin is refused like any other, and
+/// the change that completes the copy reloads again.
+pub fn watch(live: Arc<LiveRegistry>, dir: &Path) -> Result<PluginWatch, LoadError> {
+    let (changed, mut changes) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        match event {
+            // Reading the files (a reload does) is no change.
+            Ok(event) if event.kind.is_access() => {}
+            // A full channel already holds a pending change: nothing is lost.
+            Ok(_) => drop(changed.try_send(())),
+            Err(error) => warn!(%error, "watching the plugin directory failed"),
+        }
+    })
+    .map_err(|e| {
+        LoadError(format!(
+            "{}: cannot watch the plugin directory: {e}",
+            dir.display()
+        ))
+    })?;
+    watcher
+        .watch(dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| {
+            LoadError(format!(
+                "{}: cannot watch the plugin directory: {e}",
+                dir.display()
+            ))
+        })?;
+    tokio::spawn(async move {
+        while changes.recv().await.is_some() {
+            while let Ok(Some(())) = tokio::time::timeout(WATCH_QUIET, changes.recv()).await {}
+            info!("the plugin directory changed: reloading the plugins");
+            let _ = live.reload().await;
+        }
+    });
+    info!(dir = %dir.display(), "watching the plugin directory");
+    Ok(PluginWatch { _watcher: watcher })
 }
 
 /// One log line per plugin of a set that was loaded.

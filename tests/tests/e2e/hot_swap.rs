@@ -383,6 +383,45 @@ fn sighup_reloads_the_plugins() {
 }
 
 #[test]
+fn with_watch_plugins_a_change_to_the_directory_reloads() {
+    let plugins = tempfile::tempdir().unwrap();
+    install(
+        plugins.path(),
+        &Version::client_credentials("1"),
+        &swap_wasm(),
+    );
+    let server = Server::start_with(Options {
+        plugins: Some(plugins.path().to_owned()),
+        extra_args: vec!["--watch-plugins".into()],
+        ..Default::default()
+    });
+    let secret = server
+        .client_add(&["svc", "--grant-type", "client_credentials"])
+        .unwrap();
+    assert_eq!(generation(&server, &secret), (200, "1".to_owned()));
+
+    install(
+        plugins.path(),
+        &Version::client_credentials("2"),
+        &swap_wasm(),
+    );
+    for _ in 0..600 {
+        let answer = generation(&server, &secret);
+        assert_eq!(answer.0, 200);
+        if answer.1 == "2" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(generation(&server, &secret), (200, "2".to_owned()));
+    let logs = server.logs();
+    assert!(
+        logs.contains("the plugin directory changed") && logs.contains("plugins reloaded"),
+        "{logs}"
+    );
+}
+
+#[test]
 fn the_admin_listener_refuses_a_non_loopback_address() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("g.db").display());
