@@ -608,7 +608,14 @@ fn release_binary() -> Option<PathBuf> {
 fn start_once(binary: &Path, db: &str, cache_dir: &Path) -> Duration {
     let start = Instant::now();
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--cache-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+        ])
         .arg(cache_dir)
         .env("GRANTBOX_DB", db)
         .env_remove("GRANTBOX_CONFIG")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts N grantbox instances (default 3) on ports 8081.. sharing the
-# PostgreSQL database $GRANTBOX_DB, then nginx on 127.0.0.1:8080 in front.
+# Starts N grantbox instances (default 3) on ports 8081.. (admin endpoints on
+# 8181..) sharing the PostgreSQL database $GRANTBOX_DB, then nginx on
+# 127.0.0.1:8080 in front.
 # Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,7 +14,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 for i in $(seq 1 "$N"); do
     "$GRANTBOX" --config grantbox.toml serve --listen "127.0.0.1:808$i" --db "$GRANTBOX_DB" --issuer "$ISSUER" \
-        --cache-dir "cache-$i" &
+        --admin-listen "127.0.0.1:818$i" --cache-dir "cache-$i" &
     pids+=($!)
     # The first instance runs the migrations; the others find them applied.
     if [ "$i" = 1 ]; then

@@ -14,7 +14,7 @@ use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use crate::clock::Clock;
 use crate::endpoint;
-use crate::plugin::{HostServices, Registry};
+use crate::plugin::{HostServices, LiveRegistry, Registry};
 use crate::store::Store;
 use crate::ui::Ui;
 
@@ -24,7 +24,8 @@ pub type App = Arc<AppState>;
 #[derive(Debug)]
 pub struct AppState {
     pub store: Store,
-    pub registry: Registry,
+    /// The plugins, swapped whole by a reload; read them through [`AppState::registry`].
+    pub plugins: Arc<LiveRegistry>,
     pub clock: Clock,
     pub issuer: String,
     pub metrics: Option<PrometheusHandle>,
@@ -38,6 +39,14 @@ pub struct AppState {
     pub services: HostServices,
     /// Registered clients for client authentication.
     pub clients: crate::client_cache::ClientCache,
+}
+
+impl AppState {
+    /// The plugin set for one request: take it once, at the start, and use
+    /// it throughout, so a reload never changes plugins under a request.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.plugins.snapshot()
+    }
 }
 
 /// Settings of the HTTP layer.
@@ -96,6 +105,19 @@ where
             }),
         )
         .with_state(app)
+}
+
+/// The admin listener's routes; `serve` binds them to a loopback address only.
+pub fn admin_router(plugins: Arc<LiveRegistry>) -> Router {
+    Router::new()
+        .route("/admin/plugins", get(endpoint::admin::list))
+        .route("/admin/plugins/reload", post(endpoint::admin::reload))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::info_span!("admin", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .with_state(plugins)
 }
 
 /// Counts requests and their latency per endpoint and status.

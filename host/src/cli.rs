@@ -1,5 +1,5 @@
 //! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
-//! `plugins list|check|export|new|build`. Every `serve` flag also reads a
+//! `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
 use std::io::Read as _;
@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "GRANTBOX_LISTEN")]
     pub listen: Option<String>,
+    /// Loopback address of the admin endpoint (`POST /admin/plugins/reload`); default 127.0.0.1:8181.
+    #[arg(long, env = "GRANTBOX_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// Reload the plugins when a file in the plugin directory changes.
+    #[arg(long, env = "GRANTBOX_WATCH_PLUGINS")]
+    pub watch_plugins: bool,
     /// A directory of plugins (each `<dir>/*/plugin.toml`); they add to and replace bundled ones.
     #[arg(long, env = "GRANTBOX_PLUGINS")]
     pub plugins: Option<PathBuf>,
@@ -138,6 +144,12 @@ pub enum PluginsCommand {
     },
     /// Build a plugin crate for wasm32-wasip2, fill in its manifest's sha256, then check it.
     Build { dir: PathBuf },
+    /// Make a running server load its plugin directory again (through its admin endpoint).
+    Reload {
+        /// The admin endpoint's URL; default http:// + the config's `admin_listen`.
+        #[arg(long, env = "GRANTBOX_ADMIN")]
+        admin: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -151,6 +163,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let flags = ServeFlags {
                 listen: args.listen,
+                admin_listen: args.admin_listen,
+                watch_plugins: args.watch_plugins,
                 db: cli.db,
                 plugins: args.plugins,
                 issuer: args.issuer,
@@ -288,6 +302,19 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
             println!("{}: wasm.sha256 filled in", built.manifest.display());
             check(&dir, raw, config_name).await
         }
+        PluginsCommand::Reload { admin } => {
+            let admin = match admin {
+                Some(admin) => admin,
+                None => {
+                    let address =
+                        crate::config::admin_listen(raw.admin_listen).map_err(|message| {
+                            anyhow::anyhow!("{config_name}: admin_listen: {message}")
+                        })?;
+                    format!("http://{address}")
+                }
+            };
+            reload(&admin).await
+        }
     }
 }
 
@@ -302,6 +329,40 @@ async fn check(dir: &Path, raw: RawConfig, config_name: &str) -> anyhow::Result<
         .filter(|p| !p.manifest.source.starts_with("bundled:"))
         .count();
     println!("{}: {from_dir} plugin(s) valid", dir.display());
+    Ok(())
+}
+
+/// `POST /admin/plugins/reload` on a running server; prints what it loaded,
+/// or fails with the server's reason (which names the file and field).
+async fn reload(admin: &str) -> anyhow::Result<()> {
+    let url = format!("{}/admin/plugins/reload", admin.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach the admin endpoint {url} (is `grantbox serve` running with this admin_listen?)")
+        })?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url}: answered {status} without a JSON body"))?;
+    if !status.is_success() {
+        let reason = body["error"].as_str().unwrap_or("no reason given");
+        bail!("plugin reload refused ({status}); the previous plugins keep serving: {reason}");
+    }
+    for plugin in body["plugins"].as_array().into_iter().flatten() {
+        let field = |name: &str| plugin[name].as_str().unwrap_or_default().to_owned();
+        println!(
+            "{} {}\tsha256={}\t{}",
+            field("name"),
+            field("version"),
+            field("sha256"),
+            field("source")
+        );
+    }
+    println!("plugins reloaded");
     Ok(())
 }
 

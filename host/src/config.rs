@@ -13,12 +13,18 @@ use crate::plugin::{Capability, LimitCaps, RuntimeConfig, TokenLifetimes};
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite://grantbox.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the admin endpoint (`POST /admin/plugins/reload`) listens: loopback only.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8181";
 
 /// The config file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
+    /// The admin listener's address; it must be a loopback address.
+    pub admin_listen: Option<String>,
+    /// Reload the plugins when a file in the plugin directory changes.
+    pub watch_plugins: Option<bool>,
     pub db: Option<String>,
     pub plugins: Option<PathBuf>,
     pub issuer: Option<String>,
@@ -95,6 +101,9 @@ impl RawConfig {
 #[derive(Debug, Default, Clone)]
 pub struct ServeFlags {
     pub listen: Option<String>,
+    pub admin_listen: Option<String>,
+    /// `--watch-plugins`: `true` when given; the file decides otherwise.
+    pub watch_plugins: bool,
     pub db: Option<String>,
     pub plugins: Option<PathBuf>,
     pub issuer: Option<String>,
@@ -105,6 +114,10 @@ pub struct ServeFlags {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
+    /// The admin listener, on loopback.
+    pub admin_listen: SocketAddr,
+    /// Reload the plugins when the plugin directory changes (needs `plugins`).
+    pub watch_plugins: bool,
     pub db: String,
     pub plugins: Option<PathBuf>,
     /// The issuer identifier; `None` means `http://` + the bound address.
@@ -136,6 +149,8 @@ impl ServeConfig {
                 format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
             )
         })?;
+        let admin_listen = admin_listen(flags.admin_listen.or(raw.admin_listen))
+            .map_err(|message| error("admin_listen", message))?;
         let issuer = match flags.issuer.or(raw.issuer) {
             Some(issuer) => {
                 let parsed = url::Url::parse(&issuer)
@@ -240,10 +255,20 @@ impl ServeConfig {
                 format!("{body_limit_bytes} is outside 1024..=16777216"),
             ));
         }
+        let plugins = flags.plugins.or(raw.plugins);
+        let watch_plugins = flags.watch_plugins || raw.watch_plugins.unwrap_or(false);
+        if watch_plugins && plugins.is_none() {
+            return Err(error(
+                "watch_plugins",
+                "there is no plugin directory to watch; set plugins (or --plugins)".into(),
+            ));
+        }
         Ok(Self {
             listen,
+            admin_listen,
+            watch_plugins,
             db: flags.db.or(raw.db).unwrap_or_else(|| DEFAULT_DB.into()),
-            plugins: flags.plugins.or(raw.plugins),
+            plugins,
             issuer,
             body_limit_bytes,
             templates: raw.templates,
@@ -268,6 +293,22 @@ impl ServeConfig {
     }
 }
 
+/// The admin listener's address, [`DEFAULT_ADMIN_LISTEN`] when unset. Only a
+/// loopback address is accepted: the admin endpoint has no authentication,
+/// so only processes on this machine may reach it.
+pub fn admin_listen(text: Option<String>) -> Result<SocketAddr, String> {
+    let text = text.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
+    let address: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address like {DEFAULT_ADMIN_LISTEN}"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!(
+            "{text:?} is not a loopback address; the admin endpoint has no authentication and listens only on loopback (127.0.0.1 or [::1])"
+        ));
+    }
+    Ok(address)
+}
+
 /// `$XDG_CACHE_HOME/grantbox`, else `~/.cache/grantbox`.
 fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CACHE_HOME")
@@ -289,6 +330,7 @@ mod tests {
     fn defaults_and_overrides() {
         let config = resolve("").unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.admin_listen.to_string(), DEFAULT_ADMIN_LISTEN);
         assert_eq!(config.issuer, None);
         assert_eq!(config.lifetimes.access_token, 3600);
         let config = resolve("[tokens]\naccess_token_lifetime = 60\n").unwrap();
@@ -319,6 +361,23 @@ mod tests {
             resolve("issuer = \"https://a/?q\"")
                 .unwrap_err()
                 .contains("issuer")
+        );
+        assert_eq!(
+            resolve("admin_listen = \"0.0.0.0:8181\"").unwrap_err(),
+            "grantbox.toml: admin_listen: \"0.0.0.0:8181\" is not a loopback address; the admin endpoint has no authentication and listens only on loopback (127.0.0.1 or [::1])"
+        );
+        assert_eq!(
+            resolve("admin_listen = \"[::1]:0\"").unwrap().admin_listen,
+            "[::1]:0".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("watch_plugins = true").unwrap_err(),
+            "grantbox.toml: watch_plugins: there is no plugin directory to watch; set plugins (or --plugins)"
+        );
+        assert!(
+            resolve("watch_plugins = true\nplugins = \"/p\"")
+                .unwrap()
+                .watch_plugins
         );
         assert!(
             resolve("[plugin_limits]\nallowed_capabilities = [\"net\"]\n")

@@ -2,6 +2,7 @@
 //! request into values for `oauth/`, the store and the plugins, and turns
 //! their answers into a response.
 
+pub mod admin;
 pub mod authorize;
 pub mod health;
 pub mod introspect;

@@ -6,6 +6,7 @@ mod bindings;
 pub mod builder;
 pub mod bundled;
 mod capability;
+pub mod live;
 pub mod manifest;
 pub mod manifest_edit;
 pub mod registry;
@@ -14,8 +15,9 @@ pub mod scaffold;
 
 use std::sync::Arc;
 
+pub use live::LiveRegistry;
 pub use manifest::{LimitCaps, Manifest, ManifestError};
-pub use registry::{LoadError, Registry};
+pub use registry::{LoadError, Registry, TransactionPluginError};
 pub use runtime::{Plugin, Runtime, RuntimeConfig};
 
 use crate::clock::Clock;

@@ -1,5 +1,7 @@
 //! `grantbox serve`: opens the store, loads the plugins, and runs the HTTP
-//! server with its background housekeeping until SIGINT or SIGTERM.
+//! server with its background housekeeping until SIGINT or SIGTERM; the
+//! admin listener, SIGHUP and (with `--watch-plugins`) changes to the plugin
+//! directory reload the plugins.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
-use crate::plugin::{HostServices, Registry, Runtime};
+use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::{LoginLimiter, LoginLimits};
 use crate::registration::{self, ClientRegistration};
 use crate::store::{SessionBackend, Store, StoreErrorKind};
@@ -53,21 +55,28 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
     let started = Clock::instant();
     let registry = Registry::load(&runtime, config.plugins.as_deref()).await?;
-    for plugin in registry.plugins() {
-        info!(
-            plugin = %plugin.manifest.name,
-            version = %plugin.manifest.version,
-            source = %plugin.manifest.source,
-            grant_types = ?plugin.info.grant_types,
-            response_types = ?plugin.info.response_types.iter().map(|(t, _)| t).collect::<Vec<_>>(),
-            "plugin loaded"
-        );
-    }
+    live::log_loaded(&registry);
     info!(
         plugins = registry.plugins().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "plugins ready"
     );
+    let plugins = Arc::new(LiveRegistry::new(
+        runtime,
+        config.plugins.clone(),
+        registry,
+        clock.clone(),
+        config.transaction_lifetime,
+    ));
+    // Installed before the listening line, so a SIGHUP sent once the server
+    // is up reloads instead of ending the process.
+    #[cfg(unix)]
+    reload_on_hangup(plugins.clone())?;
+    // Kept alive as long as the server runs: dropping it stops the watch.
+    let _watch = match (&config.plugins, config.watch_plugins) {
+        (Some(dir), true) => Some(live::watch(plugins.clone(), dir)?),
+        _ => None,
+    };
     if demo {
         seed_demo(&store, &clock).await?;
     }
@@ -96,13 +105,17 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
     let address = listener.local_addr()?;
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("admin_listen: cannot bind {}", config.admin_listen))?;
+    let admin_address = admin_listener.local_addr()?;
     let issuer = config
         .issuer
         .clone()
         .unwrap_or_else(|| format!("http://{address}"));
     let app = Arc::new(AppState {
         store,
-        registry,
+        plugins: plugins.clone(),
         clock,
         issuer: issuer.clone(),
         metrics,
@@ -122,6 +135,13 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         },
         sessions,
     );
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(admin_listener, app::admin_router(plugins)).await {
+            warn!(%error, "the admin listener stopped");
+        }
+    });
+    info!(address = %admin_address, "admin endpoint listening");
+    println!("grantbox admin listening on http://{admin_address}");
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
     axum::serve(
@@ -145,6 +165,21 @@ async fn housekeeping(store: Store, clock: Clock) {
             Err(error) => warn!(%error, "housekeeping failed"),
         }
     }
+}
+
+/// Every SIGHUP reloads the plugins, as `POST /admin/plugins/reload` does;
+/// a refused set is logged and counted by the reload itself.
+#[cfg(unix)]
+fn reload_on_hangup(plugins: Arc<LiveRegistry>) -> anyhow::Result<()> {
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            info!("SIGHUP: reloading the plugins");
+            let _ = plugins.reload().await;
+        }
+    });
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -17,7 +17,10 @@ use super::transaction::{self, SessionUser, Transaction};
 use crate::app::App;
 use crate::oauth::redirect::{self, Delivery};
 use crate::oauth::{ErrorCode, OAuthError, Params, scope};
-use crate::plugin::{AuthorizationApproval, AuthorizationRequest, CallError, ResponseMode};
+use crate::plugin::{
+    AuthorizationApproval, AuthorizationRequest, CallError, Registry, ResponseMode,
+    TransactionPluginError, registry,
+};
 use crate::secret;
 use crate::store::Client;
 
@@ -89,7 +92,8 @@ fn bad_request(app: &App, error: &OAuthError) -> Response {
 
 async fn authorize(app: App, session: Session, params: Params, after: After) -> Response {
     let now = app.clock.now();
-    let (transaction, client) = match validate(&app, &params, now).await {
+    let registry = app.registry();
+    let (transaction, client) = match validate(&app, &registry, &params, now).await {
         Ok(validated) => validated,
         Err(rejection) => return reject(&app, rejection, after),
     };
@@ -101,7 +105,10 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
         return unavailable(&app, &error);
     }
     match user {
-        Some(user) => proceed(&app, &session, transaction, &client, &user, after).await,
+        Some(user) => {
+            let party = (&client, &user);
+            proceed(&app, &registry, &session, transaction, party, after).await
+        }
         None => see_other(&format!("/login?transaction_id={}", transaction.id), after),
     }
 }
@@ -110,6 +117,7 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
 /// redirected until the client and its redirect URI are known good.
 async fn validate(
     app: &App,
+    registry: &Registry,
     params: &Params,
     now: i64,
 ) -> Result<(Transaction, Client), Rejection> {
@@ -186,7 +194,7 @@ async fn validate(
         }
         Err(error) => return Err(fail(fallback_mode, error)),
     };
-    let Some((plugin, default_mode)) = app.registry.for_response_type(response_type) else {
+    let Some((plugin, default_mode)) = registry.for_response_type(response_type) else {
         return Err(fail(
             fallback_mode,
             OAuthError::new(
@@ -267,6 +275,7 @@ async fn validate(
         scope,
         state,
         data,
+        plugin: Some(registry::fingerprint(plugin)),
     };
     Ok((transaction, client))
 }
@@ -354,10 +363,10 @@ fn lost_transaction(app: &App) -> Response {
 /// user already consented to this scope, else ask.
 async fn proceed(
     app: &App,
+    registry: &Registry,
     session: &Session,
     transaction: Transaction,
-    client: &Client,
-    user: &SessionUser,
+    (client, user): (&Client, &SessionUser),
     after: After,
 ) -> Response {
     let remembered = match app
@@ -371,7 +380,7 @@ async fn proceed(
         Err(error) => return unavailable(app, &error),
     };
     if client.trusted || remembered {
-        return approve(app, session, transaction, client, user, after).await;
+        return approve(app, registry, session, transaction, (client, user), after).await;
     }
     let redirect_host = url::Url::parse(&transaction.redirect_uri)
         .ok()
@@ -406,10 +415,10 @@ async fn proceed(
 /// The user approved: the plugin issues the response parameters.
 async fn approve(
     app: &App,
+    registry: &Registry,
     session: &Session,
     transaction: Transaction,
-    client: &Client,
-    user: &SessionUser,
+    (client, user): (&Client, &SessionUser),
     after: After,
 ) -> Response {
     if let Err(error) = transaction::remove(session, &transaction.id).await {
@@ -427,11 +436,21 @@ async fn approve(
         ];
         finish(app, &transaction.redirect_uri, mode, state, params, after)
     };
-    let Some((plugin, _)) = app
-        .registry
-        .for_response_type(&transaction.response_type.join(" "))
-    else {
-        return fail(OAuthError::server_error());
+    // The plugin version that began the transaction decides it, even after
+    // a reload replaced it; a grant that is gone fails as an OAuth error.
+    let response_type = transaction.response_type.join(" ");
+    let plugin = match registry.for_transaction(&response_type, transaction.plugin.as_deref()) {
+        Ok(plugin) => plugin,
+        Err(error @ TransactionPluginError::Vanished(_)) => {
+            return fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                error.to_string(),
+            ));
+        }
+        Err(error @ TransactionPluginError::Replaced) => {
+            tracing::warn!(client_id = %client.client_id, %response_type, "{error}");
+            return fail(OAuthError::new(ErrorCode::ServerError, error.to_string()));
+        }
     };
     let approval = AuthorizationApproval {
         response_type: transaction.response_type.clone(),
@@ -479,6 +498,7 @@ pub async fn resume(
     Query(query): Query<ResumeQuery>,
 ) -> Response {
     let now = app.clock.now();
+    let registry = app.registry();
     let Some(id) = query.transaction_id else {
         return lost_transaction(&app);
     };
@@ -489,7 +509,8 @@ pub async fn resume(
     };
     match signed_in_party(&app, &session, &transaction, After::Get).await {
         Ok((user, client)) => {
-            proceed(&app, &session, transaction, &client, &user, After::Get).await
+            let party = (&client, &user);
+            proceed(&app, &registry, &session, transaction, party, After::Get).await
         }
         Err(response) => response,
     }
@@ -530,6 +551,7 @@ pub async fn decision(
     body: Bytes,
 ) -> Response {
     let now = app.clock.now();
+    let registry = app.registry();
     if let Err(error) = super::check_form_content_type(&headers) {
         return bad_request(&app, &error);
     }
@@ -607,5 +629,6 @@ pub async fn decision(
     {
         return unavailable(&app, &error);
     }
-    approve(&app, &session, transaction, &client, &user, After::Post).await
+    let party = (&client, &user);
+    approve(&app, &registry, &session, transaction, party, After::Post).await
 }

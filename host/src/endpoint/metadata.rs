@@ -44,6 +44,7 @@ pub struct Metadata {
 }
 
 pub async fn metadata(State(app): State<App>) -> Response {
+    let registry = app.registry();
     let scopes = match app.store.list_clients().await {
         Ok(clients) => Some(
             clients
@@ -60,7 +61,7 @@ pub async fn metadata(State(app): State<App>) -> Response {
     };
     let mut response = (
         StatusCode::OK,
-        axum::Json(build(&app.issuer, &app.registry, scopes)),
+        axum::Json(build(&app.issuer, &registry, scopes)),
     )
         .into_response();
     response.headers_mut().insert(

@@ -30,9 +30,10 @@ async fn exchange(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, OAuthError> {
+    let registry = app.registry();
     let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
     let grant_type = params.require("grant_type")?;
-    let Some(plugin) = app.registry.for_grant_type(grant_type) else {
+    let Some(plugin) = registry.for_grant_type(grant_type) else {
         refuse_repeated(&params, &[] as &[&str])?;
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"

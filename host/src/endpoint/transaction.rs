@@ -31,6 +31,10 @@ pub struct Transaction {
     pub state: Option<String>,
     /// What the grant plugin kept (e.g. the PKCE challenge).
     pub data: Vec<(String, String)>,
+    /// The fingerprint of the plugin version that began the transaction
+    /// (`plugin::registry::fingerprint`), so the same version decides it.
+    #[serde(default)]
+    pub plugin: Option<String>,
 }
 
 /// The signed-in resource owner.

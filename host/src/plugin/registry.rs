@@ -1,16 +1,19 @@
 //! The registry: which plugin answers each `response_type` and `grant_type`.
 //! Built from the bundled set, then a plugin directory whose plugins replace
 //! bundled ones of the same type; two directory plugins claiming one type is
-//! a startup error naming both files.
+//! a startup error naming both files. A registry also keeps the plugins that
+//! earlier reloads replaced, for a while, so that an authorization
+//! transaction is decided by the plugin version that began it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sha2::{Digest as _, Sha256};
 use tracing::info;
 
 use super::manifest::{Manifest, normalize_response_type};
-use super::{PluginRef, ResponseMode, Runtime, bundled};
+use super::{Plugin, PluginRef, ResponseMode, Runtime, bundled};
 
 /// A plugin set that could not be loaded; the message names file and field.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,30 @@ pub struct Registry {
     plugins: Vec<PluginRef>,
     by_response_type: BTreeMap<String, (PluginRef, ResponseMode)>,
     by_grant_type: BTreeMap<String, PluginRef>,
+    /// Plugins that earlier reloads replaced, newest last.
+    retired: Vec<Retired>,
+}
+
+/// A plugin an earlier reload replaced, and when (Unix seconds).
+#[derive(Debug, Clone)]
+struct Retired {
+    plugin: PluginRef,
+    retired_at: i64,
+}
+
+/// At most this many replaced plugins are kept for the transactions they began.
+const MAX_RETIRED: usize = 32;
+
+/// Why an authorization transaction cannot be decided on this registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransactionPluginError {
+    /// No plugin provides the transaction's `response_type` any more.
+    #[error("response type {0} is no longer supported")]
+    Vanished(String),
+    /// The plugin version that began the transaction was replaced and is no
+    /// longer kept (or it was never loaded by this process).
+    #[error("the plugin that began this authorization request was replaced; start again")]
+    Replaced,
 }
 
 /// Where a plugin came from, for messages.
@@ -104,6 +131,52 @@ impl Registry {
         self.by_response_type.get(&key).map(|(p, mode)| (p, *mode))
     }
 
+    /// The plugin that decides a transaction: the one whose [`fingerprint`]
+    /// began it, when the `response_type` is still provided; `None` (a
+    /// transaction saved before fingerprints were kept) means the current one.
+    pub fn for_transaction(
+        &self,
+        response_type: &str,
+        began_with: Option<&str>,
+    ) -> Result<&PluginRef, TransactionPluginError> {
+        let Some((current, _)) = self.for_response_type(response_type) else {
+            return Err(TransactionPluginError::Vanished(response_type.to_owned()));
+        };
+        let Some(began_with) = began_with else {
+            return Ok(current);
+        };
+        if fingerprint(current) == began_with {
+            return Ok(current);
+        }
+        self.retired
+            .iter()
+            .rev()
+            .map(|retired| &retired.plugin)
+            .find(|plugin| fingerprint(plugin) == began_with)
+            .ok_or(TransactionPluginError::Replaced)
+    }
+
+    /// Keeps the plugins of `previous` that this registry does not hold,
+    /// with `previous`'s own retired ones, for `keep_seconds` after they were
+    /// replaced (the longest an authorization transaction lives).
+    pub fn retire(&mut self, previous: &Registry, now: i64, keep_seconds: i64) {
+        let current: Vec<String> = self.plugins.iter().map(|p| fingerprint(p)).collect();
+        let mut retired: Vec<Retired> = previous
+            .retired
+            .iter()
+            .filter(|r| r.retired_at + keep_seconds > now)
+            .cloned()
+            .collect();
+        retired.extend(previous.plugins.iter().map(|plugin| Retired {
+            plugin: plugin.clone(),
+            retired_at: now,
+        }));
+        retired.retain(|r| !current.contains(&fingerprint(&r.plugin)));
+        let excess = retired.len().saturating_sub(MAX_RETIRED);
+        retired.drain(..excess);
+        self.retired = retired;
+    }
+
     pub fn for_grant_type(&self, grant_type: &str) -> Option<&PluginRef> {
         self.by_grant_type.get(grant_type)
     }
@@ -119,6 +192,25 @@ impl Registry {
     pub fn response_types(&self) -> impl Iterator<Item = &str> {
         self.by_response_type.keys().map(String::as_str)
     }
+}
+
+/// What identifies one version of a plugin across reloads, restarts and
+/// instances: name, version, the wasm's SHA-256, the granted capabilities and
+/// the `[config]` table, hashed.
+pub fn fingerprint(plugin: &Plugin) -> String {
+    let manifest = &plugin.manifest;
+    let identity = serde_json::json!([
+        manifest.name,
+        manifest.version,
+        manifest.wasm_sha256,
+        plugin
+            .capabilities
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>(),
+        manifest.config,
+    ]);
+    hex::encode(Sha256::digest(identity.to_string()))
 }
 
 async fn load_bundled(runtime: &Runtime) -> Result<Vec<PluginRef>, LoadError> {

@@ -75,6 +75,8 @@ pub fn text(bytes: &[u8]) -> String {
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The admin listener's URL (`--admin-listen 127.0.0.1:0`).
+    pub admin: String,
     pub db: String,
     pub dir: Arc<tempfile::TempDir>,
     log: Arc<Mutex<String>>,
@@ -106,6 +108,7 @@ impl Server {
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .args(&options.extra_args)
             .env("GRANTBOX_DB", &db)
             .env("GRANTBOX_CACHE_DIR", shared_cache_dir())
@@ -133,19 +136,24 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // The admin line comes first, then the main one.
+            let mut admin = String::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("grantbox listening on ") {
-                    let base = rest
-                        .split_whitespace()
+                let first_word = |rest: &str| {
+                    rest.split_whitespace()
                         .next()
                         .unwrap_or_default()
-                        .to_owned();
-                    let _ = sender.send(base);
+                        .to_owned()
+                };
+                if let Some(rest) = line.strip_prefix("grantbox admin listening on ") {
+                    admin = first_word(rest);
+                } else if let Some(rest) = line.strip_prefix("grantbox listening on ") {
+                    let _ = sender.send((first_word(rest), admin.clone()));
                 }
             }
         });
-        let base = match receiver.recv_timeout(Duration::from_secs(120)) {
-            Ok(base) => base,
+        let (base, admin) = match receiver.recv_timeout(Duration::from_secs(120)) {
+            Ok(addresses) => addresses,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -159,6 +167,7 @@ impl Server {
         Server {
             child,
             base,
+            admin,
             db,
             dir,
             log,

@@ -8,6 +8,7 @@ mod badinput;
 mod browser;
 mod cli;
 mod faults;
+mod hot_swap;
 mod jwt_bearer;
 mod lifecycle;
 mod operations;
