@@ -339,22 +339,7 @@ fn stub_ctx() -> StubCtx {
 /// The host's engine settings (`runtime.rs` `build_engine`) with the default
 /// 256 slots and 64 MiB memories.
 fn host_like_engine() -> wasmtime::Engine {
-    let slots = 256;
-    let mut config = wasmtime::Config::new();
-    config.epoch_interruption(true);
-    let mut pooling = wasmtime::PoolingAllocationConfig::default();
-    pooling
-        .total_component_instances(slots)
-        .total_core_instances(slots * 8)
-        .total_memories(slots * 2)
-        .total_tables(slots * 8)
-        .total_stacks(slots)
-        .max_memory_size(64 << 20);
-    let mut pooled = config.clone();
-    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
-    wasmtime::Engine::new(&pooled)
-        .or_else(|_| wasmtime::Engine::new(&config))
-        .expect("an engine")
+    grantbox::plugin::build_engine(&grantbox::plugin::RuntimeConfig::default()).expect("an engine")
 }
 
 fn new_store(engine: &wasmtime::Engine) -> wasmtime::Store<StubCtx> {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub use live::LiveRegistry;
 pub use manifest::{LimitCaps, Manifest, ManifestError};
 pub use registry::{LoadError, Registry, TransactionPluginError};
-pub use runtime::{Plugin, Runtime, RuntimeConfig};
+pub use runtime::{Plugin, Runtime, RuntimeConfig, build_engine};
 
 use crate::clock::Clock;
 use crate::oauth::OAuthError;
