@@ -42,6 +42,9 @@ use tokio::runtime::Runtime as Tokio;
 const CLIENT_ID: &str = "bench-client";
 const CLIENT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
 const GRANT_TYPE: &str = "client_credentials";
+const REDIRECT_URI: &str = "https://client.example/cb";
+const USERNAME: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
 
 // ---------------------------------------------------------------------------
 // Recording medians
@@ -163,7 +166,13 @@ async fn seeded_store(url: &str) -> Store {
     let (client, _) = registration::validate(
         ClientRegistration {
             client_id: CLIENT_ID.into(),
-            grant_types: vec![GRANT_TYPE.into()],
+            redirect_uris: vec![REDIRECT_URI.into()],
+            grant_types: vec![
+                GRANT_TYPE.into(),
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "password".into(),
+            ],
             scopes: vec!["read".into(), "write".into()],
             secret: Some(CLIENT_SECRET.into()),
             ..ClientRegistration::default()
@@ -257,6 +266,172 @@ fn exchange(c: &mut Criterion) {
         drop(plugin);
         drop(runtime);
     }
+    group.finish();
+}
+
+/// The other bundled exchanges through `Plugin::exchange` on a SQLite file,
+/// each iteration with its own code or refresh token, stored before the timer
+/// starts (a code and a refresh token can be used once).
+fn other_exchanges(c: &mut Criterion) {
+    let mut group = c.benchmark_group("exchange");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let rt = tokio();
+    let (store, runtime, registry) = rt.block_on(async {
+        let store = seeded_store(&url).await;
+        store
+            .insert_user(&grantbox::store::User {
+                username: USERNAME.into(),
+                subject: grantbox::secret::new_token(),
+                password_hash: grantbox::secret::hash_password(PASSWORD).expect("a hash"),
+                created_at: Clock::system().now(),
+            })
+            .await
+            .expect("user inserted");
+        let runtime = Runtime::new(
+            RuntimeConfig {
+                cache_dir: Some(dir.path().join("cache")),
+                ..RuntimeConfig::default()
+            },
+            Some(services(store.clone())),
+        )
+        .expect("a runtime");
+        let registry = Registry::load(&runtime, None).await.expect("plugins load");
+        (store, runtime, registry)
+    });
+    let request = |grant_type: &str, params: Vec<(String, String)>| TokenRequest {
+        grant_type: grant_type.into(),
+        params,
+        ..token_request()
+    };
+    let plugin = |grant_type: &str| -> PluginRef {
+        registry
+            .for_grant_type(grant_type)
+            .expect("the grant is bundled")
+            .clone()
+    };
+
+    let code_plugin = plugin("authorization_code");
+    bench(
+        &mut group,
+        "exchange",
+        "authorization_code/sqlite_file",
+        30,
+        |iters| {
+            rt.block_on(async {
+                let now = Clock::system().now();
+                let mut codes = Vec::new();
+                for _ in 0..iters {
+                    let code = grantbox::secret::new_token();
+                    store
+                        .insert_code(&grantbox::store::NewCode {
+                            code_hash: grantbox::secret::token_hash(&code),
+                            client_id: CLIENT_ID.into(),
+                            subject: "alice-subject".into(),
+                            redirect_uri: REDIRECT_URI.into(),
+                            scope: vec!["read".into()],
+                            data: Vec::new(),
+                            grant_id: grantbox::secret::new_token(),
+                            issued_at: now,
+                            expires_at: now + 600,
+                        })
+                        .await
+                        .expect("code inserted");
+                    codes.push(code);
+                }
+                let start = Instant::now();
+                for code in codes {
+                    let params = vec![
+                        ("code".into(), code),
+                        ("redirect_uri".into(), REDIRECT_URI.into()),
+                    ];
+                    let response = code_plugin
+                        .exchange(&request("authorization_code", params))
+                        .await
+                        .expect("a token");
+                    std::hint::black_box(response);
+                }
+                start.elapsed()
+            })
+        },
+    );
+
+    let refresh_plugin = plugin("refresh_token");
+    bench(
+        &mut group,
+        "exchange",
+        "refresh_token/sqlite_file",
+        30,
+        |iters| {
+            rt.block_on(async {
+                let now = Clock::system().now();
+                let mut tokens = Vec::new();
+                for _ in 0..iters {
+                    let token = grantbox::secret::new_token();
+                    let row = NewToken {
+                        token_hash: grantbox::secret::token_hash(&token),
+                        kind: TokenKind::Refresh,
+                        client_id: CLIENT_ID.into(),
+                        subject: Some("alice-subject".into()),
+                        scope: vec!["read".into(), "write".into()],
+                        grant_id: grantbox::secret::new_token(),
+                        issued_at: now,
+                        expires_at: now + 14 * 86_400,
+                        grant_expires_at: Some(now + 30 * 86_400),
+                        audience: Vec::new(),
+                        actor: None,
+                    };
+                    store
+                        .insert_tokens(&[row], GrantOrigin::New)
+                        .await
+                        .expect("refresh token inserted");
+                    tokens.push(token);
+                }
+                let start = Instant::now();
+                for token in tokens {
+                    let params = vec![("refresh_token".into(), token)];
+                    let response = refresh_plugin
+                        .exchange(&request("refresh_token", params))
+                        .await
+                        .expect("a token");
+                    std::hint::black_box(response);
+                }
+                start.elapsed()
+            })
+        },
+    );
+
+    // Dominated by the argon2 check (19 MiB, 2 passes), as it should be.
+    let password_plugin = plugin("password");
+    bench(
+        &mut group,
+        "exchange",
+        "password/sqlite_file",
+        30,
+        |iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let params = vec![
+                        ("username".into(), USERNAME.into()),
+                        ("password".into(), PASSWORD.into()),
+                    ];
+                    let response = password_plugin
+                        .exchange(&request("password", params))
+                        .await
+                        .expect("a token");
+                    std::hint::black_box(response);
+                }
+                start.elapsed()
+            })
+        },
+    );
+    drop((code_plugin, refresh_plugin, password_plugin, registry));
+    drop(runtime);
     group.finish();
 }
 
@@ -664,6 +839,7 @@ fn serve_startup(c: &mut Criterion) {
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     exchange(&mut criterion);
+    other_exchanges(&mut criterion);
     sandbox_calls(&mut criterion);
     store_write(&mut criterion);
     plugin_load(&mut criterion);
