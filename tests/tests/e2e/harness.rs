@@ -56,12 +56,17 @@ pub fn grantbox(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("grantbox starts");
     if let Some(input) = stdin {
-        child
+        let written = child
             .stdin
             .take()
             .expect("stdin is piped")
-            .write_all(input.as_bytes())
-            .expect("stdin accepts");
+            .write_all(input.as_bytes());
+        // A command that refuses its arguments exits without reading stdin.
+        if let Err(error) = written
+            && error.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            panic!("stdin does not accept: {error}");
+        }
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("grantbox runs")
