@@ -303,10 +303,14 @@ fn other_exchanges(c: &mut Criterion) {
         let registry = Registry::load(&runtime, None).await.expect("plugins load");
         (store, runtime, registry)
     });
-    let request = |grant_type: &str, params: Vec<(String, String)>| TokenRequest {
-        grant_type: grant_type.into(),
-        params,
-        ..token_request()
+    let request = |grant_type: &str, params: Vec<(String, String)>| {
+        let mut request = TokenRequest {
+            grant_type: grant_type.into(),
+            params,
+            ..token_request()
+        };
+        request.client.grant_types.push(grant_type.into());
+        request
     };
     let plugin = |grant_type: &str| -> PluginRef {
         registry
