@@ -19,7 +19,7 @@ use crate::oauth::redirect::{self, Delivery};
 use crate::oauth::{ErrorCode, OAuthError, Params, scope};
 use crate::plugin::{
     AuthorizationApproval, AuthorizationRequest, CallError, Registry, ResponseMode,
-    TransactionPluginError, registry,
+    TransactionPluginError,
 };
 use crate::secret;
 use crate::store::Client;
@@ -275,7 +275,7 @@ async fn validate(
         scope,
         state,
         data,
-        plugin: Some(registry::fingerprint(plugin)),
+        plugin: Some(plugin.fingerprint.clone()),
     };
     Ok((transaction, client))
 }

@@ -2,6 +2,8 @@
 //! type and scope against its registration, and hands the request to the
 //! plugin that provides the `grant_type`.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,8 +16,6 @@ use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
 use crate::secret;
-use std::sync::Arc;
-
 use crate::store::Client;
 
 pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {

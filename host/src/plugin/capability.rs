@@ -62,6 +62,40 @@ impl CallCtx {
         Ok(())
     }
 
+    /// Fails unless every scope token is registered for the calling client.
+    fn check_registered_scope(&self, scope: &[String]) -> Result<(), HostError> {
+        let unregistered = self
+            .client
+            .as_ref()
+            .and_then(|client| scope.iter().find(|s| !client.scopes.contains(s)));
+        match unregistered {
+            Some(unknown) => Err(HostError::InvalidArgument(format!(
+                "scope {unknown} is not registered for the client"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores minted tokens (host time, not guest time) and remembers them as
+    /// issued in this call, so the plugin may return them.
+    async fn store_issued(
+        &mut self,
+        services: &super::HostServices,
+        rows: &[NewToken],
+        origin: GrantOrigin,
+        issued: &tokens::IssuedTokens,
+    ) -> Result<(), HostError> {
+        let started = Clock::instant();
+        let stored = services.store.insert_tokens(rows, origin).await;
+        self.add_host_time(started);
+        stored.map_err(unavailable)?;
+        self.remember_issued(&issued.access_token)?;
+        if let Some(refresh) = &issued.refresh_token {
+            self.remember_issued(refresh)?;
+        }
+        Ok(())
+    }
+
     fn services_or_unavailable(&self) -> Result<super::HostServices, HostError> {
         self.services()
             .cloned()
@@ -211,15 +245,7 @@ impl tokens::Host for CallCtx {
             .as_ref()
             .is_some_and(|c| c.grant_types.iter().any(|g| g == "refresh_token"));
         let services = self.services_or_unavailable()?;
-        let unregistered = self
-            .client
-            .as_ref()
-            .and_then(|client| grant.scope.iter().find(|s| !client.scopes.contains(s)));
-        if let Some(unknown) = unregistered {
-            return Err(HostError::InvalidArgument(format!(
-                "scope {unknown} is not registered for the client"
-            )));
-        }
+        self.check_registered_scope(&grant.scope)?;
         // A plugin may continue only a family it learned in this call (from a
         // redeemed code), so it cannot attach tokens to another grant.
         let (grant_id, origin) = match grant.grant_id {
@@ -250,14 +276,7 @@ impl tokens::Host for CallCtx {
             &grant_id,
             now,
         );
-        let started = Clock::instant();
-        let stored = services.store.insert_tokens(&rows, origin).await;
-        self.add_host_time(started);
-        stored.map_err(unavailable)?;
-        self.remember_issued(&issued.access_token)?;
-        if let Some(refresh) = &issued.refresh_token {
-            self.remember_issued(refresh)?;
-        }
+        self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
 
@@ -303,26 +322,20 @@ impl token_exchange::Host for CallCtx {
         }
         check_audience(&grant.audience)?;
         let client_id = self.client_id()?;
-        let unregistered = self
-            .client
-            .as_ref()
-            .and_then(|client| grant.scope.iter().find(|s| !client.scopes.contains(s)));
-        if let Some(unknown) = unregistered {
-            return Err(HostError::InvalidArgument(format!(
-                "scope {unknown} is not registered for the client"
-            )));
-        }
+        self.check_registered_scope(&grant.scope)?;
         let services = self.services_or_unavailable()?;
         // Only a family this call looked up: revoking the subject token's
         // grant then revokes what was exchanged for it.
-        let grant_id = match grant.grant_id {
-            Some(id) if self.looked_up.iter().any(|l| l.grant_id == id) => id,
+        let (grant_id, origin) = match grant.grant_id {
+            Some(id) if self.looked_up.iter().any(|l| l.grant_id == id) => {
+                (id, GrantOrigin::Existing)
+            }
             Some(_) => {
                 return Err(HostError::InvalidArgument(
                     "grant-id is not one this call looked up".into(),
                 ));
             }
-            None => secret::new_token(),
+            None => (secret::new_token(), GrantOrigin::New),
         };
         let now = services.clock.now();
         // A token obtained by exchange never outlives a token the exchange
@@ -342,14 +355,7 @@ impl token_exchange::Host for CallCtx {
             &grant_id,
             now,
         );
-        let started = Clock::instant();
-        let stored = services
-            .store
-            .insert_tokens(&rows, GrantOrigin::Existing)
-            .await;
-        self.add_host_time(started);
-        stored.map_err(unavailable)?;
-        self.remember_issued(&issued.access_token)?;
+        self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
 

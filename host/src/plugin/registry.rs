@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
 use tracing::info;
 
 use super::manifest::{Manifest, normalize_response_type};
-use super::{Plugin, PluginRef, ResponseMode, Runtime, bundled};
+use super::{PluginRef, ResponseMode, Runtime, bundled};
 
 /// A plugin set that could not be loaded; the message names file and field.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +130,7 @@ impl Registry {
         self.by_response_type.get(&key).map(|(p, mode)| (p, *mode))
     }
 
-    /// The plugin that decides a transaction: the one whose [`fingerprint`]
+    /// The plugin that decides a transaction: the one whose `fingerprint`
     /// began it, when the `response_type` is still provided; `None` (a
     /// transaction saved before fingerprints were kept) means the current one.
     pub fn for_transaction(
@@ -145,14 +144,14 @@ impl Registry {
         let Some(began_with) = began_with else {
             return Ok(current);
         };
-        if fingerprint(current) == began_with {
+        if current.fingerprint == began_with {
             return Ok(current);
         }
         self.retired
             .iter()
             .rev()
             .map(|retired| &retired.plugin)
-            .find(|plugin| fingerprint(plugin) == began_with)
+            .find(|plugin| plugin.fingerprint == began_with)
             .ok_or(TransactionPluginError::Replaced)
     }
 
@@ -160,7 +159,11 @@ impl Registry {
     /// with `previous`'s own retired ones, for `keep_seconds` after they were
     /// replaced (the longest an authorization transaction lives).
     pub fn retire(&mut self, previous: &Registry, now: i64, keep_seconds: i64) {
-        let current: Vec<String> = self.plugins.iter().map(|p| fingerprint(p)).collect();
+        let current: Vec<&str> = self
+            .plugins
+            .iter()
+            .map(|p| p.fingerprint.as_str())
+            .collect();
         let mut retired: Vec<Retired> = previous
             .retired
             .iter()
@@ -171,7 +174,7 @@ impl Registry {
             plugin: plugin.clone(),
             retired_at: now,
         }));
-        retired.retain(|r| !current.contains(&fingerprint(&r.plugin)));
+        retired.retain(|r| !current.contains(&r.plugin.fingerprint.as_str()));
         let excess = retired.len().saturating_sub(MAX_RETIRED);
         retired.drain(..excess);
         self.retired = retired;
@@ -192,25 +195,6 @@ impl Registry {
     pub fn response_types(&self) -> impl Iterator<Item = &str> {
         self.by_response_type.keys().map(String::as_str)
     }
-}
-
-/// What identifies one version of a plugin across reloads, restarts and
-/// instances: name, version, the wasm's SHA-256, the granted capabilities and
-/// the `[config]` table, hashed.
-pub fn fingerprint(plugin: &Plugin) -> String {
-    let manifest = &plugin.manifest;
-    let identity = serde_json::json!([
-        manifest.name,
-        manifest.version,
-        manifest.wasm_sha256,
-        plugin
-            .capabilities
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>(),
-        manifest.config,
-    ]);
-    hex::encode(Sha256::digest(identity.to_string()))
 }
 
 async fn load_bundled(runtime: &Runtime) -> Result<Vec<PluginRef>, LoadError> {

@@ -79,6 +79,9 @@ pub struct Plugin {
     pub info: PluginInfo,
     /// The capabilities the plugin really gets (manifest ∩ operator policy).
     pub capabilities: BTreeSet<Capability>,
+    /// What identifies this version of the plugin across reloads, restarts
+    /// and instances (see [`fingerprint`]); computed once at load.
+    pub fingerprint: String,
     pre: PluginPre<CallCtx>,
     shared: Arc<CallShared>,
 }
@@ -177,10 +180,12 @@ impl Runtime {
             calls: self.calls.clone(),
             services: self.services.clone(),
         });
+        let fingerprint = fingerprint(&manifest, &capabilities);
         let mut plugin = Plugin {
             manifest,
             info: PluginInfo::default(),
             capabilities,
+            fingerprint,
             pre,
             shared,
         };
@@ -232,6 +237,19 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
     // the same compatibility hash (part of the cache key), and their SHA-256
     // matched the checksum written next to them.
     unsafe { Component::deserialize(engine, bytes) }
+}
+
+/// A plugin version's identity: name, version, the wasm's SHA-256, the
+/// granted capabilities and the `[config]` table, hashed.
+fn fingerprint(manifest: &Manifest, capabilities: &BTreeSet<Capability>) -> String {
+    let identity = serde_json::json!([
+        manifest.name,
+        manifest.version,
+        manifest.wasm_sha256,
+        capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        manifest.config,
+    ]);
+    hex::encode(Sha256::digest(identity.to_string()))
 }
 
 fn write_cache(

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::LiveRegistry;
 use crate::clock::Clock;
-use crate::plugin::registry::fingerprint;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, TransactionPluginError, bundled};
 
 /// How long replaced plugins are kept in these tests.
@@ -36,7 +35,7 @@ fn code_plugin_fingerprint(registry: &Registry) -> String {
     let (plugin, _) = registry
         .for_response_type("code")
         .expect("code is provided");
-    fingerprint(plugin)
+    plugin.fingerprint.clone()
 }
 
 fn version_for(registry: &Registry, began_with: &str) -> Result<String, TransactionPluginError> {
