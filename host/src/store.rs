@@ -4,6 +4,7 @@
 //! mirror each other function for function; `store/sessions.rs` puts the login
 //! sessions in the same database.
 
+mod group_commit;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -95,6 +96,15 @@ pub struct NewToken {
     pub audience: Vec<String>,
     /// The acting party of a delegation (RFC 8693 §4.1 `act`).
     pub actor: Option<String>,
+}
+
+/// The token families of `tokens`, sorted, each once (the order in which
+/// PostgreSQL locks them, so that two writers cannot deadlock).
+fn distinct_grant_ids(tokens: &[NewToken]) -> Vec<&str> {
+    let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
+    grant_ids.sort_unstable();
+    grant_ids.dedup();
+    grant_ids
 }
 
 /// Where the tokens of [`Store::insert_tokens`] come from.

@@ -18,16 +18,57 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
+use super::group_commit::{GroupCommit, TokenWriter};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
+    audience_to_column, distinct_grant_ids, from_json, join_scope, split_scope, to_hash, to_json,
+    to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Issued tokens, written in groups.
+    tokens: GroupCommit,
+}
+
+/// The statements of a [`GroupCommit`] batch.
+struct Writer(PgPool);
+
+impl TokenWriter for Writer {
+    async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
+        if origin == GrantOrigin::New {
+            // Nothing to lock or check: one statement, one commit (one WAL
+            // flush) for the whole batch.
+            return insert_rows(&self.0, tokens).await;
+        }
+        let grant_ids = distinct_grant_ids(tokens);
+        let mut tx = self
+            .0
+            .begin()
+            .await
+            .map_err(|e| error("cannot begin transaction to insert tokens", e))?;
+        // Sorted, so two inserts spanning the same families cannot deadlock.
+        for grant_id in &grant_ids {
+            lock_family(&mut tx, grant_id).await?;
+        }
+        insert_rows(&mut *tx, tokens).await?;
+        // The code of a grant may have been replayed between its redemption
+        // and now: then its tokens are born revoked.
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = issued_at \
+             WHERE grant_id = ANY($1) AND revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM codes \
+                         WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+        )
+        .bind(&grant_ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        commit(tx, "insert tokens").await
+    }
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -153,7 +194,8 @@ impl PostgresStore {
             statement_timeout_ms = settings.statement_timeout_ms,
             "postgresql store open"
         );
-        Ok(PostgresStore { pool })
+        let tokens = GroupCommit::spawn(Writer(pool.clone()));
+        Ok(PostgresStore { pool, tokens })
     }
 
     pub(super) fn pool(&self) -> &PgPool {
@@ -262,33 +304,7 @@ impl PostgresStore {
         if tokens.is_empty() {
             return Ok(());
         }
-        if origin == GrantOrigin::New {
-            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
-            return insert_rows(&self.pool, tokens).await;
-        }
-        let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
-        grant_ids.sort_unstable();
-        grant_ids.dedup();
-        let mut tx = self.begin("insert tokens").await?;
-        // Sorted, so two inserts spanning the same families cannot deadlock.
-        for grant_id in &grant_ids {
-            lock_family(&mut tx, grant_id).await?;
-        }
-        insert_rows(&mut *tx, tokens).await?;
-        for grant_id in grant_ids {
-            // The code of this grant may have been replayed between its
-            // redemption and now: then these tokens are born revoked.
-            sqlx::query(
-                "UPDATE tokens SET revoked_at = issued_at \
-                 WHERE grant_id = $1 AND revoked_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM codes WHERE grant_id = $1 AND replayed_at IS NOT NULL)",
-            )
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| error(format!("cannot check replay of grant `{grant_id}`"), e))?;
-        }
-        commit(tx, "insert tokens").await
+        self.tokens.insert(tokens, origin).await
     }
 
     pub(super) async fn find_token(

@@ -12,10 +12,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
 
+use super::group_commit::{GroupCommit, TokenWriter};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
+    audience_to_column, distinct_grant_ids, from_json, join_scope, split_scope, to_hash, to_json,
+    to_kind,
 };
 
 /// The SQLite backend. Cloning shares the pools.
@@ -31,6 +33,43 @@ use super::{
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
+    /// Issued tokens, written in groups through `writer`.
+    tokens: GroupCommit,
+}
+
+/// The statements of a [`GroupCommit`] batch, on the writer connection.
+struct Writer(SqlitePool);
+
+impl TokenWriter for Writer {
+    async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
+        if origin == GrantOrigin::New {
+            // Nothing to check: one statement is atomic by itself, no BEGIN
+            // and COMMIT round trips.
+            return insert_rows(&self.0, tokens).await;
+        }
+        let mut tx = begin_write(&self.0, "insert tokens").await?;
+        insert_rows(&mut *tx, tokens).await?;
+        // The code of a grant may have been replayed between its redemption
+        // and now: then its tokens are born revoked.
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE tokens SET revoked_at = issued_at \
+             WHERE revoked_at IS NULL AND grant_id IN (",
+        );
+        let mut grant_ids = update.separated(", ");
+        for grant_id in distinct_grant_ids(tokens) {
+            grant_ids.push_bind(grant_id);
+        }
+        update.push(
+            ") AND EXISTS (SELECT 1 FROM codes \
+             WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+        );
+        update
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        commit(tx, "insert tokens").await
+    }
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -98,7 +137,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        // No ping before each acquire: a SQLite connection is a file handle in
+        // this process, not a socket that can go stale, and the ping is one
+        // more round trip to the connection's worker thread per statement.
+        let pool_options = SqlitePoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false);
         let connect = |pool_options: SqlitePoolOptions| {
             let options = options.clone();
             async move {
@@ -131,7 +175,12 @@ impl SqliteStore {
             };
             StoreError::with_cause(kind, format!("cannot migrate database `{url}`"), e)
         })?;
-        Ok(SqliteStore { readers, writer })
+        let tokens = GroupCommit::spawn(Writer(writer.clone()));
+        Ok(SqliteStore {
+            readers,
+            writer,
+            tokens,
+        })
     }
 
     /// The pool for others' writes (the session store): SQLite's one writer.
@@ -241,30 +290,7 @@ impl SqliteStore {
         if tokens.is_empty() {
             return Ok(());
         }
-        if origin == GrantOrigin::New {
-            // One statement is atomic by itself: no BEGIN and COMMIT round trips.
-            return insert_rows(&self.writer, tokens).await;
-        }
-        let mut tx = self.begin_write("insert tokens").await?;
-        insert_rows(&mut *tx, tokens).await?;
-        let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
-        grant_ids.sort_unstable();
-        grant_ids.dedup();
-        for grant_id in grant_ids {
-            // The code of this grant may have been replayed between its
-            // redemption and now: then these tokens are born revoked.
-            sqlx::query(
-                "UPDATE tokens SET revoked_at = issued_at \
-                 WHERE grant_id = ? AND revoked_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM codes WHERE grant_id = ? AND replayed_at IS NOT NULL)",
-            )
-            .bind(grant_id)
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| error(format!("cannot check replay of grant `{grant_id}`"), e))?;
-        }
-        commit(tx, "insert tokens").await
+        self.tokens.insert(tokens, origin).await
     }
 
     pub(super) async fn find_token(
@@ -355,8 +381,9 @@ impl SqliteStore {
         client_id: &str,
         now: i64,
     ) -> Result<RedeemOutcome, StoreError> {
-        let mut tx = self.begin_write("redeem code").await?;
-        // The single-use guarantee: only one UPDATE can see `redeemed_at IS NULL`.
+        // The single-use guarantee: only one UPDATE can see `redeemed_at IS
+        // NULL`. On its own, not in a transaction: a redemption is one
+        // statement and one commit.
         let redeemed = sqlx::query(concat!(
             "UPDATE codes SET redeemed_at = ? \
              WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND expires_at > ? \
@@ -367,15 +394,30 @@ impl SqliteStore {
         .bind(&code_hash[..])
         .bind(client_id)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.writer)
         .await
         .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
         if let Some(row) = redeemed {
-            let record = code_from_row(&row)?;
-            commit(tx, "redeem code").await?;
-            return Ok(RedeemOutcome::Redeemed(record));
+            return match code_from_row(&row) {
+                Ok(record) => Ok(RedeemOutcome::Redeemed(record)),
+                Err(undecodable) => {
+                    // Nothing was issued for it: leave the code as it was, as
+                    // a rolled-back transaction would have.
+                    sqlx::query("UPDATE codes SET redeemed_at = NULL WHERE code_hash = ?")
+                        .bind(&code_hash[..])
+                        .execute(&self.writer)
+                        .await
+                        .map_err(|e| {
+                            error(format!("cannot restore code of client `{client_id}`"), e)
+                        })?;
+                    Err(undecodable)
+                }
+            };
         }
 
+        // Why not? Unknown, expired, or redeemed already (perhaps by a
+        // request that won the race since): a replay, which revokes the grant.
+        let mut tx = self.begin_write("redeem code").await?;
         let row = sqlx::query(
             "SELECT redeemed_at, grant_id FROM codes WHERE code_hash = ? AND client_id = ?",
         )
@@ -744,11 +786,18 @@ impl SqliteStore {
     /// another connection committed in between; `BEGIN IMMEDIATE` takes the
     /// lock up front and waits for it instead.
     async fn begin_write(&self, what: &str) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| error(format!("cannot begin transaction to {what}"), e))
+        begin_write(&self.writer, what).await
     }
+}
+
+async fn begin_write(
+    writer: &SqlitePool,
+    what: &str,
+) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| error(format!("cannot begin transaction to {what}"), e))
 }
 
 /// Inserts the rows with one multi-row `INSERT`.

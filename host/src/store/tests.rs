@@ -128,6 +128,7 @@ conformance!(
     users_insert_find_and_conflict,
     tokens_insert_find_expire_and_revoke,
     insert_tokens_is_all_or_nothing,
+    concurrent_new_grants_commit_together_and_fail_alone,
     exchanged_tokens_keep_audience_and_actor,
     codes_redeem_once_and_replay_revokes_the_grant,
     fifty_concurrent_redemptions_one_winner,
@@ -524,6 +525,63 @@ async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
         store.revoke_grant("g1", NOW).await.expect("revoke again"),
         0
     );
+}
+
+/// Tokens of new grants from requests in flight share statements (group
+/// commit): each request still gets its own outcome, and one bad request
+/// neither fails nor drags in its neighbours.
+async fn concurrent_new_grants_commit_together_and_fail_alone(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store
+        .insert_tokens(&pair("taken", "c1", "g-taken"), GrantOrigin::New)
+        .await
+        .expect("insert");
+    let mut requests = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        requests.push(tokio::spawn(async move {
+            let rows = match i % 20 {
+                7 => pair(&format!("orphan{i}"), "no-such-client", &format!("g{i}")),
+                13 => vec![
+                    token(
+                        &format!("new{i}-access"),
+                        TokenKind::Access,
+                        "c1",
+                        &format!("g{i}"),
+                    ),
+                    token("taken-refresh", TokenKind::Refresh, "c1", &format!("g{i}")),
+                ],
+                _ => pair(&format!("t{i}"), "c1", &format!("g{i}")),
+            };
+            store.insert_tokens(&rows, GrantOrigin::New).await
+        }));
+    }
+    for (i, request) in requests.into_iter().enumerate() {
+        let outcome = request.await.expect("task");
+        match i % 20 {
+            7 => {
+                assert_eq!(
+                    outcome.expect_err("unknown client").kind(),
+                    StoreErrorKind::Other
+                );
+                assert!(!active(&store, &format!("orphan{i}-access"), NOW).await);
+            }
+            13 => {
+                assert_eq!(
+                    outcome.expect_err("duplicate").kind(),
+                    StoreErrorKind::Conflict
+                );
+                assert!(!active(&store, &format!("new{i}-access"), NOW).await);
+            }
+            _ => {
+                outcome.expect("committed");
+                assert!(active(&store, &format!("t{i}-access"), NOW).await, "{i}");
+                assert!(active(&store, &format!("t{i}-refresh"), NOW).await, "{i}");
+            }
+        }
+    }
+    assert!(active(&store, "taken-refresh", NOW).await);
 }
 
 async fn insert_tokens_is_all_or_nothing(backend: Backend) {

@@ -1,0 +1,321 @@
+//! Group commit for issued tokens ([`Store::insert_tokens`](super::Store::insert_tokens)).
+//!
+//! Every request in flight hands its rows to one writer task, which writes
+//! everything queued since its last write at once: for grants minted in the
+//! call ([`GrantOrigin::New`]: client credentials, password, implicit) one
+//! multi-row `INSERT`, that is one statement, one commit and one round trip
+//! to the database however many requests it carries; when the batch holds
+//! tokens of continued grants ([`GrantOrigin::Existing`]: a redeemed code,
+//! an exchange) one transaction with the backend's replay check for all of
+//! them. A request's `insert` returns only after the statement
+//! holding its rows has committed, so a token is as durable when its response
+//! leaves as it was with a statement per request; only the number of commits
+//! changes. Batches form by themselves: while one is being written the next
+//! queues, and a lone request under no load is written at once.
+//!
+//! If a batch fails, each request's rows are retried alone, so one bad
+//! request (a duplicate hash, an unknown client) fails only itself.
+
+use std::future::Future;
+use std::ops::Range;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{GrantOrigin, NewToken, StoreError, StoreErrorKind};
+
+/// Rows in one statement at most (eleven bound values each: well inside
+/// SQLite's 32,766 and PostgreSQL's 65,535 parameters). A request with more
+/// rows than this is written alone.
+const MAX_BATCH_ROWS: usize = 256;
+
+/// Requests that may wait for the writer before `insert` waits for room.
+const QUEUE_DEPTH: usize = 1024;
+
+/// What a backend runs for a batch: insert all rows, or none; with
+/// [`GrantOrigin::Existing`], also the checks continued grants need.
+pub(super) trait TokenWriter: Send + Sync + 'static {
+    fn write(
+        &self,
+        tokens: &[NewToken],
+        origin: GrantOrigin,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The handle requests submit to; cloning shares the writer task.
+#[derive(Clone, Debug)]
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    tokens: Vec<NewToken>,
+    origin: GrantOrigin,
+    committed: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on the current tokio runtime. It ends when the
+    /// last handle is dropped, after writing what is queued.
+    pub(super) fn spawn(writer: impl TokenWriter) -> GroupCommit {
+        let (queue, requests) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_batches(writer, requests));
+        GroupCommit { queue }
+    }
+
+    /// Writes `tokens` in the next batch; returns once that batch committed.
+    pub(super) async fn insert(
+        &self,
+        tokens: &[NewToken],
+        origin: GrantOrigin,
+    ) -> Result<(), StoreError> {
+        let (committed, outcome) = oneshot::channel();
+        let pending = Pending {
+            tokens: tokens.to_vec(),
+            origin,
+            committed,
+        };
+        if self.queue.send(pending).await.is_err() {
+            return Err(stopped());
+        }
+        outcome.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unavailable,
+        "the token writer has stopped (is the runtime shutting down?)",
+    )
+}
+
+async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pending>) {
+    let mut carried: Option<Pending> = None;
+    let mut rows: Vec<NewToken> = Vec::new();
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            None => match requests.recv().await {
+                Some(pending) => pending,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        let mut count = batch[0].tokens.len();
+        while count < MAX_BATCH_ROWS {
+            match requests.try_recv() {
+                Ok(next) if count + next.tokens.len() > MAX_BATCH_ROWS => {
+                    carried = Some(next);
+                    break;
+                }
+                Ok(next) => {
+                    count += next.tokens.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        // Each request's rows, in order, and where they sit in `rows`.
+        rows.clear();
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(batch.len());
+        for pending in &mut batch {
+            let start = rows.len();
+            rows.append(&mut pending.tokens);
+            ranges.push(start..rows.len());
+        }
+        let origin = if batch.iter().any(|p| p.origin == GrantOrigin::Existing) {
+            GrantOrigin::Existing
+        } else {
+            GrantOrigin::New
+        };
+        match writer.write(&rows, origin).await {
+            Ok(()) => {
+                for pending in batch {
+                    // A request that gave up waiting (its client left) is no error.
+                    let _ = pending.committed.send(Ok(()));
+                }
+            }
+            Err(error) if batch.len() == 1 => {
+                let _ = batch.remove(0).committed.send(Err(error));
+            }
+            Err(_) => {
+                for (pending, range) in batch.into_iter().zip(ranges) {
+                    let alone = writer.write(&rows[range], pending.origin).await;
+                    let _ = pending.committed.send(alone);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::store::TokenKind;
+
+    /// Records each statement's rows; fails any statement holding a row
+    /// whose client is "bad", as a foreign key would.
+    #[derive(Clone)]
+    struct Recorder {
+        statements: Arc<Mutex<Vec<Vec<String>>>>,
+        origins: Arc<Mutex<Vec<GrantOrigin>>>,
+        started: Arc<tokio::sync::Notify>,
+        gate: Arc<tokio::sync::Semaphore>,
+    }
+
+    impl Default for Recorder {
+        fn default() -> Recorder {
+            Recorder {
+                statements: Arc::default(),
+                origins: Arc::default(),
+                started: Arc::default(),
+                gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            }
+        }
+    }
+
+    impl TokenWriter for Recorder {
+        async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
+            // Hold each statement until the test opens the gate.
+            self.started.notify_one();
+            let _permit = self.gate.acquire().await.expect("open gate");
+            let clients = tokens.iter().map(|t| t.client_id.clone()).collect();
+            self.statements.lock().unwrap().push(clients);
+            self.origins.lock().unwrap().push(origin);
+            if tokens.iter().any(|t| t.client_id == "bad") {
+                return Err(StoreError::new(StoreErrorKind::Other, "unknown client"));
+            }
+            Ok(())
+        }
+    }
+
+    /// Client "c" continues a grant; the others start one.
+    fn origin(client: &str) -> GrantOrigin {
+        if client == "c" {
+            GrantOrigin::Existing
+        } else {
+            GrantOrigin::New
+        }
+    }
+
+    fn token(client: &str) -> NewToken {
+        NewToken {
+            token_hash: [0; 32],
+            kind: TokenKind::Access,
+            client_id: client.into(),
+            subject: None,
+            scope: vec![],
+            grant_id: client.into(),
+            issued_at: 0,
+            expires_at: 1,
+            grant_expires_at: None,
+            audience: vec![],
+            actor: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_queued_during_a_write_share_the_next_statement() {
+        let recorder = Recorder::default();
+        let group = GroupCommit::spawn(recorder.clone());
+        // The first request's statement is held at the gate…
+        let first = tokio::spawn({
+            let group = group.clone();
+            async move { group.insert(&[token("a")], GrantOrigin::New).await }
+        });
+        recorder.started.notified().await;
+        // …while three more queue up behind it.
+        let mut waiting = Vec::new();
+        for client in ["b", "c", "d"] {
+            let group = group.clone();
+            waiting.push(tokio::spawn(async move {
+                group.insert(&[token(client)], origin(client)).await
+            }));
+        }
+        while group.queue.capacity() > QUEUE_DEPTH - 3 {
+            tokio::task::yield_now().await;
+        }
+        recorder.gate.add_permits(100);
+        first.await.unwrap().expect("committed");
+        for handle in waiting {
+            handle.await.unwrap().expect("committed");
+        }
+        let statements = recorder.statements.lock().unwrap().clone();
+        assert_eq!(statements, vec![vec!["a"], vec!["b", "c", "d"]]);
+        // "c" continues a grant: its batch gets the checks of continued grants.
+        let origins = recorder.origins.lock().unwrap().clone();
+        assert_eq!(origins, vec![GrantOrigin::New, GrantOrigin::Existing]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_request_fails_alone_and_its_neighbours_commit() {
+        let recorder = Recorder::default();
+        let group = GroupCommit::spawn(recorder.clone());
+        let first = tokio::spawn({
+            let group = group.clone();
+            async move { group.insert(&[token("a")], GrantOrigin::New).await }
+        });
+        recorder.started.notified().await;
+        let mut waiting = Vec::new();
+        for client in ["b", "bad", "d"] {
+            let group = group.clone();
+            waiting.push(tokio::spawn(async move {
+                group.insert(&[token(client)], origin(client)).await
+            }));
+        }
+        while group.queue.capacity() > QUEUE_DEPTH - 3 {
+            tokio::task::yield_now().await;
+        }
+        recorder.gate.add_permits(100);
+        first.await.unwrap().expect("committed");
+        let outcomes: Vec<bool> = futures_outcomes(waiting).await;
+        assert_eq!(outcomes, vec![true, false, true]);
+        let statements = recorder.statements.lock().unwrap().clone();
+        assert_eq!(
+            statements,
+            vec![
+                vec!["a"],
+                vec!["b", "bad", "d"],
+                vec!["b"],
+                vec!["bad"],
+                vec!["d"]
+            ]
+        );
+        // Retried alone, each request has its own origin again.
+        let origins = recorder.origins.lock().unwrap().clone();
+        assert_eq!(origins[2..], [GrantOrigin::New; 3]);
+    }
+
+    async fn futures_outcomes(
+        handles: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    ) -> Vec<bool> {
+        let mut outcomes = Vec::new();
+        for handle in handles {
+            outcomes.push(handle.await.unwrap().is_ok());
+        }
+        outcomes
+    }
+
+    #[tokio::test]
+    async fn a_batch_never_exceeds_the_row_limit() {
+        let recorder = Recorder::default();
+        recorder.gate.add_permits(1000);
+        let group = GroupCommit::spawn(recorder.clone());
+        let many: Vec<NewToken> = (0..MAX_BATCH_ROWS - 1).map(|_| token("x")).collect();
+        let two = [token("y"), token("y")];
+        let (a, b) = tokio::join!(
+            group.insert(&many, GrantOrigin::New),
+            group.insert(&two, GrantOrigin::New)
+        );
+        a.expect("committed");
+        b.expect("committed");
+        let statements = recorder.statements.lock().unwrap().clone();
+        assert!(statements.iter().all(|s| s.len() <= MAX_BATCH_ROWS));
+        assert_eq!(
+            statements.iter().map(Vec::len).sum::<usize>(),
+            MAX_BATCH_ROWS + 1
+        );
+    }
+}
