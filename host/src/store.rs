@@ -100,11 +100,25 @@ pub struct NewToken {
 
 /// The token families of `tokens`, sorted, each once (the order in which
 /// PostgreSQL locks them, so that two writers cannot deadlock).
-fn distinct_grant_ids(tokens: &[NewToken]) -> Vec<&str> {
-    let mut grant_ids: Vec<&str> = tokens.iter().map(|t| t.grant_id.as_str()).collect();
+fn distinct_grant_ids<'a>(tokens: impl IntoIterator<Item = &'a NewToken>) -> Vec<&'a str> {
+    let mut grant_ids: Vec<&str> = tokens.into_iter().map(|t| t.grant_id.as_str()).collect();
     grant_ids.sort_unstable();
     grant_ids.dedup();
     grant_ids
+}
+
+/// The new tokens of a rotation must continue the rotated token's family.
+fn same_family(old: &TokenRecord, new: &[NewToken]) -> Result<(), StoreError> {
+    match new.iter().find(|t| t.grant_id != old.grant_id) {
+        Some(stray) => Err(StoreError::new(
+            StoreErrorKind::Other,
+            format!(
+                "new token of grant `{}` cannot replace a refresh token of grant `{}`",
+                stray.grant_id, old.grant_id
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Where the tokens of [`Store::insert_tokens`] come from.

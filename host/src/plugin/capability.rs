@@ -495,17 +495,16 @@ impl refresh_tokens::Host for CallCtx {
         }
         let client_id = self.client_id()?;
         let services = self.services_or_unavailable()?;
+        let hash = secret::token_hash(&refresh_token);
         let started = Clock::instant();
         let found = services
             .store
-            .find_refresh(
-                &secret::token_hash(&refresh_token),
-                &client_id,
-                services.clock.now(),
-            )
+            .find_refresh(&hash, &client_id, services.clock.now())
             .await;
         self.add_host_time(started);
-        Ok(found.map_err(unavailable)?.map(token_info))
+        let found = found.map_err(unavailable)?;
+        self.found_refresh = found.clone().map(|record| (hash, record));
+        Ok(found.map(token_info))
     }
 
     async fn rotate(
@@ -524,10 +523,15 @@ impl refresh_tokens::Host for CallCtx {
         let services = self.services_or_unavailable().map_err(RefreshError::Host)?;
         let now = services.clock.now();
         let hash = secret::token_hash(&refresh_token);
-        let started = Clock::instant();
-        let current = services.store.find_refresh(&hash, &client_id, now).await;
-        self.add_host_time(started);
-        let current = current.map_err(|e| RefreshError::Host(unavailable(e)))?;
+        let current = match self.found_refresh.take() {
+            Some((found, record)) if found == hash => Some(record),
+            _ => {
+                let started = Clock::instant();
+                let current = services.store.find_refresh(&hash, &client_id, now).await;
+                self.add_host_time(started);
+                current.map_err(|e| RefreshError::Host(unavailable(e)))?
+            }
+        };
         // Unknown, expired, revoked, or reused (the store then revoked the family).
         let Some(record) = current else {
             return Err(RefreshError::Unknown);

@@ -23,6 +23,7 @@ use super::{
     FaultKind, HostServices, PluginInfo, TokenRequest, TokenResponse,
 };
 use crate::clock::Clock;
+use crate::store::TokenRecord;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -426,6 +427,11 @@ pub(super) struct CallCtx {
     /// Tokens `token-exchange.lookup` found in this call: their family and
     /// expiry. An exchange may join only these families and never outlives them.
     pub(super) looked_up: Vec<LookedUp>,
+    /// The refresh token `refresh-tokens.find` last found active in this
+    /// call (by hash), so that `rotate` need not read it again: what it
+    /// takes from it (family, subject, scope) never changes, and whether it
+    /// is still unrotated is decided by the rotation's own UPDATE.
+    pub(super) found_refresh: Option<([u8; 32], TokenRecord)>,
     started: Instant,
     /// Time spent in host calls, which does not count against the deadline.
     host_time: Duration,
@@ -649,6 +655,7 @@ impl Plugin {
             issued: Vec::new(),
             known_grants: Vec::new(),
             looked_up: Vec::new(),
+            found_refresh: None,
             started: Clock::instant(),
             host_time: Duration::ZERO,
         };

@@ -7,7 +7,9 @@
 //! to the database however many requests it carries; when the batch holds
 //! tokens of continued grants ([`GrantOrigin::Existing`]: a redeemed code,
 //! an exchange) one transaction with the backend's replay check for all of
-//! them. A request's `insert` returns only after the statement
+//! them. A refresh-token rotation ([`Store::rotate_refresh`](super::Store::rotate_refresh))
+//! joins the batch too: its single-use `UPDATE` runs in the batch's
+//! transaction, and its new tokens are inserted only if it won. A request's `insert` returns only after the statement
 //! holding its rows has committed, so a token is as durable when its response
 //! leaves as it was with a statement per request; only the number of commits
 //! changes. Batches form by themselves: while one is being written the next
@@ -17,11 +19,10 @@
 //! request (a duplicate hash, an unknown client) fails only itself.
 
 use std::future::Future;
-use std::ops::Range;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{GrantOrigin, NewToken, StoreError, StoreErrorKind};
+use super::{GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord};
 
 /// Rows in one statement at most (eleven bound values each: well inside
 /// SQLite's 32,766 and PostgreSQL's 65,535 parameters). A request with more
@@ -31,14 +32,39 @@ const MAX_BATCH_ROWS: usize = 256;
 /// Requests that may wait for the writer before `insert` waits for room.
 const QUEUE_DEPTH: usize = 1024;
 
-/// What a backend runs for a batch: insert all rows, or none; with
-/// [`GrantOrigin::Existing`], also the checks continued grants need.
+/// One request's part of a batch.
+#[derive(Debug)]
+pub(super) struct Job {
+    pub tokens: Vec<NewToken>,
+    pub origin: GrantOrigin,
+    /// Mark this refresh token rotated first; insert `tokens` only if that
+    /// happened.
+    pub rotation: Option<Rotation>,
+}
+
+/// The refresh token a [`Job`] rotates.
+#[derive(Debug)]
+pub(super) struct Rotation {
+    pub token_hash: [u8; 32],
+    pub client_id: String,
+    pub now: i64,
+}
+
+/// What became of one [`Job`] in a committed batch.
+#[derive(Debug)]
+pub(super) enum Written {
+    Inserted,
+    /// The rotated refresh token as it was stored.
+    Rotated(Box<TokenRecord>),
+    /// The rotation's `UPDATE` matched nothing; nothing of the job was written.
+    NotRotated,
+}
+
+/// What a backend runs for a batch, atomically: every job's rotation, then
+/// the rows of the jobs that may write, then (for [`GrantOrigin::Existing`]
+/// rows) the checks continued grants need. One outcome per job, in order.
 pub(super) trait TokenWriter: Send + Sync + 'static {
-    fn write(
-        &self,
-        tokens: &[NewToken],
-        origin: GrantOrigin,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn write(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Written>, StoreError>> + Send;
 }
 
 /// The handle requests submit to; cloning shares the writer task.
@@ -49,9 +75,8 @@ pub(super) struct GroupCommit {
 
 #[derive(Debug)]
 struct Pending {
-    tokens: Vec<NewToken>,
-    origin: GrantOrigin,
-    committed: oneshot::Sender<Result<(), StoreError>>,
+    job: Job,
+    committed: oneshot::Sender<Result<Written, StoreError>>,
 }
 
 impl GroupCommit {
@@ -69,13 +94,35 @@ impl GroupCommit {
         tokens: &[NewToken],
         origin: GrantOrigin,
     ) -> Result<(), StoreError> {
-        let (committed, outcome) = oneshot::channel();
-        let pending = Pending {
+        let job = Job {
             tokens: tokens.to_vec(),
             origin,
-            committed,
+            rotation: None,
         };
-        if self.queue.send(pending).await.is_err() {
+        self.submit(job).await.map(|_| ())
+    }
+
+    /// Marks the refresh token rotated and inserts `new` in the next batch;
+    /// `None` when the rotation's `UPDATE` matched nothing (nothing written).
+    pub(super) async fn rotate(
+        &self,
+        rotation: Rotation,
+        new: &[NewToken],
+    ) -> Result<Option<Box<TokenRecord>>, StoreError> {
+        let job = Job {
+            tokens: new.to_vec(),
+            origin: GrantOrigin::New,
+            rotation: Some(rotation),
+        };
+        match self.submit(job).await? {
+            Written::Rotated(old) => Ok(Some(old)),
+            Written::NotRotated | Written::Inserted => Ok(None),
+        }
+    }
+
+    async fn submit(&self, job: Job) -> Result<Written, StoreError> {
+        let (committed, outcome) = oneshot::channel();
+        if self.queue.send(Pending { job, committed }).await.is_err() {
             return Err(stopped());
         }
         outcome.await.unwrap_or_else(|_| Err(stopped()))
@@ -91,7 +138,6 @@ fn stopped() -> StoreError {
 
 async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pending>) {
     let mut carried: Option<Pending> = None;
-    let mut rows: Vec<NewToken> = Vec::new();
     loop {
         let first = match carried.take() {
             Some(pending) => pending,
@@ -100,48 +146,43 @@ async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pe
                 None => return,
             },
         };
+        let mut count = first.job.tokens.len();
         let mut batch = vec![first];
-        let mut count = batch[0].tokens.len();
         while count < MAX_BATCH_ROWS {
             match requests.try_recv() {
-                Ok(next) if count + next.tokens.len() > MAX_BATCH_ROWS => {
+                Ok(next) if count + next.job.tokens.len() > MAX_BATCH_ROWS => {
                     carried = Some(next);
                     break;
                 }
                 Ok(next) => {
-                    count += next.tokens.len();
+                    count += next.job.tokens.len();
                     batch.push(next);
                 }
                 Err(_) => break,
             }
         }
-        // Each request's rows, in order, and where they sit in `rows`.
-        rows.clear();
-        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(batch.len());
-        for pending in &mut batch {
-            let start = rows.len();
-            rows.append(&mut pending.tokens);
-            ranges.push(start..rows.len());
-        }
-        let origin = if batch.iter().any(|p| p.origin == GrantOrigin::Existing) {
-            GrantOrigin::Existing
-        } else {
-            GrantOrigin::New
-        };
-        match writer.write(&rows, origin).await {
-            Ok(()) => {
-                for pending in batch {
+        let (jobs, replies): (Vec<Job>, Vec<_>) =
+            batch.into_iter().map(|p| (p.job, p.committed)).unzip();
+        match writer.write(&jobs).await {
+            Ok(written) => {
+                for (reply, written) in replies.into_iter().zip(written) {
                     // A request that gave up waiting (its client left) is no error.
-                    let _ = pending.committed.send(Ok(()));
+                    let _ = reply.send(Ok(written));
                 }
             }
-            Err(error) if batch.len() == 1 => {
-                let _ = batch.remove(0).committed.send(Err(error));
+            Err(error) if jobs.len() == 1 => {
+                let _ = replies
+                    .into_iter()
+                    .next()
+                    .map(|reply| reply.send(Err(error)));
             }
             Err(_) => {
-                for (pending, range) in batch.into_iter().zip(ranges) {
-                    let alone = writer.write(&rows[range], pending.origin).await;
-                    let _ = pending.committed.send(alone);
+                for (job, reply) in jobs.iter().zip(replies) {
+                    let alone = writer
+                        .write(std::slice::from_ref(job))
+                        .await
+                        .map(|mut written| written.pop().unwrap_or(Written::NotRotated));
+                    let _ = reply.send(alone);
                 }
             }
         }
@@ -177,17 +218,23 @@ mod tests {
     }
 
     impl TokenWriter for Recorder {
-        async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
+        async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
             // Hold each statement until the test opens the gate.
             self.started.notify_one();
             let _permit = self.gate.acquire().await.expect("open gate");
+            let tokens: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
             let clients = tokens.iter().map(|t| t.client_id.clone()).collect();
             self.statements.lock().unwrap().push(clients);
-            self.origins.lock().unwrap().push(origin);
+            let existing = jobs.iter().any(|j| j.origin == GrantOrigin::Existing);
+            self.origins.lock().unwrap().push(if existing {
+                GrantOrigin::Existing
+            } else {
+                GrantOrigin::New
+            });
             if tokens.iter().any(|t| t.client_id == "bad") {
                 return Err(StoreError::new(StoreErrorKind::Other, "unknown client"));
             }
-            Ok(())
+            Ok(jobs.iter().map(|_| Written::Inserted).collect())
         }
     }
 

@@ -18,12 +18,12 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
-use super::group_commit::{GroupCommit, TokenWriter};
+use super::group_commit::{GroupCommit, Job, Rotation, TokenWriter, Written};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, distinct_grant_ids, from_json, join_scope, split_scope, to_hash, to_json,
-    to_kind,
+    audience_to_column, distinct_grant_ids, from_json, join_scope, same_family, split_scope,
+    to_hash, to_json, to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -32,43 +32,6 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Issued tokens, written in groups.
     tokens: GroupCommit,
-}
-
-/// The statements of a [`GroupCommit`] batch.
-struct Writer(PgPool);
-
-impl TokenWriter for Writer {
-    async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
-        if origin == GrantOrigin::New {
-            // Nothing to lock or check: one statement, one commit (one WAL
-            // flush) for the whole batch.
-            return insert_rows(&self.0, tokens).await;
-        }
-        let grant_ids = distinct_grant_ids(tokens);
-        let mut tx = self
-            .0
-            .begin()
-            .await
-            .map_err(|e| error("cannot begin transaction to insert tokens", e))?;
-        // Sorted, so two inserts spanning the same families cannot deadlock.
-        for grant_id in &grant_ids {
-            lock_family(&mut tx, grant_id).await?;
-        }
-        insert_rows(&mut *tx, tokens).await?;
-        // The code of a grant may have been replayed between its redemption
-        // and now: then its tokens are born revoked.
-        sqlx::query(
-            "UPDATE tokens SET revoked_at = issued_at \
-             WHERE grant_id = ANY($1) AND revoked_at IS NULL \
-             AND EXISTS (SELECT 1 FROM codes \
-                         WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
-        )
-        .bind(&grant_ids)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| error("cannot check replayed codes of the grants", e))?;
-        commit(tx, "insert tokens").await
-    }
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -529,9 +492,18 @@ impl PostgresStore {
         now: i64,
         new: &[NewToken],
     ) -> Result<RotateOutcome, StoreError> {
+        let rotation = Rotation {
+            token_hash: *token_hash,
+            client_id: client_id.to_owned(),
+            now,
+        };
+        if let Some(old) = self.tokens.rotate(rotation, new).await? {
+            return Ok(RotateOutcome::Rotated(old));
+        }
+
+        // Why not? Unknown, revoked, expired, or rotated already (perhaps by
+        // a request that won the race since).
         let mut tx = self.begin("rotate refresh token").await?;
-        // A token's family never changes: read it, then lock the family
-        // before touching any row of it.
         let grant_id: Option<String> = sqlx::query_scalar(
             "SELECT grant_id FROM tokens \
              WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
@@ -551,44 +523,6 @@ impl PostgresStore {
             return Ok(RotateOutcome::Unknown);
         };
         lock_family(&mut tx, &grant_id).await?;
-        // The single-use guarantee: only one UPDATE can see `rotated_at IS NULL`.
-        let rotated = sqlx::query(concat!(
-            "UPDATE tokens SET rotated_at = $1 \
-             WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
-             AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
-             RETURNING ",
-            token_columns!()
-        ))
-        .bind(now)
-        .bind(&token_hash[..])
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| {
-            error(
-                format!("cannot rotate refresh token of client `{client_id}`"),
-                e,
-            )
-        })?;
-        if let Some(row) = rotated {
-            let old = token_from_row(&row)?;
-            if let Some(stray) = new.iter().find(|t| t.grant_id != old.grant_id) {
-                // Dropping `tx` rolls the rotation back.
-                return Err(StoreError::new(
-                    StoreErrorKind::Other,
-                    format!(
-                        "new token of grant `{}` cannot replace a refresh token of grant `{}`",
-                        stray.grant_id, old.grant_id
-                    ),
-                ));
-            }
-            if !new.is_empty() {
-                insert_rows(&mut *tx, new).await?;
-            }
-            commit(tx, "rotate refresh token").await?;
-            return Ok(RotateOutcome::Rotated(Box::new(old)));
-        }
-
         let row = sqlx::query(
             "SELECT expires_at, revoked_at, rotated_at FROM tokens \
              WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
@@ -848,7 +782,7 @@ async fn lock_family(tx: &mut PgConnection, grant_id: &str) -> Result<(), StoreE
 }
 
 /// Inserts the rows with one multi-row `INSERT`.
-async fn insert_rows<'c, E>(executor: E, tokens: &[NewToken]) -> Result<(), StoreError>
+async fn insert_rows<'c, E>(executor: E, tokens: &[&NewToken]) -> Result<(), StoreError>
 where
     E: Executor<'c, Database = Postgres>,
 {
@@ -1030,4 +964,130 @@ fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
         | sqlx::Error::TypeNotFound { .. } => StoreErrorKind::Corrupt,
         _ => StoreErrorKind::Other,
     }
+}
+
+/// The statements of a [`GroupCommit`] batch.
+struct Writer(PgPool);
+
+impl TokenWriter for Writer {
+    async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
+        if jobs
+            .iter()
+            .all(|j| j.rotation.is_none() && j.origin == GrantOrigin::New)
+        {
+            // Nothing to lock or check: one statement, one commit (one WAL
+            // flush) for the whole batch.
+            let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
+            insert_rows(&self.0, &rows).await?;
+            return Ok(jobs.iter().map(|_| Written::Inserted).collect());
+        }
+        let mut tx = self
+            .0
+            .begin()
+            .await
+            .map_err(|e| error("cannot begin transaction to write tokens", e))?;
+        // Continued families first, sorted, so two writers cannot deadlock
+        // on them; a rotation locks its family when it gets to it (a
+        // deadlock between two servers' batches fails both, and each job is
+        // then retried alone).
+        let continued: Vec<&NewToken> = jobs
+            .iter()
+            .filter(|j| j.origin == GrantOrigin::Existing)
+            .flat_map(|j| &j.tokens)
+            .collect();
+        let continued_ids = distinct_grant_ids(continued.iter().copied());
+        for grant_id in &continued_ids {
+            lock_family(&mut tx, grant_id).await?;
+        }
+        let mut written = Vec::with_capacity(jobs.len());
+        let mut rows: Vec<&NewToken> = Vec::new();
+        for job in jobs {
+            let outcome = match &job.rotation {
+                None => Written::Inserted,
+                Some(rotation) => match rotate(&mut tx, rotation).await? {
+                    Some(old) => {
+                        same_family(&old, &job.tokens)?;
+                        Written::Rotated(Box::new(old))
+                    }
+                    None => {
+                        written.push(Written::NotRotated);
+                        continue;
+                    }
+                },
+            };
+            rows.extend(&job.tokens);
+            written.push(outcome);
+        }
+        if !rows.is_empty() {
+            insert_rows(&mut *tx, &rows).await?;
+        }
+        if !continued_ids.is_empty() {
+            // The code of a grant may have been replayed between its
+            // redemption and now: then its tokens are born revoked.
+            sqlx::query(
+                "UPDATE tokens SET revoked_at = issued_at \
+                 WHERE grant_id = ANY($1) AND revoked_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM codes \
+                             WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+            )
+            .bind(&continued_ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        }
+        commit(tx, "write tokens").await?;
+        Ok(written)
+    }
+}
+
+/// The single-use guarantee of rotation: only one UPDATE can see
+/// `rotated_at IS NULL`. A token's family never changes: read it, then lock
+/// the family before touching any row of it. The token as it was, if this
+/// rotation won.
+async fn rotate(
+    tx: &mut PgConnection,
+    rotation: &Rotation,
+) -> Result<Option<TokenRecord>, StoreError> {
+    let Rotation {
+        token_hash,
+        client_id,
+        now,
+    } = rotation;
+    let grant_id: Option<String> = sqlx::query_scalar(
+        "SELECT grant_id FROM tokens \
+         WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
+    )
+    .bind(&token_hash[..])
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| {
+        error(
+            format!("cannot read refresh token of client `{client_id}`"),
+            e,
+        )
+    })?;
+    let Some(grant_id) = grant_id else {
+        return Ok(None);
+    };
+    lock_family(tx, &grant_id).await?;
+    let rotated = sqlx::query(concat!(
+        "UPDATE tokens SET rotated_at = $1 \
+         WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
+         AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+         RETURNING ",
+        token_columns!()
+    ))
+    .bind(now)
+    .bind(&token_hash[..])
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| {
+        error(
+            format!("cannot rotate refresh token of client `{client_id}`"),
+            e,
+        )
+    })?;
+    rotated.as_ref().map(token_from_row).transpose()
 }

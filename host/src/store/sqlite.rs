@@ -10,14 +10,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Executor, QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
-use super::group_commit::{GroupCommit, TokenWriter};
+use super::group_commit::{GroupCommit, Job, Rotation, TokenWriter, Written};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, distinct_grant_ids, from_json, join_scope, split_scope, to_hash, to_json,
-    to_kind,
+    audience_to_column, distinct_grant_ids, from_json, join_scope, same_family, split_scope,
+    to_hash, to_json, to_kind,
 };
 
 /// The SQLite backend. Cloning shares the pools.
@@ -35,41 +35,6 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Issued tokens, written in groups through `writer`.
     tokens: GroupCommit,
-}
-
-/// The statements of a [`GroupCommit`] batch, on the writer connection.
-struct Writer(SqlitePool);
-
-impl TokenWriter for Writer {
-    async fn write(&self, tokens: &[NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
-        if origin == GrantOrigin::New {
-            // Nothing to check: one statement is atomic by itself, no BEGIN
-            // and COMMIT round trips.
-            return insert_rows(&self.0, tokens).await;
-        }
-        let mut tx = begin_write(&self.0, "insert tokens").await?;
-        insert_rows(&mut *tx, tokens).await?;
-        // The code of a grant may have been replayed between its redemption
-        // and now: then its tokens are born revoked.
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE tokens SET revoked_at = issued_at \
-             WHERE revoked_at IS NULL AND grant_id IN (",
-        );
-        let mut grant_ids = update.separated(", ");
-        for grant_id in distinct_grant_ids(tokens) {
-            grant_ids.push_bind(grant_id);
-        }
-        update.push(
-            ") AND EXISTS (SELECT 1 FROM codes \
-             WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
-        );
-        update
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| error("cannot check replayed codes of the grants", e))?;
-        commit(tx, "insert tokens").await
-    }
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -506,46 +471,18 @@ impl SqliteStore {
         now: i64,
         new: &[NewToken],
     ) -> Result<RotateOutcome, StoreError> {
-        let mut tx = self.begin_write("rotate refresh token").await?;
-        // The single-use guarantee: only one UPDATE can see `rotated_at IS NULL`.
-        let rotated = sqlx::query(concat!(
-            "UPDATE tokens SET rotated_at = ? \
-             WHERE token_hash = ? AND client_id = ? AND kind = 'refresh' \
-             AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
-             RETURNING ",
-            token_columns!()
-        ))
-        .bind(now)
-        .bind(&token_hash[..])
-        .bind(client_id)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| {
-            error(
-                format!("cannot rotate refresh token of client `{client_id}`"),
-                e,
-            )
-        })?;
-        if let Some(row) = rotated {
-            let old = token_from_row(&row)?;
-            if let Some(stray) = new.iter().find(|t| t.grant_id != old.grant_id) {
-                // Dropping `tx` rolls the rotation back.
-                return Err(StoreError::new(
-                    StoreErrorKind::Other,
-                    format!(
-                        "new token of grant `{}` cannot replace a refresh token of grant `{}`",
-                        stray.grant_id, old.grant_id
-                    ),
-                ));
-            }
-            if !new.is_empty() {
-                insert_rows(&mut *tx, new).await?;
-            }
-            commit(tx, "rotate refresh token").await?;
-            return Ok(RotateOutcome::Rotated(Box::new(old)));
+        let rotation = Rotation {
+            token_hash: *token_hash,
+            client_id: client_id.to_owned(),
+            now,
+        };
+        if let Some(old) = self.tokens.rotate(rotation, new).await? {
+            return Ok(RotateOutcome::Rotated(old));
         }
 
+        // Why not? Unknown, revoked, expired, or rotated already (perhaps by
+        // a request that won the race since).
+        let mut tx = self.begin_write("rotate refresh token").await?;
         let row = sqlx::query(
             "SELECT grant_id, expires_at, revoked_at, rotated_at FROM tokens \
              WHERE token_hash = ? AND client_id = ? AND kind = 'refresh'",
@@ -801,7 +738,7 @@ async fn begin_write(
 }
 
 /// Inserts the rows with one multi-row `INSERT`.
-async fn insert_rows<'c, E>(executor: E, tokens: &[NewToken]) -> Result<(), StoreError>
+async fn insert_rows<'c, E>(executor: E, tokens: &[&NewToken]) -> Result<(), StoreError>
 where
     E: Executor<'c, Database = Sqlite>,
 {
@@ -981,4 +918,105 @@ fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
         | sqlx::Error::TypeNotFound { .. } => StoreErrorKind::Corrupt,
         _ => StoreErrorKind::Other,
     }
+}
+
+/// The statements of a [`GroupCommit`] batch, on the writer connection.
+struct Writer(SqlitePool);
+
+impl TokenWriter for Writer {
+    async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
+        if jobs
+            .iter()
+            .all(|j| j.rotation.is_none() && j.origin == GrantOrigin::New)
+        {
+            // Nothing to check: one statement is atomic by itself, no BEGIN
+            // and COMMIT round trips.
+            let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
+            insert_rows(&self.0, &rows).await?;
+            return Ok(jobs.iter().map(|_| Written::Inserted).collect());
+        }
+        let mut tx = begin_write(&self.0, "write tokens").await?;
+        let mut written = Vec::with_capacity(jobs.len());
+        let mut rows: Vec<&NewToken> = Vec::new();
+        let mut continued: Vec<&NewToken> = Vec::new();
+        for job in jobs {
+            let outcome = match &job.rotation {
+                None => Written::Inserted,
+                Some(rotation) => match rotate(&mut tx, rotation).await? {
+                    Some(old) => {
+                        same_family(&old, &job.tokens)?;
+                        Written::Rotated(Box::new(old))
+                    }
+                    None => {
+                        written.push(Written::NotRotated);
+                        continue;
+                    }
+                },
+            };
+            rows.extend(&job.tokens);
+            if job.origin == GrantOrigin::Existing {
+                continued.extend(&job.tokens);
+            }
+            written.push(outcome);
+        }
+        if !rows.is_empty() {
+            insert_rows(&mut *tx, &rows).await?;
+        }
+        if !continued.is_empty() {
+            // The code of a grant may have been replayed between its
+            // redemption and now: then its tokens are born revoked.
+            let mut update = QueryBuilder::<Sqlite>::new(
+                "UPDATE tokens SET revoked_at = issued_at \
+                 WHERE revoked_at IS NULL AND grant_id IN (",
+            );
+            let mut grant_ids = update.separated(", ");
+            for grant_id in distinct_grant_ids(continued) {
+                grant_ids.push_bind(grant_id);
+            }
+            update.push(
+                ") AND EXISTS (SELECT 1 FROM codes \
+                 WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+            );
+            update
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        }
+        commit(tx, "write tokens").await?;
+        Ok(written)
+    }
+}
+
+/// The single-use guarantee of rotation: only one UPDATE can see
+/// `rotated_at IS NULL`. The token as it was, if this one did.
+async fn rotate(
+    tx: &mut SqliteConnection,
+    rotation: &Rotation,
+) -> Result<Option<TokenRecord>, StoreError> {
+    let Rotation {
+        token_hash,
+        client_id,
+        now,
+    } = rotation;
+    let rotated = sqlx::query(concat!(
+        "UPDATE tokens SET rotated_at = ? \
+         WHERE token_hash = ? AND client_id = ? AND kind = 'refresh' \
+         AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ? \
+         RETURNING ",
+        token_columns!()
+    ))
+    .bind(now)
+    .bind(&token_hash[..])
+    .bind(client_id)
+    .bind(now)
+    .fetch_optional(tx)
+    .await
+    .map_err(|e| {
+        error(
+            format!("cannot rotate refresh token of client `{client_id}`"),
+            e,
+        )
+    })?;
+    rotated.as_ref().map(token_from_row).transpose()
 }

@@ -133,6 +133,7 @@ conformance!(
     codes_redeem_once_and_replay_revokes_the_grant,
     fifty_concurrent_redemptions_one_winner,
     refresh_rotation_and_reuse,
+    concurrent_rotations_of_many_families_each_get_their_outcome,
     find_refresh_of_a_rotated_token_revokes_the_family,
     refresh_expiry,
     concurrent_rotations_one_winner_whose_family_survives,
@@ -801,6 +802,66 @@ async fn fifty_concurrent_redemptions_one_winner(backend: Backend) {
         }
     }
     assert_eq!((redeemed, replayed), (1, 49));
+}
+
+/// Rotations from requests in flight share a transaction (group commit):
+/// each still gets its own outcome, and a refused one changes nothing of its
+/// own nor of its neighbours.
+async fn concurrent_rotations_of_many_families_each_get_their_outcome(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    for i in 0..40 {
+        store
+            .insert_tokens(
+                &pair(&format!("t{i}"), "c1", &format!("g{i}")),
+                GrantOrigin::New,
+            )
+            .await
+            .expect("insert");
+    }
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        requests.push(tokio::spawn(async move {
+            // Every tenth asks for new tokens of another family.
+            let family = if i % 10 == 3 {
+                "g-other".to_owned()
+            } else {
+                format!("g{i}")
+            };
+            let hash = token_hash(&format!("t{i}-refresh"));
+            let new = pair(&format!("n{i}"), "c1", &family);
+            store.rotate_refresh(&hash, "c1", NOW, &new).await
+        }));
+    }
+    let unknown = store
+        .rotate_refresh(&token_hash("nope"), "c1", NOW, &pair("u", "c1", "g0"))
+        .await
+        .expect("rotate");
+    assert_eq!(unknown, RotateOutcome::Unknown);
+    for (i, request) in requests.into_iter().enumerate() {
+        let outcome = request.await.expect("task");
+        if i % 10 == 3 {
+            assert_eq!(
+                outcome.expect_err("foreign family").kind(),
+                StoreErrorKind::Other
+            );
+            assert!(!active(&store, &format!("n{i}-access"), NOW).await, "{i}");
+            let old = token_hash(&format!("t{i}-refresh"));
+            let still = store.find_refresh(&old, "c1", NOW).await.expect("find");
+            assert!(
+                still.is_some(),
+                "{i}: a refused rotation leaves the old token"
+            );
+        } else {
+            match outcome.expect("rotate") {
+                RotateOutcome::Rotated(old) => assert_eq!(old.grant_id, format!("g{i}")),
+                other => panic!("{i}: {other:?}"),
+            }
+            assert!(active(&store, &format!("n{i}-refresh"), NOW).await, "{i}");
+        }
+    }
+    assert!(!active(&store, "u-access", NOW).await);
 }
 
 async fn refresh_rotation_and_reuse(backend: Backend) {
