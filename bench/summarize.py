@@ -23,8 +23,8 @@ SCENARIOS = {
 NOTES = {
     "authorization_code": "Grantbox alone: the anchors' load scripts have no code scenario. The codes "
     "are seeded through Grantbox's store by `seed-codes` (the same rows `codes.issue` writes, with a "
-    "PKCE S256 challenge); each request redeems one, so it is a read, a transactional single-use "
-    "update and a token insert with the replay check.",
+    "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
+    "with the replay check, each in a group commit shared with the requests in flight.",
     "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
     "refresh": "Anchors: oauth2orize only (it rotates). oidc-provider issues refresh tokens only "
     "through its interactive authorization-code flow and does not rotate them by default; "

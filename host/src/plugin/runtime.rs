@@ -25,6 +25,9 @@ use super::{
 use crate::clock::Clock;
 use crate::store::TokenRecord;
 
+/// The least deadline of the `info` call at load (see `Plugin::info`).
+const LOAD_DEADLINE: Duration = Duration::from_secs(2);
+
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -433,6 +436,8 @@ pub(super) struct CallCtx {
     /// is still unrotated is decided by the rotation's own UPDATE.
     pub(super) found_refresh: Option<([u8; 32], TokenRecord)>,
     started: Instant,
+    /// Guest time this call may take.
+    deadline: Duration,
     /// Time spent in host calls, which does not count against the deadline.
     host_time: Duration,
 }
@@ -537,7 +542,13 @@ impl Plugin {
 
     /// Asks the plugin what it provides (done once at load).
     async fn info(&self) -> Result<PluginInfo, Fault> {
-        let mut call = self.begin(None).await?;
+        // Asked once, at load. Its deadline is counted in wall-clock time,
+        // and a server starting on a busy machine (or under `nice`) may wait
+        // for a core longer than a request's deadline: that must not refuse
+        // a healthy plugin. A plugin that spins here is still stopped.
+        let mut call = self
+            .begin(None, self.shared.timeout.max(LOAD_DEADLINE))
+            .await?;
         let result = call
             .instance
             .grantbox_plugin_grant()
@@ -550,7 +561,9 @@ impl Plugin {
     pub async fn exchange(&self, request: &TokenRequest) -> Result<TokenResponse, CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
         async {
-            let mut call = self.begin(Some(request.client.clone())).await?;
+            let mut call = self
+                .begin(Some(request.client.clone()), self.shared.timeout)
+                .await?;
             let wit_request = wit::TokenRequest::from(request);
             let result = call
                 .instance
@@ -583,7 +596,9 @@ impl Plugin {
     ) -> Result<Vec<(String, String)>, CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_request");
         async {
-            let mut call = self.begin(Some(request.client.clone())).await?;
+            let mut call = self
+                .begin(Some(request.client.clone()), self.shared.timeout)
+                .await?;
             let wit_request = wit::AuthorizationRequest::from(request);
             let result = call
                 .instance
@@ -605,7 +620,9 @@ impl Plugin {
     ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
         async {
-            let mut call = self.begin(Some(approval.client.clone())).await?;
+            let mut call = self
+                .begin(Some(approval.client.clone()), self.shared.timeout)
+                .await?;
             let wit_approval = wit::AuthorizationApproval::from(approval);
             let result = call
                 .instance
@@ -632,7 +649,7 @@ impl Plugin {
         fault
     }
 
-    async fn begin(&self, client: Option<ClientView>) -> Result<Call, Fault> {
+    async fn begin(&self, client: Option<ClientView>, deadline: Duration) -> Result<Call, Fault> {
         let permit = self
             .shared
             .calls
@@ -657,6 +674,7 @@ impl Plugin {
             looked_up: Vec::new(),
             found_refresh: None,
             started: Clock::instant(),
+            deadline,
             host_time: Duration::ZERO,
         };
         let mut store = Store::new(self.pre.engine(), ctx);
@@ -664,7 +682,7 @@ impl Plugin {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| {
             let ctx = store.data();
-            if ctx.guest_time() >= ctx.shared.timeout {
+            if ctx.guest_time() >= ctx.deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Let other requests on this worker run while a slow guest computes.

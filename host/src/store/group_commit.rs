@@ -7,22 +7,26 @@
 //! to the database however many requests it carries; when the batch holds
 //! tokens of continued grants ([`GrantOrigin::Existing`]: a redeemed code,
 //! an exchange) one transaction with the backend's replay check for all of
-//! them. A refresh-token rotation ([`Store::rotate_refresh`](super::Store::rotate_refresh))
-//! joins the batch too: its single-use `UPDATE` runs in the batch's
-//! transaction, and its new tokens are inserted only if it won. A request's `insert` returns only after the statement
-//! holding its rows has committed, so a token is as durable when its response
-//! leaves as it was with a statement per request; only the number of commits
-//! changes. Batches form by themselves: while one is being written the next
+//! them. The single-use claims join the batch too: a code redemption
+//! ([`Store::redeem_code`](super::Store::redeem_code)) and a refresh-token
+//! rotation ([`Store::rotate_refresh`](super::Store::rotate_refresh)) run
+//! their `UPDATE … RETURNING` in the batch's transaction, and a rotation's new
+//! tokens are inserted only if it won.
+//!
+//! A request returns only after the transaction holding its part has
+//! committed, so a token is as durable when its response leaves as it was
+//! with a statement per request; only the number of commits changes. Batches form by themselves: while one is being written the next
 //! queues, and a lone request under no load is written at once.
 //!
-//! If a batch fails, each request's rows are retried alone, so one bad
-//! request (a duplicate hash, an unknown client) fails only itself.
+//! If a batch fails, each request's part is retried alone, so one bad
+//! request (a duplicate hash, an unknown client, an undecodable row) fails
+//! only itself.
 
 use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord};
+use super::{CodeRecord, GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord};
 
 /// Rows in one statement at most (eleven bound values each: well inside
 /// SQLite's 32,766 and PostgreSQL's 65,535 parameters). A request with more
@@ -37,15 +41,24 @@ const QUEUE_DEPTH: usize = 1024;
 pub(super) struct Job {
     pub tokens: Vec<NewToken>,
     pub origin: GrantOrigin,
-    /// Mark this refresh token rotated first; insert `tokens` only if that
-    /// happened.
-    pub rotation: Option<Rotation>,
+    /// A single-use `UPDATE` to run first; `tokens` are inserted only if it
+    /// matched.
+    pub claim: Option<Claim>,
 }
 
-/// The refresh token a [`Job`] rotates.
+/// The single-use claims.
 #[derive(Debug)]
-pub(super) struct Rotation {
-    pub token_hash: [u8; 32],
+pub(super) enum Claim {
+    /// Mark a refresh token rotated.
+    Rotate(Presented),
+    /// Mark an authorization code redeemed.
+    Redeem(Presented),
+}
+
+/// A refresh token or code a client presented.
+#[derive(Debug)]
+pub(super) struct Presented {
+    pub hash: [u8; 32],
     pub client_id: String,
     pub now: i64,
 }
@@ -56,11 +69,13 @@ pub(super) enum Written {
     Inserted,
     /// The rotated refresh token as it was stored.
     Rotated(Box<TokenRecord>),
-    /// The rotation's `UPDATE` matched nothing; nothing of the job was written.
-    NotRotated,
+    /// The redeemed code as it was stored.
+    Redeemed(Box<CodeRecord>),
+    /// The claim's `UPDATE` matched nothing; nothing of the job was written.
+    Missed,
 }
 
-/// What a backend runs for a batch, atomically: every job's rotation, then
+/// What a backend runs for a batch, atomically: every job's claim, then
 /// the rows of the jobs that may write, then (for [`GrantOrigin::Existing`]
 /// rows) the checks continued grants need. One outcome per job, in order.
 pub(super) trait TokenWriter: Send + Sync + 'static {
@@ -97,7 +112,7 @@ impl GroupCommit {
         let job = Job {
             tokens: tokens.to_vec(),
             origin,
-            rotation: None,
+            claim: None,
         };
         self.submit(job).await.map(|_| ())
     }
@@ -106,17 +121,34 @@ impl GroupCommit {
     /// `None` when the rotation's `UPDATE` matched nothing (nothing written).
     pub(super) async fn rotate(
         &self,
-        rotation: Rotation,
+        refresh_token: Presented,
         new: &[NewToken],
     ) -> Result<Option<Box<TokenRecord>>, StoreError> {
         let job = Job {
             tokens: new.to_vec(),
             origin: GrantOrigin::New,
-            rotation: Some(rotation),
+            claim: Some(Claim::Rotate(refresh_token)),
         };
         match self.submit(job).await? {
             Written::Rotated(old) => Ok(Some(old)),
-            Written::NotRotated | Written::Inserted => Ok(None),
+            _ => Ok(None),
+        }
+    }
+
+    /// Marks the code redeemed in the next batch; `None` when the `UPDATE`
+    /// matched nothing.
+    pub(super) async fn redeem(
+        &self,
+        code: Presented,
+    ) -> Result<Option<Box<CodeRecord>>, StoreError> {
+        let job = Job {
+            tokens: Vec::new(),
+            origin: GrantOrigin::New,
+            claim: Some(Claim::Redeem(code)),
+        };
+        match self.submit(job).await? {
+            Written::Redeemed(code) => Ok(Some(code)),
+            _ => Ok(None),
         }
     }
 
@@ -181,7 +213,7 @@ async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pe
                     let alone = writer
                         .write(std::slice::from_ref(job))
                         .await
-                        .map(|mut written| written.pop().unwrap_or(Written::NotRotated));
+                        .map(|mut written| written.pop().unwrap_or(Written::Missed));
                     let _ = reply.send(alone);
                 }
             }

@@ -18,7 +18,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
-use super::group_commit::{GroupCommit, Job, Rotation, TokenWriter, Written};
+use super::group_commit::{Claim, GroupCommit, Job, Presented, TokenWriter, Written};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
@@ -365,6 +365,17 @@ impl PostgresStore {
         client_id: &str,
         now: i64,
     ) -> Result<RedeemOutcome, StoreError> {
+        let code = Presented {
+            hash: *code_hash,
+            client_id: client_id.to_owned(),
+            now,
+        };
+        if let Some(code) = self.tokens.redeem(code).await? {
+            return Ok(RedeemOutcome::Redeemed(*code));
+        }
+
+        // Why not? Unknown, expired, or redeemed already (perhaps by a
+        // request that won the race since): a replay, which revokes the grant.
         let mut tx = self.begin("redeem code").await?;
         // A code's grant never changes: read it, then lock the family before
         // touching any row of it.
@@ -492,12 +503,12 @@ impl PostgresStore {
         now: i64,
         new: &[NewToken],
     ) -> Result<RotateOutcome, StoreError> {
-        let rotation = Rotation {
-            token_hash: *token_hash,
+        let refresh_token = Presented {
+            hash: *token_hash,
             client_id: client_id.to_owned(),
             now,
         };
-        if let Some(old) = self.tokens.rotate(rotation, new).await? {
+        if let Some(old) = self.tokens.rotate(refresh_token, new).await? {
             return Ok(RotateOutcome::Rotated(old));
         }
 
@@ -973,7 +984,7 @@ impl TokenWriter for Writer {
     async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
         if jobs
             .iter()
-            .all(|j| j.rotation.is_none() && j.origin == GrantOrigin::New)
+            .all(|j| j.claim.is_none() && j.origin == GrantOrigin::New)
         {
             // Nothing to lock or check: one statement, one commit (one WAL
             // flush) for the whole batch.
@@ -987,7 +998,7 @@ impl TokenWriter for Writer {
             .await
             .map_err(|e| error("cannot begin transaction to write tokens", e))?;
         // Continued families first, sorted, so two writers cannot deadlock
-        // on them; a rotation locks its family when it gets to it (a
+        // on them; a claim locks its family when it gets to it (a
         // deadlock between two servers' batches fails both, and each job is
         // then retried alone).
         let continued: Vec<&NewToken> = jobs
@@ -1002,19 +1013,24 @@ impl TokenWriter for Writer {
         let mut written = Vec::with_capacity(jobs.len());
         let mut rows: Vec<&NewToken> = Vec::new();
         for job in jobs {
-            let outcome = match &job.rotation {
+            let outcome = match &job.claim {
                 None => Written::Inserted,
-                Some(rotation) => match rotate(&mut tx, rotation).await? {
+                Some(Claim::Rotate(refresh_token)) => match rotate(&mut tx, refresh_token).await? {
                     Some(old) => {
                         same_family(&old, &job.tokens)?;
                         Written::Rotated(Box::new(old))
                     }
-                    None => {
-                        written.push(Written::NotRotated);
-                        continue;
-                    }
+                    None => Written::Missed,
+                },
+                Some(Claim::Redeem(code)) => match redeem(&mut tx, code).await? {
+                    Some(code) => Written::Redeemed(Box::new(code)),
+                    None => Written::Missed,
                 },
             };
+            if matches!(outcome, Written::Missed) {
+                written.push(outcome);
+                continue;
+            }
             rows.extend(&job.tokens);
             written.push(outcome);
         }
@@ -1046,18 +1062,18 @@ impl TokenWriter for Writer {
 /// rotation won.
 async fn rotate(
     tx: &mut PgConnection,
-    rotation: &Rotation,
+    refresh_token: &Presented,
 ) -> Result<Option<TokenRecord>, StoreError> {
-    let Rotation {
-        token_hash,
+    let Presented {
+        hash,
         client_id,
         now,
-    } = rotation;
+    } = refresh_token;
     let grant_id: Option<String> = sqlx::query_scalar(
         "SELECT grant_id FROM tokens \
          WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
     )
-    .bind(&token_hash[..])
+    .bind(&hash[..])
     .bind(client_id)
     .fetch_optional(&mut *tx)
     .await
@@ -1079,7 +1095,7 @@ async fn rotate(
         token_columns!()
     ))
     .bind(now)
-    .bind(&token_hash[..])
+    .bind(&hash[..])
     .bind(client_id)
     .fetch_optional(&mut *tx)
     .await
@@ -1090,4 +1106,39 @@ async fn rotate(
         )
     })?;
     rotated.as_ref().map(token_from_row).transpose()
+}
+
+/// The single-use guarantee of codes: only one UPDATE can see `redeemed_at
+/// IS NULL`, under the lock of the code's family (a code's family never
+/// changes). The code as it was, if this redemption won.
+async fn redeem(tx: &mut PgConnection, code: &Presented) -> Result<Option<CodeRecord>, StoreError> {
+    let Presented {
+        hash,
+        client_id,
+        now,
+    } = code;
+    let grant_id: Option<String> =
+        sqlx::query_scalar("SELECT grant_id FROM codes WHERE code_hash = $1 AND client_id = $2")
+            .bind(&hash[..])
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
+    let Some(grant_id) = grant_id else {
+        return Ok(None);
+    };
+    lock_family(tx, &grant_id).await?;
+    let redeemed = sqlx::query(concat!(
+        "UPDATE codes SET redeemed_at = $1 \
+         WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL AND expires_at > $1 \
+         RETURNING ",
+        code_columns!()
+    ))
+    .bind(now)
+    .bind(&hash[..])
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
+    redeemed.as_ref().map(code_from_row).transpose()
 }

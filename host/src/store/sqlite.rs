@@ -3,6 +3,8 @@
 //! mirror it function for function.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
@@ -12,7 +14,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
-use super::group_commit::{GroupCommit, Job, Rotation, TokenWriter, Written};
+use super::group_commit::{Claim, GroupCommit, Job, Presented, TokenWriter, Written};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
@@ -35,6 +37,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Issued tokens, written in groups through `writer`.
     tokens: GroupCommit,
+    /// The connection that copies the WAL into the database (file databases).
+    checkpointer: Option<SqlitePool>,
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -42,6 +46,14 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// How long a statement waits for another connection's write lock before
 /// failing with [`StoreErrorKind::Unavailable`].
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often the checkpointer copies committed pages from the WAL into the
+/// database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// WAL size (in pages) beyond which the writer rewinds the WAL itself after
+/// its next write (see [`checkpoint`]): the WAL stays near 16 MB.
+const WAL_REWIND_PAGES: i64 = 4_000;
 
 /// How long a caller waits for a free pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,6 +113,11 @@ impl SqliteStore {
             // request.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
+            // No connection checkpoints when it commits: by default the
+            // commit that fills the WAL past 1,000 pages copies it into the
+            // database, and every token request queued behind that commit
+            // waits for it. The checkpointer does it beside the writer.
+            .pragma("wal_autocheckpoint", "0")
             .foreign_keys(true);
         // No ping before each acquire: a SQLite connection is a file handle in
         // this process, not a socket that can go stale, and the ping is one
@@ -119,7 +136,7 @@ impl SqliteStore {
         };
         // An in-memory database lives as long as one connection to it does:
         // keep exactly one, forever, for reading and writing alike.
-        let (readers, writer) = if in_memory {
+        let (readers, writer, checkpointer) = if in_memory {
             let only = connect(
                 pool_options
                     .max_connections(1)
@@ -128,10 +145,11 @@ impl SqliteStore {
                     .max_lifetime(None),
             )
             .await?;
-            (only.clone(), only)
+            (only.clone(), only, None)
         } else {
             let writer = connect(pool_options.clone().max_connections(1)).await?;
-            (connect(pool_options).await?, writer)
+            let checkpointer = connect(pool_options.clone().max_connections(1)).await?;
+            (connect(pool_options).await?, writer, Some(checkpointer))
         };
         MIGRATOR.run(&writer).await.map_err(|e| {
             let kind = match &e {
@@ -140,11 +158,19 @@ impl SqliteStore {
             };
             StoreError::with_cause(kind, format!("cannot migrate database `{url}`"), e)
         })?;
-        let tokens = GroupCommit::spawn(Writer(writer.clone()));
+        let rewind = Arc::new(AtomicBool::new(false));
+        let tokens = GroupCommit::spawn(Writer {
+            pool: writer.clone(),
+            rewind: rewind.clone(),
+        });
+        if let Some(checkpointer) = &checkpointer {
+            tokio::spawn(checkpoint(checkpointer.clone(), rewind));
+        }
         Ok(SqliteStore {
             readers,
             writer,
             tokens,
+            checkpointer,
         })
     }
 
@@ -156,6 +182,9 @@ impl SqliteStore {
     pub(super) async fn close(&self) {
         self.writer.close().await;
         self.readers.close().await;
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.close().await;
+        }
     }
 
     pub(super) async fn ping(&self) -> Result<(), StoreError> {
@@ -346,38 +375,13 @@ impl SqliteStore {
         client_id: &str,
         now: i64,
     ) -> Result<RedeemOutcome, StoreError> {
-        // The single-use guarantee: only one UPDATE can see `redeemed_at IS
-        // NULL`. On its own, not in a transaction: a redemption is one
-        // statement and one commit.
-        let redeemed = sqlx::query(concat!(
-            "UPDATE codes SET redeemed_at = ? \
-             WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND expires_at > ? \
-             RETURNING ",
-            code_columns!()
-        ))
-        .bind(now)
-        .bind(&code_hash[..])
-        .bind(client_id)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
-        if let Some(row) = redeemed {
-            return match code_from_row(&row) {
-                Ok(record) => Ok(RedeemOutcome::Redeemed(record)),
-                Err(undecodable) => {
-                    // Nothing was issued for it: leave the code as it was, as
-                    // a rolled-back transaction would have.
-                    sqlx::query("UPDATE codes SET redeemed_at = NULL WHERE code_hash = ?")
-                        .bind(&code_hash[..])
-                        .execute(&self.writer)
-                        .await
-                        .map_err(|e| {
-                            error(format!("cannot restore code of client `{client_id}`"), e)
-                        })?;
-                    Err(undecodable)
-                }
-            };
+        let code = Presented {
+            hash: *code_hash,
+            client_id: client_id.to_owned(),
+            now,
+        };
+        if let Some(code) = self.tokens.redeem(code).await? {
+            return Ok(RedeemOutcome::Redeemed(*code));
         }
 
         // Why not? Unknown, expired, or redeemed already (perhaps by a
@@ -471,12 +475,12 @@ impl SqliteStore {
         now: i64,
         new: &[NewToken],
     ) -> Result<RotateOutcome, StoreError> {
-        let rotation = Rotation {
-            token_hash: *token_hash,
+        let refresh_token = Presented {
+            hash: *token_hash,
             client_id: client_id.to_owned(),
             now,
         };
-        if let Some(old) = self.tokens.rotate(rotation, new).await? {
+        if let Some(old) = self.tokens.rotate(refresh_token, new).await? {
             return Ok(RotateOutcome::Rotated(old));
         }
 
@@ -921,38 +925,64 @@ fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
 }
 
 /// The statements of a [`GroupCommit`] batch, on the writer connection.
-struct Writer(SqlitePool);
+struct Writer {
+    pool: SqlitePool,
+    /// Set by [`checkpoint`] when the WAL has grown past [`WAL_REWIND_PAGES`].
+    rewind: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// After a write, when asked: checkpoint what `checkpoint` has not
+    /// copied yet and rewind the WAL (`RESTART`). On the writer's own
+    /// connection it waits for no other writer, only for readers still
+    /// reading old pages, and most pages are copied already.
+    async fn rewind_if_asked(&self) {
+        if self.rewind.swap(false, Ordering::Relaxed)
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&self.pool)
+                .await
+        {
+            tracing::warn!(error = %e, "SQLite WAL rewind failed");
+        }
+    }
+}
 
 impl TokenWriter for Writer {
     async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
         if jobs
             .iter()
-            .all(|j| j.rotation.is_none() && j.origin == GrantOrigin::New)
+            .all(|j| j.claim.is_none() && j.origin == GrantOrigin::New)
         {
             // Nothing to check: one statement is atomic by itself, no BEGIN
             // and COMMIT round trips.
             let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
-            insert_rows(&self.0, &rows).await?;
+            insert_rows(&self.pool, &rows).await?;
+            self.rewind_if_asked().await;
             return Ok(jobs.iter().map(|_| Written::Inserted).collect());
         }
-        let mut tx = begin_write(&self.0, "write tokens").await?;
+        let mut tx = begin_write(&self.pool, "write tokens").await?;
         let mut written = Vec::with_capacity(jobs.len());
         let mut rows: Vec<&NewToken> = Vec::new();
         let mut continued: Vec<&NewToken> = Vec::new();
         for job in jobs {
-            let outcome = match &job.rotation {
+            let outcome = match &job.claim {
                 None => Written::Inserted,
-                Some(rotation) => match rotate(&mut tx, rotation).await? {
+                Some(Claim::Rotate(refresh_token)) => match rotate(&mut tx, refresh_token).await? {
                     Some(old) => {
                         same_family(&old, &job.tokens)?;
                         Written::Rotated(Box::new(old))
                     }
-                    None => {
-                        written.push(Written::NotRotated);
-                        continue;
-                    }
+                    None => Written::Missed,
+                },
+                Some(Claim::Redeem(code)) => match redeem(&mut tx, code).await? {
+                    Some(code) => Written::Redeemed(Box::new(code)),
+                    None => Written::Missed,
                 },
             };
+            if matches!(outcome, Written::Missed) {
+                written.push(outcome);
+                continue;
+            }
             rows.extend(&job.tokens);
             if job.origin == GrantOrigin::Existing {
                 continued.extend(&job.tokens);
@@ -984,6 +1014,7 @@ impl TokenWriter for Writer {
                 .map_err(|e| error("cannot check replayed codes of the grants", e))?;
         }
         commit(tx, "write tokens").await?;
+        self.rewind_if_asked().await;
         Ok(written)
     }
 }
@@ -992,13 +1023,13 @@ impl TokenWriter for Writer {
 /// `rotated_at IS NULL`. The token as it was, if this one did.
 async fn rotate(
     tx: &mut SqliteConnection,
-    rotation: &Rotation,
+    refresh_token: &Presented,
 ) -> Result<Option<TokenRecord>, StoreError> {
-    let Rotation {
-        token_hash,
+    let Presented {
+        hash,
         client_id,
         now,
-    } = rotation;
+    } = refresh_token;
     let rotated = sqlx::query(concat!(
         "UPDATE tokens SET rotated_at = ? \
          WHERE token_hash = ? AND client_id = ? AND kind = 'refresh' \
@@ -1007,7 +1038,7 @@ async fn rotate(
         token_columns!()
     ))
     .bind(now)
-    .bind(&token_hash[..])
+    .bind(&hash[..])
     .bind(client_id)
     .bind(now)
     .fetch_optional(tx)
@@ -1019,4 +1050,62 @@ async fn rotate(
         )
     })?;
     rotated.as_ref().map(token_from_row).transpose()
+}
+
+/// The single-use guarantee of codes: only one UPDATE can see `redeemed_at
+/// IS NULL`. The code as it was, if this one did.
+async fn redeem(
+    tx: &mut SqliteConnection,
+    code: &Presented,
+) -> Result<Option<CodeRecord>, StoreError> {
+    let Presented {
+        hash,
+        client_id,
+        now,
+    } = code;
+    let redeemed = sqlx::query(concat!(
+        "UPDATE codes SET redeemed_at = ? \
+         WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND expires_at > ? \
+         RETURNING ",
+        code_columns!()
+    ))
+    .bind(now)
+    .bind(&hash[..])
+    .bind(client_id)
+    .bind(now)
+    .fetch_optional(tx)
+    .await
+    .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
+    redeemed.as_ref().map(code_from_row).transpose()
+}
+
+/// Copies committed pages from the WAL into the database file every
+/// [`CHECKPOINT_INTERVAL`], on a connection of its own, so that no token
+/// request waits for it: `PASSIVE` never blocks the writer. The WAL is
+/// rewound when a checkpoint has copied all of it and the next write
+/// begins; under a load that never pauses that may not happen, so past
+/// [`WAL_REWIND_PAGES`] this asks the writer to rewind it (`rewind`). Ends
+/// when the store is closed.
+async fn checkpoint(pool: SqlitePool, rewind: Arc<AtomicBool>) {
+    let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok((_, wal_pages, _)) => {
+                if wal_pages > WAL_REWIND_PAGES {
+                    rewind.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(_) if pool.is_closed() => return,
+            // The next round tries again; the WAL keeps every commit meanwhile.
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
+        }
+    }
 }

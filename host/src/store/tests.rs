@@ -132,6 +132,7 @@ conformance!(
     exchanged_tokens_keep_audience_and_actor,
     codes_redeem_once_and_replay_revokes_the_grant,
     fifty_concurrent_redemptions_one_winner,
+    concurrent_redemptions_of_many_codes_each_get_their_outcome,
     refresh_rotation_and_reuse,
     concurrent_rotations_of_many_families_each_get_their_outcome,
     find_refresh_of_a_rotated_token_revokes_the_family,
@@ -220,6 +221,44 @@ async fn active(store: &Store, name: &str, now: i64) -> bool {
         .is_some()
 }
 
+/// With no commit checkpointing, the checkpointer alone copies committed
+/// pages from the WAL into the database file, while the store serves.
+#[tokio::test]
+async fn the_checkpointer_copies_the_wal_into_the_database_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("checkpointed.db");
+    let store = Store::open(path.to_str().expect("utf-8"))
+        .await
+        .expect("open");
+    store.insert_client(&client("c1")).await.expect("client");
+    // Past the first checkpoint: the migrations and the client are copied.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = std::fs::metadata(&path).expect("db file").len();
+    for batch in 0..20 {
+        let rows: Vec<NewToken> = (0..50)
+            .flat_map(|i| pair(&format!("b{batch}-{i}"), "c1", &format!("g{batch}-{i}")))
+            .collect();
+        store
+            .insert_tokens(&rows, GrantOrigin::New)
+            .await
+            .expect("insert");
+    }
+    let deadline = crate::clock::Clock::instant() + std::time::Duration::from_secs(10);
+    loop {
+        let after = std::fs::metadata(&path).expect("db file").len();
+        if after > before {
+            break;
+        }
+        assert!(
+            crate::clock::Clock::instant() < deadline,
+            "the database file stayed at {before} bytes: nothing checkpointed the WAL"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(active(&store, "b19-49-access", NOW).await);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn open_accepts_urls_and_paths_and_sets_pragmas() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -248,6 +287,8 @@ async fn open_accepts_urls_and_paths_and_sets_pragmas() {
         assert_eq!(pragma("synchronous").await, 1, "{url}");
         assert_eq!(pragma("foreign_keys").await, 1, "{url}");
         assert_eq!(pragma("busy_timeout").await, 5000, "{url}");
+        // Commits never checkpoint: the checkpointer does (next test).
+        assert_eq!(pragma("wal_autocheckpoint").await, 0, "{url}");
         store.close().await;
     }
     for name in [
@@ -862,6 +903,54 @@ async fn concurrent_rotations_of_many_families_each_get_their_outcome(backend: B
         }
     }
     assert!(!active(&store, "u-access", NOW).await);
+}
+
+/// Redemptions from requests in flight share a transaction (group commit):
+/// each gets its own outcome, and the misses among them are diagnosed alone.
+async fn concurrent_redemptions_of_many_codes_each_get_their_outcome(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    for i in 0..40 {
+        let mut new = code(&format!("code{i}"), "c1", &format!("g{i}"));
+        if i % 10 == 5 {
+            new.expires_at = NOW - 1;
+        }
+        store.insert_code(&new).await.expect("code");
+    }
+    let mut requests = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        requests.push(tokio::spawn(async move {
+            // Every tenth is presented by the wrong client.
+            let client = if i % 10 == 7 { "c2" } else { "c1" };
+            let hash = token_hash(&format!("code{i}"));
+            store.redeem_code(&hash, client, NOW).await
+        }));
+    }
+    for (i, request) in requests.into_iter().enumerate() {
+        let outcome = request.await.expect("task").expect("redeem");
+        match i % 10 {
+            5 => assert_eq!(outcome, RedeemOutcome::Expired, "{i}"),
+            7 => assert_eq!(outcome, RedeemOutcome::Unknown, "{i}"),
+            _ => match outcome {
+                RedeemOutcome::Redeemed(code) => assert_eq!(code.grant_id, format!("g{i}")),
+                other => panic!("{i}: {other:?}"),
+            },
+        }
+    }
+    // Each redeemed code is spent: presenting it again is a replay.
+    let again = store
+        .redeem_code(&token_hash("code0"), "c1", NOW)
+        .await
+        .expect("redeem");
+    assert_eq!(again, RedeemOutcome::Replayed);
+    // The wrong client's attempt did not spend the code.
+    let late = store
+        .redeem_code(&token_hash("code7"), "c1", NOW)
+        .await
+        .expect("redeem");
+    assert!(matches!(late, RedeemOutcome::Redeemed(_)), "{late:?}");
 }
 
 async fn refresh_rotation_and_reuse(backend: Backend) {
