@@ -245,6 +245,7 @@ impl tokens::Host for CallCtx {
             .as_ref()
             .is_some_and(|c| c.grant_types.iter().any(|g| g == "refresh_token"));
         let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
         self.check_registered_scope(&grant.scope)?;
         // A plugin may continue only a family it learned in this call (from a
         // redeemed code), so it cannot attach tokens to another grant.
@@ -255,9 +256,8 @@ impl tokens::Host for CallCtx {
                     "grant-id is not one this call redeemed".into(),
                 ));
             }
-            None => (secret::new_token(), GrantOrigin::New),
+            None => (secret::new_grant_id(now), GrantOrigin::New),
         };
-        let now = services.clock.now();
         let refresh = grant.refresh_token && may_refresh;
         let (rows, issued) = mint(
             &services,
@@ -324,6 +324,7 @@ impl token_exchange::Host for CallCtx {
         let client_id = self.client_id()?;
         self.check_registered_scope(&grant.scope)?;
         let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
         // Only a family this call looked up: revoking the subject token's
         // grant then revokes what was exchanged for it.
         let (grant_id, origin) = match grant.grant_id {
@@ -335,9 +336,8 @@ impl token_exchange::Host for CallCtx {
                     "grant-id is not one this call looked up".into(),
                 ));
             }
-            None => (secret::new_token(), GrantOrigin::New),
+            None => (secret::new_grant_id(now), GrantOrigin::New),
         };
-        let now = services.clock.now();
         // A token obtained by exchange never outlives a token the exchange
         // presented (the subject token and the actor token).
         let not_after = self.looked_up.iter().map(|l| l.expires_at).min();
@@ -433,7 +433,7 @@ impl codes::Host for CallCtx {
             redirect_uri: grant.redirect_uri,
             scope: grant.scope,
             data: grant.data,
-            grant_id: secret::new_token(),
+            grant_id: secret::new_grant_id(now),
             issued_at: now,
             expires_at: now + lifetime,
         };

@@ -1,22 +1,24 @@
-//! Group commit for issued tokens ([`Store::insert_tokens`](super::Store::insert_tokens)).
+//! Group commit: the tokens, code redemptions and refresh rotations of all
+//! requests in flight, written by one task a batch at a time.
 //!
-//! Every request in flight hands its rows to one writer task, which writes
-//! everything queued since its last write at once: for grants minted in the
-//! call ([`GrantOrigin::New`]: client credentials, password, implicit) one
-//! multi-row `INSERT`, that is one statement, one commit and one round trip
-//! to the database however many requests it carries; when the batch holds
-//! tokens of continued grants ([`GrantOrigin::Existing`]: a redeemed code,
-//! an exchange) one transaction with the backend's replay check for all of
-//! them. The single-use claims join the batch too: a code redemption
-//! ([`Store::redeem_code`](super::Store::redeem_code)) and a refresh-token
-//! rotation ([`Store::rotate_refresh`](super::Store::rotate_refresh)) run
-//! their `UPDATE … RETURNING` in the batch's transaction, and a rotation's new
-//! tokens are inserted only if it won.
+//! Every request hands its part to the writer task, which writes everything
+//! queued since its last write at once. Tokens of grants minted in the call
+//! ([`GrantOrigin::New`]: client credentials, password, implicit) go in one
+//! multi-row `INSERT`: one statement, one commit and one round trip to the
+//! database however many requests it carries. A batch holding anything else
+//! is one transaction: tokens of continued grants ([`GrantOrigin::Existing`]:
+//! a redeemed code, an exchange) get the backend's replay check, and the
+//! single-use claims, a code redemption
+//! ([`Store::redeem_code`](super::Store::redeem_code)) or a refresh-token
+//! rotation ([`Store::rotate_refresh`](super::Store::rotate_refresh)), run
+//! their `UPDATE … RETURNING` in it; a rotation's new tokens are inserted
+//! only if it won.
 //!
 //! A request returns only after the transaction holding its part has
 //! committed, so a token is as durable when its response leaves as it was
-//! with a statement per request; only the number of commits changes. Batches form by themselves: while one is being written the next
-//! queues, and a lone request under no load is written at once.
+//! with a statement per request; only the number of commits changes. Batches
+//! form by themselves: while one is being written the next queues, and a
+//! lone request under no load is written at once.
 //!
 //! If a batch fails, each request's part is retried alone, so one bad
 //! request (a duplicate hash, an unknown client, an undecodable row) fails
@@ -29,8 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{CodeRecord, GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord};
 
 /// Rows in one statement at most (eleven bound values each: well inside
-/// SQLite's 32,766 and PostgreSQL's 65,535 parameters). A request with more
-/// rows than this is written alone.
+/// SQLite's 32,766 and PostgreSQL's 65,535 parameters), a claim counting as
+/// one. A request with more rows than this is written alone.
 const MAX_BATCH_ROWS: usize = 256;
 
 /// Requests that may wait for the writer before `insert` waits for room.
@@ -44,6 +46,13 @@ pub(super) struct Job {
     /// A single-use `UPDATE` to run first; `tokens` are inserted only if it
     /// matched.
     pub claim: Option<Claim>,
+}
+
+impl Job {
+    /// What the job adds to a batch: its rows, and one for a claim.
+    fn weight(&self) -> usize {
+        self.tokens.len() + usize::from(self.claim.is_some())
+    }
 }
 
 /// The single-use claims.
@@ -178,16 +187,16 @@ async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pe
                 None => return,
             },
         };
-        let mut count = first.job.tokens.len();
+        let mut count = first.job.weight();
         let mut batch = vec![first];
         while count < MAX_BATCH_ROWS {
             match requests.try_recv() {
-                Ok(next) if count + next.job.tokens.len() > MAX_BATCH_ROWS => {
+                Ok(next) if count + next.job.weight() > MAX_BATCH_ROWS => {
                     carried = Some(next);
                     break;
                 }
                 Ok(next) => {
-                    count += next.job.tokens.len();
+                    count += next.job.weight();
                     batch.push(next);
                 }
                 Err(_) => break,
