@@ -30,7 +30,8 @@ use super::{
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// Issued tokens, written in groups.
+    /// Issued tokens, code redemptions and refresh rotations, written in
+    /// groups.
     tokens: GroupCommit,
 }
 

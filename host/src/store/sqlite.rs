@@ -35,7 +35,8 @@ use super::{
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: SqlitePool,
-    /// Issued tokens, written in groups through `writer`.
+    /// Issued tokens, code redemptions and refresh rotations, written in
+    /// groups through `writer`.
     tokens: GroupCommit,
     /// The connection that copies the WAL into the database (file databases).
     checkpointer: Option<SqlitePool>,
