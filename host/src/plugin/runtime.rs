@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -65,7 +65,7 @@ pub struct Runtime {
     calls: Arc<Semaphore>,
     config: RuntimeConfig,
     services: Option<HostServices>,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -109,6 +109,7 @@ struct CallShared {
     memory_bytes: usize,
     timeout: Duration,
     calls: Arc<Semaphore>,
+    ticker: Arc<TickerState>,
     services: Option<HostServices>,
 }
 
@@ -126,7 +127,7 @@ impl Runtime {
             linker,
             config,
             services,
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -182,6 +183,7 @@ impl Runtime {
             memory_bytes: manifest.memory_bytes,
             timeout: Duration::from_millis(manifest.timeout_ms),
             calls: self.calls.clone(),
+            ticker: self.ticker.state.clone(),
             services: self.services.clone(),
         });
         let fingerprint = fingerprint(&manifest, &capabilities);
@@ -383,34 +385,82 @@ fn check_provides(manifest: &Manifest, info: &PluginInfo) -> Result<(), String> 
 }
 
 /// Advances the engine's epoch on its own OS thread: a tokio task would never
-/// run while a guest spins on the same worker.
+/// run while a guest spins on the same worker. It ticks only while a call is
+/// in flight and parks otherwise, so an idle server does not wake a thousand
+/// times a second.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    state: Arc<TickerState>,
+}
+
+/// What the ticker thread and the calls share.
+struct TickerState {
+    stop: AtomicBool,
+    /// Calls in flight (each holds a [`Ticking`]).
+    in_flight: AtomicUsize,
+    /// The ticker thread, to unpark; unset if it could not start.
+    thread: OnceLock<std::thread::Thread>,
 }
 
 impl EpochTicker {
     fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::Builder::new()
+        let state = Arc::new(TickerState {
+            stop: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            thread: OnceLock::new(),
+        });
+        let shared = state.clone();
+        let spawned = std::thread::Builder::new()
             .name("grantbox-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
+                while !shared.stop.load(Ordering::Acquire) {
+                    if shared.in_flight.load(Ordering::Acquire) == 0 {
+                        // Woken by the next call's `enter` (an unpark that
+                        // comes first makes this return at once) or by drop.
+                        std::thread::park();
+                        continue;
+                    }
                     std::thread::sleep(EPOCH_TICK);
                     engine.increment_epoch();
                 }
-            })
-            .map(|_| ())
-            .unwrap_or_else(
-                |e| warn!(error = %e, "cannot start the epoch ticker; plugin deadlines are off"),
-            );
-        Self { stop }
+            });
+        match spawned {
+            Ok(handle) => {
+                let _ = state.thread.set(handle.thread().clone());
+            }
+            Err(e) => warn!(error = %e, "cannot start the epoch ticker; plugin deadlines are off"),
+        }
+        Self { state }
+    }
+}
+
+impl TickerState {
+    /// Marks a call in flight until the returned guard drops, waking the
+    /// ticker if it was parked.
+    fn enter(self: &Arc<Self>) -> Ticking {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
+        }
+        Ticking(self.clone())
+    }
+}
+
+/// A call in flight, as far as the epoch ticker is concerned.
+struct Ticking(Arc<TickerState>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.state.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.state.thread.get() {
+            thread.unpark();
+        }
     }
 }
 
@@ -528,6 +578,7 @@ impl wasmtime::ResourceLimiter for MemoryLimit {
 struct Call {
     store: Store<CallCtx>,
     instance: PluginWorld,
+    _ticking: Ticking,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -660,6 +711,8 @@ impl Plugin {
                 kind: FaultKind::Instantiate,
                 detail: "the runtime is shutting down".into(),
             })?;
+        // Before instantiation, which may already run guest code.
+        let ticking = self.shared.ticker.enter();
         let ctx = CallCtx {
             wasi: sandbox_wasi(),
             table: ResourceTable::new(),
@@ -700,6 +753,7 @@ impl Plugin {
         Ok(Call {
             store,
             instance,
+            _ticking: ticking,
             _permit: permit,
         })
     }

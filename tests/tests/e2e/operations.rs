@@ -295,3 +295,54 @@ fn the_consent_page_describes_scopes_from_config() {
         "an undescribed scope shows its name"
     );
 }
+
+/// Voluntary context switches of the server's epoch-ticker thread (Linux).
+fn epoch_ticker_wakeups(server: &Server) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("/proc");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "grantbox-epoch" {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            return status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|count| count.trim().parse().ok())
+                .expect("voluntary_ctxt_switches");
+        }
+    }
+    panic!("no grantbox-epoch thread in the server");
+}
+
+/// An idle server does not wake up every millisecond: the epoch ticker that
+/// enforces plugin deadlines runs only while a call is in flight (faults.rs
+/// shows deadlines still stop a spinning plugin that starts on an idle one).
+#[test]
+fn an_idle_server_lets_the_epoch_ticker_sleep() {
+    let server = Server::start();
+    let secret = server
+        .client_add(&["svc", "--grant-type", "client_credentials"])
+        .unwrap();
+    let (status, _, _) = token_request(
+        &server,
+        "svc",
+        &secret,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = epoch_ticker_wakeups(&server);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let idle = epoch_ticker_wakeups(&server) - before;
+    // Ticking, it would wake ~1,000 times in that second.
+    assert!(
+        idle < 20,
+        "the epoch ticker woke {idle} times in an idle second"
+    );
+    let (status, _, _) = token_request(
+        &server,
+        "svc",
+        &secret,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200, "a call after the idle second is served");
+}
