@@ -502,9 +502,12 @@ impl refresh_tokens::Host for CallCtx {
             .find_refresh(&hash, &client_id, services.clock.now())
             .await;
         self.add_host_time(started);
-        let found = found.map_err(unavailable)?;
-        self.found_refresh = found.clone().map(|record| (hash, record));
-        Ok(found.map(token_info))
+        let Some(record) = found.map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let info = token_info(record.clone());
+        self.found_refresh = Some((hash, record));
+        Ok(Some(info))
     }
 
     async fn rotate(

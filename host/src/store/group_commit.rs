@@ -28,7 +28,10 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CodeRecord, GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord};
+use super::{
+    CodeRecord, GrantOrigin, NewToken, StoreError, StoreErrorKind, TokenRecord, distinct_grant_ids,
+    same_family,
+};
 
 /// Rows in one statement at most (eleven bound values each: well inside
 /// SQLite's 32,766 and PostgreSQL's 65,535 parameters), a claim counting as
@@ -84,11 +87,108 @@ pub(super) enum Written {
     Missed,
 }
 
-/// What a backend runs for a batch, atomically: every job's claim, then
-/// the rows of the jobs that may write, then (for [`GrantOrigin::Existing`]
-/// rows) the checks continued grants need. One outcome per job, in order.
+/// The statements a backend runs for a batch; [`write`] puts them together.
 pub(super) trait TokenWriter: Send + Sync + 'static {
-    fn write(&self, jobs: &[Job]) -> impl Future<Output = Result<Vec<Written>, StoreError>> + Send;
+    /// A write transaction.
+    type Tx: Send;
+
+    /// Inserts all rows in one statement, outside any transaction: a batch
+    /// of new grants only, where one statement is atomic by itself.
+    fn insert_alone(
+        &self,
+        rows: &[&NewToken],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Begins a write transaction; `continued` are the families its rows
+    /// continue, sorted and each once (PostgreSQL locks them, in that
+    /// order, against a concurrent revocation).
+    fn begin(
+        &self,
+        continued: &[&str],
+    ) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Marks a refresh token rotated: the token as it was, if this did.
+    fn rotate(
+        &self,
+        tx: &mut Self::Tx,
+        refresh_token: &Presented,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
+
+    /// Marks a code redeemed: the code as it was, if this did.
+    fn redeem(
+        &self,
+        tx: &mut Self::Tx,
+        code: &Presented,
+    ) -> impl Future<Output = Result<Option<CodeRecord>, StoreError>> + Send;
+
+    /// Inserts all rows in one statement.
+    fn insert(
+        &self,
+        tx: &mut Self::Tx,
+        rows: &[&NewToken],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes the tokens of those of `grant_ids` whose code was replayed
+    /// between its redemption and now: they are born revoked.
+    fn revoke_if_replayed(
+        &self,
+        tx: &mut Self::Tx,
+        grant_ids: &[&str],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn commit(&self, tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Writes a batch atomically: every job's claim, then the rows of the jobs
+/// that may write, then the replay check of the continued families. One
+/// outcome per job, in order.
+async fn write<W: TokenWriter>(writer: &W, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
+    if jobs
+        .iter()
+        .all(|j| j.claim.is_none() && j.origin == GrantOrigin::New)
+    {
+        let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
+        writer.insert_alone(&rows).await?;
+        return Ok(jobs.iter().map(|_| Written::Inserted).collect());
+    }
+    let continued = distinct_grant_ids(
+        jobs.iter()
+            .filter(|j| j.origin == GrantOrigin::Existing)
+            .flat_map(|j| &j.tokens),
+    );
+    let mut tx = writer.begin(&continued).await?;
+    let mut written = Vec::with_capacity(jobs.len());
+    let mut rows: Vec<&NewToken> = Vec::new();
+    for job in jobs {
+        let outcome = match &job.claim {
+            None => Written::Inserted,
+            Some(Claim::Rotate(refresh_token)) => {
+                match writer.rotate(&mut tx, refresh_token).await? {
+                    Some(old) => {
+                        same_family(&old, &job.tokens)?;
+                        Written::Rotated(Box::new(old))
+                    }
+                    None => Written::Missed,
+                }
+            }
+            Some(Claim::Redeem(code)) => match writer.redeem(&mut tx, code).await? {
+                Some(code) => Written::Redeemed(Box::new(code)),
+                None => Written::Missed,
+            },
+        };
+        if !matches!(outcome, Written::Missed) {
+            rows.extend(&job.tokens);
+        }
+        written.push(outcome);
+    }
+    if !rows.is_empty() {
+        writer.insert(&mut tx, &rows).await?;
+    }
+    if !continued.is_empty() {
+        writer.revoke_if_replayed(&mut tx, &continued).await?;
+    }
+    writer.commit(tx).await?;
+    Ok(written)
 }
 
 /// The handle requests submit to; cloning shares the writer task.
@@ -204,7 +304,7 @@ async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pe
         }
         let (jobs, replies): (Vec<Job>, Vec<_>) =
             batch.into_iter().map(|p| (p.job, p.committed)).unzip();
-        match writer.write(&jobs).await {
+        match write(&writer, &jobs).await {
             Ok(written) => {
                 for (reply, written) in replies.into_iter().zip(written) {
                     // A request that gave up waiting (its client left) is no error.
@@ -219,8 +319,7 @@ async fn write_batches(writer: impl TokenWriter, mut requests: mpsc::Receiver<Pe
             }
             Err(_) => {
                 for (job, reply) in jobs.iter().zip(replies) {
-                    let alone = writer
-                        .write(std::slice::from_ref(job))
+                    let alone = write(&writer, std::slice::from_ref(job))
                         .await
                         .map(|mut written| written.pop().unwrap_or(Written::Missed));
                     let _ = reply.send(alone);
@@ -258,24 +357,63 @@ mod tests {
         }
     }
 
-    impl TokenWriter for Recorder {
-        async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
-            // Hold each statement until the test opens the gate.
+    impl Recorder {
+        /// Holds each batch until the test opens the gate.
+        async fn hold(&self) {
             self.started.notify_one();
             let _permit = self.gate.acquire().await.expect("open gate");
-            let tokens: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
-            let clients = tokens.iter().map(|t| t.client_id.clone()).collect();
+        }
+
+        fn record(&self, rows: &[&NewToken], origin: GrantOrigin) -> Result<(), StoreError> {
+            let clients = rows.iter().map(|t| t.client_id.clone()).collect();
             self.statements.lock().unwrap().push(clients);
-            let existing = jobs.iter().any(|j| j.origin == GrantOrigin::Existing);
-            self.origins.lock().unwrap().push(if existing {
-                GrantOrigin::Existing
-            } else {
-                GrantOrigin::New
-            });
-            if tokens.iter().any(|t| t.client_id == "bad") {
+            self.origins.lock().unwrap().push(origin);
+            if rows.iter().any(|t| t.client_id == "bad") {
                 return Err(StoreError::new(StoreErrorKind::Other, "unknown client"));
             }
-            Ok(jobs.iter().map(|_| Written::Inserted).collect())
+            Ok(())
+        }
+    }
+
+    impl TokenWriter for Recorder {
+        type Tx = ();
+
+        async fn insert_alone(&self, rows: &[&NewToken]) -> Result<(), StoreError> {
+            self.hold().await;
+            self.record(rows, GrantOrigin::New)
+        }
+
+        async fn begin(&self, _continued: &[&str]) -> Result<(), StoreError> {
+            self.hold().await;
+            Ok(())
+        }
+
+        async fn rotate(
+            &self,
+            _: &mut (),
+            _: &Presented,
+        ) -> Result<Option<TokenRecord>, StoreError> {
+            Ok(None)
+        }
+
+        async fn redeem(
+            &self,
+            _: &mut (),
+            _: &Presented,
+        ) -> Result<Option<CodeRecord>, StoreError> {
+            Ok(None)
+        }
+
+        async fn insert(&self, _: &mut (), rows: &[&NewToken]) -> Result<(), StoreError> {
+            self.record(rows, GrantOrigin::Existing)
+        }
+
+        async fn revoke_if_replayed(&self, _: &mut (), _: &[&str]) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn commit(&self, _: ()) -> Result<(), StoreError> {
+            Ok(())
         }
     }
 
@@ -304,32 +442,43 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn requests_queued_during_a_write_share_the_next_statement() {
-        let recorder = Recorder::default();
+    /// Holds a first request ("a") at the gate while one request for each of
+    /// `clients` queues behind it, then opens the gate; the outcomes of the
+    /// queued ones, in order.
+    async fn queue_behind_a_held_write(
+        recorder: &Recorder,
+        clients: [&'static str; 3],
+    ) -> Vec<bool> {
         let group = GroupCommit::spawn(recorder.clone());
-        // The first request's statement is held at the gate…
         let first = tokio::spawn({
             let group = group.clone();
             async move { group.insert(&[token("a")], GrantOrigin::New).await }
         });
         recorder.started.notified().await;
-        // …while three more queue up behind it.
         let mut waiting = Vec::new();
-        for client in ["b", "c", "d"] {
+        for client in clients {
             let group = group.clone();
             waiting.push(tokio::spawn(async move {
                 group.insert(&[token(client)], origin(client)).await
             }));
         }
-        while group.queue.capacity() > QUEUE_DEPTH - 3 {
+        while group.queue.capacity() > QUEUE_DEPTH - clients.len() {
             tokio::task::yield_now().await;
         }
         recorder.gate.add_permits(100);
         first.await.unwrap().expect("committed");
+        let mut outcomes = Vec::new();
         for handle in waiting {
-            handle.await.unwrap().expect("committed");
+            outcomes.push(handle.await.unwrap().is_ok());
         }
+        outcomes
+    }
+
+    #[tokio::test]
+    async fn requests_queued_during_a_write_share_the_next_statement() {
+        let recorder = Recorder::default();
+        let outcomes = queue_behind_a_held_write(&recorder, ["b", "c", "d"]).await;
+        assert_eq!(outcomes, vec![true, true, true]);
         let statements = recorder.statements.lock().unwrap().clone();
         assert_eq!(statements, vec![vec!["a"], vec!["b", "c", "d"]]);
         // "c" continues a grant: its batch gets the checks of continued grants.
@@ -340,25 +489,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_request_fails_alone_and_its_neighbours_commit() {
         let recorder = Recorder::default();
-        let group = GroupCommit::spawn(recorder.clone());
-        let first = tokio::spawn({
-            let group = group.clone();
-            async move { group.insert(&[token("a")], GrantOrigin::New).await }
-        });
-        recorder.started.notified().await;
-        let mut waiting = Vec::new();
-        for client in ["b", "bad", "d"] {
-            let group = group.clone();
-            waiting.push(tokio::spawn(async move {
-                group.insert(&[token(client)], origin(client)).await
-            }));
-        }
-        while group.queue.capacity() > QUEUE_DEPTH - 3 {
-            tokio::task::yield_now().await;
-        }
-        recorder.gate.add_permits(100);
-        first.await.unwrap().expect("committed");
-        let outcomes: Vec<bool> = futures_outcomes(waiting).await;
+        let outcomes = queue_behind_a_held_write(&recorder, ["b", "bad", "d"]).await;
         assert_eq!(outcomes, vec![true, false, true]);
         let statements = recorder.statements.lock().unwrap().clone();
         assert_eq!(
@@ -374,16 +505,6 @@ mod tests {
         // Retried alone, each request has its own origin again.
         let origins = recorder.origins.lock().unwrap().clone();
         assert_eq!(origins[2..], [GrantOrigin::New; 3]);
-    }
-
-    async fn futures_outcomes(
-        handles: Vec<tokio::task::JoinHandle<Result<(), StoreError>>>,
-    ) -> Vec<bool> {
-        let mut outcomes = Vec::new();
-        for handle in handles {
-            outcomes.push(handle.await.unwrap().is_ok());
-        }
-        outcomes
     }
 
     #[tokio::test]

@@ -18,12 +18,11 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
-use super::group_commit::{Claim, GroupCommit, Job, Presented, TokenWriter, Written};
+use super::group_commit::{GroupCommit, Presented, TokenWriter};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, distinct_grant_ids, from_json, join_scope, same_family, split_scope,
-    to_hash, to_json, to_kind,
+    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -982,78 +981,68 @@ fn kind_of(err: &sqlx::Error) -> StoreErrorKind {
 struct Writer(PgPool);
 
 impl TokenWriter for Writer {
-    async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
-        if jobs
-            .iter()
-            .all(|j| j.claim.is_none() && j.origin == GrantOrigin::New)
-        {
-            // Nothing to lock or check: one statement, one commit (one WAL
-            // flush) for the whole batch.
-            let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
-            insert_rows(&self.0, &rows).await?;
-            return Ok(jobs.iter().map(|_| Written::Inserted).collect());
-        }
+    type Tx = Transaction<'static, Postgres>;
+
+    async fn insert_alone(&self, rows: &[&NewToken]) -> Result<(), StoreError> {
+        insert_rows(&self.0, rows).await
+    }
+
+    /// Locks the continued families, sorted, so two writers cannot deadlock
+    /// on them; a claim locks its family when it gets to it (a deadlock
+    /// between two servers' batches fails both, and each job is then
+    /// retried alone).
+    async fn begin(&self, continued: &[&str]) -> Result<Self::Tx, StoreError> {
         let mut tx = self
             .0
             .begin()
             .await
             .map_err(|e| error("cannot begin transaction to write tokens", e))?;
-        // Continued families first, sorted, so two writers cannot deadlock
-        // on them; a claim locks its family when it gets to it (a
-        // deadlock between two servers' batches fails both, and each job is
-        // then retried alone).
-        let continued: Vec<&NewToken> = jobs
-            .iter()
-            .filter(|j| j.origin == GrantOrigin::Existing)
-            .flat_map(|j| &j.tokens)
-            .collect();
-        let continued_ids = distinct_grant_ids(continued.iter().copied());
-        for grant_id in &continued_ids {
+        for grant_id in continued {
             lock_family(&mut tx, grant_id).await?;
         }
-        let mut written = Vec::with_capacity(jobs.len());
-        let mut rows: Vec<&NewToken> = Vec::new();
-        for job in jobs {
-            let outcome = match &job.claim {
-                None => Written::Inserted,
-                Some(Claim::Rotate(refresh_token)) => match rotate(&mut tx, refresh_token).await? {
-                    Some(old) => {
-                        same_family(&old, &job.tokens)?;
-                        Written::Rotated(Box::new(old))
-                    }
-                    None => Written::Missed,
-                },
-                Some(Claim::Redeem(code)) => match redeem(&mut tx, code).await? {
-                    Some(code) => Written::Redeemed(Box::new(code)),
-                    None => Written::Missed,
-                },
-            };
-            if matches!(outcome, Written::Missed) {
-                written.push(outcome);
-                continue;
-            }
-            rows.extend(&job.tokens);
-            written.push(outcome);
-        }
-        if !rows.is_empty() {
-            insert_rows(&mut *tx, &rows).await?;
-        }
-        if !continued_ids.is_empty() {
-            // The code of a grant may have been replayed between its
-            // redemption and now: then its tokens are born revoked.
-            sqlx::query(
-                "UPDATE tokens SET revoked_at = issued_at \
-                 WHERE grant_id = ANY($1) AND revoked_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM codes \
-                             WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
-            )
-            .bind(&continued_ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| error("cannot check replayed codes of the grants", e))?;
-        }
-        commit(tx, "write tokens").await?;
-        Ok(written)
+        Ok(tx)
+    }
+
+    async fn rotate(
+        &self,
+        tx: &mut Self::Tx,
+        refresh_token: &Presented,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        rotate(tx, refresh_token).await
+    }
+
+    async fn redeem(
+        &self,
+        tx: &mut Self::Tx,
+        code: &Presented,
+    ) -> Result<Option<CodeRecord>, StoreError> {
+        redeem(tx, code).await
+    }
+
+    async fn insert(&self, tx: &mut Self::Tx, rows: &[&NewToken]) -> Result<(), StoreError> {
+        insert_rows(&mut **tx, rows).await
+    }
+
+    async fn revoke_if_replayed(
+        &self,
+        tx: &mut Self::Tx,
+        grant_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = issued_at \
+             WHERE grant_id = ANY($1) AND revoked_at IS NULL \
+             AND EXISTS (SELECT 1 FROM codes \
+                         WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+        )
+        .bind(grant_ids)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        Ok(())
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError> {
+        commit(tx, "write tokens").await
     }
 }
 

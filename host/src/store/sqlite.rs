@@ -14,12 +14,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
-use super::group_commit::{Claim, GroupCommit, Job, Presented, TokenWriter, Written};
+use super::group_commit::{GroupCommit, Presented, TokenWriter};
 use super::{
     Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
     RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, distinct_grant_ids, from_json, join_scope, same_family, split_scope,
-    to_hash, to_json, to_kind,
+    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
 };
 
 /// The SQLite backend. Cloning shares the pools.
@@ -949,74 +948,68 @@ impl Writer {
 }
 
 impl TokenWriter for Writer {
-    async fn write(&self, jobs: &[Job]) -> Result<Vec<Written>, StoreError> {
-        if jobs
-            .iter()
-            .all(|j| j.claim.is_none() && j.origin == GrantOrigin::New)
-        {
-            // Nothing to check: one statement is atomic by itself, no BEGIN
-            // and COMMIT round trips.
-            let rows: Vec<&NewToken> = jobs.iter().flat_map(|j| &j.tokens).collect();
-            insert_rows(&self.pool, &rows).await?;
-            self.rewind_if_asked().await;
-            return Ok(jobs.iter().map(|_| Written::Inserted).collect());
+    type Tx = Transaction<'static, Sqlite>;
+
+    async fn insert_alone(&self, rows: &[&NewToken]) -> Result<(), StoreError> {
+        insert_rows(&self.pool, rows).await?;
+        self.rewind_if_asked().await;
+        Ok(())
+    }
+
+    /// SQLite's one writer serialises everything; no family needs a lock.
+    async fn begin(&self, _continued: &[&str]) -> Result<Self::Tx, StoreError> {
+        begin_write(&self.pool, "write tokens").await
+    }
+
+    async fn rotate(
+        &self,
+        tx: &mut Self::Tx,
+        refresh_token: &Presented,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        rotate(tx, refresh_token).await
+    }
+
+    async fn redeem(
+        &self,
+        tx: &mut Self::Tx,
+        code: &Presented,
+    ) -> Result<Option<CodeRecord>, StoreError> {
+        redeem(tx, code).await
+    }
+
+    async fn insert(&self, tx: &mut Self::Tx, rows: &[&NewToken]) -> Result<(), StoreError> {
+        insert_rows(&mut **tx, rows).await
+    }
+
+    async fn revoke_if_replayed(
+        &self,
+        tx: &mut Self::Tx,
+        grant_ids: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut update = QueryBuilder::<Sqlite>::new(
+            "UPDATE tokens SET revoked_at = issued_at \
+             WHERE revoked_at IS NULL AND grant_id IN (",
+        );
+        let mut ids = update.separated(", ");
+        for grant_id in grant_ids {
+            ids.push_bind(*grant_id);
         }
-        let mut tx = begin_write(&self.pool, "write tokens").await?;
-        let mut written = Vec::with_capacity(jobs.len());
-        let mut rows: Vec<&NewToken> = Vec::new();
-        let mut continued: Vec<&NewToken> = Vec::new();
-        for job in jobs {
-            let outcome = match &job.claim {
-                None => Written::Inserted,
-                Some(Claim::Rotate(refresh_token)) => match rotate(&mut tx, refresh_token).await? {
-                    Some(old) => {
-                        same_family(&old, &job.tokens)?;
-                        Written::Rotated(Box::new(old))
-                    }
-                    None => Written::Missed,
-                },
-                Some(Claim::Redeem(code)) => match redeem(&mut tx, code).await? {
-                    Some(code) => Written::Redeemed(Box::new(code)),
-                    None => Written::Missed,
-                },
-            };
-            if matches!(outcome, Written::Missed) {
-                written.push(outcome);
-                continue;
-            }
-            rows.extend(&job.tokens);
-            if job.origin == GrantOrigin::Existing {
-                continued.extend(&job.tokens);
-            }
-            written.push(outcome);
-        }
-        if !rows.is_empty() {
-            insert_rows(&mut *tx, &rows).await?;
-        }
-        if !continued.is_empty() {
-            // The code of a grant may have been replayed between its
-            // redemption and now: then its tokens are born revoked.
-            let mut update = QueryBuilder::<Sqlite>::new(
-                "UPDATE tokens SET revoked_at = issued_at \
-                 WHERE revoked_at IS NULL AND grant_id IN (",
-            );
-            let mut grant_ids = update.separated(", ");
-            for grant_id in distinct_grant_ids(continued) {
-                grant_ids.push_bind(grant_id);
-            }
-            update.push(
-                ") AND EXISTS (SELECT 1 FROM codes \
-                 WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
-            );
-            update
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| error("cannot check replayed codes of the grants", e))?;
-        }
+        update.push(
+            ") AND EXISTS (SELECT 1 FROM codes \
+             WHERE codes.grant_id = tokens.grant_id AND codes.replayed_at IS NOT NULL)",
+        );
+        update
+            .build()
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| error("cannot check replayed codes of the grants", e))?;
+        Ok(())
+    }
+
+    async fn commit(&self, tx: Self::Tx) -> Result<(), StoreError> {
         commit(tx, "write tokens").await?;
         self.rewind_if_asked().await;
-        Ok(written)
+        Ok(())
     }
 }
 
