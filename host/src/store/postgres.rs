@@ -377,40 +377,10 @@ impl PostgresStore {
         // Why not? Unknown, expired, or redeemed already (perhaps by a
         // request that won the race since): a replay, which revokes the grant.
         let mut tx = self.begin("redeem code").await?;
-        // A code's grant never changes: read it, then lock the family before
-        // touching any row of it.
-        let grant_id: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM codes WHERE code_hash = $1 AND client_id = $2",
-        )
-        .bind(&code_hash[..])
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
-        let Some(grant_id) = grant_id else {
+        let Some(grant_id) = lock_code_family(&mut tx, code_hash, client_id).await? else {
             rollback(tx, "redeem code").await?;
             return Ok(RedeemOutcome::Unknown);
         };
-        lock_family(&mut tx, &grant_id).await?;
-        // The single-use guarantee: only one UPDATE can see `redeemed_at IS NULL`.
-        let redeemed = sqlx::query(concat!(
-            "UPDATE codes SET redeemed_at = $1 \
-             WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL AND expires_at > $1 \
-             RETURNING ",
-            code_columns!()
-        ))
-        .bind(now)
-        .bind(&code_hash[..])
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
-        if let Some(row) = redeemed {
-            let record = code_from_row(&row)?;
-            commit(tx, "redeem code").await?;
-            return Ok(RedeemOutcome::Redeemed(record));
-        }
-
         let redeemed_at: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT redeemed_at FROM codes WHERE code_hash = $1 AND client_id = $2",
         )
@@ -515,25 +485,10 @@ impl PostgresStore {
         // Why not? Unknown, revoked, expired, or rotated already (perhaps by
         // a request that won the race since).
         let mut tx = self.begin("rotate refresh token").await?;
-        let grant_id: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM tokens \
-             WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
-        )
-        .bind(&token_hash[..])
-        .bind(client_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| {
-            error(
-                format!("cannot read refresh token of client `{client_id}`"),
-                e,
-            )
-        })?;
-        let Some(grant_id) = grant_id else {
+        let Some(grant_id) = lock_refresh_family(&mut tx, token_hash, client_id).await? else {
             rollback(tx, "rotate refresh token").await?;
             return Ok(RotateOutcome::Unknown);
         };
-        lock_family(&mut tx, &grant_id).await?;
         let row = sqlx::query(
             "SELECT expires_at, revoked_at, rotated_at FROM tokens \
              WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
@@ -1059,24 +1014,9 @@ async fn rotate(
         client_id,
         now,
     } = refresh_token;
-    let grant_id: Option<String> = sqlx::query_scalar(
-        "SELECT grant_id FROM tokens \
-         WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
-    )
-    .bind(&hash[..])
-    .bind(client_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| {
-        error(
-            format!("cannot read refresh token of client `{client_id}`"),
-            e,
-        )
-    })?;
-    let Some(grant_id) = grant_id else {
+    if lock_refresh_family(tx, hash, client_id).await?.is_none() {
         return Ok(None);
-    };
-    lock_family(tx, &grant_id).await?;
+    }
     let rotated = sqlx::query(concat!(
         "UPDATE tokens SET rotated_at = $1 \
          WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
@@ -1107,17 +1047,9 @@ async fn redeem(tx: &mut PgConnection, code: &Presented) -> Result<Option<CodeRe
         client_id,
         now,
     } = code;
-    let grant_id: Option<String> =
-        sqlx::query_scalar("SELECT grant_id FROM codes WHERE code_hash = $1 AND client_id = $2")
-            .bind(&hash[..])
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
-    let Some(grant_id) = grant_id else {
+    if lock_code_family(tx, hash, client_id).await?.is_none() {
         return Ok(None);
-    };
-    lock_family(tx, &grant_id).await?;
+    }
     let redeemed = sqlx::query(concat!(
         "UPDATE codes SET redeemed_at = $1 \
          WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL AND expires_at > $1 \
@@ -1131,4 +1063,51 @@ async fn redeem(tx: &mut PgConnection, code: &Presented) -> Result<Option<CodeRe
     .await
     .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
     redeemed.as_ref().map(code_from_row).transpose()
+}
+
+/// Locks the family of this client's refresh token (a token's family never
+/// changes: read it, then lock it before touching any row of it); `None`
+/// when there is no such token.
+async fn lock_refresh_family(
+    tx: &mut PgConnection,
+    token_hash: &[u8; 32],
+    client_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let grant_id: Option<String> = sqlx::query_scalar(
+        "SELECT grant_id FROM tokens \
+         WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
+    )
+    .bind(&token_hash[..])
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| {
+        error(
+            format!("cannot read refresh token of client `{client_id}`"),
+            e,
+        )
+    })?;
+    if let Some(grant_id) = &grant_id {
+        lock_family(tx, grant_id).await?;
+    }
+    Ok(grant_id)
+}
+
+/// Locks the family of this client's code, as [`lock_refresh_family`].
+async fn lock_code_family(
+    tx: &mut PgConnection,
+    code_hash: &[u8; 32],
+    client_id: &str,
+) -> Result<Option<String>, StoreError> {
+    let grant_id: Option<String> =
+        sqlx::query_scalar("SELECT grant_id FROM codes WHERE code_hash = $1 AND client_id = $2")
+            .bind(&code_hash[..])
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| error(format!("cannot read code of client `{client_id}`"), e))?;
+    if let Some(grant_id) = &grant_id {
+        lock_family(tx, grant_id).await?;
+    }
+    Ok(grant_id)
 }
