@@ -15,7 +15,7 @@
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
-#   SERVER_CPU=1 LOADGEN_CPU=0 PORT=38180 NICE=-20
+#   SERVER_CPU=1 LOADGEN_CPU=0 PORT=28180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
 #   WARMUP_TOOL=warmup.py       (wrk: warm up with wrk, which reproduces the cancelled-BEGIN bug, see README)
@@ -54,7 +54,9 @@ export CODE_VERIFIER=bench-code-verifier-of-pkce-rfc7636-at-least-43-chars
 REFRESH_SERVERS=${REFRESH_SERVERS:-"grantbox oauth2orize"}
 SERVER_CPU=${SERVER_CPU:-1}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
-PORT=${PORT:-38180}
+# Below Linux's ephemeral range (32768-60999): a fixed port inside it can be
+# taken by any outgoing connection's local end, and the server then cannot bind.
+PORT=${PORT:-28180}
 NICE=${NICE:--20}
 QUIET_MAX=${QUIET_MAX:-10}
 QUIET_WAIT=${QUIET_WAIT:-120}
