@@ -28,7 +28,6 @@ pub struct AppState {
     pub plugins: Arc<LiveRegistry>,
     pub clock: Clock,
     pub issuer: String,
-    pub metrics: Option<PrometheusHandle>,
     pub ui: Ui,
     /// Seconds a user has to sign in and decide.
     pub transaction_lifetime: i64,
@@ -56,13 +55,22 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
 }
 
-/// The session cookie: HttpOnly, SameSite=Lax, Secure behind an https issuer.
+/// The session cookie: HttpOnly, SameSite=Lax, and behind an https issuer
+/// Secure with the `__Host-` prefix (RFC 6265bis §4.1.3.2), so that no
+/// sibling domain and no plain-http page can set or shadow it. The issuer is
+/// normalised at start (`config::normalize_issuer`), so its scheme is lowercase.
 pub fn session_layer<S: SessionStore + Clone>(store: S, issuer: &str) -> SessionManagerLayer<S> {
+    let https = issuer.starts_with("https://");
     SessionManagerLayer::new(store)
-        .with_name("grantbox_session")
+        .with_name(if https {
+            "__Host-grantbox_session"
+        } else {
+            "grantbox_session"
+        })
+        .with_path("/")
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
-        .with_secure(issuer.starts_with("https://"))
+        .with_secure(https)
         .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::hours(
             8,
         )))
@@ -91,7 +99,6 @@ where
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
-        .route("/metrics", get(endpoint::health::metrics))
         .layer(sessions)
         .layer(middleware::from_fn(record_request))
         .layer(middleware::from_fn(run_to_completion))
@@ -108,16 +115,20 @@ where
 }
 
 /// The admin listener's routes; `serve` binds them to a loopback address only.
-pub fn admin_router(plugins: Arc<LiveRegistry>) -> Router {
+pub fn admin_router(plugins: Arc<LiveRegistry>, metrics: Option<PrometheusHandle>) -> Router {
+    let metrics = Router::new()
+        .route("/metrics", get(endpoint::admin::metrics))
+        .with_state(metrics);
     Router::new()
         .route("/admin/plugins", get(endpoint::admin::list))
         .route("/admin/plugins/reload", post(endpoint::admin::reload))
+        .with_state(plugins)
+        .merge(metrics)
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 tracing::info_span!("admin", method = %request.method(), path = %request.uri().path())
             }),
         )
-        .with_state(plugins)
 }
 
 /// Counts requests and their latency per endpoint and status.

@@ -95,9 +95,14 @@ pub struct ClientAddArgs {
     /// A public client (no secret, PKCE required).
     #[arg(long)]
     pub public: bool,
-    /// Skip the consent page for this client.
+    /// Skip the consent page for this client (never for a public client
+    /// redirecting to loopback or a private-use scheme, RFC 8252 §8.6).
     #[arg(long)]
     pub trusted: bool,
+    /// A resource server: may introspect other clients' access tokens
+    /// (RFC 7662 §4); every confidential client may introspect its own.
+    #[arg(long)]
+    pub introspection: bool,
     /// A human-readable name shown on the consent page.
     #[arg(long)]
     pub name: Option<String>,
@@ -213,6 +218,7 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         scopes: args.scopes,
         public: args.public,
         trusted: args.trusted,
+        introspection: args.introspection,
         name: args.name,
         secret: args.secret,
         client_uri: args.client_uri,

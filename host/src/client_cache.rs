@@ -40,12 +40,29 @@ impl ClientCache {
         clock: &Clock,
         client_id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        let now = clock.now();
-        if let Some(entry) = self.read().get(client_id)
-            && now - entry.read_at < TTL_SECONDS
-        {
-            return Ok(Some(entry.client.clone()));
+        if let Some(client) = self.cached(client_id, clock.now()) {
+            return Ok(Some(client));
         }
+        self.refresh(store, clock, client_id).await
+    }
+
+    /// The cached client with this id, if it was read less than
+    /// [`TTL_SECONDS`] before `now`.
+    pub fn cached(&self, client_id: &str, now: i64) -> Option<Arc<Client>> {
+        self.read()
+            .get(client_id)
+            .filter(|entry| now - entry.read_at < TTL_SECONDS)
+            .map(|entry| entry.client.clone())
+    }
+
+    /// Reads the client from the store and caches what it found.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+        clock: &Clock,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        let now = clock.now();
         let Some(client) = store.find_client(client_id).await? else {
             self.write().remove(client_id);
             return Ok(None);
@@ -94,6 +111,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             public: false,
             trusted: false,
+            introspection: false,
             created_at: 0,
             client_uri: None,
         }

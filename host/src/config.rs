@@ -16,6 +16,38 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Where the admin endpoint (`POST /admin/plugins/reload`) listens: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8181";
 
+/// The issuer identifier in the one form the server compares and sends (RFC
+/// 8414 §2): an https URL (http only on a loopback host, for development)
+/// with no query, fragment or user info; scheme and host in lowercase, no
+/// default port, no trailing slash. `HTTPS://Auth.Example/` becomes
+/// `https://auth.example`, so every https issuer gets `Secure` cookies.
+pub fn normalize_issuer(text: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{text:?} must have no query or fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("{text:?} must have no user info"));
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(format!(
+                "{text:?} must be https: http is allowed only on a loopback host (127.0.0.1, [::1], localhost)"
+            ));
+        }
+        _ => return Err(format!("{text:?} must be an https URL")),
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
 /// The config file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,19 +185,7 @@ impl ServeConfig {
             .map_err(|message| error("admin_listen", message))?;
         let issuer = match flags.issuer.or(raw.issuer) {
             Some(issuer) => {
-                let parsed = url::Url::parse(&issuer)
-                    .map_err(|e| error("issuer", format!("{issuer:?}: {e}")))?;
-                // RFC 8414 §2: a URL with no query or fragment (https, or http for development).
-                if parsed.query().is_some()
-                    || parsed.fragment().is_some()
-                    || !matches!(parsed.scheme(), "https" | "http")
-                {
-                    return Err(error(
-                        "issuer",
-                        format!("{issuer:?} must be an http(s) URL without query or fragment"),
-                    ));
-                }
-                Some(issuer.trim_end_matches('/').to_owned())
+                Some(normalize_issuer(&issuer).map_err(|message| error("issuer", message))?)
             }
             None => None,
         };
@@ -344,6 +364,38 @@ mod tests {
             ServeConfig::resolve(flags, raw, "f").unwrap().listen.port(),
             9999
         );
+    }
+
+    #[test]
+    fn the_issuer_is_normalised_and_https_off_loopback() {
+        for (given, expect) in [
+            ("https://auth.example", Ok("https://auth.example")),
+            ("HTTPS://Auth.Example/", Ok("https://auth.example")),
+            ("https://auth.example:443/", Ok("https://auth.example")),
+            (
+                "https://auth.example:8443/tenant/",
+                Ok("https://auth.example:8443/tenant"),
+            ),
+            ("http://127.0.0.1:8080", Ok("http://127.0.0.1:8080")),
+            ("HTTP://LOCALHOST:8080/", Ok("http://localhost:8080")),
+            ("http://[::1]:8080", Ok("http://[::1]:8080")),
+            ("http://auth.example", Err("must be https")),
+            ("http://127.0.0.1.example", Err("must be https")),
+            ("https://auth.example/?", Err("no query or fragment")),
+            ("https://auth.example/?q=1", Err("no query or fragment")),
+            ("https://auth.example/#", Err("no query or fragment")),
+            ("https://user:pw@auth.example", Err("no user info")),
+            ("ftp://auth.example", Err("must be an https URL")),
+            ("auth.example", Err("relative URL")),
+        ] {
+            match (normalize_issuer(given), expect) {
+                (Ok(normal), Ok(expect)) => assert_eq!(normal, expect, "{given}"),
+                (Err(message), Err(part)) => {
+                    assert!(message.contains(part), "{given}: {message}")
+                }
+                (got, expect) => panic!("{given}: {got:?}, expected {expect:?}"),
+            }
+        }
     }
 
     #[test]

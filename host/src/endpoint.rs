@@ -91,12 +91,16 @@ pub async fn authenticated_form_with_repeats(
 ) -> Result<(Arc<Client>, Params), OAuthError> {
     check_form_content_type(headers)?;
     let params = Params::parse(body)?;
-    let credentials = client_auth::extract(
-        headers
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes),
-        &params,
-    )?;
+    // Two Authorization headers are two credentials, or one hidden behind
+    // another a proxy may read differently (RFC 6749 §2.3: one method only).
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let first = authorization.next();
+    if authorization.next().is_some() {
+        return Err(OAuthError::invalid_request(
+            "the Authorization header is repeated",
+        ));
+    }
+    let credentials = client_auth::extract(first.map(HeaderValue::as_bytes), &params)?;
     let client = token::authenticate_client(app, &credentials).await?;
     Ok((client, params))
 }

@@ -19,6 +19,8 @@ pub struct ClientRegistration {
     pub scopes: Vec<String>,
     pub public: bool,
     pub trusted: bool,
+    /// A resource server that may introspect other clients' access tokens.
+    pub introspection: bool,
     pub name: Option<String>,
     /// The operator's own secret for a confidential client; generated when `None`.
     pub secret: Option<String>,
@@ -47,6 +49,10 @@ pub enum RegistrationError {
     RedirectUriRequired(String),
     #[error("scope {0:?} is not a valid scope token (rfc 6749 §3.3)")]
     Scope(String),
+    #[error(
+        "a public client cannot introspect tokens: introspection needs a confidential client (rfc 7662 §2.1)"
+    )]
+    PublicIntrospection,
     #[error("a public client cannot have a client secret")]
     PublicSecret,
     #[error("client secret must be at least {MIN_SECRET_LEN} characters")]
@@ -167,6 +173,7 @@ pub fn validate(
     }
 
     let (secret_hash, generated) = match (reg.public, reg.secret) {
+        (true, _) if reg.introspection => return Err(RegistrationError::PublicIntrospection),
         (true, Some(_)) => return Err(RegistrationError::PublicSecret),
         (true, None) => (None, None),
         (false, Some(secret)) => {
@@ -194,6 +201,7 @@ pub fn validate(
         scopes,
         public: reg.public,
         trusted: reg.trusted,
+        introspection: reg.introspection,
         created_at: now,
     };
     Ok((client, generated))

@@ -118,7 +118,6 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         plugins: plugins.clone(),
         clock,
         issuer: issuer.clone(),
-        metrics,
         ui,
         services,
         transaction_lifetime: config.transaction_lifetime,
@@ -136,7 +135,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         sessions,
     );
     tokio::spawn(async move {
-        if let Err(error) = axum::serve(admin_listener, app::admin_router(plugins)).await {
+        if let Err(error) = axum::serve(admin_listener, app::admin_router(plugins, metrics)).await {
             warn!(%error, "the admin listener stopped");
         }
     });
@@ -214,6 +213,7 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         scopes: vec!["read".into(), "write".into()],
         public: false,
         trusted: false,
+        introspection: false,
         name: Some("Demo client".into()),
         secret: None,
         client_uri: None,

@@ -50,8 +50,11 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
     pub public: bool,
-    /// A trusted client skips the consent screen.
+    /// A trusted client skips the consent screen (but for public native
+    /// clients, RFC 8252 §8.6).
     pub trusted: bool,
+    /// A resource server: may introspect other clients' access tokens (RFC 7662 §4).
+    pub introspection: bool,
     pub created_at: i64,
 }
 
@@ -536,6 +539,20 @@ impl Store {
     /// Deletes codes, tokens and kv entries whose expiry is at or before
     /// `now`, in small batches so the write lock is never held long; returns
     /// how many rows were deleted.
+    /// Records that the authorization transaction with this id hash was
+    /// decided; `false` when it already was. Kept until `expires_at` (the
+    /// transaction's own expiry), then purged.
+    pub async fn claim_decision(
+        &self,
+        transaction_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim_decision(transaction_hash, expires_at).await,
+            Store::Postgres(s) => s.claim_decision(transaction_hash, expires_at).await,
+        }
+    }
+
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.purge_expired(now).await,

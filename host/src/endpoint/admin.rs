@@ -1,12 +1,15 @@
 //! The admin endpoint, served on its own loopback listener (`admin_listen`):
 //! `POST /admin/plugins/reload` swaps in the plugin directory's current set,
-//! `GET /admin/plugins` shows the set that serves. It knows no OAuth.
+//! `GET /admin/plugins` shows the set that serves, and `GET /metrics` gives
+//! the Prometheus text (kept off the public listener: it names clients'
+//! endpoints and plugin faults). It knows no OAuth.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::plugin::{LiveRegistry, LoadError, Registry};
@@ -22,6 +25,18 @@ pub struct LoadedPlugin {
     pub source: String,
     pub grant_types: Vec<String>,
     pub response_types: Vec<String>,
+}
+
+/// `GET /metrics`: the Prometheus text, or 404 when no recorder is installed.
+pub async fn metrics(State(metrics): State<Option<PrometheusHandle>>) -> Response {
+    match metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `POST /admin/plugins/reload`: 200 with the plugins now serving, or 422

@@ -379,7 +379,13 @@ async fn proceed(
         }
         Err(error) => return unavailable(app, &error),
     };
-    if client.trusted || remembered {
+    // RFC 8252 §8.6: any app on the device can receive a redirect to
+    // loopback or a private-use scheme and use a public client's id, so
+    // neither the trusted flag nor a remembered consent answers for the
+    // user there (node-oidc-provider's `native_client_prompt`).
+    let may_skip_consent =
+        !(client.public && redirect::is_native_app_uri(&transaction.redirect_uri));
+    if may_skip_consent && (client.trusted || remembered) {
         return approve(app, registry, session, transaction, (client, user), after).await;
     }
     let redirect_host = url::Url::parse(&transaction.redirect_uri)
@@ -412,6 +418,24 @@ async fn proceed(
     )
 }
 
+/// Takes the transaction out of the session and claims its decision in the
+/// store, so that two posts of one consent form racing each other (each
+/// request reads the session on its own) decide it once: `false` for the
+/// one that lost.
+async fn decide_once(
+    app: &App,
+    session: &Session,
+    transaction: &Transaction,
+) -> Result<bool, Response> {
+    if let Err(error) = transaction::remove(session, &transaction.id).await {
+        return Err(unavailable(app, &error));
+    }
+    app.store
+        .claim_decision(&secret::token_hash(&transaction.id), transaction.expires_at)
+        .await
+        .map_err(|error| unavailable(app, &error))
+}
+
 /// The user approved: the plugin issues the response parameters.
 async fn approve(
     app: &App,
@@ -421,8 +445,10 @@ async fn approve(
     (client, user): (&Client, &SessionUser),
     after: After,
 ) -> Response {
-    if let Err(error) = transaction::remove(session, &transaction.id).await {
-        return unavailable(app, &error);
+    match decide_once(app, session, &transaction).await {
+        Ok(true) => {}
+        Ok(false) => return lost_transaction(app),
+        Err(response) => return response,
     }
     let mode = transaction.response_mode;
     let state = transaction.state.as_deref();
@@ -589,8 +615,10 @@ pub async fn decision(
     };
     // OAuth2orize's rule: any `cancel` field denies.
     if form.contains("cancel") {
-        if let Err(error) = transaction::remove(&session, &transaction.id).await {
-            return unavailable(&app, &error);
+        match decide_once(&app, &session, &transaction).await {
+            Ok(true) => {}
+            Ok(false) => return lost_transaction(&app),
+            Err(response) => return response,
         }
         let params = vec![
             ("error".to_owned(), "access_denied".to_owned()),

@@ -1,8 +1,7 @@
-//! `GET /healthz` (liveness with the database's state) and `GET /metrics`
-//! (Prometheus text).
+//! `GET /healthz`: liveness with the database's state.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
@@ -22,16 +21,5 @@ pub async fn healthz(State(app): State<App>) -> Response {
             )
                 .into_response()
         }
-    }
-}
-
-pub async fn metrics(State(app): State<App>) -> Response {
-    match &app.metrics {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
     }
 }

@@ -1,6 +1,9 @@
 //! `POST /introspect` (RFC 7662): a confidential client (typically a resource
 //! server) asks whether a token is active and what it grants. Unknown,
-//! expired, revoked and rotated tokens all answer `{"active":false}`.
+//! expired, revoked and rotated tokens all answer `{"active":false}`, and so
+//! does a token the caller may not see (RFC 7662 §4): another client's
+//! refresh token, or another client's access token when the caller is not
+//! registered as a resource server (`client add --introspection`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +15,7 @@ use super::{authenticated_form, json_error};
 use crate::app::App;
 use crate::oauth::OAuthError;
 use crate::secret;
-use crate::store::{Store, TokenKind, TokenRecord};
+use crate::store::{Client, Store, TokenKind, TokenRecord};
 
 pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     match answer(&app, &headers, &body).await {
@@ -77,25 +80,30 @@ async fn answer(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Introspec
     // `token_type_hint` (RFC 7662 §2.1) is allowed and ignored: one lookup by
     // hash finds either kind.
     params.get("token_type_hint")?;
-    lookup(&app.store, token, app.clock.now(), &app.issuer).await
+    let record = find(&app.store, token, app.clock.now()).await?;
+    let visible = record.filter(|record| may_see(&client, record));
+    Ok(describe(visible.as_ref(), &app.issuer))
 }
 
-/// Finds the token by its hash and describes it; a store failure becomes
+/// RFC 7662 §4: a client always sees its own tokens; a resource server
+/// (registered with `introspection`) also sees other clients' access
+/// tokens; a refresh token is never shown to anyone but its own client,
+/// since only that client ever presents it.
+pub fn may_see(caller: &Client, record: &TokenRecord) -> bool {
+    record.client_id == caller.client_id
+        || (caller.introspection && record.kind == TokenKind::Access)
+}
+
+/// Finds the active token by its hash; a store failure becomes
 /// `temporarily_unavailable` and is logged, never sent.
-pub async fn lookup(
-    store: &Store,
-    token: &str,
-    now: i64,
-    issuer: &str,
-) -> Result<Introspection, OAuthError> {
-    let record = store
+async fn find(store: &Store, token: &str, now: i64) -> Result<Option<TokenRecord>, OAuthError> {
+    store
         .find_token(&secret::token_hash(token), now)
         .await
         .map_err(|error| {
             tracing::error!(%error, "store error while introspecting a token");
             OAuthError::temporarily_unavailable()
-        })?;
-    Ok(describe(record.as_ref(), issuer))
+        })
 }
 
 /// The response for an active token (as `Store::find_token` returns only
@@ -203,15 +211,48 @@ mod tests {
         );
     }
 
+    #[test]
+    fn refresh_tokens_only_to_their_client_access_tokens_to_resource_servers() {
+        let caller = |client_id: &str, introspection: bool| Client {
+            client_id: client_id.into(),
+            secret_hash: Some(vec![0; 32]),
+            name: None,
+            client_uri: None,
+            redirect_uris: Vec::new(),
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            public: false,
+            trusted: false,
+            introspection,
+            created_at: 0,
+        };
+        let access = record(TokenKind::Access, None, &[]);
+        let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);
+        for (who, token, expect) in [
+            (caller("svc", false), &access, true),
+            (caller("svc", false), &refresh, true),
+            (caller("api", false), &access, false),
+            (caller("api", false), &refresh, false),
+            (caller("api", true), &access, true),
+            (caller("api", true), &refresh, false),
+        ] {
+            assert_eq!(
+                may_see(&who, token),
+                expect,
+                "{} (introspection {}) seeing a {:?} token",
+                who.client_id,
+                who.introspection,
+                token.kind
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_store_error_is_temporarily_unavailable() {
         let store = Store::open("sqlite::memory:").await.unwrap();
-        assert_eq!(
-            lookup(&store, "t", 0, "https://as").await.unwrap(),
-            describe(None, "https://as")
-        );
+        assert_eq!(find(&store, "t", 0).await.unwrap(), None);
         store.close().await;
-        let error = lookup(&store, "t", 0, "https://as").await.unwrap_err();
+        let error = find(&store, "t", 0).await.unwrap_err();
         assert_eq!(error, OAuthError::temporarily_unavailable());
         assert_eq!(error.code.token_endpoint_status(), 503);
     }

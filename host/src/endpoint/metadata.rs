@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::app::App;
 use crate::plugin::Registry;
 
-/// Client authentication methods of the token and revocation endpoints
-/// (DESIGN §3); `none` is a public client's bare `client_id`.
+/// Client authentication methods of the token and revocation endpoints;
+/// `none` is a public client's bare `client_id`.
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
 /// Introspection refuses public clients, so `none` is not offered there.
@@ -30,9 +30,10 @@ pub struct Metadata {
     pub grant_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub response_modes_supported: [&'static str; 3],
-    /// Only when a plugin issues authorization codes (RFC 7636).
+    /// Only when a plugin issues authorization codes (RFC 7636); `plain`
+    /// only when that plugin's `[config] allow_plain` is true.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_challenge_methods_supported: Option<[&'static str; 2]>,
+    pub code_challenge_methods_supported: Option<Vec<&'static str>>,
     pub token_endpoint_auth_methods_supported: [&'static str; 3],
     pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
     pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
@@ -79,22 +80,54 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
     let issues_codes = response_types
         .iter()
         .any(|t| t.split(' ').any(|word| word == "code"));
+    // RFC 8414 §2 takes RFC 7591's grant type values, and RFC 7591 §2 pairs
+    // the `token` response type with the `implicit` grant type, which no
+    // plugin provides at the token endpoint.
+    let mut grant_types: BTreeSet<String> = registry.grant_types().map(str::to_owned).collect();
+    if response_types
+        .iter()
+        .any(|t| t.split(' ').any(|word| word == "token"))
+    {
+        grant_types.insert("implicit".to_owned());
+    }
+    let code_challenge_methods = issues_codes.then(|| {
+        let mut methods = vec!["S256"];
+        if plain_pkce_allowed(registry) {
+            methods.push("plain");
+        }
+        methods
+    });
     Metadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
         introspection_endpoint: format!("{issuer}/introspect"),
         revocation_endpoint: format!("{issuer}/revoke"),
-        grant_types_supported: registry.grant_types().map(str::to_owned).collect(),
+        grant_types_supported: grant_types.into_iter().collect(),
         response_types_supported: response_types,
         response_modes_supported: ["query", "fragment", "form_post"],
-        code_challenge_methods_supported: issues_codes.then_some(["S256", "plain"]),
+        code_challenge_methods_supported: code_challenge_methods,
         token_endpoint_auth_methods_supported: AUTH_METHODS,
         introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
         scopes_supported: scopes,
         authorization_response_iss_parameter_supported: true,
     }
+}
+
+/// Whether the plugin answering `response_type=code` accepts the `plain`
+/// PKCE method: its `[config] allow_plain`, which the bundled
+/// authorization-code plugin reads (default false, RFC 9700 §2.1.1); a
+/// replacement that accepts `plain` says so with the same key.
+fn plain_pkce_allowed(registry: &Registry) -> bool {
+    registry
+        .for_response_type("code")
+        .and_then(|(plugin, _)| plugin.manifest.config.get("allow_plain"))
+        .is_some_and(|value| match value {
+            serde_json::Value::Bool(allowed) => *allowed,
+            serde_json::Value::String(text) => text == "true",
+            _ => false,
+        })
 }
 
 #[cfg(test)]

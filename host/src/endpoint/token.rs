@@ -73,15 +73,25 @@ async fn exchange(
 }
 
 /// Finds the client and checks its credentials (RFC 6749 §2.3). Every
-/// failure looks the same to the caller.
+/// failure looks the same to the caller, and takes the same work: a check
+/// that fails against the cached registration reads it again from the store
+/// (so a secret changed elsewhere takes effect at once), which is what an
+/// unknown `client_id` costs, so the time of a failure does not tell a
+/// registered client id from an unknown one.
 pub async fn authenticate_client(
     app: &App,
     credentials: &Credentials,
 ) -> Result<Arc<Client>, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
+    let client_id = credentials.client_id();
+    if let Some(cached) = app.clients.cached(client_id, app.clock.now())
+        && presents_its_credentials(&cached, credentials)
+    {
+        return Ok(cached);
+    }
     let client = app
         .clients
-        .find(&app.store, &app.clock, credentials.client_id())
+        .refresh(&app.store, &app.clock, client_id)
         .await
         .map_err(|error| {
             tracing::error!(%error, "store error while authenticating a client");
@@ -92,16 +102,20 @@ pub async fn authenticate_client(
         let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
         return Err(failed());
     };
-    let authenticated = match (&client.secret_hash, credentials.secret()) {
-        (None, None) => client.public,
-        (Some(hash), Some(presented)) => !client.public && secret::secret_matches(presented, hash),
-        _ => false,
-    };
-    if !authenticated {
+    if !presents_its_credentials(&client, credentials) {
         tracing::info!(client_id = %client.client_id, method = credentials.method(), "client authentication failed");
         return Err(failed());
     }
     Ok(client)
+}
+
+/// A public client presents no secret; a confidential one its own.
+fn presents_its_credentials(client: &Client, credentials: &Credentials) -> bool {
+    match (&client.secret_hash, credentials.secret()) {
+        (None, None) => client.public,
+        (Some(hash), Some(presented)) => !client.public && secret::secret_matches(presented, hash),
+        _ => false,
+    }
 }
 
 pub fn client_view(client: &Client) -> ClientView {

@@ -32,14 +32,42 @@ fn loopback_without_port(uri: &str) -> Option<(&str, &str)> {
     };
     let path_start = after_host.find(['/', '?']).unwrap_or(after_host.len());
     let (port, path) = after_host.split_at(path_start);
+    // A port a socket can listen on: 1 to 65535, in at most five digits.
     let valid_port = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()));
+        || port.strip_prefix(':').is_some_and(|digits| {
+            digits.len() <= 5
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && digits.parse::<u16>().is_ok_and(|port| port != 0)
+        });
     if !valid_port {
         return None;
     }
     Some((host, path))
+}
+
+/// Whether a redirect URI leads to a native app on the user's device (RFC
+/// 8252 §7.1, §7.3): a private-use URI scheme, or `http` on a loopback
+/// address or `localhost`. Any app on the device can receive such a
+/// redirect, so it proves nothing about which app asked (RFC 8252 §8.6).
+pub fn is_native_app_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("https") {
+        return false;
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return true;
+    }
+    let Some(authority) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let authority = &authority[..authority.find(['/', '?', '#']).unwrap_or(authority.len())];
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "::1" || host.eq_ignore_ascii_case("localhost") || host.starts_with("127.")
 }
 
 /// How to send an authorization response.
@@ -160,6 +188,42 @@ mod tests {
         check("http://localhost:3001/cb", None);
         check("http://127.0.0.1:80a/cb", None);
         check("com.example.app:/cb", Some("com.example.app:/cb"));
+    }
+
+    #[test]
+    fn a_loopback_port_must_be_one_a_socket_can_have() {
+        check(
+            "http://127.0.0.1:65535/cb",
+            Some("http://127.0.0.1:8000/cb"),
+        );
+        check("http://127.0.0.1:1/cb", Some("http://127.0.0.1:8000/cb"));
+        check("http://127.0.0.1:65536/cb", None);
+        check("http://127.0.0.1:99999/cb", None);
+        check("http://127.0.0.1:0/cb", None);
+        check("http://127.0.0.1:/cb", None);
+        check("http://127.0.0.1:008000/cb", None);
+        check("http://[::1]:4294967297/cb", None);
+    }
+
+    #[test]
+    fn native_app_uris_are_loopback_or_private_use_schemes() {
+        for (uri, native) in [
+            ("http://127.0.0.1:8000/cb", true),
+            ("http://127.0.0.1/cb", true),
+            ("http://127.1.2.3:9/cb", true),
+            ("http://[::1]:4000/cb", true),
+            ("http://localhost:3000/cb", true),
+            ("http://LOCALHOST/cb", true),
+            ("com.example.app:/cb", true),
+            ("com.example.app://cb", true),
+            ("https://app.example/cb", false),
+            ("https://127.0.0.1/cb", false),
+            ("http://app.example/cb", false),
+            ("http://localhost.example/cb", false),
+            ("no-scheme", false),
+        ] {
+            assert_eq!(is_native_app_uri(uri), native, "{uri}");
+        }
     }
 
     #[test]

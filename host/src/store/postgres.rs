@@ -65,7 +65,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection"
     };
 }
 
@@ -182,7 +182,7 @@ impl PostgresStore {
         sqlx::query(concat!(
             "INSERT INTO clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&client.client_id)
         .bind(client.secret_hash.as_deref())
@@ -194,6 +194,7 @@ impl PostgresStore {
         .bind(client.trusted)
         .bind(client.created_at)
         .bind(client.client_uri.as_deref())
+        .bind(client.introspection)
         .execute(&self.pool)
         .await
         .map_err(|e| insert_error(what(), e))?;
@@ -688,10 +689,25 @@ impl PostgresStore {
         Ok(result.rows_affected() > 0)
     }
 
+    pub(super) async fn claim_decision(
+        &self,
+        transaction_hash: &[u8; 32],
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query("INSERT INTO decided_transactions (transaction_hash, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(transaction_hash.as_slice())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| error("cannot record an authorization decision".to_owned(), e))?
+            .rows_affected();
+        Ok(inserted == 1)
+    }
+
     pub(super) async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         // Redeemed codes stay until they expire so that a replay is still
         // recognised (and revokes the grant) during the code's lifetime.
-        const STATEMENTS: [(&str, &str); 3] = [
+        const STATEMENTS: [(&str, &str); 4] = [
             (
                 "codes",
                 "DELETE FROM codes WHERE code_hash IN \
@@ -706,6 +722,11 @@ impl PostgresStore {
                 "kv entries",
                 "DELETE FROM kv WHERE (namespace, key) IN \
                  (SELECT namespace, key FROM kv WHERE expires_at <= $1 LIMIT $2)",
+            ),
+            (
+                "decided transactions",
+                "DELETE FROM decided_transactions WHERE transaction_hash IN \
+                 (SELECT transaction_hash FROM decided_transactions WHERE expires_at <= $1 LIMIT $2)",
             ),
         ];
         let mut total = 0;
@@ -830,6 +851,7 @@ fn client_from_row(row: &PgRow) -> Result<Client, StoreError> {
         scopes: list("scopes")?,
         public: get(row, "public")?,
         trusted: get(row, "trusted")?,
+        introspection: get(row, "introspection")?,
         created_at: get(row, "created_at")?,
         client_id,
     })

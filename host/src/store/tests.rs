@@ -141,6 +141,7 @@ conformance!(
     kv_get_set_insert_new_delete,
     kv_insert_new_is_atomic,
     purge_expired_deletes_only_expired_rows_in_batches,
+    a_transaction_is_decided_once_under_concurrency,
     everything_survives_reopening,
     undecodable_rows_are_corrupt_and_closed_stores_unavailable,
 );
@@ -159,6 +160,7 @@ fn client(client_id: &str) -> Client {
         scopes: vec!["read".into(), "write".into()],
         public: false,
         trusted: true,
+        introspection: false,
         created_at: NOW,
     }
 }
@@ -323,6 +325,7 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         secret_hash: None,
         public: true,
         trusted: false,
+        introspection: false,
         name: None,
         redirect_uris: vec![],
         grant_types: vec!["urn:example:grant".into()],
@@ -334,6 +337,18 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         .await
         .expect("insert");
     store.insert_client(&public).await.expect("insert public");
+    let resource_server = Client {
+        introspection: true,
+        ..client("c-api")
+    };
+    store
+        .insert_client(&resource_server)
+        .await
+        .expect("insert resource server");
+    assert_eq!(
+        store.find_client("c-api").await.expect("find"),
+        Some(resource_server)
+    );
 
     assert_eq!(
         store.find_client("a-conf").await.expect("find"),
@@ -351,7 +366,7 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         .into_iter()
         .map(|c| c.client_id)
         .collect();
-    assert_eq!(ids, ["a-conf", "b-public"]);
+    assert_eq!(ids, ["a-conf", "b-public", "c-api"]);
 
     let error = store
         .insert_client(&client("a-conf"))
@@ -1334,6 +1349,35 @@ async fn purge_expired_deletes_only_expired_rows_in_batches(backend: Backend) {
         store.purge_expired(NOW + 3600).await.expect("purge"),
         2 + 2 + 1 + 1
     );
+}
+
+async fn a_transaction_is_decided_once_under_concurrency(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let decisions: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_decision(&token_hash("transaction-1"), NOW + 600)
+                    .await
+                    .expect("claim")
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for decision in decisions {
+        won += usize::from(decision.await.expect("task"));
+    }
+    assert_eq!(won, 1, "one decision wins");
+    assert!(
+        store
+            .claim_decision(&token_hash("transaction-2"), NOW + 600)
+            .await
+            .expect("claim")
+    );
+    // Purged once the transaction itself would have expired.
+    assert_eq!(store.purge_expired(NOW + 599).await.expect("purge"), 0);
+    assert_eq!(store.purge_expired(NOW + 600).await.expect("purge"), 2);
 }
 
 async fn everything_survives_reopening(backend: Backend) {

@@ -25,7 +25,7 @@
 //! | --- | --- | --- |
 //! | `code_lifetime_seconds` | `60` | how long a code lives (RFC 6749 §4.1.2 recommends at most 600) |
 //! | `require_pkce` | `false` | require a `code_challenge` of confidential clients too |
-//! | `allow_plain` | `true` | accept the `plain` method (a missing method means `plain`, RFC 7636 §4.3) |
+//! | `allow_plain` | `false` | accept the `plain` method (a missing method means `plain`, RFC 7636 §4.3); off as RFC 9700 §2.1.1 advises, and the server's metadata lists `plain` only when this is true |
 
 use grantbox_sdk::{
     AuthorizationApproval, AuthorizationRequest, CodeGrant, Grant, OAuthError, Params, PluginInfo,
@@ -50,7 +50,7 @@ const PLAIN: &str = "plain";
 /// The defaults of the manifest's `[config]`.
 const DEFAULT_CODE_LIFETIME_SECONDS: u32 = 60;
 const DEFAULT_REQUIRE_PKCE: bool = false;
-const DEFAULT_ALLOW_PLAIN: bool = true;
+const DEFAULT_ALLOW_PLAIN: bool = false;
 
 /// The authorization code grant with PKCE.
 pub struct AuthorizationCode;

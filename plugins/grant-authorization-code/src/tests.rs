@@ -32,8 +32,9 @@ fn spa() -> Client {
         .with_grant_types(&[GRANT_TYPE])
 }
 
-/// The host as the manifest configures it: `codes`, `tokens`, `config` and
-/// the manifest's `[config]` table.
+/// The host as the manifest configures it (`codes`, `tokens`, `config` and
+/// the manifest's `[config]` table), with `plain` re-enabled as an operator
+/// may, so that both methods can be tested.
 fn test_host(client: Client) -> TestHost {
     TestHost::new()
         .client(client)
@@ -348,13 +349,26 @@ fn missing_config_keys_take_the_defaults() {
         Capability::Tokens,
         Capability::Config,
     ]);
-    // allow_plain defaults to true, the lifetime to 60 seconds.
-    let code = authorize(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)], "");
+    // allow_plain defaults to false (RFC 9700 §2.1.1), so a missing method,
+    // which means plain, is refused; the lifetime defaults to 60 seconds.
+    assert_error(
+        authorize_request(&mut test_host, &[("code_challenge", PLAIN_VERIFIER)]),
+        "invalid_request",
+        "code_challenge_method plain is not allowed; use S256",
+    );
+    let code = authorize(
+        &mut test_host,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+        "",
+    );
     test_host.advance(59);
     assert!(
         exchange(
             &mut test_host,
-            &[("code", &code), ("code_verifier", PLAIN_VERIFIER)]
+            &[("code", &code), ("code_verifier", VERIFIER)]
         )
         .is_ok()
     );

@@ -86,7 +86,7 @@ fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
     );
     let metrics = text(
         &http()
-            .get(server.url("/metrics"))
+            .get(format!("{}/metrics", server.admin))
             .send()
             .unwrap()
             .bytes()

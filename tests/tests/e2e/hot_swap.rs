@@ -144,7 +144,7 @@ fn generation(server: &Server, secret: &str) -> (u16, String) {
 fn metrics(server: &Server) -> String {
     text(
         &http()
-            .get(server.url("/metrics"))
+            .get(format!("{}/metrics", server.admin))
             .send()
             .unwrap()
             .bytes()

@@ -306,12 +306,14 @@ fn lifecycle_metadata_document() {
     ] {
         assert_eq!(body[field], format!("{base}{path}"), "{field}");
     }
-    // The bundled plugins, in the registry's sorted order.
+    // The bundled plugins, in sorted order; `implicit` because the `token`
+    // response type is offered (RFC 7591 §2 pairs them).
     assert_eq!(
         body["grant_types_supported"],
         json!([
             "authorization_code",
             "client_credentials",
+            "implicit",
             "password",
             "refresh_token"
         ])
@@ -319,8 +321,8 @@ fn lifecycle_metadata_document() {
     assert_eq!(body["response_types_supported"], json!(["code", "token"]));
     assert_eq!(
         body["code_challenge_methods_supported"],
-        json!(["S256", "plain"]),
-        "a plugin issues codes: PKCE is advertised"
+        json!(["S256"]),
+        "a plugin issues codes: PKCE is advertised, plain only when allowed"
     );
     assert_eq!(
         body["response_modes_supported"],

@@ -8,6 +8,7 @@ mod badinput;
 mod browser;
 mod cli;
 mod faults;
+mod hardening;
 mod hot_swap;
 mod jwt_bearer;
 mod lifecycle;

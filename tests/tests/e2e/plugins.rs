@@ -37,7 +37,7 @@ fn a_directory_plugin_replaces_the_bundled_one_of_the_same_type() {
     );
     let metrics = text(
         &crate::harness::http()
-            .get(server.url("/metrics"))
+            .get(format!("{}/metrics", server.admin))
             .send()
             .unwrap()
             .bytes()

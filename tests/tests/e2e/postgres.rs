@@ -117,7 +117,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
         "postgres_two_instances_share_flows_and_revocations",
         Options {
             // One issuer, as behind a load balancer.
-            extra_args: vec!["--issuer".into(), "http://grantbox.test".into()],
+            extra_args: vec!["--issuer".into(), "http://localhost:1".into()],
             ..Default::default()
         },
     ) else {
@@ -125,7 +125,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
     };
     let second = Server::start_with(Options {
         db: Some(first.db.clone()),
-        extra_args: vec!["--issuer".into(), "http://grantbox.test".into()],
+        extra_args: vec!["--issuer".into(), "http://localhost:1".into()],
         ..Default::default()
     });
     assert_ne!(first.base, second.base);
@@ -186,7 +186,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
     );
     let params = redirect_params(&done.location(), false);
     assert_eq!(params["state"], "st4te");
-    assert_eq!(params["iss"], "http://grantbox.test");
+    assert_eq!(params["iss"], "http://localhost:1");
 
     // ...and the code redeemed on the first, once.
     let code = params["code"].clone();

@@ -155,7 +155,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
 
     let metrics = text(
         &http()
-            .get(server.url("/metrics"))
+            .get(format!("{}/metrics", server.admin))
             .send()
             .unwrap()
             .bytes()

@@ -269,7 +269,7 @@ fn health_and_metrics() {
     );
     let metrics = text(
         &http()
-            .get(server.url("/metrics"))
+            .get(format!("{}/metrics", server.admin))
             .send()
             .unwrap()
             .bytes()

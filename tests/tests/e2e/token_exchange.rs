@@ -484,7 +484,7 @@ fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
     );
     let metrics = crate::harness::text(
         &http()
-            .get(setup.server.url("/metrics"))
+            .get(format!("{}/metrics", setup.server.admin))
             .send()
             .unwrap()
             .bytes()
