@@ -67,6 +67,7 @@ fn setup(server: &Server) -> (String, String) {
     let rs = server
         .client_add(&[
             "rs",
+            "--introspection",
             "--grant-type",
             "client_credentials",
             "--scope",
@@ -114,7 +115,7 @@ fn lifecycle_introspection_describes_an_active_token() {
     let (exp, iat) = (body["exp"].as_i64().unwrap(), body["iat"].as_i64().unwrap());
     assert_eq!(Some(exp - iat), issued["expires_in"].as_i64(), "{body}");
 
-    // Any confidential client may introspect, with either secret method.
+    // The token's own client may introspect it too, with either secret method.
     let (status, again) = introspect(&server, Auth::Post("svc", &svc), &token);
     assert_eq!((status, &again), (200, &body));
     // The hint is allowed and does not change the lookup.
@@ -412,7 +413,10 @@ fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
         "sub is the stable subject"
     );
     assert!(body.get("username").is_none(), "{body}");
+    // A refresh token is described to its own client only (RFC 7662 §4).
     let (_, body) = introspect(&server, Auth::Basic("rs", &rs), refresh);
+    assert_eq!(body, json!({"active": false}), "not to a resource server");
+    let (_, body) = introspect(&server, Auth::Basic("app", &app), refresh);
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(
         (&body["client_id"], &body["sub"], &body["scope"]),
@@ -428,11 +432,11 @@ fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
         &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
     );
     assert_eq!(status, 200, "{second}");
-    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), refresh);
+    let (_, body) = introspect(&server, Auth::Basic("app", &app), refresh);
     assert_eq!(body, json!({"active": false}));
     let new_refresh = second["refresh_token"].as_str().unwrap();
     let new_access = second["access_token"].as_str().unwrap();
-    let (_, body) = introspect(&server, Auth::Basic("rs", &rs), new_refresh);
+    let (_, body) = introspect(&server, Auth::Basic("app", &app), new_refresh);
     assert_eq!(body["active"], true, "{body}");
 
     // Revoking the refresh token (whatever the hint says) revokes the family.
@@ -444,7 +448,7 @@ fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
     );
     assert_eq!((status, text.as_str()), (200, ""));
     for token in [access, new_access, new_refresh] {
-        let (_, body) = introspect(&server, Auth::Basic("rs", &rs), token);
+        let (_, body) = introspect(&server, Auth::Basic("app", &app), token);
         assert_eq!(body, json!({"active": false}));
     }
 }

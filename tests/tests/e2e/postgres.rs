@@ -53,6 +53,7 @@ fn service_clients(server: &Server) -> (String, String) {
     let rs = server
         .client_add(&[
             "rs",
+            "--introspection",
             "--grant-type",
             "client_credentials",
             "--scope",
@@ -147,6 +148,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
     let rs = second
         .client_add(&[
             "rs",
+            "--introspection",
             "--grant-type",
             "client_credentials",
             "--scope",
@@ -245,12 +247,19 @@ fn postgres_two_instances_share_flows_and_revocations() {
         .as_str()
         .expect("refresh")
         .to_owned();
+    // A refresh token is introspected by its own client only (RFC 7662 §4).
+    let introspect_own = |server: &Server, token: &str| {
+        let (status, body) = call(server, "/introspect", "web", &web, &[("token", token)]);
+        assert_eq!(status, 200, "{body}");
+        body
+    };
     assert_eq!(introspect(&first, &rs, &access)["active"], true);
-    assert_eq!(introspect(&second, &rs, &refresh)["active"], true);
+    assert_eq!(introspect_own(&second, &refresh)["active"], true);
+    assert_eq!(introspect(&second, &rs, &refresh)["active"], false);
 
     let (status, _) = call(&first, "/revoke", "web", &web, &[("token", &refresh)]);
     assert_eq!(status, 200);
-    assert_eq!(introspect(&second, &rs, &refresh)["active"], false);
+    assert_eq!(introspect_own(&second, &refresh)["active"], false);
     assert_eq!(
         introspect(&second, &rs, &access)["active"],
         false,

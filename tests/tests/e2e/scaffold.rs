@@ -185,6 +185,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
     let rs = server
         .client_add(&[
             "rs",
+            "--introspection",
             "--grant-type",
             "client_credentials",
             "--scope",

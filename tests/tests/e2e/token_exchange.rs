@@ -96,7 +96,7 @@ fn setup_with(manifest: &str) -> Setup {
             "orders:read",
         ])
         .unwrap();
-    let rs = server.client_add(&["rs"]).unwrap();
+    let rs = server.client_add(&["rs", "--introspection"]).unwrap();
     Setup {
         server,
         _plugins: plugins,
