@@ -11,6 +11,7 @@ mod faults;
 mod hot_swap;
 mod jwt_bearer;
 mod lifecycle;
+mod limits;
 mod operations;
 mod plugins;
 mod postgres;
