@@ -11,9 +11,12 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials authorization_code introspect refresh"
+#   SCENARIOS="client_credentials authorization_code introspect refresh params_attack slow_clients"
+#   ATTACK_CONNS=4 SLOW_CONNS=1000 (params_attack, slow_clients: the attack beside the
+#                               client-credentials load, from attack.py on LOADGEN_CPU)
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
+#   ATTACK_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=28180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
@@ -44,10 +47,13 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials authorization_code introspect refresh"}
+SCENARIOS=${SCENARIOS:-"client_credentials authorization_code introspect refresh params_attack slow_clients"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
+ATTACK_SERVERS=${ATTACK_SERVERS:-"grantbox"}
+ATTACK_CONNS=${ATTACK_CONNS:-4}
+SLOW_CONNS=${SLOW_CONNS:-1000}
 CODE_RATE=${CODE_RATE:-8000}
 export REDIRECT_URI=https://client.example/cb
 export CODE_VERIFIER=bench-code-verifier-of-pkce-rfc7636-at-least-43-chars
@@ -163,7 +169,9 @@ mkdir -p "$CACHE"
 
 SERVER_PID=
 RUN_DIR=
+ATTACK_PID=
 cleanup() {
+  if [[ -n $ATTACK_PID ]]; then kill "$ATTACK_PID" 2>/dev/null || true; wait "$ATTACK_PID" 2>/dev/null || true; fi
   if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   if [[ -n $RUN_DIR ]]; then rm -rf "$RUN_DIR"; fi
 }
@@ -185,6 +193,9 @@ prepare_grantbox_db() { # scenario
   if [[ $1 == refresh ]]; then
     gb client add bench-refresh --grant-type password --grant-type refresh_token --scope read --scope write --secret "$GB_SECRET"
     printf '%s' "$GB_PASSWORD" | gb user add alice --password-stdin
+  fi
+  if [[ $1 == params_attack ]]; then
+    gb client add bench-web --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read
   fi
   if [[ $1 == authorization_code ]]; then
     gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
@@ -238,12 +249,51 @@ post() { # id secret path body... -> response body; fails on non-2xx
 
 json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 
+# The request the measured load sends: the attack scenarios measure the
+# client-credentials load beside their attack.
+load_of() { # scenario
+  case $1 in
+    params_attack|slow_clients) echo client_credentials ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# params_attack, slow_clients: attack.py on the load generator's core, from
+# before the warm-up to after the run; waits until the attack runs.
+start_attack() { # scenario outfile
+  local mode conns p
+  case $1 in
+    params_attack) mode=params conns=$ATTACK_CONNS ;;
+    slow_clients) mode=slow conns=$SLOW_CONNS ;;
+    *) return 0 ;;
+  esac
+  p=$(pin "$LOADGEN_CPU")
+  ATTACK_CLIENT_ID=bench-web $p python3 "$BENCH_DIR/attack.py" "$mode" "$PORT" $(( WARMUP + DURATION + 30 )) "$conns" >"$2" 2>&1 &
+  ATTACK_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q READY "$2" && return 0
+    kill -0 "$ATTACK_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "attack.py did not start, see $2" >&2; exit 1
+}
+
+# Stops the attack; ATTACK_RESULT is its result line, or "none".
+stop_attack() { # outfile
+  ATTACK_RESULT=none
+  [[ -n $ATTACK_PID ]] || return 0
+  kill -TERM "$ATTACK_PID" 2>/dev/null || true
+  wait "$ATTACK_PID" 2>/dev/null || true
+  ATTACK_PID=
+  ATTACK_RESULT=$(grep -v READY "$1" | tail -1 | tr -d '"\\' || true)
+}
+
 # Scenario set-up on the running server; also checks that the request works.
 prepare() { # server scenario
   local id secret body
   read -r id secret <<<"$(creds "$1" "$2")"
-  export CLIENT_ID=$id CLIENT_SECRET=$secret SCENARIO=$2 WRK_THREADS=$THREADS
-  case $2 in
+  export CLIENT_ID=$id CLIENT_SECRET=$secret SCENARIO=$(load_of "$2") WRK_THREADS=$THREADS
+  case $(load_of "$2") in
     client_credentials)
       body=$(post "$id" "$secret" /token -d grant_type=client_credentials -d 'scope=read write')
       [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: no access token: $body" >&2; exit 1; } ;;
@@ -332,6 +382,7 @@ servers_for() {
     introspect) echo "$INTROSPECT_SERVERS" ;;
     refresh) echo "$REFRESH_SERVERS" ;;
     authorization_code) echo "$CODE_SERVERS" ;;
+    params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }
@@ -361,18 +412,23 @@ for rep in $(seq 1 "$REPS"); do
         idle_rss=$(status_kb "$SERVER_PID" VmRSS)
         prepare "$srv" "$sc"
         prepared_rss=$(status_kb "$SERVER_PID" VmRSS)
-        warm_up "$sc" "$OUT/$sc.$srv.$rep.warmup.txt"
+        start_attack "$sc" "$OUT/$sc.$srv.$rep.attack.txt"
+        warm_up "$(load_of "$sc")" "$OUT/$sc.$srv.$rep.warmup.txt"
+        a0=0; [[ -n $ATTACK_PID ]] && a0=$(proc_jiffies "$ATTACK_PID")
         read -r b0 t0 <<<"$(cpu_jiffies)"; s0=$(proc_jiffies "$SERVER_PID"); w0=$(date +%s.%N)
         run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/pool.measure"
         read -r b1 t1 <<<"$(cpu_jiffies)"; s1=$(proc_jiffies "$SERVER_PID"); w1=$(date +%s.%N)
+        a1=0; [[ -n $ATTACK_PID ]] && a1=$(proc_jiffies "$ATTACK_PID")
+        stop_attack "$OUT/$sc.$srv.$rep.attack.txt"
         hwm=$(status_kb "$SERVER_PID" VmHWM)
         stop_server
-        read -r server_cpu foreign <<<"$(awk -v b=$((b1 - b0)) -v sv=$((s1 - s0)) -v hz="$CLK_TCK" \
+        # The attack's own CPU is part of the scenario, not other load.
+        read -r server_cpu foreign <<<"$(awk -v b=$((b1 - b0 - (a1 - a0))) -v sv=$((s1 - s0)) -v hz="$CLK_TCK" \
           -v wk="$WRK_CPU_S" -v w0="$w0" -v w1="$w1" -v nc="$NCPU" \
           'BEGIN{ wall=w1-w0; printf "%.2f %.1f", sv/hz, (b/hz - sv/hz - wk) * 100 / (nc*wall) }')"
         res=$(sed -n 's/^BENCHJSON //p' "$OUT/$sc.$srv.$rep.txt")
         [[ -n $res ]] || { echo "no result from wrk, see $OUT/$sc.$srv.$rep.txt" >&2; exit 1; }
-        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"prepared_rss_kb\":$prepared_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"wrk\":$res}"
+        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"prepared_rss_kb\":$prepared_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"attack\":\"$ATTACK_RESULT\",\"wrk\":$res}"
         if awk -v f="$foreign" -v m="$MAX_FOREIGN" 'BEGIN{exit !(f > m)}'; then
           if (( attempt <= RETRIES )); then
             echo "$rec" >>"$OUT/rejected.jsonl"

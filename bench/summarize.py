@@ -19,6 +19,9 @@ SCENARIOS = {
     "authorization_code": "authorization code redemption: POST /token grant_type=authorization_code with PKCE S256, one code a request",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
     "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
+    "params_attack": "client credentials beside 60 KB unauthenticated POST /authorize requests "
+    "(distinct parameters or scope tokens), back to back",
+    "slow_clients": "client credentials beside connections that never finish their request head (slowloris)",
 }
 NOTES = {
     "authorization_code": "Grantbox alone: the anchors' load scripts have no code scenario. The codes "
@@ -26,6 +29,13 @@ NOTES = {
     "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
     "with the replay check, each in a group commit shared with the requests in flight.",
     "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
+    "params_attack": "Grantbox alone (issue 14 item 2): the client-credentials load of the first table, "
+    "while `attack.py params` (ATTACK_CONNS connections, on the load generator's core) sends the "
+    "review's worst case to /authorize. Compare req/s, p50 and p99 with the client-credentials "
+    "row of the same run.",
+    "slow_clients": "Grantbox alone (issue 14 item 4): the client-credentials load while `attack.py slow` "
+    "holds SLOW_CONNS half-sent request heads open (a header line every 5 s; the server closes them "
+    "after `[limits] header_read_timeout_seconds`, 60 s by default, and the attack opens new ones).",
     "refresh": "Anchors: oauth2orize only (it rotates). oidc-provider issues refresh tokens only "
     "through its interactive authorization-code flow and does not rotate them by default; "
     "the floors have no refresh grant. The wrk script needs a response() hook here to "
@@ -130,6 +140,10 @@ def markdown(runs, env, redone, micro):
         lines.append("")
         if scenario in NOTES:
             lines += [NOTES[scenario], ""]
+        attacks = [r["runs"][i].get("attack") for r in rows for i in range(len(r["runs"]))]
+        attacks = [a for a in attacks if a and a != "none"]
+        if attacks:
+            lines += ["Attack, each rep: " + " · ".join(attacks) + ".", ""]
         if scenario == "refresh":
             prepared = [
                 f"{row['server']} {median([mib(r.get('prepared_rss_kb', 0)) for r in row['runs']]):.1f} MiB"

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -71,9 +71,26 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, issuer: &str) -> Session
         .with_http_only(true)
         .with_same_site(tower_sessions::cookie::SameSite::Lax)
         .with_secure(https)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(time::Duration::hours(
-            8,
-        )))
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            endpoint::transaction::SIGNED_IN_SESSION_LIFETIME,
+        ))
+}
+
+/// Runs inside the session layer: after the handler, a changed session gets
+/// its lifetime by whether a user is signed in (`transaction::set_session_lifetime`).
+async fn session_lifetime(
+    State(app): State<App>,
+    session: tower_sessions::Session,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let anonymous = time::Duration::seconds(app.transaction_lifetime);
+    if let Err(error) = endpoint::transaction::set_session_lifetime(&session, anonymous).await {
+        tracing::error!(%error, "cannot set the session lifetime");
+        return endpoint::json_error(&crate::oauth::OAuthError::server_error());
+    }
+    response
 }
 
 pub fn router<S>(app: App, http: HttpConfig, sessions: SessionManagerLayer<S>) -> Router
@@ -99,6 +116,7 @@ where
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
+        .layer(middleware::from_fn_with_state(app.clone(), session_lifetime))
         .layer(sessions)
         .layer(middleware::from_fn(record_request))
         .layer(middleware::from_fn(run_to_completion))

@@ -77,6 +77,18 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     #[serde(default)]
     pub plugin_limits: RawPluginLimits,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// `[limits]`: what a slow or idle client may hold (nginx's
+/// `client_header_timeout`, `client_body_timeout` and `worker_connections`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub header_read_timeout_seconds: Option<u64>,
+    pub body_read_timeout_seconds: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +173,32 @@ pub struct ServeConfig {
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
+    pub connections: ConnectionLimits,
+}
+
+/// How long a client may take to send a request, and how many connections
+/// the server keeps open at once (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From the first wait for a request head (a new connection, or an idle
+    /// kept-alive one) until the whole head has arrived.
+    pub header_read_timeout: std::time::Duration,
+    /// The longest wait for the next piece of a request body.
+    pub body_read_timeout: std::time::Duration,
+    /// Connections open at once; past it the server stops accepting until
+    /// one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// nginx's defaults for both timeouts (60 s); 4096 connections.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(60),
+            body_read_timeout: std::time::Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -268,6 +306,9 @@ impl ServeConfig {
         }
         runtime.cache_dir = flags.cache_dir.or(raw.cache_dir).or_else(default_cache_dir);
 
+        let connections = connection_limits(&raw.limits)
+            .map_err(|(field, message)| error(&format!("limits.{field}"), message))?;
+
         let body_limit_bytes = raw.body_limit_bytes.unwrap_or(64 * 1024);
         if !(1024..=16 << 20).contains(&body_limit_bytes) {
             return Err(error(
@@ -309,8 +350,38 @@ impl ServeConfig {
             )?,
             lifetimes,
             runtime,
+            connections,
         })
     }
+}
+
+/// Validates `[limits]`: timeouts of 1 to 3600 seconds, 1 to 1,000,000
+/// connections. An error names the field.
+fn connection_limits(raw: &RawLimits) -> Result<ConnectionLimits, (&'static str, String)> {
+    let defaults = ConnectionLimits::default();
+    let seconds =
+        |field: &'static str, value: Option<u64>, default: std::time::Duration| match value {
+            None => Ok(default),
+            Some(s) if (1..=3600).contains(&s) => Ok(std::time::Duration::from_secs(s)),
+            Some(s) => Err((field, format!("{s} is outside 1..=3600 seconds"))),
+        };
+    Ok(ConnectionLimits {
+        header_read_timeout: seconds(
+            "header_read_timeout_seconds",
+            raw.header_read_timeout_seconds,
+            defaults.header_read_timeout,
+        )?,
+        body_read_timeout: seconds(
+            "body_read_timeout_seconds",
+            raw.body_read_timeout_seconds,
+            defaults.body_read_timeout,
+        )?,
+        max_connections: match raw.max_connections {
+            None => defaults.max_connections,
+            Some(n) if (1..=1_000_000).contains(&n) => n,
+            Some(n) => return Err(("max_connections", format!("{n} is outside 1..=1000000"))),
+        },
+    })
 }
 
 /// The admin listener's address, [`DEFAULT_ADMIN_LISTEN`] when unset. Only a
@@ -353,6 +424,19 @@ mod tests {
         assert_eq!(config.admin_listen.to_string(), DEFAULT_ADMIN_LISTEN);
         assert_eq!(config.issuer, None);
         assert_eq!(config.lifetimes.access_token, 3600);
+        assert_eq!(config.connections, ConnectionLimits::default());
+        let config = resolve(
+            "[limits]\nheader_read_timeout_seconds = 5\nbody_read_timeout_seconds = 7\nmax_connections = 64\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.connections,
+            ConnectionLimits {
+                header_read_timeout: std::time::Duration::from_secs(5),
+                body_read_timeout: std::time::Duration::from_secs(7),
+                max_connections: 64,
+            }
+        );
         let config = resolve("[tokens]\naccess_token_lifetime = 60\n").unwrap();
         assert_eq!(config.lifetimes.access_token, 60);
         let flags = ServeFlags {
@@ -430,6 +514,14 @@ mod tests {
             resolve("watch_plugins = true\nplugins = \"/p\"")
                 .unwrap()
                 .watch_plugins
+        );
+        assert_eq!(
+            resolve("[limits]\nheader_read_timeout_seconds = 0\n").unwrap_err(),
+            "grantbox.toml: limits.header_read_timeout_seconds: 0 is outside 1..=3600 seconds"
+        );
+        assert_eq!(
+            resolve("[limits]\nmax_connections = 0\n").unwrap_err(),
+            "grantbox.toml: limits.max_connections: 0 is outside 1..=1000000"
         );
         assert!(
             resolve("[plugin_limits]\nallowed_capabilities = [\"net\"]\n")

@@ -1,7 +1,9 @@
 //! `grantbox serve`: opens the store, loads the plugins, and runs the HTTP
 //! server with its background housekeeping until SIGINT or SIGTERM; the
 //! admin listener, SIGHUP and (with `--watch-plugins`) changes to the plugin
-//! directory reload the plugins.
+//! directory reload the plugins. The public listener is an accept loop of its
+//! own: header- and body-read timeouts, a ceiling on open connections, and
+//! accept errors (descriptors run out) logged and outlived.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
-use crate::config::ServeConfig;
+use crate::config::{ConnectionLimits, ServeConfig};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::{LoginLimiter, LoginLimits};
 use crate::registration::{self, ClientRegistration};
@@ -41,6 +43,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         ),
         Err(_) => Clock::system(),
     };
+    let connection_limits = raise_open_files_limit(config.connections);
     let store = Store::open(&config.db)
         .await
         .with_context(|| format!("opening the database {}", config.db))?;
@@ -143,13 +146,122 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     println!("grantbox admin listening on http://{admin_address}");
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    listen(listener, router, connection_limits, shutdown_signal()).await;
     Ok(())
+}
+
+/// Descriptors kept for everything but client connections: the database
+/// pool, the plugin cache, the admin listener, logs.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft open-files limit to the hard limit where the system allows
+/// it, and lowers `max_connections` to what the descriptors can hold, so the
+/// connection ceiling is reached before the descriptors run out.
+fn raise_open_files_limit(limits: ConnectionLimits) -> ConnectionLimits {
+    let available = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) => soft,
+        Err(error) => {
+            warn!(%error, "cannot raise the open files limit");
+            match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+                Ok((soft, _)) => soft,
+                Err(_) => return limits,
+            }
+        }
+    };
+    let fits = available.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    if (limits.max_connections as u64) <= fits {
+        return limits;
+    }
+    warn!(
+        max_connections = limits.max_connections,
+        open_files_limit = available,
+        lowered_to = fits,
+        "limits.max_connections is more than the open files limit allows; lowered"
+    );
+    ConnectionLimits {
+        max_connections: fits as usize,
+        ..limits
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then waits for
+/// the open connections to finish. A connection holds one of
+/// `max_connections` permits from accept to close; with none left the loop
+/// stops accepting (the kernel's backlog holds newcomers). hyper closes a
+/// connection whose request head is not complete `header_read_timeout` after
+/// it began waiting for one (which also ends idle kept-alive connections);
+/// the body-read timeout ends a request whose body stalls.
+async fn listen(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let body_timeout = tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    outlive_accept_error(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // What `into_make_service_with_connect_info` gives axum::serve: the
+        // peer address for login throttling.
+        let service = tower::ServiceBuilder::new()
+            .map_request(
+                move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(remote));
+                    request
+                },
+            )
+            .layer(body_timeout.clone())
+            .service(router.clone());
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// An accept error is logged and the loop goes on: a peer that gave up
+/// before accept at once, anything else (descriptors exhausted: `EMFILE`,
+/// `ENFILE`) after a pause that lets connections close.
+async fn outlive_accept_error(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    warn!(%error, "accept failed; accepting again shortly");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Purges expired codes, tokens and key-value entries once a minute, off the

@@ -97,6 +97,21 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
         Ok(validated) => validated,
         Err(rejection) => return reject(&app, rejection, after),
     };
+    // Bounds what an unauthenticated request may store; an oversized state is
+    // not sent back.
+    if let Err(error) = transaction::check_size(&transaction) {
+        let state = (transaction.state.as_ref())
+            .filter(|state| state.len() <= transaction::MAX_STATE_BYTES)
+            .cloned();
+        let (redirect_uri, mode) = (transaction.redirect_uri, transaction.response_mode);
+        let rejection = Rejection::Redirect {
+            redirect_uri,
+            mode,
+            state,
+            error,
+        };
+        return reject(&app, rejection, after);
+    }
     let user = match transaction::user(&session).await {
         Ok(user) => user,
         Err(error) => return unavailable(&app, &error),

@@ -1,10 +1,14 @@
 //! Authorization transactions kept in the session while the user signs in and
 //! decides (OAuth2orize's transaction store): several per session, each with
-//! an id, a CSRF token, an expiry, removed once decided.
+//! an id, a CSRF token, an expiry, removed once decided. What an
+//! unauthenticated request may store is bounded: `state` and the whole
+//! transaction have a size cap, and a session without a signed-in user lives
+//! only as long as a transaction.
 
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
+use tower_sessions::{Expiry, Session};
 
+use crate::oauth::OAuthError;
 use crate::plugin::ResponseMode;
 
 const TRANSACTIONS: &str = "grantbox.transactions";
@@ -12,6 +16,13 @@ const USER: &str = "grantbox.user";
 const CSRF: &str = "grantbox.csrf";
 /// At most this many open transactions per session; the oldest goes first.
 const MAX_TRANSACTIONS: usize = 16;
+/// The longest `state` kept and sent back, in bytes.
+pub const MAX_STATE_BYTES: usize = 2048;
+/// The largest transaction kept, in bytes of its stored (JSON) form: with
+/// [`MAX_TRANSACTIONS`], what one session may hold is bounded too.
+pub const MAX_TRANSACTION_BYTES: usize = 4096;
+/// How long a session with a signed-in user lives without being used.
+pub const SIGNED_IN_SESSION_LIFETIME: time::Duration = time::Duration::hours(8);
 
 /// An authorization request waiting for the user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +66,44 @@ fn failed(error: tower_sessions::session::Error) -> SessionError {
 }
 
 type Transactions = Vec<Transaction>;
+
+/// Refuses a transaction too large to keep for a user who has not signed in:
+/// a `state` over [`MAX_STATE_BYTES`] or a whole over [`MAX_TRANSACTION_BYTES`].
+pub fn check_size(transaction: &Transaction) -> Result<(), OAuthError> {
+    if let Some(state) = &transaction.state
+        && state.len() > MAX_STATE_BYTES
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "state is longer than {MAX_STATE_BYTES} bytes"
+        )));
+    }
+    let size = serde_json::to_vec(transaction).map_or(usize::MAX, |json| json.len());
+    if size > MAX_TRANSACTION_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "the authorization request is larger than {MAX_TRANSACTION_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Sets how long a session about to be saved lives: [`SIGNED_IN_SESSION_LIFETIME`]
+/// with a signed-in user, else `anonymous` (the transaction lifetime), so
+/// that abandoned authorization requests are purged soon. Leaves a session
+/// the request did not change alone, so reading one never writes it.
+pub async fn set_session_lifetime(
+    session: &Session,
+    anonymous: time::Duration,
+) -> Result<(), SessionError> {
+    if !session.is_modified() || session.is_empty().await {
+        return Ok(());
+    }
+    let lifetime = match user(session).await? {
+        Some(_) => SIGNED_IN_SESSION_LIFETIME,
+        None => anonymous,
+    };
+    session.set_expiry(Some(Expiry::OnInactivity(lifetime)));
+    Ok(())
+}
 
 pub async fn save(
     session: &Session,

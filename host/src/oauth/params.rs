@@ -1,8 +1,17 @@
 //! Request parameters of an `application/x-www-form-urlencoded` body or query
 //! string, decoded strictly: malformed escapes and non-UTF-8 are errors, and a
 //! repeated parameter is detected rather than silently picked (RFC 6749 §3.1).
+//! Decoding and repeat detection take time linear in the input, and a request
+//! carries at most [`MAX_PARAMETERS`] parameters.
+
+use std::collections::HashSet;
 
 use super::OAuthError;
+
+/// The most parameters one request may carry. Every OAuth request this server
+/// knows needs fewer than twenty; the cap bounds what one unauthenticated
+/// request makes the server decode, store and look through.
+pub const MAX_PARAMETERS: usize = 100;
 
 /// Decoded parameters in request order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -11,12 +20,18 @@ pub struct Params {
 }
 
 impl Params {
-    /// Decodes a form body or query string.
+    /// Decodes a form body or query string; more than [`MAX_PARAMETERS`]
+    /// parameters are an `invalid_request`, found before the excess is decoded.
     pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
         let mut pairs = Vec::new();
         for part in input.split(|&b| b == b'&') {
             if part.is_empty() {
                 continue;
+            }
+            if pairs.len() == MAX_PARAMETERS {
+                return Err(OAuthError::invalid_request(format!(
+                    "the request has more than {MAX_PARAMETERS} parameters"
+                )));
             }
             let (name, value) = match part.iter().position(|&b| b == b'=') {
                 Some(i) => (&part[..i], &part[i + 1..]),
@@ -62,12 +77,13 @@ impl Params {
 
     /// Whether any parameter outside `repeatable` appears more than once
     /// (an extension grant may define parameters that repeat, e.g. RFC 8693
-    /// `audience` and `resource`).
+    /// `audience` and `resource`). One pass with a set of the names seen.
     pub fn first_repeated_except<S: AsRef<str>>(&self, repeatable: &[S]) -> Option<&str> {
-        self.pairs.iter().enumerate().find_map(|(i, (name, _))| {
-            let repeats = self.pairs[..i].iter().any(|(earlier, _)| earlier == name);
-            let allowed = repeatable.iter().any(|r| r.as_ref() == name);
-            (repeats && !allowed).then_some(name.as_str())
+        let mut seen = HashSet::with_capacity(self.pairs.len());
+        self.pairs.iter().find_map(|(name, _)| {
+            let repeats = !seen.insert(name.as_str());
+            let allowed = || repeatable.iter().any(|r| r.as_ref() == name);
+            (repeats && !allowed()).then_some(name.as_str())
         })
     }
 
@@ -154,6 +170,17 @@ mod tests {
             Err("malformed percent-encoding in request parameters"),
         );
         check("x=%FF", Err("request parameters are not valid UTF-8"));
+        let at_cap = "a=1&".repeat(MAX_PARAMETERS);
+        assert_eq!(
+            Params::parse(at_cap.as_bytes()).unwrap().iter().count(),
+            100
+        );
+        check(
+            &format!("{at_cap}b=2"),
+            Err("the request has more than 100 parameters"),
+        );
+        // Empty parts are not parameters and do not count.
+        check(&format!("{at_cap}&&&"), Ok(&[("a", "1"); MAX_PARAMETERS]));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod hardening;
 mod hot_swap;
 mod jwt_bearer;
 mod lifecycle;
+mod limits;
 mod operations;
 mod plugins;
 mod postgres;
