@@ -186,10 +186,10 @@ async fn seeded_store(url: &str) -> Store {
 
 fn services(store: Store) -> HostServices {
     HostServices {
+        login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default(), store.clone())),
         store,
         clock: Clock::system(),
         lifetimes: TokenLifetimes::default(),
-        login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
         passwords: grantbox::password::PasswordChecker::default(),
     }
 }

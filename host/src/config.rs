@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::plugin::{Capability, LimitCaps, RuntimeConfig, TokenLifetimes};
+use crate::ratelimit::LoginLimits;
 
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite://grantbox.db";
@@ -79,6 +80,9 @@ pub struct RawConfig {
     pub plugin_limits: RawPluginLimits,
     #[serde(default)]
     pub limits: RawLimits,
+    /// Failed sign-in throttling of the login page and the password grant.
+    #[serde(default)]
+    pub login_throttle: RawLoginThrottle,
 }
 
 /// `[limits]`: what a slow or idle client may hold (nginx's
@@ -174,6 +178,7 @@ pub struct ServeConfig {
     pub lifetimes: TokenLifetimes,
     pub runtime: RuntimeConfig,
     pub connections: ConnectionLimits,
+    pub login_limits: LoginLimits,
 }
 
 /// How long a client may take to send a request, and how many connections
@@ -351,6 +356,8 @@ impl ServeConfig {
             lifetimes,
             runtime,
             connections,
+            login_limits: login_limits(&raw.login_throttle)
+                .map_err(|(field, message)| error(&format!("login_throttle.{field}"), message))?,
         })
     }
 }
@@ -398,6 +405,81 @@ pub fn admin_listen(text: Option<String>) -> Result<SocketAddr, String> {
         ));
     }
     Ok(address)
+}
+
+/// `[login_throttle]` as written; see [`LoginLimits`] for what each means.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoginThrottle {
+    pub free_failures: Option<u32>,
+    pub wait_increment_seconds: Option<i64>,
+    pub max_wait_seconds: Option<i64>,
+    pub address_failures: Option<u32>,
+    pub username_failures: Option<u32>,
+    pub failure_reset_seconds: Option<i64>,
+}
+
+/// Validates `[login_throttle]`; an error names the field (without the table).
+fn login_limits(raw: &RawLoginThrottle) -> Result<LoginLimits, (&'static str, String)> {
+    let defaults = LoginLimits::default();
+    let count = |field: &'static str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err((field, "0 must be at least 1".to_owned())),
+        value => Ok(value.unwrap_or(default)),
+    };
+    let seconds = |field: &'static str, value: Option<i64>, default: i64| match value {
+        Some(v) if !(1..=30 * 24 * 3600).contains(&v) => {
+            Err((field, format!("{v} is outside 1..=2592000 seconds")))
+        }
+        value => Ok(value.unwrap_or(default)),
+    };
+    let limits = LoginLimits {
+        free_failures: count("free_failures", raw.free_failures, defaults.free_failures)?,
+        wait_increment_seconds: seconds(
+            "wait_increment_seconds",
+            raw.wait_increment_seconds,
+            defaults.wait_increment_seconds,
+        )?,
+        max_wait_seconds: seconds(
+            "max_wait_seconds",
+            raw.max_wait_seconds,
+            defaults.max_wait_seconds,
+        )?,
+        address_failures: count(
+            "address_failures",
+            raw.address_failures,
+            defaults.address_failures,
+        )?,
+        username_failures: count(
+            "username_failures",
+            raw.username_failures,
+            defaults.username_failures,
+        )?,
+        failure_reset_seconds: seconds(
+            "failure_reset_seconds",
+            raw.failure_reset_seconds,
+            defaults.failure_reset_seconds,
+        )?,
+    };
+    if limits.max_wait_seconds < limits.wait_increment_seconds {
+        return Err((
+            "max_wait_seconds",
+            format!(
+                "{} is less than wait_increment_seconds ({})",
+                limits.max_wait_seconds, limits.wait_increment_seconds
+            ),
+        ));
+    }
+    // A counter forgotten before its wait is over would let the wait be skipped.
+    if limits.failure_reset_seconds < limits.max_wait_seconds {
+        return Err((
+            "failure_reset_seconds",
+            format!(
+                "{} is less than max_wait_seconds ({})",
+                limits.failure_reset_seconds, limits.max_wait_seconds
+            ),
+        ));
+    }
+    Ok(limits)
 }
 
 /// `$XDG_CACHE_HOME/grantbox`, else `~/.cache/grantbox`.
@@ -527,6 +609,33 @@ mod tests {
             resolve("[plugin_limits]\nallowed_capabilities = [\"net\"]\n")
                 .unwrap_err()
                 .contains("allowed_capabilities")
+        );
+    }
+
+    #[test]
+    fn login_throttle_is_checked() {
+        assert_eq!(resolve("").unwrap().login_limits, LoginLimits::default());
+        let config =
+            resolve("[login_throttle]\nfree_failures = 3\nwait_increment_seconds = 2\n").unwrap();
+        assert_eq!(config.login_limits.free_failures, 3);
+        assert_eq!(config.login_limits.wait_increment_seconds, 2);
+        assert_eq!(
+            resolve("[login_throttle]\naddress_failures = 0\n").unwrap_err(),
+            "grantbox.toml: login_throttle.address_failures: 0 must be at least 1"
+        );
+        assert_eq!(
+            resolve("[login_throttle]\nmax_wait_seconds = 30\nwait_increment_seconds = 60\n")
+                .unwrap_err(),
+            "grantbox.toml: login_throttle.max_wait_seconds: 30 is less than wait_increment_seconds (60)"
+        );
+        assert_eq!(
+            resolve("[login_throttle]\nfailure_reset_seconds = 60\n").unwrap_err(),
+            "grantbox.toml: login_throttle.failure_reset_seconds: 60 is less than max_wait_seconds (900)"
+        );
+        assert!(
+            resolve("[login_throttle]\nlockout = true\n")
+                .unwrap_err()
+                .contains("lockout")
         );
     }
 }

@@ -1,33 +1,51 @@
-//! Login throttling: failed password checks are counted per username and per
-//! client address in a sliding window; past the limit, checks are refused
-//! before any password is hashed. Shared by the login form and the password grant.
+//! Login throttling, shared by the login form and the password grant: failed
+//! password checks are counted in the database per username and address
+//! together, per address and per username, and a throttled attempt is refused
+//! (before any password is hashed) until a wait that grows with each failure.
+//! Nothing locks an account: the right password from another address still works.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// Limits on failed attempts within `window_seconds`.
-#[derive(Debug, Clone, Copy)]
+use crate::store::{LoginFailures, Store, StoreError};
+
+/// The throttle's policy: Keycloak's brute-force detection (a wait increment
+/// per failure past a threshold, a maximum wait, a failure reset time), but
+/// counted per username *and* address, so an attacker slows down only
+/// themselves; plus brakes against spraying usernames from one address and
+/// against one username from very many addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
-    pub per_username: u32,
-    pub per_address: u32,
-    pub window_seconds: i64,
+    /// Failures for one username from one address before that pair waits
+    /// (Keycloak's "max login failures").
+    pub free_failures: u32,
+    /// Each failure from then on adds this much to the pair's wait
+    /// (Keycloak's "wait increment").
+    pub wait_increment_seconds: i64,
+    /// No wait is longer (Keycloak's "max wait").
+    pub max_wait_seconds: i64,
+    /// Failures from one address over all usernames before the address waits
+    /// too, growing the same way: the brake on spraying.
+    pub address_failures: u32,
+    /// Failures for one username over all addresses before every address
+    /// waits after its first failure for that username: the brake on a
+    /// distributed attack. An address with no failure still signs in.
+    pub username_failures: u32,
+    /// A counter starts again after this long without a failure (Keycloak's
+    /// "failure reset time"); housekeeping then deletes it.
+    pub failure_reset_seconds: i64,
 }
 
 impl Default for LoginLimits {
     fn default() -> Self {
         Self {
-            per_username: 5,
-            per_address: 20,
-            window_seconds: 15 * 60,
+            free_failures: 5,
+            wait_increment_seconds: 60,
+            max_wait_seconds: 15 * 60,
+            address_failures: 20,
+            username_failures: 100,
+            failure_reset_seconds: 12 * 3600,
         }
     }
-}
-
-/// Failure counts in memory (per process).
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    limits: LoginLimits,
-    failures: Mutex<HashMap<String, Vec<i64>>>,
 }
 
 /// Refused: too many recent failures; retry after this many seconds.
@@ -36,107 +54,235 @@ pub struct Throttled {
     pub retry_after: i64,
 }
 
-impl LoginLimiter {
-    pub fn new(limits: LoginLimits) -> Self {
+/// Why a password check may not go ahead.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("too many failed sign-ins; retry after {} seconds", .0.retry_after)]
+    Throttled(Throttled),
+    #[error("the failed sign-in counters cannot be read: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Where a token request's password checks come from: the address they are
+/// throttled by, and whether one was throttled, so the token endpoint can
+/// answer 429 whatever the plugin made of the refusal.
+#[derive(Debug)]
+pub struct SignInOrigin {
+    address: String,
+    throttled: Mutex<Option<Throttled>>,
+}
+
+impl SignInOrigin {
+    pub fn new(address: String) -> Self {
         Self {
-            limits,
-            failures: Mutex::default(),
+            address,
+            throttled: Mutex::new(None),
         }
     }
 
-    fn keys(username: &str, address: Option<&str>) -> [(String, bool); 2] {
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The longest wait a password check of this request was refused for.
+    pub fn throttled(&self) -> Option<Throttled> {
+        *self
+            .throttled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn note(&self, throttled: Throttled) {
+        let mut noted = self
+            .throttled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if noted.is_none_or(|earlier| earlier.retry_after < throttled.retry_after) {
+            *noted = Some(throttled);
+        }
+    }
+}
+
+/// The counters of one attempt, as stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttemptFailures {
+    /// This username from this address.
+    pub pair: Failures,
+    /// This username from every address.
+    pub username: Failures,
+    /// This address for every username.
+    pub address: Failures,
+}
+
+/// One counter: failures since it started again, and when the last was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures {
+    pub failures: i64,
+    pub last_failure_at: i64,
+}
+
+/// The throttle over the store's counters. Every instance on one database
+/// shares them.
+#[derive(Debug, Clone)]
+pub struct LoginLimiter {
+    limits: LoginLimits,
+    store: Store,
+}
+
+/// The address counted when a password check has none (a plugin call
+/// outside a token request).
+const UNKNOWN_ADDRESS: &str = "unknown";
+
+impl LoginLimiter {
+    pub fn new(limits: LoginLimits, store: Store) -> Self {
+        Self { limits, store }
+    }
+
+    pub fn limits(&self) -> &LoginLimits {
+        &self.limits
+    }
+
+    /// Whether a password check for `username` from `address` may go ahead now.
+    pub async fn check(
+        &self,
+        username: &str,
+        address: Option<&str>,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let counters = Counters::new(username, address);
+        let stored = self
+            .store
+            .find_login_failures(&counters.all(), self.reset_before(now))
+            .await?;
+        decide(&self.limits, &counters.attempt(&stored), now).map_err(Refusal::Throttled)
+    }
+
+    /// [`LoginLimiter::check`] for a token request's password check: a
+    /// refusal for throttling is noted in `origin`, whose address is counted.
+    pub async fn check_origin(
+        &self,
+        username: &str,
+        origin: Option<&SignInOrigin>,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let result = self
+            .check(username, origin.map(SignInOrigin::address), now)
+            .await;
+        if let (Err(Refusal::Throttled(throttled)), Some(origin)) = (&result, origin) {
+            origin.note(*throttled);
+        }
+        result
+    }
+
+    /// Counts a password check's outcome: a failure adds to all three
+    /// counters; a success clears only this username and address, so an
+    /// attacker's own account cannot wipe an address's or a username's record.
+    pub async fn record(
+        &self,
+        username: &str,
+        address: Option<&str>,
+        verified: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let counters = Counters::new(username, address);
+        if verified {
+            return self.store.clear_login_failures(&counters.pair).await;
+        }
+        self.store
+            .add_login_failure(&counters.all(), now, self.reset_before(now))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes counters that have started again (housekeeping).
+    pub async fn purge(&self, now: i64) -> Result<u64, StoreError> {
+        self.store
+            .purge_login_failures(self.reset_before(now))
+            .await
+    }
+
+    fn reset_before(&self, now: i64) -> i64 {
+        now - self.limits.failure_reset_seconds
+    }
+}
+
+/// The policy, without IO: whether an attempt with these counters may go
+/// ahead at `now`, or how long it must wait.
+pub fn decide(limits: &LoginLimits, attempt: &AttemptFailures, now: i64) -> Result<(), Throttled> {
+    // Past the username brake each address gets one failure, not the usual
+    // allowance, before it waits.
+    let free_pair = if attempt.username.failures >= i64::from(limits.username_failures) {
+        1
+    } else {
+        i64::from(limits.free_failures.max(1))
+    };
+    let waits = [
+        (attempt.pair, free_pair),
+        (attempt.address, i64::from(limits.address_failures.max(1))),
+    ];
+    let retry_after = waits
+        .iter()
+        .filter(|(counter, free)| counter.failures >= *free)
+        .map(|(counter, free)| {
+            let wait = (limits.wait_increment_seconds * (counter.failures - free + 1))
+                .min(limits.max_wait_seconds);
+            counter.last_failure_at + wait - now
+        })
+        .max()
+        .unwrap_or(0);
+    if retry_after > 0 {
+        return Err(Throttled { retry_after });
+    }
+    Ok(())
+}
+
+/// The names of an attempt's counters in the store. Usernames compare
+/// without case, as the user store does not; a counter shared by "Alice"
+/// and "alice" costs nothing. An address never contains a space, so the
+/// pair's name is unambiguous.
+struct Counters {
+    pair: String,
+    username: String,
+    address: String,
+}
+
+impl Counters {
+    fn new(username: &str, address: Option<&str>) -> Self {
+        let username = username.to_lowercase();
+        let address = address.unwrap_or(UNKNOWN_ADDRESS);
+        Self {
+            pair: format!("pair:{address} {username}"),
+            username: format!("username:{username}"),
+            address: format!("address:{address}"),
+        }
+    }
+
+    fn all(&self) -> [String; 3] {
         [
-            (format!("user:{}", username.to_lowercase()), true),
-            (format!("addr:{}", address.unwrap_or("")), address.is_some()),
+            self.pair.clone(),
+            self.username.clone(),
+            self.address.clone(),
         ]
     }
 
-    /// Whether another attempt may be checked now.
-    pub fn check(&self, username: &str, address: Option<&str>, now: i64) -> Result<(), Throttled> {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for (key, used) in Self::keys(username, address) {
-            if !used {
-                continue;
-            }
-            let limit = if key.starts_with("user:") {
-                self.limits.per_username
-            } else {
-                self.limits.per_address
-            };
-            if let Some(times) = failures.get_mut(&key) {
-                times.retain(|t| now - t < self.limits.window_seconds);
-                if times.len() >= limit as usize {
-                    let oldest = times.first().copied().unwrap_or(now);
-                    return Err(Throttled {
-                        retry_after: (oldest + self.limits.window_seconds - now).max(1),
-                    });
-                }
-            }
+    fn attempt(&self, stored: &[LoginFailures]) -> AttemptFailures {
+        let find = |name: &str| {
+            stored
+                .iter()
+                .find(|row| row.counter == name)
+                .map(|row| Failures {
+                    failures: row.failures,
+                    last_failure_at: row.last_failure_at,
+                })
+                .unwrap_or_default()
+        };
+        AttemptFailures {
+            pair: find(&self.pair),
+            username: find(&self.username),
+            address: find(&self.address),
         }
-        Ok(())
-    }
-
-    pub fn record_failure(&self, username: &str, address: Option<&str>, now: i64) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Bound memory: forget windows that have passed when the map grows.
-        if failures.len() > 100_000 {
-            failures.retain(|_, times| {
-                times
-                    .last()
-                    .is_some_and(|t| now - t < self.limits.window_seconds)
-            });
-        }
-        for (key, used) in Self::keys(username, address) {
-            if used {
-                failures.entry(key).or_default().push(now);
-            }
-        }
-    }
-
-    /// A successful login clears the username's failures (not the address's).
-    pub fn record_success(&self, username: &str) {
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        failures.remove(&format!("user:{}", username.to_lowercase()));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttles_per_username_and_per_address() {
-        let limiter = LoginLimiter::new(LoginLimits {
-            per_username: 2,
-            per_address: 3,
-            window_seconds: 60,
-        });
-        limiter.record_failure("alice", Some("10.0.0.1"), 0);
-        limiter.record_failure("alice", Some("10.0.0.1"), 1);
-        assert_eq!(
-            limiter.check("alice", Some("10.0.0.2"), 2),
-            Err(Throttled { retry_after: 58 })
-        );
-        assert!(limiter.check("bob", Some("10.0.0.1"), 2).is_ok());
-        limiter.record_failure("bob", Some("10.0.0.1"), 2);
-        assert!(
-            limiter.check("carol", Some("10.0.0.1"), 3).is_err(),
-            "the address is throttled"
-        );
-        assert!(
-            limiter.check("alice", None, 61).is_ok(),
-            "the window passed"
-        );
-        limiter.record_success("bob");
-        assert!(limiter.check("bob", None, 3).is_ok());
-    }
-}
+mod tests;

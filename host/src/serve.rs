@@ -17,7 +17,7 @@ use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
 use crate::config::{ConnectionLimits, ServeConfig};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
-use crate::ratelimit::{LoginLimiter, LoginLimits};
+use crate::ratelimit::LoginLimiter;
 use crate::registration::{self, ClientRegistration};
 use crate::store::{SessionBackend, Store, StoreErrorKind};
 use crate::ui::Ui;
@@ -52,7 +52,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         store: store.clone(),
         clock: clock.clone(),
         lifetimes: config.lifetimes,
-        login_limiter: Arc::new(LoginLimiter::new(LoginLimits::default())),
+        login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: crate::password::PasswordChecker::default(),
     };
     let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
@@ -103,6 +103,10 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(housekeeping(store.clone(), clock.clone()));
+    tokio::spawn(forget_old_login_failures(
+        services.login_limiter.clone(),
+        clock.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -274,6 +278,19 @@ async fn housekeeping(store: Store, clock: Clock) {
             Ok(0) => {}
             Ok(purged) => info!(purged, "housekeeping purged expired rows"),
             Err(error) => warn!(%error, "housekeeping failed"),
+        }
+    }
+}
+
+/// Deletes failed sign-in counters past their reset time once a minute.
+async fn forget_old_login_failures(limiter: Arc<LoginLimiter>, clock: Clock) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        interval.tick().await;
+        match limiter.purge(clock.now()).await {
+            Ok(0) => {}
+            Ok(purged) => info!(purged, "housekeeping forgot old failed sign-in counters"),
+            Err(error) => warn!(%error, "housekeeping of failed sign-in counters failed"),
         }
     }
 }

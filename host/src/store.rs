@@ -561,6 +561,77 @@ impl Store {
     }
 }
 
+/// A failed sign-in counter (see `ratelimit.rs` for what the counters name):
+/// how many failures since it last started again, and when the last was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginFailures {
+    pub counter: String,
+    pub failures: i64,
+    pub last_failure_at: i64,
+}
+
+/// Failed sign-in counters, in the database so that every instance on one
+/// PostgreSQL database shares them and SQLite keeps them across a restart.
+/// A counter whose last failure is at or before `reset_before` counts as zero.
+impl Store {
+    /// The named counters that are not reset at `reset_before`; absent ones
+    /// have no failures.
+    pub async fn find_login_failures(
+        &self,
+        counters: &[String],
+        reset_before: i64,
+    ) -> Result<Vec<LoginFailures>, StoreError> {
+        if counters.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Store::Sqlite(s) => s.find_login_failures(counters, reset_before).await,
+            Store::Postgres(s) => s.find_login_failures(counters, reset_before).await,
+        }
+    }
+
+    /// Adds one failure at `now` to each named counter (atomically, so
+    /// concurrent instances never lose one), starting again from one where the
+    /// last failure is at or before `reset_before`; returns the counters after.
+    pub async fn add_login_failure(
+        &self,
+        counters: &[String],
+        now: i64,
+        reset_before: i64,
+    ) -> Result<Vec<LoginFailures>, StoreError> {
+        let mut distinct: Vec<&str> = Vec::with_capacity(counters.len());
+        for counter in counters {
+            if !distinct.contains(&counter.as_str()) {
+                distinct.push(counter);
+            }
+        }
+        if distinct.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Store::Sqlite(s) => s.add_login_failure(&distinct, now, reset_before).await,
+            Store::Postgres(s) => s.add_login_failure(&distinct, now, reset_before).await,
+        }
+    }
+
+    /// Forgets a counter, e.g. a username and address that just signed in.
+    pub async fn clear_login_failures(&self, counter: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.clear_login_failures(counter).await,
+            Store::Postgres(s) => s.clear_login_failures(counter).await,
+        }
+    }
+
+    /// Deletes the counters whose last failure is at or before
+    /// `reset_before`, in small batches; returns how many were deleted.
+    pub async fn purge_login_failures(&self, reset_before: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.purge_login_failures(reset_before).await,
+            Store::Postgres(s) => s.purge_login_failures(reset_before).await,
+        }
+    }
+}
+
 impl TokenRecord {
     /// Not expired at `now`, not revoked and not rotated.
     pub fn is_active(&self, now: i64) -> bool {

@@ -15,7 +15,8 @@ use tower_sessions::Session;
 use super::page;
 use super::transaction::{self, SessionUser};
 use crate::app::App;
-use crate::oauth::Params;
+use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::ratelimit::{Refusal, Throttled};
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
@@ -162,39 +163,42 @@ pub async fn login(
     }
     let address = client_address(&app, peer, &headers);
     let limiter = &app.services.login_limiter;
-    if let Err(throttled) = limiter.check(&username, Some(&address), now) {
-        tracing::warn!(%address, "login throttled");
-        let mut response = login_page(
-            &app,
-            &session,
-            StatusCode::TOO_MANY_REQUESTS,
-            transaction_id.as_deref(),
-            &username,
-            Some("Too many failed attempts. Wait a few minutes and try again."),
-        )
-        .await;
-        // RFC 6585 §4: tell the client when to come back.
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(throttled.retry_after.max(1) as u64),
-        );
-        return response;
+    match limiter.check(&username, Some(&address), now).await {
+        Ok(()) => {}
+        Err(Refusal::Throttled(throttled)) => {
+            tracing::warn!(%address, "login throttled");
+            let response = login_page(
+                &app,
+                &session,
+                StatusCode::TOO_MANY_REQUESTS,
+                transaction_id.as_deref(),
+                &username,
+                Some("Too many failed attempts. Wait a few minutes and try again."),
+            )
+            .await;
+            return with_retry_after(response, throttled);
+        }
+        Err(Refusal::Store(error)) => {
+            tracing::error!(%error, "store error at login");
+            return unavailable_page(&app);
+        }
     }
     let user = match app.store.find_user(&username).await {
         Ok(user) => user,
         Err(error) => {
             tracing::error!(%error, "store error at login");
-            return page::error(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Try again later.",
-            );
+            return unavailable_page(&app);
         }
     };
     let checked = app.services.passwords.verify(user, password).await;
+    if let Err(error) = limiter
+        .record(&username, Some(&address), checked.is_some(), now)
+        .await
+    {
+        tracing::error!(%error, "store error while counting a sign-in");
+        return unavailable_page(&app);
+    }
     let Some(user) = checked else {
-        limiter.record_failure(&username, Some(&address), now);
         tracing::info!(%address, "login failed");
         return login_page(
             &app,
@@ -206,7 +210,6 @@ pub async fn login(
         )
         .await;
     };
-    limiter.record_success(&username);
     let signed_in = SessionUser {
         subject: user.subject,
         username: user.username,
@@ -239,9 +242,42 @@ pub async fn logout(
     see_other("/login")
 }
 
+fn unavailable_page(app: &App) -> Response {
+    page::error(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Try again later.",
+    )
+}
+
+/// RFC 6585 §4: a throttled attempt is told when to come back.
+fn with_retry_after(mut response: Response, throttled: Throttled) -> Response {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(throttled.retry_after.max(1) as u64),
+    );
+    response
+}
+
+/// The token endpoint's answer to a password check the throttle refused,
+/// as the login page answers (429 and `Retry-After`), with an RFC 6749 §5.2
+/// body. RFC 6749 has no code for throttling; `temporarily_unavailable` is
+/// the nearest and what the password grant itself answers.
+pub fn too_many_attempts(throttled: Throttled) -> Response {
+    let error = OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "too many failed sign-ins for this username from this address; retry later",
+    );
+    let mut response = super::json_error(&error);
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    with_retry_after(response, throttled)
+}
+
 /// The client's address for throttling: the peer, or behind a trusted proxy
-/// the last `X-Forwarded-For` entry (the one that proxy appended).
-fn client_address(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
+/// the last `X-Forwarded-For` entry (the one that proxy appended). The token
+/// endpoint counts the password grant's checks by the same address.
+pub fn client_address(app: &App, peer: SocketAddr, headers: &HeaderMap) -> String {
     if app.trusted_proxies.contains(&peer.ip()) {
         let forwarded = headers
             .get_all("x-forwarded-for")

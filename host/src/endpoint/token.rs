@@ -2,26 +2,41 @@
 //! type and scope against its registration, and hands the request to the
 //! plugin that provides the `grant_type`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{authenticated_form_with_repeats, json_error, refuse_repeated};
+use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated};
 use crate::app::App;
 use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
+use crate::ratelimit::SignInOrigin;
 use crate::secret;
 use crate::store::Client;
 
-pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    match exchange(&app, &headers, &body).await {
+pub async fn token(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The password grant's checks are throttled by the caller's address.
+    let origin = Arc::new(SignInOrigin::new(login::client_address(
+        &app, peer, &headers,
+    )));
+    match exchange(&app, &headers, &body, &origin).await {
         Ok(response) => token_response(&response),
-        Err(error) => json_error(&error),
+        // Answered as the login page answers, whatever the plugin made of it.
+        Err(error) => match origin.throttled() {
+            Some(throttled) => login::too_many_attempts(throttled),
+            None => json_error(&error),
+        },
     }
 }
 
@@ -29,6 +44,7 @@ async fn exchange(
     app: &App,
     headers: &HeaderMap,
     body: &[u8],
+    origin: &Arc<SignInOrigin>,
 ) -> Result<TokenResponse, OAuthError> {
     let registry = app.registry();
     let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
@@ -64,7 +80,7 @@ async fn exchange(
         params: params.without(&excluded),
     };
     plugin
-        .exchange(&request)
+        .exchange_from(&request, Some(origin.clone()))
         .await
         .map_err(|error| match error {
             CallError::Refused(error) => error,

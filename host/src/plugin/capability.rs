@@ -9,6 +9,7 @@ use super::bindings::grantbox::plugin::{
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
+use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
     GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind,
@@ -597,11 +598,17 @@ impl users::Host for CallCtx {
         check_len("password", &password, 1024)?;
         let services = self.services_or_unavailable()?;
         let now = services.clock.now();
-        if services.login_limiter.check(&username, None, now).is_err() {
-            return Err(HostError::Unavailable(
-                "too many failed attempts for this user; try later".into(),
-            ));
-        }
+        let origin = self.sign_in_origin.clone();
+        let started = Clock::instant();
+        let allowed = services
+            .login_limiter
+            .check_origin(&username, origin.as_deref(), now)
+            .await;
+        self.add_host_time(started);
+        allowed.map_err(|refusal| match refusal {
+            Refusal::Throttled(_) => HostError::Unavailable(refusal.to_string()),
+            Refusal::Store(error) => unavailable(error),
+        })?;
         let started = Clock::instant();
         let user = services.store.find_user(&username).await;
         self.add_host_time(started);
@@ -613,11 +620,13 @@ impl users::Host for CallCtx {
             .verify(user, password)
             .await
             .map(|user| user.subject);
+        let address = origin.as_deref().map(SignInOrigin::address);
+        let counted = services
+            .login_limiter
+            .record(&username, address, verified.is_some(), now)
+            .await;
         self.add_host_time(started);
-        match &verified {
-            Some(_) => services.login_limiter.record_success(&username),
-            None => services.login_limiter.record_failure(&username, None, now),
-        }
+        counted.map_err(unavailable)?;
         Ok(verified)
     }
 }

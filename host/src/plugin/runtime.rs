@@ -485,6 +485,8 @@ pub(super) struct CallCtx {
     /// takes from it (family, subject, scope) never changes, and whether it
     /// is still unrotated is decided by the rotation's own UPDATE.
     pub(super) found_refresh: Option<([u8; 32], TokenRecord)>,
+    /// Where the token request's password checks come from (`users`).
+    pub(super) sign_in_origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
     started: Instant,
     /// Guest time this call may take.
     deadline: Duration,
@@ -610,11 +612,22 @@ impl Plugin {
 
     /// Runs a token-endpoint exchange.
     pub async fn exchange(&self, request: &TokenRequest) -> Result<TokenResponse, CallError> {
+        self.exchange_from(request, None).await
+    }
+
+    /// Runs a token-endpoint exchange whose password checks are throttled by
+    /// `origin`'s address.
+    pub async fn exchange_from(
+        &self,
+        request: &TokenRequest,
+        origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
+    ) -> Result<TokenResponse, CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
         async {
             let mut call = self
                 .begin(Some(request.client.clone()), self.shared.timeout)
                 .await?;
+            call.store.data_mut().sign_in_origin = origin;
             let wit_request = wit::TokenRequest::from(request);
             let result = call
                 .instance
@@ -726,6 +739,7 @@ impl Plugin {
             known_grants: Vec::new(),
             looked_up: Vec::new(),
             found_refresh: None,
+            sign_in_origin: None,
             started: Clock::instant(),
             deadline,
             host_time: Duration::ZERO,

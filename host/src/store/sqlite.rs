@@ -898,6 +898,106 @@ where
         .map_err(|e| error(format!("cannot read column `{column}`"), e))
 }
 
+/// Failed sign-in counters (`Store::find_login_failures` and the rest).
+impl SqliteStore {
+    pub(super) async fn find_login_failures(
+        &self,
+        counters: &[String],
+        reset_before: i64,
+    ) -> Result<Vec<super::LoginFailures>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT counter, failures, last_failure_at FROM login_failures WHERE last_failure_at > ",
+        );
+        query.push_bind(reset_before).push(" AND counter IN (");
+        let mut list = query.separated(", ");
+        for counter in counters {
+            list.push_bind(counter);
+        }
+        list.push_unseparated(")");
+        let rows = query
+            .build()
+            .fetch_all(&self.readers)
+            .await
+            .map_err(|e| error("cannot read the failed sign-in counters", e))?;
+        rows.iter().map(login_failures_from_row).collect()
+    }
+
+    pub(super) async fn add_login_failure(
+        &self,
+        counters: &[&str],
+        now: i64,
+        reset_before: i64,
+    ) -> Result<Vec<super::LoginFailures>, StoreError> {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO login_failures (counter, failures, last_failure_at) ",
+        );
+        query.push_values(counters, |mut row, counter| {
+            row.push_bind(*counter).push_bind(1_i64).push_bind(now);
+        });
+        query
+            .push(
+                " ON CONFLICT (counter) DO UPDATE SET failures = CASE \
+                 WHEN login_failures.last_failure_at <= ",
+            )
+            .push_bind(reset_before)
+            .push(
+                " THEN 1 ELSE login_failures.failures + 1 END, \
+                 last_failure_at = MAX(login_failures.last_failure_at, excluded.last_failure_at) \
+                 RETURNING counter, failures, last_failure_at",
+            );
+        let rows = query
+            .build()
+            .fetch_all(&self.writer)
+            .await
+            .map_err(|e| error("cannot count a failed sign-in", e))?;
+        rows.iter().map(login_failures_from_row).collect()
+    }
+
+    pub(super) async fn clear_login_failures(&self, counter: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_failures WHERE counter = ?")
+            .bind(counter)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| {
+                error(
+                    format!("cannot clear the failed sign-in counter {counter:?}"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    pub(super) async fn purge_login_failures(&self, reset_before: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM login_failures WHERE counter IN \
+                 (SELECT counter FROM login_failures WHERE last_failure_at <= ? LIMIT ?)",
+            )
+            .bind(reset_before)
+            .bind(PURGE_BATCH)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| error("cannot purge old failed sign-in counters", e))?
+            .rows_affected();
+            total += deleted;
+            if deleted < PURGE_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn login_failures_from_row(row: &SqliteRow) -> Result<super::LoginFailures, StoreError> {
+    let column = |e| error("cannot read a failed sign-in counter", e);
+    Ok(super::LoginFailures {
+        counter: row.try_get("counter").map_err(column)?,
+        failures: row.try_get("failures").map_err(column)?,
+        last_failure_at: row.try_get("last_failure_at").map_err(column)?,
+    })
+}
+
 /// A store error for a failed statement, with the portable kind of `err`.
 fn error(message: impl Into<String>, err: sqlx::Error) -> StoreError {
     StoreError::with_cause(kind_of(&err), message, err)

@@ -144,6 +144,8 @@ conformance!(
     a_transaction_is_decided_once_under_concurrency,
     everything_survives_reopening,
     undecodable_rows_are_corrupt_and_closed_stores_unavailable,
+    login_failures_count_start_again_clear_and_purge,
+    concurrent_login_failures_from_two_stores_are_all_counted,
 );
 
 fn client(client_id: &str) -> Client {
@@ -1498,4 +1500,154 @@ async fn undecodable_rows_are_corrupt_and_closed_stores_unavailable(backend: Bac
     store.close().await;
     let error = store.ping().await.expect_err("closed");
     assert_eq!(error.kind(), StoreErrorKind::Unavailable);
+}
+
+fn names(counters: &[&str]) -> Vec<String> {
+    counters.iter().map(|c| (*c).to_owned()).collect()
+}
+
+fn counts(rows: &[LoginFailures]) -> Vec<(String, i64, i64)> {
+    let mut counts: Vec<_> = rows
+        .iter()
+        .map(|row| (row.counter.clone(), row.failures, row.last_failure_at))
+        .collect();
+    counts.sort();
+    counts
+}
+
+async fn login_failures_count_start_again_clear_and_purge(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let both = names(&["pair:192.0.2.1 alice", "username:alice"]);
+    assert!(
+        store
+            .find_login_failures(&both, NOW - 100)
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    for at in [NOW - 20, NOW - 10] {
+        store
+            .add_login_failure(&both, at, at - 100)
+            .await
+            .expect("add");
+    }
+    // A counter named twice counts once.
+    let added = store
+        .add_login_failure(
+            &names(&["pair:192.0.2.1 alice", "username:alice", "username:alice"]),
+            NOW,
+            NOW - 100,
+        )
+        .await
+        .expect("add");
+    let expected = vec![
+        ("pair:192.0.2.1 alice".to_owned(), 3, NOW),
+        ("username:alice".to_owned(), 3, NOW),
+    ];
+    assert_eq!(counts(&added), expected);
+    let found = store
+        .find_login_failures(
+            &names(&["username:alice", "pair:192.0.2.1 alice", "username:bob"]),
+            NOW - 100,
+        )
+        .await
+        .expect("find");
+    assert_eq!(counts(&found), expected);
+    // Past the reset time a counter counts as zero, and starts again from one.
+    assert!(
+        store
+            .find_login_failures(&both, NOW)
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    let again = store
+        .add_login_failure(&names(&["username:alice"]), NOW + 500, NOW + 400)
+        .await
+        .expect("add");
+    assert_eq!(
+        counts(&again),
+        vec![("username:alice".to_owned(), 1, NOW + 500)]
+    );
+    // A late failure never moves the last failure back.
+    let late = store
+        .add_login_failure(&names(&["username:alice"]), NOW + 490, NOW + 400)
+        .await
+        .expect("add");
+    assert_eq!(
+        counts(&late),
+        vec![("username:alice".to_owned(), 2, NOW + 500)]
+    );
+
+    store
+        .clear_login_failures("pair:192.0.2.1 alice")
+        .await
+        .expect("clear");
+    assert_eq!(
+        counts(
+            &store
+                .find_login_failures(&both, NOW - 100)
+                .await
+                .expect("find")
+        ),
+        vec![("username:alice".to_owned(), 2, NOW + 500)]
+    );
+
+    // More old counters than one purge batch; the recent one stays.
+    let old: Vec<String> = (0..1200)
+        .map(|i| format!("address:10.0.{}.{}", i / 256, i % 256))
+        .collect();
+    store
+        .add_login_failure(&old, NOW, NOW - 100)
+        .await
+        .expect("add many");
+    assert_eq!(store.purge_login_failures(NOW).await.expect("purge"), 1200);
+    assert_eq!(
+        store.purge_login_failures(NOW).await.expect("purge again"),
+        0
+    );
+    assert_eq!(
+        store
+            .find_login_failures(&names(&["username:alice"]), NOW)
+            .await
+            .expect("find")
+            .len(),
+        1
+    );
+}
+
+/// Two stores on one database stand for two instances: no failure is lost
+/// when both count at once.
+async fn concurrent_login_failures_from_two_stores_are_all_counted(backend: Backend) {
+    let (db, first) = open_temp(backend).await;
+    let second = Store::open(&db.url).await.expect("a second store");
+    let counters = names(&[
+        "pair:192.0.2.1 alice",
+        "username:alice",
+        "address:192.0.2.1",
+    ]);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let counters = counters.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_login_failure(&counters, NOW, NOW - 100)
+                .await
+                .expect("add")
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let found = second
+        .find_login_failures(&counters, NOW - 100)
+        .await
+        .expect("find");
+    assert_eq!(found.len(), 3);
+    assert!(found.iter().all(|row| row.failures == 40), "{found:?}");
 }

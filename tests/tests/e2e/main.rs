@@ -19,6 +19,7 @@ mod postgres;
 mod resilience;
 mod scaffold;
 mod security;
+mod throttle;
 mod token;
 mod token_exchange;
 mod versioning;

@@ -1,0 +1,13 @@
+-- Failed sign-in counters for login throttling (`ratelimit.rs`), shared by
+-- the login page and the password grant and by every instance on this
+-- database. Mirrors sqlite/0007_login_failures.sql. `counter` names what is
+-- counted: a username and address together, a username over all addresses,
+-- or an address over all usernames. A counter starts again from one when its
+-- last failure is older than the reset time; housekeeping deletes such rows.
+CREATE TABLE login_failures (
+    counter         TEXT   NOT NULL PRIMARY KEY,
+    failures        BIGINT NOT NULL,
+    last_failure_at BIGINT NOT NULL
+);
+
+CREATE INDEX login_failures_last_failure_at ON login_failures (last_failure_at);
