@@ -12,6 +12,7 @@ mod hot_swap;
 mod jwt_bearer;
 mod lifecycle;
 mod operations;
+mod plugin_limits;
 mod plugins;
 mod postgres;
 mod resilience;
