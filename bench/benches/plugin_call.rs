@@ -523,8 +523,10 @@ fn host_like_engine() -> wasmtime::Engine {
 
 fn new_store(engine: &wasmtime::Engine) -> wasmtime::Store<StubCtx> {
     let mut store = wasmtime::Store::new(engine, stub_ctx());
-    // Nothing advances the epoch here: a deadline that never comes.
+    // Nothing advances the epoch here: a deadline that never comes. The
+    // engine counts fuel (as the host does, which sets it per call).
     store.set_epoch_deadline(u64::MAX / 2);
+    store.set_fuel(u64::MAX).expect("the engine consumes fuel");
     store
 }
 

@@ -15,6 +15,7 @@ const SOURCE: &str = "fuzz/plugin.toml";
 const CAPS: LimitCaps = LimitCaps {
     max_memory_bytes: 64 << 20,
     max_timeout_ms: 5000,
+    ..LimitCaps::DEFAULT
 };
 const FIELDS: &[&str] = &[
     "plugin.name",

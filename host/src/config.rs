@@ -111,6 +111,13 @@ pub struct RawPluginLimits {
     pub max_timeout_ms: Option<u64>,
     pub max_concurrent_calls: Option<u32>,
     pub allowed_capabilities: Option<Vec<String>>,
+    // Caps on the per-call host budget and the key-value quota a manifest's
+    // `[limits]` may ask for (SECURITY.md, "Plugin quotas and deadlines").
+    pub max_host_calls: Option<u32>,
+    pub max_host_time_ms: Option<u64>,
+    pub max_key_value_keys: Option<u64>,
+    pub max_key_value_mib: Option<u64>,
+    pub max_key_value_write_kib: Option<u64>,
 }
 
 /// A config problem, naming the file (or flag) and the field.
@@ -308,6 +315,39 @@ impl ServeConfig {
                 })?);
             }
             runtime.allowed_capabilities = allowed;
+        }
+        // Caps on the per-call host budget and the key-value quota.
+        let cap = |field: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(error(
+                    field,
+                    format!("{value} is outside {}..={}", range.start(), range.end()),
+                ))
+            }
+        };
+        if let Some(calls) = limits.max_host_calls {
+            runtime.caps.max_host_calls = cap(
+                "plugin_limits.max_host_calls",
+                u64::from(calls),
+                1..=1_000_000,
+            )? as u32;
+        }
+        if let Some(ms) = limits.max_host_time_ms {
+            runtime.caps.max_host_time_ms = cap("plugin_limits.max_host_time_ms", ms, 1..=600_000)?;
+        }
+        if let Some(keys) = limits.max_key_value_keys {
+            runtime.caps.max_key_value_keys =
+                cap("plugin_limits.max_key_value_keys", keys, 1..=100_000_000)?;
+        }
+        if let Some(mib) = limits.max_key_value_mib {
+            runtime.caps.max_key_value_bytes =
+                cap("plugin_limits.max_key_value_mib", mib, 1..=1 << 20)? << 20;
+        }
+        if let Some(kib) = limits.max_key_value_write_kib {
+            runtime.caps.max_key_value_write_bytes =
+                cap("plugin_limits.max_key_value_write_kib", kib, 1..=1 << 20)? << 10;
         }
         runtime.cache_dir = flags.cache_dir.or(raw.cache_dir).or_else(default_cache_dir);
 

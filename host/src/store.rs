@@ -224,6 +224,18 @@ pub enum RotateOutcome {
     Reused,
 }
 
+/// What a key-value namespace holds (see [`Store::kv_usage`]); sizes count
+/// the bytes of each key and its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvUsage {
+    /// Live keys of the namespace.
+    pub keys: u64,
+    /// Bytes of the live keys and values of the namespace.
+    pub bytes: u64,
+    /// Bytes of the asked-for key and its value, when that key is live.
+    pub key_bytes: Option<u64>,
+}
+
 /// A storage failure, with a portable [`StoreErrorKind`] so callers never
 /// parse database codes.
 ///
@@ -533,6 +545,20 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.kv_delete(namespace, key).await,
             Store::Postgres(s) => s.kv_delete(namespace, key).await,
+        }
+    }
+
+    /// What a key-value namespace holds at `now` (expired entries not
+    /// counted), and the size of `key`'s live entry, for the plugin quotas.
+    pub async fn kv_usage(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<KvUsage, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.kv_usage(namespace, key, now).await,
+            Store::Postgres(s) => s.kv_usage(namespace, key, now).await,
         }
     }
 

@@ -31,8 +31,10 @@ const MAX_AUDIENCE_VALUES: usize = 16;
 const MAX_AUDIENCE_BYTES: usize = 2048;
 
 impl CallCtx {
-    /// Fails unless the plugin holds `capability`.
-    fn check(&self, capability: Capability) -> Result<(), HostError> {
+    /// Fails unless the plugin holds `capability` and the call's host budget
+    /// (count and time) has room for one more host call.
+    fn check(&mut self, capability: Capability) -> Result<(), HostError> {
+        self.spend_host_call().map_err(HostError::Unavailable)?;
         if self.granted(capability) {
             return Ok(());
         }
@@ -53,13 +55,67 @@ impl CallCtx {
             .ok_or_else(|| HostError::InvalidArgument("this call has no client".into()))
     }
 
-    fn remember_issued(&mut self, value: &str) -> Result<(), HostError> {
-        if self.issued.len() >= MAX_ISSUED_PER_CALL {
+    /// Fails unless `count` more tokens or codes fit in this call's cap;
+    /// checked before anything is stored.
+    fn reserve_issued(&self, count: usize) -> Result<(), HostError> {
+        if self.issued.len() + count > MAX_ISSUED_PER_CALL {
             return Err(HostError::InvalidArgument(format!(
                 "at most {MAX_ISSUED_PER_CALL} tokens or codes a call"
             )));
         }
+        Ok(())
+    }
+
+    /// Remembers a token or code the host stored in this call (after
+    /// [`Self::reserve_issued`] made room for it).
+    fn remember_issued(&mut self, value: &str) {
         self.issued.push(value.to_owned());
+    }
+
+    /// Fails unless writing `key` with `value_len` bytes of value keeps this
+    /// call within its key-value write budget and the plugin's namespace
+    /// within its quota of keys and bytes; then counts the write.
+    ///
+    /// The namespace is measured before the write, not in the same statement:
+    /// calls running at once may each pass and together overshoot the quota
+    /// by at most their per-call write budgets.
+    async fn reserve_key_value_write(
+        &mut self,
+        services: &super::HostServices,
+        key: &str,
+        value_len: usize,
+        now: i64,
+    ) -> Result<(), HostError> {
+        let quota = self.key_value_quota();
+        let size = (key.len() + value_len) as u64;
+        if self.key_value_written + size > quota.write_bytes_per_call {
+            return Err(HostError::InvalidArgument(format!(
+                "key-value writes of one call exceed {} bytes (plugin {} limits.key_value_write_kib)",
+                quota.write_bytes_per_call,
+                self.plugin_name()
+            )));
+        }
+        let started = Clock::instant();
+        let usage = services.store.kv_usage(self.plugin_name(), key, now).await;
+        self.add_host_time(started);
+        let usage = usage.map_err(unavailable)?;
+        let keys = usage.keys + u64::from(usage.key_bytes.is_none());
+        let bytes = usage.bytes - usage.key_bytes.unwrap_or(0) + size;
+        if keys > quota.keys {
+            return Err(HostError::InvalidArgument(format!(
+                "the key-value namespace of plugin {} is full: at most {} keys (limits.key_value_keys)",
+                self.plugin_name(),
+                quota.keys
+            )));
+        }
+        if bytes > quota.bytes {
+            return Err(HostError::InvalidArgument(format!(
+                "the key-value namespace of plugin {} is full: at most {} bytes (limits.key_value_kib)",
+                self.plugin_name(),
+                quota.bytes
+            )));
+        }
+        self.key_value_written += size;
         Ok(())
     }
 
@@ -86,13 +142,14 @@ impl CallCtx {
         origin: GrantOrigin,
         issued: &tokens::IssuedTokens,
     ) -> Result<(), HostError> {
+        self.reserve_issued(rows.len())?;
         let started = Clock::instant();
         let stored = services.store.insert_tokens(rows, origin).await;
         self.add_host_time(started);
         stored.map_err(unavailable)?;
-        self.remember_issued(&issued.access_token)?;
+        self.remember_issued(&issued.access_token);
         if let Some(refresh) = &issued.refresh_token {
-            self.remember_issued(refresh)?;
+            self.remember_issued(refresh);
         }
         Ok(())
     }
@@ -422,6 +479,7 @@ impl codes::Host for CallCtx {
             )));
         }
         let client_id = self.client_id()?;
+        self.reserve_issued(1)?;
         let services = self.services_or_unavailable()?;
         let lifetime =
             i64::from(lifetime_seconds).clamp(1, services.lifetimes.authorization_code_max);
@@ -442,7 +500,7 @@ impl codes::Host for CallCtx {
         let stored = services.store.insert_code(&row).await;
         self.add_host_time(started);
         stored.map_err(unavailable)?;
-        self.remember_issued(&code)?;
+        self.remember_issued(&code);
         Ok(code)
     }
 
@@ -564,6 +622,8 @@ impl refresh_tokens::Host for CallCtx {
             &record.grant_id,
             now,
         );
+        self.reserve_issued(rows.len())
+            .map_err(RefreshError::Host)?;
         let started = Clock::instant();
         let outcome = services
             .store
@@ -572,10 +632,9 @@ impl refresh_tokens::Host for CallCtx {
         self.add_host_time(started);
         match outcome.map_err(|e| RefreshError::Host(unavailable(e)))? {
             RotateOutcome::Rotated(_) => {
-                self.remember_issued(&issued.access_token)
-                    .map_err(RefreshError::Host)?;
+                self.remember_issued(&issued.access_token);
                 if let Some(refresh) = &issued.refresh_token {
-                    self.remember_issued(refresh).map_err(RefreshError::Host)?;
+                    self.remember_issued(refresh);
                 }
                 Ok(issued)
             }
@@ -659,7 +718,10 @@ impl key_value::Host for CallCtx {
             )));
         }
         let services = self.services_or_unavailable()?;
-        let expires_at = ttl_seconds.map(|ttl| services.clock.now() + i64::from(ttl));
+        let now = services.clock.now();
+        self.reserve_key_value_write(&services, &key, value.len(), now)
+            .await?;
+        let expires_at = ttl_seconds.map(|ttl| now + i64::from(ttl));
         let started = Clock::instant();
         let stored = services
             .store
@@ -684,6 +746,8 @@ impl key_value::Host for CallCtx {
         }
         let services = self.services_or_unavailable()?;
         let now = services.clock.now();
+        self.reserve_key_value_write(&services, &key, value.len(), now)
+            .await?;
         let expires_at = ttl_seconds.map(|ttl| now + i64::from(ttl));
         let started = Clock::instant();
         let inserted = services

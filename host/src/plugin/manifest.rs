@@ -38,7 +38,19 @@ pub struct Manifest {
     /// (e.g. RFC 8693 `audience` and `resource`); every other one may not.
     pub repeatable_parameters: Vec<String>,
     pub memory_bytes: usize,
+    /// Guest work a call may do, in milliseconds of a reference core's time
+    /// (counted in fuel, so waiting for a core does not count).
     pub timeout_ms: u64,
+    /// Host calls (every capability function) one call may make.
+    pub host_calls: u32,
+    /// Wall-clock time one call may spend inside host calls.
+    pub host_time_ms: u64,
+    /// Live keys the plugin's key-value namespace may hold.
+    pub key_value_keys: u64,
+    /// Bytes of keys and values the plugin's key-value namespace may hold.
+    pub key_value_bytes: u64,
+    /// Bytes of keys and values one call may write to the key-value store.
+    pub key_value_write_bytes: u64,
     /// The `[config]` table as JSON, handed to the plugin unchanged.
     pub config: serde_json::Map<String, serde_json::Value>,
 }
@@ -104,6 +116,24 @@ pub struct ManifestError {
 pub struct LimitCaps {
     pub max_memory_bytes: usize,
     pub max_timeout_ms: u64,
+    pub max_host_calls: u32,
+    pub max_host_time_ms: u64,
+    pub max_key_value_keys: u64,
+    pub max_key_value_bytes: u64,
+    pub max_key_value_write_bytes: u64,
+}
+
+impl LimitCaps {
+    /// The caps of a server whose operator set none (`[plugin_limits]`).
+    pub const DEFAULT: LimitCaps = LimitCaps {
+        max_memory_bytes: 64 << 20,
+        max_timeout_ms: 5_000,
+        max_host_calls: 1_024,
+        max_host_time_ms: 10_000,
+        max_key_value_keys: 100_000,
+        max_key_value_bytes: 64 << 20,
+        max_key_value_write_bytes: 1 << 20,
+    };
 }
 
 #[derive(Deserialize)]
@@ -153,6 +183,11 @@ struct RawProvides {
 struct RawLimits {
     memory_mib: Option<u64>,
     timeout_ms: Option<u64>,
+    host_calls: Option<u32>,
+    host_time_ms: Option<u64>,
+    key_value_keys: Option<u64>,
+    key_value_kib: Option<u64>,
+    key_value_write_kib: Option<u64>,
 }
 
 /// Token-endpoint parameters the host itself reads (RFC 6749 §3.2, §2.3.1);
@@ -161,6 +196,15 @@ const HOST_READ_PARAMETERS: [&str; 4] = ["grant_type", "scope", "client_id", "cl
 
 const DEFAULT_MEMORY_MIB: u64 = 16;
 const DEFAULT_TIMEOUT_MS: u64 = 100;
+/// Defaults of the limits added after 1.0: generous for every bundled grant
+/// (which makes at most a handful of host calls and no key-value writes),
+/// and lowered to the operator's cap when that is lower, so that a manifest
+/// without them always loads.
+const DEFAULT_HOST_CALLS: u32 = 64;
+const DEFAULT_HOST_TIME_MS: u64 = 1_000;
+const DEFAULT_KEY_VALUE_KEYS: u64 = 1_000;
+const DEFAULT_KEY_VALUE_KIB: u64 = 1_024;
+const DEFAULT_KEY_VALUE_WRITE_KIB: u64 = 256;
 
 impl Manifest {
     /// Reads `plugin.toml` from a file.
@@ -318,6 +362,52 @@ impl Manifest {
                 ),
             ));
         }
+        // A limit the manifest sets must lie in 1..=cap; an absent one is the
+        // default, lowered to the cap. Returns it times `unit`.
+        let bounded =
+            |field: &str, asked: Option<u64>, default: u64, cap: u64, unit: u64| match asked {
+                None => Ok(default.min(cap).max(1).saturating_mul(unit)),
+                Some(value) if (1..=cap).contains(&value) => Ok(value.saturating_mul(unit)),
+                Some(value) => Err(error(
+                    field,
+                    format!("{value} is outside 1..={cap} (the host's cap)"),
+                )),
+            };
+        let host_calls = bounded(
+            "limits.host_calls",
+            raw.limits.host_calls.map(u64::from),
+            u64::from(DEFAULT_HOST_CALLS),
+            u64::from(caps.max_host_calls),
+            1,
+        )? as u32;
+        let host_time_ms = bounded(
+            "limits.host_time_ms",
+            raw.limits.host_time_ms,
+            DEFAULT_HOST_TIME_MS,
+            caps.max_host_time_ms,
+            1,
+        )?;
+        let key_value_keys = bounded(
+            "limits.key_value_keys",
+            raw.limits.key_value_keys,
+            DEFAULT_KEY_VALUE_KEYS,
+            caps.max_key_value_keys,
+            1,
+        )?;
+        let key_value_bytes = bounded(
+            "limits.key_value_kib",
+            raw.limits.key_value_kib,
+            DEFAULT_KEY_VALUE_KIB,
+            caps.max_key_value_bytes >> 10,
+            1 << 10,
+        )?;
+        let key_value_write_bytes = bounded(
+            "limits.key_value_write_kib",
+            raw.limits.key_value_write_kib,
+            DEFAULT_KEY_VALUE_WRITE_KIB,
+            caps.max_key_value_write_bytes >> 10,
+            1 << 10,
+        )?;
         let config = serde_json::to_value(&raw.config)
             .ok()
             .and_then(|v| v.as_object().cloned())
@@ -337,6 +427,11 @@ impl Manifest {
             repeatable_parameters: raw.provides.repeatable_parameters,
             memory_bytes,
             timeout_ms,
+            host_calls,
+            host_time_ms,
+            key_value_keys,
+            key_value_bytes,
+            key_value_write_bytes,
             config,
         })
     }
@@ -378,6 +473,7 @@ mod tests {
     const CAPS: LimitCaps = LimitCaps {
         max_memory_bytes: 64 << 20,
         max_timeout_ms: 1000,
+        ..LimitCaps::DEFAULT
     };
 
     fn manifest(extra: &str) -> String {
@@ -439,6 +535,46 @@ grant_types = ["urn:x"]
 
         let memory = error_of(&format!("{}\n[limits]\nmemory_mib = 4096\n", manifest("")));
         assert!(memory.contains("limits.memory_mib"), "{memory}");
+    }
+
+    #[test]
+    fn budgets_and_quotas_default_and_stay_under_the_caps() {
+        let m = Manifest::parse(&manifest(""), "p", CAPS).unwrap();
+        assert_eq!(
+            (
+                m.host_calls,
+                m.host_time_ms,
+                m.key_value_keys,
+                m.key_value_bytes,
+                m.key_value_write_bytes
+            ),
+            (64, 1000, 1000, 1 << 20, 256 << 10)
+        );
+        let limits = "\n[limits]\nhost_calls = 8\nhost_time_ms = 50\nkey_value_keys = 10\nkey_value_kib = 4\nkey_value_write_kib = 2\n";
+        let m = Manifest::parse(&format!("{}{limits}", manifest("")), "p", CAPS).unwrap();
+        assert_eq!(
+            (
+                m.host_calls,
+                m.host_time_ms,
+                m.key_value_keys,
+                m.key_value_bytes,
+                m.key_value_write_bytes
+            ),
+            (8, 50, 10, 4 << 10, 2 << 10)
+        );
+        // Over the operator's cap: refused, naming the field.
+        let over = error_of(&format!("{}\n[limits]\nhost_calls = 2000\n", manifest("")));
+        assert!(over.contains("limits.host_calls"), "{over}");
+        let over = error_of(&format!("{}\n[limits]\nkey_value_kib = 0\n", manifest("")));
+        assert!(over.contains("limits.key_value_kib"), "{over}");
+        // A default above a lowered cap is lowered, so old manifests load.
+        let low = LimitCaps {
+            max_host_calls: 4,
+            max_key_value_write_bytes: 1 << 10,
+            ..CAPS
+        };
+        let m = Manifest::parse(&manifest(""), "p", low).unwrap();
+        assert_eq!((m.host_calls, m.key_value_write_bytes), (4, 1 << 10));
     }
 
     #[test]

@@ -77,7 +77,27 @@ impl Registry {
                     .values()
                     .any(|(q, _)| Arc::ptr_eq(p, q))
         });
+        registry.check_names_are_unique()?;
         Ok(registry)
+    }
+
+    /// A plugin's key-value data is kept under its manifest's `name`, so two
+    /// plugins serving at once under one name would share it: refused, with
+    /// both sources named. (A plugin of the directory that replaces every
+    /// type of a bundled one of its name is its upgrade and keeps its data.)
+    fn check_names_are_unique(&self) -> Result<(), LoadError> {
+        let mut by_name: BTreeMap<&str, &PluginRef> = BTreeMap::new();
+        for plugin in &self.plugins {
+            if let Some(other) = by_name.insert(plugin.name(), plugin) {
+                return Err(LoadError(format!(
+                    "{}: plugin.name: {:?} is also the name of {}; plugin names must be unique (the key-value namespace is the name)",
+                    plugin.manifest.source,
+                    plugin.name(),
+                    other.manifest.source
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn insert(&mut self, plugin: PluginRef, origin: &Origin) -> Result<(), LoadError> {

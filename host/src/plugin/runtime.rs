@@ -1,6 +1,8 @@
-//! The sandbox: one wasmtime [`Engine`] with the pooling allocator and epoch
-//! interruption, a compiled-artifact cache, one `InstancePre` per plugin, and
-//! a fresh `Store` for every call, so no state outlives a request.
+//! The sandbox: one wasmtime [`Engine`] with the pooling allocator, fuel and
+//! epoch interruption, a compiled-artifact cache, one `InstancePre` per
+//! plugin, and a fresh `Store` for every call, so no state outlives a request.
+//! Each call is bounded by fuel (the guest's work), a host-call budget (count
+//! and time) and a wall-clock backstop.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -28,8 +30,22 @@ use crate::store::TokenRecord;
 /// The least deadline of the `info` call at load (see `Plugin::info`).
 const LOAD_DEADLINE: Duration = Duration::from_secs(2);
 
-/// How often the epoch advances; deadlines are counted in these ticks.
+/// How often the epoch advances; the wall-clock backstop and the host
+/// budget are checked at each tick.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Fuel (about one unit per wasm instruction) a guest gets per millisecond of
+/// its `timeout_ms`: roughly what one core runs in a millisecond (measured: at
+/// 2 million, fault-plugin's spin loop with `timeout_ms = 100` stopped after
+/// 30-50 ms on the 2-core CI machine under load). Fuel counts the guest's own
+/// work, so a guest that waits for a core (CPU starvation) spends none of it.
+pub const FUEL_PER_MS: u64 = 4_000_000;
+
+/// The wall-clock backstop of a call: this many times its guest deadline,
+/// plus its host-time budget. It stops what fuel does not count (a guest
+/// descheduled forever, work inside one instruction such as `memory.fill`)
+/// and leaves room for a starved but healthy guest.
+const WALL_CLOCK_FACTOR: u32 = 10;
 
 /// Settings of the sandbox as a whole.
 #[derive(Debug, Clone)]
@@ -49,10 +65,7 @@ impl Default for RuntimeConfig {
         Self {
             cache_dir: None,
             max_concurrent_calls: 256,
-            caps: LimitCaps {
-                max_memory_bytes: 64 << 20,
-                max_timeout_ms: 5_000,
-            },
+            caps: LimitCaps::DEFAULT,
             allowed_capabilities: Capability::ALL.into_iter().collect(),
         }
     }
@@ -108,6 +121,10 @@ struct CallShared {
     config: serde_json::Map<String, serde_json::Value>,
     memory_bytes: usize,
     timeout: Duration,
+    /// Host calls one call may make, and the time it may spend in them.
+    host_calls: u32,
+    host_time: Duration,
+    key_value: KeyValueQuota,
     calls: Arc<Semaphore>,
     ticker: Arc<TickerState>,
     services: Option<HostServices>,
@@ -182,6 +199,13 @@ impl Runtime {
             config: manifest.config.clone(),
             memory_bytes: manifest.memory_bytes,
             timeout: Duration::from_millis(manifest.timeout_ms),
+            host_calls: manifest.host_calls,
+            host_time: Duration::from_millis(manifest.host_time_ms),
+            key_value: KeyValueQuota {
+                keys: manifest.key_value_keys,
+                bytes: manifest.key_value_bytes,
+                write_bytes_per_call: manifest.key_value_write_bytes,
+            },
             calls: self.calls.clone(),
             ticker: self.ticker.state.clone(),
             services: self.services.clone(),
@@ -281,6 +305,9 @@ const KEEP_RESIDENT_BYTES: usize = 64 << 10;
 pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut wasm = wasmtime::Config::new();
     wasm.epoch_interruption(true);
+    // The guest's deadline is counted in fuel (its own work), the wall-clock
+    // backstop in epochs.
+    wasm.consume_fuel(true);
     let slots = config.max_concurrent_calls.max(1);
     let mut pooling = wasmtime::PoolingAllocationConfig::default();
     pooling
@@ -487,11 +514,29 @@ pub(super) struct CallCtx {
     pub(super) found_refresh: Option<([u8; 32], TokenRecord)>,
     /// Where the token request's password checks come from (`users`).
     pub(super) sign_in_origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
+    /// Bytes of keys and values this call wrote to the key-value store.
+    pub(super) key_value_written: u64,
     started: Instant,
-    /// Guest time this call may take.
-    deadline: Duration,
-    /// Time spent in host calls, which does not count against the deadline.
+    /// The wall-clock backstop: the call is interrupted past it.
+    wall_deadline: Duration,
+    /// Host calls made so far.
+    host_calls: u32,
+    /// Time spent in host calls so far (the guest's fuel does not pay for it).
     host_time: Duration,
+    /// Why the call's budget is spent, once it is: the call then ends as a
+    /// deadline fault, whatever the guest does next.
+    spent: Option<String>,
+}
+
+/// The key-value quota of one plugin (from its manifest, capped by the operator).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct KeyValueQuota {
+    /// Live keys of the namespace.
+    pub(super) keys: u64,
+    /// Bytes of live keys and values of the namespace.
+    pub(super) bytes: u64,
+    /// Bytes of keys and values one call may write.
+    pub(super) write_bytes_per_call: u64,
 }
 
 impl WasiView for CallCtx {
@@ -528,12 +573,38 @@ impl CallCtx {
         &self.shared.config_json
     }
 
-    pub(super) fn add_host_time(&mut self, since: Instant) {
-        self.host_time += since.elapsed();
+    pub(super) fn key_value_quota(&self) -> KeyValueQuota {
+        self.shared.key_value
     }
 
-    fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
+    /// Counts a host call against the call's budget; fails once the budget
+    /// (count or time) is spent. The call then ends as a deadline fault.
+    pub(super) fn spend_host_call(&mut self) -> Result<(), String> {
+        if self.spent.is_none() {
+            self.host_calls += 1;
+            if self.host_calls > self.shared.host_calls {
+                self.spent = Some(format!(
+                    "host-call budget spent: more than {} host calls",
+                    self.shared.host_calls
+                ));
+            }
+        }
+        match &self.spent {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the time of a host call that began at `since` to the call's
+    /// host time; past the budget, the call's budget is spent.
+    pub(super) fn add_host_time(&mut self, since: Instant) {
+        self.host_time += since.elapsed();
+        if self.spent.is_none() && self.host_time > self.shared.host_time {
+            self.spent = Some(format!(
+                "host-time budget spent: more than {} ms in host calls",
+                self.shared.host_time.as_millis()
+            ));
+        }
     }
 }
 
@@ -595,10 +666,10 @@ impl Plugin {
 
     /// Asks the plugin what it provides (done once at load).
     async fn info(&self) -> Result<PluginInfo, Fault> {
-        // Asked once, at load. Its deadline is counted in wall-clock time,
-        // and a server starting on a busy machine (or under `nice`) may wait
-        // for a core longer than a request's deadline: that must not refuse
-        // a healthy plugin. A plugin that spins here is still stopped.
+        // Asked once, at load, with at least LOAD_DEADLINE of fuel: its
+        // wall-clock backstop is ten times that, so a server starting on a
+        // busy machine (or under `nice`) does not refuse a healthy plugin.
+        // A plugin that spins here is still stopped.
         let mut call = self
             .begin(None, self.shared.timeout.max(LOAD_DEADLINE))
             .await?;
@@ -740,16 +811,25 @@ impl Plugin {
             looked_up: Vec::new(),
             found_refresh: None,
             sign_in_origin: None,
+            key_value_written: 0,
             started: Clock::instant(),
-            deadline,
+            wall_deadline: deadline * WALL_CLOCK_FACTOR + self.shared.host_time,
+            host_calls: 0,
             host_time: Duration::ZERO,
+            spent: None,
         };
         let mut store = Store::new(self.pre.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);
+        let fuel = u64::try_from(deadline.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(FUEL_PER_MS);
+        if let Err(e) = store.set_fuel(fuel) {
+            warn!(error = %e, "cannot set the plugin's fuel");
+        }
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| {
             let ctx = store.data();
-            if ctx.guest_time() >= ctx.deadline {
+            if ctx.spent.is_some() || ctx.started.elapsed() >= ctx.wall_deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Let other requests on this worker run while a slow guest computes.
@@ -788,6 +868,12 @@ impl Plugin {
         ];
         metrics::histogram!("grantbox_plugin_call_duration_seconds", &labels)
             .record(elapsed.as_secs_f64());
+        // A guest that goes on after its budget ran out (it saw the host's
+        // refusals) still ends as a deadline fault.
+        let result = match (result, &ctx.spent) {
+            (Ok(_), Some(why)) => Err(wasmtime::Error::msg(why.clone())),
+            (result, _) => result,
+        };
         match result {
             Ok(value) => {
                 metrics::counter!("grantbox_plugin_calls_total", "plugin" => self.shared.name.clone(), "function" => function, "outcome" => "ok").increment(1);
@@ -809,11 +895,18 @@ impl Plugin {
 }
 
 fn classify(error: &wasmtime::Error, ctx: &CallCtx) -> Fault {
+    if let Some(why) = &ctx.spent {
+        debug!(error = ?error, "plugin fault details");
+        return Fault {
+            kind: FaultKind::Deadline,
+            detail: why.clone(),
+        };
+    }
     let kind = if ctx.limits.hit {
         FaultKind::Memory
     } else {
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => FaultKind::Deadline,
+            Some(Trap::Interrupt | Trap::OutOfFuel) => FaultKind::Deadline,
             Some(Trap::StackOverflow) => FaultKind::StackOverflow,
             Some(Trap::UnreachableCodeReached) => FaultKind::Panic,
             Some(Trap::MemoryOutOfBounds) => FaultKind::OutOfBounds,

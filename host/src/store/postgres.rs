@@ -20,9 +20,10 @@ use sqlx::{Executor, PgConnection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::group_commit::{GroupCommit, Presented, TokenWriter};
 use super::{
-    Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
-    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
+    Client, CodeRecord, GrantOrigin, KvUsage, NewCode, NewToken, ROTATION_RACE_WINDOW,
+    RedeemOutcome, RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User,
+    audience_from_column, audience_to_column, from_json, join_scope, split_scope, to_hash, to_json,
+    to_kind,
 };
 
 /// The PostgreSQL backend. Cloning shares the pool.
@@ -672,6 +673,33 @@ impl PostgresStore {
             )
         })?;
         Ok(())
+    }
+
+    pub(super) async fn kv_usage(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<KvUsage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS keys, COALESCE(SUM(OCTET_LENGTH(key) + OCTET_LENGTH(value)), 0)::BIGINT AS bytes, \
+             SUM(CASE WHEN key = $2 THEN OCTET_LENGTH(key) + OCTET_LENGTH(value) END)::BIGINT AS key_bytes \
+             FROM kv WHERE namespace = $1 AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| error(format!("cannot measure namespace `{namespace}`"), e))?;
+        let keys: i64 = get(&row, "keys")?;
+        let bytes: i64 = get(&row, "bytes")?;
+        let key_bytes: Option<i64> = get(&row, "key_bytes")?;
+        Ok(KvUsage {
+            keys: keys.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            key_bytes: key_bytes.map(|b| b.max(0) as u64),
+        })
     }
 
     pub(super) async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {

@@ -16,9 +16,10 @@ use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection, Transaction};
 
 use super::group_commit::{GroupCommit, Presented, TokenWriter};
 use super::{
-    Client, CodeRecord, GrantOrigin, NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome,
-    RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User, audience_from_column,
-    audience_to_column, from_json, join_scope, split_scope, to_hash, to_json, to_kind,
+    Client, CodeRecord, GrantOrigin, KvUsage, NewCode, NewToken, ROTATION_RACE_WINDOW,
+    RedeemOutcome, RotateOutcome, StoreError, StoreErrorKind, TokenKind, TokenRecord, User,
+    audience_from_column, audience_to_column, from_json, join_scope, split_scope, to_hash, to_json,
+    to_kind,
 };
 
 /// The SQLite backend. Cloning shares the pools.
@@ -664,6 +665,33 @@ impl SqliteStore {
         .await
         .map_err(|e| error(format!("cannot save the consent of client `{client_id}`"), e))?;
         Ok(())
+    }
+
+    pub(super) async fn kv_usage(
+        &self,
+        namespace: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<KvUsage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS keys, COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value)), 0) AS bytes, \
+             SUM(CASE WHEN key = ? THEN LENGTH(CAST(key AS BLOB)) + LENGTH(value) END) AS key_bytes \
+             FROM kv WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(key)
+        .bind(namespace)
+        .bind(now)
+        .fetch_one(&self.readers)
+        .await
+        .map_err(|e| error(format!("cannot measure namespace `{namespace}`"), e))?;
+        let keys: i64 = get(&row, "keys")?;
+        let bytes: i64 = get(&row, "bytes")?;
+        let key_bytes: Option<i64> = get(&row, "key_bytes")?;
+        Ok(KvUsage {
+            keys: keys.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+            key_bytes: key_bytes.map(|b| b.max(0) as u64),
+        })
     }
 
     pub(super) async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {

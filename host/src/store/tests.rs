@@ -140,6 +140,7 @@ conformance!(
     concurrent_rotations_one_winner_whose_family_survives,
     kv_get_set_insert_new_delete,
     kv_insert_new_is_atomic,
+    kv_usage_counts_live_keys_and_bytes,
     purge_expired_deletes_only_expired_rows_in_batches,
     a_transaction_is_decided_once_under_concurrency,
     everything_survives_reopening,
@@ -1246,6 +1247,37 @@ async fn kv_get_set_insert_new_delete(backend: Backend) {
     assert!(store.kv_delete("p", "k").await.expect("delete"));
     assert!(!store.kv_delete("p", "k").await.expect("delete again"));
     assert_eq!(store.kv_get("p", "k", NOW).await.expect("get"), None);
+}
+
+async fn kv_usage_counts_live_keys_and_bytes(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let empty = store.kv_usage("p", "a", NOW).await.expect("usage");
+    assert_eq!(empty, KvUsage::default());
+    store.kv_set("p", "a", b"12345", None).await.expect("set");
+    store
+        .kv_set("p", "bb", b"1", Some(NOW + 10))
+        .await
+        .expect("set");
+    store.kv_set("other", "a", b"123", None).await.expect("set");
+    let usage = store.kv_usage("p", "a", NOW).await.expect("usage");
+    assert_eq!(
+        usage,
+        KvUsage {
+            keys: 2,
+            bytes: 1 + 5 + 2 + 1,
+            key_bytes: Some(6),
+        }
+    );
+    // Expired entries count for nothing, and an absent key has no size.
+    let later = store.kv_usage("p", "zz", NOW + 10).await.expect("usage");
+    assert_eq!(
+        later,
+        KvUsage {
+            keys: 1,
+            bytes: 6,
+            key_bytes: None,
+        }
+    );
 }
 
 async fn kv_insert_new_is_atomic(backend: Backend) {

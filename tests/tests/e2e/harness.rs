@@ -586,3 +586,36 @@ fn default_db(dir: &Path) -> String {
     std::fs::write(&remembered, &url).expect("the server directory is writable");
     url
 }
+
+/// Runs `sql`, which returns one integer, on the server's own database
+/// (its SQLite file, read beside the running server, or its PostgreSQL database).
+pub fn query_integer(server: &Server, sql: &str) -> i64 {
+    use sqlx::Connection as _;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        if server.db.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(&server.db)
+                .await
+                .unwrap_or_else(|e| panic!("{}: cannot connect: {e}", server.db));
+            let value: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let _ = connection.close().await;
+            value
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&server.db)
+                .await
+                .unwrap_or_else(|e| panic!("{}: cannot open: {e}", server.db));
+            let value: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&mut connection)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let _ = connection.close().await;
+            value
+        }
+    })
+}

@@ -14,6 +14,7 @@ mod jwt_bearer;
 mod lifecycle;
 mod limits;
 mod operations;
+mod plugin_limits;
 mod plugins;
 mod postgres;
 mod resilience;

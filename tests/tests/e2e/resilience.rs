@@ -25,11 +25,10 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
             &fault_manifest(&format!("urn:fault:{mode}"), mode, "\"tokens\", \"config\""),
         );
     }
-    // The healthy grant is the bundled client-credentials plugin with a
-    // deadline of 2 s instead of 100 ms: its deadline is wall-clock guest
-    // time, and on a 2-core CI machine compiling beside the tests a thread can
-    // be descheduled for longer than 100 ms. What this test checks is that the
-    // faults cost it nothing, not how tight its deadline is (faults.rs does).
+    // The healthy grant is the bundled client-credentials plugin, exported
+    // with its shipped limits (a deadline of 100 ms) unchanged: the deadline
+    // counts the guest's own work (fuel), so a thread descheduled on a 2-core
+    // CI machine compiling beside the tests does not trip it.
     let exported = tempfile::tempdir().unwrap();
     let output = grantbox(
         "sqlite::memory:",
@@ -41,11 +40,6 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
     std::fs::rename(exported.path().join("grant-client-credentials"), &healthy).unwrap();
     let manifest = std::fs::read_to_string(healthy.join("plugin.toml")).unwrap();
     assert!(manifest.contains("timeout_ms = 100"), "{manifest}");
-    std::fs::write(
-        healthy.join("plugin.toml"),
-        manifest.replace("timeout_ms = 100", "timeout_ms = 2000"),
-    )
-    .unwrap();
     let server = Arc::new(Server::start_with(Options {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()

@@ -87,6 +87,7 @@ fn the_generated_manifest_is_valid_once_built() {
     let caps = LimitCaps {
         max_memory_bytes: 64 << 20,
         max_timeout_ms: 5000,
+        ..LimitCaps::DEFAULT
     };
     let parsed = Manifest::parse(&built, "plugin.toml", caps).unwrap();
     assert_eq!(parsed.name, "grant-hello");

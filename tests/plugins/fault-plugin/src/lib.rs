@@ -4,7 +4,9 @@
 
 use std::hint::black_box;
 
-use grantbox_sdk::{Grant, OAuthError, PluginInfo, TokenGrant, TokenRequest, TokenResponse, host};
+use grantbox_sdk::{
+    Grant, HostError, OAuthError, PluginInfo, TokenGrant, TokenRequest, TokenResponse, host,
+};
 
 /// The grant type claimed when the config names none.
 pub const DEFAULT_GRANT_TYPE: &str = "urn:grantbox:test:fault";
@@ -24,6 +26,15 @@ pub enum Mode {
     Recursion,
     /// Calls `users`, which its manifest does not grant, and reports the refusal.
     Capability,
+    /// Issues up to 300 tokens in one call; answers with the first refusal.
+    IssueMany,
+    /// Writes up to 512 values of 64 KiB (32 MiB) without a TTL; answers
+    /// with the first refusal.
+    KeyValueFlood,
+    /// Makes 20,000 `key-value.get` calls, then issues a token.
+    KeyValueGets,
+    /// Checks the password of `[config] username` 300 times, then issues a token.
+    PasswordChecks,
 }
 
 impl Mode {
@@ -36,6 +47,10 @@ impl Mode {
             "memory" => Mode::Memory,
             "recursion" => Mode::Recursion,
             "capability" => Mode::Capability,
+            "issue-many" => Mode::IssueMany,
+            "key-value-flood" => Mode::KeyValueFlood,
+            "key-value-gets" => Mode::KeyValueGets,
+            "password-checks" => Mode::PasswordChecks,
             _ => return None,
         })
     }
@@ -80,6 +95,55 @@ impl Grant for Fault {
                     "host allowed `users`, which the manifest does not ask for",
                 )),
             },
+            Mode::IssueMany => {
+                let grant = token_grant(request);
+                for issued in 0..300 {
+                    if let Err(error) = host::tokens::issue(&grant) {
+                        return Err(refused(issued, error));
+                    }
+                }
+                Err(OAuthError::server_error(
+                    "the host issued 300 tokens in one call",
+                ))
+            }
+            Mode::KeyValueFlood => {
+                // Keys of its own per request (`prefix` parameter), so that
+                // calls add up rather than overwrite each other.
+                let prefix = request
+                    .params
+                    .iter()
+                    .find(|(name, _)| name == "prefix")
+                    .map(|(_, value)| value.clone())
+                    .unwrap_or_default();
+                let value = vec![7u8; 64 * 1024];
+                for written in 0..512 {
+                    if let Err(error) =
+                        host::key_value::set(&format!("{prefix}-{written}"), &value, None)
+                    {
+                        return Err(refused(written, error));
+                    }
+                }
+                Err(OAuthError::server_error(
+                    "the host stored 32 MiB in one call",
+                ))
+            }
+            Mode::KeyValueGets => {
+                for _ in 0..20_000 {
+                    black_box(host::key_value::get("absent").map_err(|error| refused(0, error))?);
+                }
+                issue(request)
+            }
+            Mode::PasswordChecks => {
+                let config = |key: &str| host::config::get(key).ok().flatten().unwrap_or_default();
+                let (username, password) = (config("username"), config("password"));
+                for _ in 0..300 {
+                    black_box(
+                        host::users::verify_password(&username, &password)
+                            .map_err(|error| refused(0, error))?,
+                    );
+                }
+                issue(request)
+            }
         }
     }
 }
@@ -89,13 +153,31 @@ grantbox_sdk::export!(Fault);
 /// Issues a token with the requested or the registered scope, with no
 /// public-client check, so fault tests need no particular client.
 fn issue(request: TokenRequest) -> Result<TokenResponse, OAuthError> {
-    let grant = TokenGrant {
+    Ok(host::tokens::issue(&token_grant(request))?.into())
+}
+
+/// A token with the requested or the registered scope, no refresh token.
+fn token_grant(request: TokenRequest) -> TokenGrant {
+    TokenGrant {
         subject: None,
         scope: request.scope.unwrap_or(request.client.scopes),
         refresh_token: false,
         grant_id: None,
+    }
+}
+
+/// The plugin's answer when the host refused a call after `done` succeeded:
+/// the refusal's kind and message, for the tests to check.
+fn refused(done: usize, error: HostError) -> OAuthError {
+    let kind = match &error {
+        HostError::Denied(_) => "denied",
+        HostError::InvalidArgument(_) => "invalid-argument",
+        HostError::Unavailable(_) => "unavailable",
     };
-    Ok(host::tokens::issue(&grant)?.into())
+    OAuthError::server_error(format!(
+        "host refused after {done}: {kind}: {}",
+        error.message()
+    ))
 }
 
 /// Never returns; `black_box` keeps the optimizer from proving the loop empty.
