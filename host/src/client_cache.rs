@@ -63,7 +63,9 @@ impl ClientCache {
         client_id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
         let now = clock.now();
-        let Some(client) = store.find_client(client_id).await? else {
+        let found = store.find_client(client_id).await?;
+        tracing::debug!(client_id = ?client_id, found = found.is_some(), "client registration read from the store");
+        let Some(client) = found else {
             self.write().remove(client_id);
             return Ok(None);
         };

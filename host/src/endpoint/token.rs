@@ -113,16 +113,22 @@ pub async fn authenticate_client(
             tracing::error!(%error, "store error while authenticating a client");
             OAuthError::temporarily_unavailable()
         })?;
-    let Some(client) = client else {
-        // Spend the same hashing work as for a known client.
-        let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
-        return Err(failed());
+    let authenticated = match &client {
+        Some(client) => presents_its_credentials(client, credentials),
+        None => {
+            // Spend the same hashing work as for a known client.
+            let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+            false
+        }
     };
-    if !presents_its_credentials(&client, credentials) {
-        tracing::info!(client_id = %client.client_id, method = credentials.method(), "client authentication failed");
-        return Err(failed());
+    match client {
+        Some(client) if authenticated => Ok(client),
+        _ => {
+            // The same line either way; the id as sent, escaped.
+            tracing::info!(client_id = ?client_id, method = credentials.method(), "client authentication failed");
+            Err(failed())
+        }
     }
-    Ok(client)
 }
 
 /// A public client presents no secret; a confidential one its own.

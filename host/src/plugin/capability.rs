@@ -97,7 +97,7 @@ impl CallCtx {
         }
         let started = Clock::instant();
         let usage = services.store.kv_usage(self.plugin_name(), key, now).await;
-        self.add_host_time(started);
+        self.add_host_time(started, usage.is_err());
         let usage = usage.map_err(unavailable)?;
         let keys = usage.keys + u64::from(usage.key_bytes.is_none());
         let bytes = usage.bytes - usage.key_bytes.unwrap_or(0) + size;
@@ -145,7 +145,7 @@ impl CallCtx {
         self.reserve_issued(rows.len())?;
         let started = Clock::instant();
         let stored = services.store.insert_tokens(rows, origin).await;
-        self.add_host_time(started);
+        self.add_host_time(started, stored.is_err());
         stored.map_err(unavailable)?;
         self.remember_issued(&issued.access_token);
         if let Some(refresh) = &issued.refresh_token {
@@ -347,7 +347,7 @@ impl tokens::Host for CallCtx {
             .store
             .find_token(&secret::token_hash(&token), services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, found.is_err());
         Ok(found.map_err(unavailable)?.map(token_info))
     }
 
@@ -360,7 +360,7 @@ impl tokens::Host for CallCtx {
             .store
             .revoke_grant(&grant_id, services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, revoked.is_err());
         revoked.map(|_| ()).map_err(unavailable)
     }
 }
@@ -431,7 +431,7 @@ impl token_exchange::Host for CallCtx {
             .store
             .find_token(&secret::token_hash(&token), services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, found.is_err());
         let Some(record) = found.map_err(unavailable)? else {
             return Ok(None);
         };
@@ -498,7 +498,7 @@ impl codes::Host for CallCtx {
         };
         let started = Clock::instant();
         let stored = services.store.insert_code(&row).await;
-        self.add_host_time(started);
+        self.add_host_time(started, stored.is_err());
         stored.map_err(unavailable)?;
         self.remember_issued(&code);
         Ok(code)
@@ -522,7 +522,7 @@ impl codes::Host for CallCtx {
             .store
             .redeem_code(&secret::token_hash(&code), &client_id, services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, outcome.is_err());
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
             RedeemOutcome::Redeemed(record) => {
                 self.known_grants.push(record.grant_id.clone());
@@ -560,7 +560,7 @@ impl refresh_tokens::Host for CallCtx {
             .store
             .find_refresh(&hash, &client_id, services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, found.is_err());
         let Some(record) = found.map_err(unavailable)? else {
             return Ok(None);
         };
@@ -590,7 +590,7 @@ impl refresh_tokens::Host for CallCtx {
             _ => {
                 let started = Clock::instant();
                 let current = services.store.find_refresh(&hash, &client_id, now).await;
-                self.add_host_time(started);
+                self.add_host_time(started, current.is_err());
                 current.map_err(|e| RefreshError::Host(unavailable(e)))?
             }
         };
@@ -629,7 +629,7 @@ impl refresh_tokens::Host for CallCtx {
             .store
             .rotate_refresh(&hash, &client_id, now, &rows)
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, outcome.is_err());
         match outcome.map_err(|e| RefreshError::Host(unavailable(e)))? {
             RotateOutcome::Rotated(_) => {
                 self.remember_issued(&issued.access_token);
@@ -663,14 +663,14 @@ impl users::Host for CallCtx {
             .login_limiter
             .check_origin(&username, origin.as_deref(), now)
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, matches!(allowed, Err(Refusal::Store(_))));
         allowed.map_err(|refusal| match refusal {
             Refusal::Throttled(_) => HostError::Unavailable(refusal.to_string()),
             Refusal::Store(error) => unavailable(error),
         })?;
         let started = Clock::instant();
         let user = services.store.find_user(&username).await;
-        self.add_host_time(started);
+        self.add_host_time(started, user.is_err());
         let user = user.map_err(unavailable)?;
         // argon2 runs on the blocking pool with bounded concurrency.
         let started = Clock::instant();
@@ -684,7 +684,7 @@ impl users::Host for CallCtx {
             .login_limiter
             .record(&username, address, verified.is_some(), now)
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, counted.is_err());
         counted.map_err(unavailable)?;
         Ok(verified)
     }
@@ -700,7 +700,7 @@ impl key_value::Host for CallCtx {
             .store
             .kv_get(self.plugin_name(), &key, services.clock.now())
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, value.is_err());
         value.map_err(unavailable)
     }
 
@@ -727,7 +727,7 @@ impl key_value::Host for CallCtx {
             .store
             .kv_set(self.plugin_name(), &key, &value, expires_at)
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, stored.is_err());
         stored.map_err(unavailable)
     }
 
@@ -754,7 +754,7 @@ impl key_value::Host for CallCtx {
             .store
             .kv_insert_new(self.plugin_name(), &key, &value, expires_at, now)
             .await;
-        self.add_host_time(started);
+        self.add_host_time(started, inserted.is_err());
         inserted.map_err(unavailable)
     }
 
@@ -764,7 +764,7 @@ impl key_value::Host for CallCtx {
         let services = self.services_or_unavailable()?;
         let started = Clock::instant();
         let deleted = services.store.kv_delete(self.plugin_name(), &key).await;
-        self.add_host_time(started);
+        self.add_host_time(started, deleted.is_err());
         deleted.map_err(unavailable)
     }
 }

@@ -523,6 +523,9 @@ pub(super) struct CallCtx {
     host_calls: u32,
     /// Time spent in host calls so far (the guest's fuel does not pay for it).
     host_time: Duration,
+    /// Time spent in host calls that failed in the store, which counts
+    /// against neither the host-time budget nor the wall-clock backstop.
+    excused_time: Duration,
     /// Why the call's budget is spent, once it is: the call then ends as a
     /// deadline fault, whatever the guest does next.
     spent: Option<String>,
@@ -596,8 +599,16 @@ impl CallCtx {
     }
 
     /// Adds the time of a host call that began at `since` to the call's
-    /// host time; past the budget, the call's budget is spent.
-    pub(super) fn add_host_time(&mut self, since: Instant) {
+    /// host time; past the budget, the call's budget is spent. A host call
+    /// that `failed` in the store (an outage, a statement timeout) is the
+    /// server's trouble, not the plugin's: its time is excused from both the
+    /// budget and the wall-clock backstop, so the plugin's answer (typically
+    /// `temporarily_unavailable`) reaches the client instead of a fault.
+    pub(super) fn add_host_time(&mut self, since: Instant, failed: bool) {
+        if failed {
+            self.excused_time += since.elapsed();
+            return;
+        }
         self.host_time += since.elapsed();
         if self.spent.is_none() && self.host_time > self.shared.host_time {
             self.spent = Some(format!(
@@ -816,6 +827,7 @@ impl Plugin {
             wall_deadline: deadline * WALL_CLOCK_FACTOR + self.shared.host_time,
             host_calls: 0,
             host_time: Duration::ZERO,
+            excused_time: Duration::ZERO,
             spent: None,
         };
         let mut store = Store::new(self.pre.engine(), ctx);
@@ -829,7 +841,8 @@ impl Plugin {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| {
             let ctx = store.data();
-            if ctx.spent.is_some() || ctx.started.elapsed() >= ctx.wall_deadline {
+            let elapsed = ctx.started.elapsed().saturating_sub(ctx.excused_time);
+            if ctx.spent.is_some() || elapsed >= ctx.wall_deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Let other requests on this worker run while a slow guest computes.

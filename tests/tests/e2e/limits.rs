@@ -1,4 +1,4 @@
-//! What one client may cost the server (issue 14 items 2–4): bounded, linear
+//! What one client may cost the server: bounded, linear
 //! work per request; little stored for an anonymous authorization request;
 //! no connection held by a client that sends slowly.
 

@@ -1,4 +1,4 @@
-//! Plugin quotas and call budgets over the real binary (issue 14 items 6, 7):
+//! Plugin quotas and call budgets over the real binary:
 //! tokens past the per-call cap and key-value writes past the quota are
 //! refused before they are stored, one name is one plugin, and host calls
 //! (count and time) are bounded so that a plugin's deadline bounds its call.

@@ -1,6 +1,6 @@
-//! Failed sign-ins slow the attacker down and lock nobody out (issue 14 item
-//! 5): counted per username and address together on the login page and the
-//! password grant alike, 429 with a growing `Retry-After`, brakes against
+//! Failed sign-ins slow the attacker down and lock nobody out: counted per
+//! username and address together on the login page and the password grant
+//! alike, 429 with a growing `Retry-After`, brakes against
 //! spraying and distributed guessing, and counters in the database, shared
 //! by two instances on PostgreSQL and kept across a restart on SQLite.
 //! Addresses come from `X-Forwarded-For` behind the trusted proxy 127.0.0.1.
