@@ -18,6 +18,7 @@ mod plugin_limits;
 mod plugins;
 mod postgres;
 mod resilience;
+mod resource_server;
 mod scaffold;
 mod security;
 mod throttle;
