@@ -18,10 +18,8 @@
 //! grantbox client add my-api --introspection
 //! ```
 //!
-//! The crate speaks plain HTTP to Grantbox: it has no TLS stack yet, so an
-//! `https` issuer is refused by [`ResourceServer::new`]. Run the resource
-//! server where it reaches Grantbox over loopback or a private network (a
-//! sidecar, or Grantbox's listener behind the TLS proxy that clients use).
+//! An `https` issuer is reached over TLS (rustls) and verified against the
+//! operating system's trust store; `http` is for loopback and development.
 //!
 //! Offline validation of JWT access tokens (RFC 9068) is **not** part of
 //! this crate yet: Grantbox issues opaque tokens only until its signing-keys
@@ -303,14 +301,8 @@ impl ResourceServer {
             reason: reason.into(),
         };
         let issuer = Url::parse(&config.issuer).map_err(|e| issuer_error(&e.to_string()))?;
-        match issuer.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(issuer_error(
-                    "https is not supported yet: this crate has no TLS stack; reach Grantbox over plain http on loopback or a private network",
-                ));
-            }
-            _ => return Err(issuer_error("not an http URL")),
+        if !matches!(issuer.scheme(), "http" | "https") {
+            return Err(issuer_error("not an http or https URL"));
         }
         if issuer.query().is_some() || issuer.fragment().is_some() {
             return Err(issuer_error(

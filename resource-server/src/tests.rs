@@ -348,14 +348,31 @@ fn configurations_that_cannot_work_are_refused() {
     };
     assert!(check("not a url", "rs"));
     assert!(check("ftp://example.com", "rs"));
-    assert!(check("http://example.com/?x=1", "rs"));
-    assert!(check("http://example.com", ""));
-    assert!(!check("http://example.com", "rs"));
-    // No TLS stack yet: an https issuer is refused with the reason, not
-    // accepted to fail at every request.
-    let error = ResourceServer::new(Config::new("https://example.com", "rs", "s"))
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(error.contains("https is not supported yet"), "{error}");
+    assert!(check("https://example.com/?x=1", "rs"));
+    assert!(check("https://example.com", ""));
+    assert!(!check("https://example.com", "rs"));
+    assert!(!check("http://127.0.0.1:8080", "rs"));
+}
+
+/// An https issuer is reached over TLS: a server that does not speak TLS
+/// fails the handshake, which is Grantbox being unreachable (503), never a
+/// plain-text request carrying the resource server's credentials.
+#[tokio::test]
+async fn an_https_issuer_is_reached_over_tls() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut first = [0u8; 5];
+        use tokio::io::AsyncReadExt as _;
+        let _ = socket.read(&mut first).await;
+        first
+    });
+    let resource_server =
+        ResourceServer::new(Config::new(&format!("https://{address}"), "rs", "secret")).unwrap();
+    let reply = call(&super::tests::app(&resource_server), get_with("good")).await;
+    assert_eq!(reply.status, 503);
+    // A TLS ClientHello starts with a handshake record (0x16, version 3.x).
+    let first = received.await.unwrap();
+    assert_eq!(&first[..2], &[0x16, 0x03], "{first:?}");
 }
