@@ -369,7 +369,7 @@ async fn an_https_issuer_is_reached_over_tls() {
         first
     });
     let resource_server =
-        ResourceServer::new(Config::new(&format!("https://{address}"), "rs", "secret")).unwrap();
+        ResourceServer::new(Config::new(format!("https://{address}"), "rs", "secret")).unwrap();
     let reply = call(&super::tests::app(&resource_server), get_with("good")).await;
     assert_eq!(reply.status, 503);
     // A TLS ClientHello starts with a handshake record (0x16, version 3.x).
