@@ -22,7 +22,11 @@ fn without_loopback_port(uri: &str) -> Option<String> {
         let rest = match rest.strip_prefix(':') {
             Some(port) => {
                 let digits = port.bytes().take_while(u8::is_ascii_digit).count();
-                if digits == 0 {
+                // Only a port a socket can have (1..=65535, at most five
+                // digits) gets the loopback leeway.
+                let valid = (1..=5).contains(&digits)
+                    && port[..digits].parse::<u16>().is_ok_and(|port| port != 0);
+                if !valid {
                     return None;
                 }
                 &port[digits..]
