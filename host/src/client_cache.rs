@@ -8,6 +8,9 @@
 //! changes once stored (there is no update or delete), so an entry cannot go
 //! stale through Grantbox; an entry is still dropped after [`TTL_SECONDS`] so
 //! that a row changed by hand in the database takes effect within that time.
+//! Client authentication reads the store again when a check fails against a
+//! cached entry ([`ClientCache::refresh`]), which is what an unknown client
+//! id costs too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -33,19 +36,6 @@ struct Entry {
 }
 
 impl ClientCache {
-    /// The client with this id, from the cache while fresh, else from the store.
-    pub async fn find(
-        &self,
-        store: &Store,
-        clock: &Clock,
-        client_id: &str,
-    ) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(client) = self.cached(client_id, clock.now()) {
-            return Ok(Some(client));
-        }
-        self.refresh(store, clock, client_id).await
-    }
-
     /// The cached client with this id, if it was read less than
     /// [`TTL_SECONDS`] before `now`.
     pub fn cached(&self, client_id: &str, now: i64) -> Option<Arc<Client>> {
@@ -119,14 +109,26 @@ mod tests {
         }
     }
 
+    /// The lookup of client authentication: the cache while fresh, else the store.
+    async fn find(
+        cache: &ClientCache,
+        store: &Store,
+        clock: &Clock,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, StoreError> {
+        match cache.cached(client_id, clock.now()) {
+            Some(client) => Ok(Some(client)),
+            None => cache.refresh(store, clock, client_id).await,
+        }
+    }
+
     #[tokio::test]
     async fn a_client_registered_after_a_miss_is_found_at_once() {
         let store = Store::open(":memory:").await.expect("store");
         let cache = ClientCache::default();
         let clock = Clock::system();
         assert!(
-            cache
-                .find(&store, &clock, "late")
+            find(&cache, &store, &clock, "late")
                 .await
                 .expect("find")
                 .is_none()
@@ -135,7 +137,7 @@ mod tests {
             .insert_client(&client("late", &["read"]))
             .await
             .expect("insert");
-        let found = cache.find(&store, &clock, "late").await.expect("find");
+        let found = find(&cache, &store, &clock, "late").await.expect("find");
         assert_eq!(found.map(|c| c.scopes.clone()), Some(vec!["read".into()]));
     }
 
@@ -148,8 +150,7 @@ mod tests {
             .expect("insert");
         let cache = ClientCache::default();
         let clock = Clock::system();
-        let first = cache
-            .find(&store, &clock, "c1")
+        let first = find(&cache, &store, &clock, "c1")
             .await
             .expect("find")
             .expect("client");
@@ -161,15 +162,13 @@ mod tests {
                 .expect("update");
         }
         clock.advance(TTL_SECONDS / 2);
-        let within = cache
-            .find(&store, &clock, "c1")
+        let within = find(&cache, &store, &clock, "c1")
             .await
             .expect("find")
             .expect("client");
         assert!(Arc::ptr_eq(&first, &within), "served from the cache");
         clock.advance(TTL_SECONDS);
-        let after = cache
-            .find(&store, &clock, "c1")
+        let after = find(&cache, &store, &clock, "c1")
             .await
             .expect("find")
             .expect("client");

@@ -112,7 +112,7 @@ pub struct RawPluginLimits {
     pub max_concurrent_calls: Option<u32>,
     pub allowed_capabilities: Option<Vec<String>>,
     // Caps on the per-call host budget and the key-value quota a manifest's
-    // `[limits]` may ask for (SECURITY.md, "Plugin quotas and deadlines").
+    // `[limits]` may ask for (SECURITY.md, "Plugin quotas and budgets").
     pub max_host_calls: Option<u32>,
     pub max_host_time_ms: Option<u64>,
     pub max_key_value_keys: Option<u64>,

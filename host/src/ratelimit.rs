@@ -92,7 +92,8 @@ impl SignInOrigin {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn note(&self, throttled: Throttled) {
+    /// Remembers that a password check of this request was throttled.
+    pub fn note(&self, throttled: Throttled) {
         let mut noted = self
             .throttled
             .lock()
@@ -155,23 +156,6 @@ impl LoginLimiter {
             .find_login_failures(&counters.all(), self.reset_before(now))
             .await?;
         decide(&self.limits, &counters.attempt(&stored), now).map_err(Refusal::Throttled)
-    }
-
-    /// [`LoginLimiter::check`] for a token request's password check: a
-    /// refusal for throttling is noted in `origin`, whose address is counted.
-    pub async fn check_origin(
-        &self,
-        username: &str,
-        origin: Option<&SignInOrigin>,
-        now: i64,
-    ) -> Result<(), Refusal> {
-        let result = self
-            .check(username, origin.map(SignInOrigin::address), now)
-            .await;
-        if let (Err(Refusal::Throttled(throttled)), Some(origin)) = (&result, origin) {
-            origin.note(*throttled);
-        }
-        result
     }
 
     /// Counts a password check's outcome: a failure adds to all three

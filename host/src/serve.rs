@@ -102,8 +102,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
             }
         });
     }
-    tokio::spawn(housekeeping(store.clone(), clock.clone()));
-    tokio::spawn(forget_old_login_failures(
+    tokio::spawn(housekeeping(
+        store.clone(),
         services.login_limiter.clone(),
         clock.clone(),
     ));
@@ -268,26 +268,20 @@ async fn outlive_accept_error(error: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// Purges expired codes, tokens and key-value entries once a minute, off the
+/// Purges expired codes, tokens, key-value entries and decided transactions,
+/// and failed sign-in counters past their reset time, once a minute, off the
 /// request path.
-async fn housekeeping(store: Store, clock: Clock) {
+async fn housekeeping(store: Store, login_limiter: Arc<LoginLimiter>, clock: Clock) {
     let mut interval = tokio::time::interval(Duration::from_secs(60));
     loop {
         interval.tick().await;
-        match store.purge_expired(clock.now()).await {
+        let now = clock.now();
+        match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(purged) => info!(purged, "housekeeping purged expired rows"),
             Err(error) => warn!(%error, "housekeeping failed"),
         }
-    }
-}
-
-/// Deletes failed sign-in counters past their reset time once a minute.
-async fn forget_old_login_failures(limiter: Arc<LoginLimiter>, clock: Clock) {
-    let mut interval = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        interval.tick().await;
-        match limiter.purge(clock.now()).await {
+        match login_limiter.purge(now).await {
             Ok(0) => {}
             Ok(purged) => info!(purged, "housekeeping forgot old failed sign-in counters"),
             Err(error) => warn!(%error, "housekeeping of failed sign-in counters failed"),

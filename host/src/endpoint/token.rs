@@ -15,8 +15,8 @@ use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated}
 use crate::app::App;
 use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
-use crate::plugin::{CallError, ClientView, TokenRequest, TokenResponse};
-use crate::ratelimit::SignInOrigin;
+use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse};
+use crate::ratelimit::{SignInOrigin, Throttled};
 use crate::secret;
 use crate::store::Client;
 
@@ -26,26 +26,33 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    // The password grant's checks are throttled by the caller's address.
-    let origin = Arc::new(SignInOrigin::new(login::client_address(
-        &app, peer, &headers,
-    )));
-    match exchange(&app, &headers, &body, &origin).await {
+    match exchange(&app, peer, &headers, &body).await {
         Ok(response) => token_response(&response),
+        Err(Refused::OAuth(error)) => json_error(&error),
         // Answered as the login page answers, whatever the plugin made of it.
-        Err(error) => match origin.throttled() {
-            Some(throttled) => login::too_many_attempts(throttled),
-            None => json_error(&error),
-        },
+        Err(Refused::Throttled(throttled)) => login::too_many_attempts(throttled),
+    }
+}
+
+/// Why a token request got no tokens.
+enum Refused {
+    OAuth(OAuthError),
+    /// A password check of the grant was throttled.
+    Throttled(Throttled),
+}
+
+impl From<OAuthError> for Refused {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
     }
 }
 
 async fn exchange(
     app: &App,
+    peer: SocketAddr,
     headers: &HeaderMap,
     body: &[u8],
-    origin: &Arc<SignInOrigin>,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<TokenResponse, Refused> {
     let registry = app.registry();
     let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
     let grant_type = params.require("grant_type")?;
@@ -53,7 +60,8 @@ async fn exchange(
         refuse_repeated(&params, &[] as &[&str])?;
         return Err(OAuthError::unsupported_grant_type(format!(
             "grant type {grant_type} is not supported"
-        )));
+        ))
+        .into());
     };
     // The plugin's manifest names the parameters of its grant that may repeat
     // (`provides.repeatable_parameters`); they reach it as repeated pairs.
@@ -61,7 +69,8 @@ async fn exchange(
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for grant type {grant_type}"
-        )));
+        ))
+        .into());
     }
     let scope = match params.get("scope")? {
         Some(value) => {
@@ -79,13 +88,22 @@ async fn exchange(
         scope,
         params: params.without(&excluded),
     };
-    plugin
-        .exchange_from(&request, Some(origin.clone()))
-        .await
-        .map_err(|error| match error {
-            CallError::Refused(error) => error,
-            CallError::Fault(_) => OAuthError::server_error(),
-        })
+    // Only a grant that checks passwords needs the caller's address: its
+    // checks are throttled by it, as the login page's are.
+    let origin = plugin
+        .capabilities
+        .contains(&Capability::Users)
+        .then(|| Arc::new(SignInOrigin::new(login::client_address(app, peer, headers))));
+    let outcome = plugin.exchange_from(&request, origin.clone()).await;
+    outcome.map_err(|error| {
+        if let Some(throttled) = origin.and_then(|origin| origin.throttled()) {
+            return Refused::Throttled(throttled);
+        }
+        match error {
+            CallError::Refused(error) => error.into(),
+            CallError::Fault(_) => OAuthError::server_error().into(),
+        }
+    })
 }
 
 /// Finds the client and checks its credentials (RFC 6749 §2.3). Every

@@ -34,7 +34,8 @@ impl CallCtx {
     /// Fails unless the plugin holds `capability` and the call's host budget
     /// (count and time) has room for one more host call.
     fn check(&mut self, capability: Capability) -> Result<(), HostError> {
-        self.spend_host_call().map_err(HostError::Unavailable)?;
+        self.spend_host_call()
+            .map_err(|spent| HostError::Unavailable(spent.to_string()))?;
         if self.granted(capability) {
             return Ok(());
         }
@@ -658,14 +659,18 @@ impl users::Host for CallCtx {
         let services = self.services_or_unavailable()?;
         let now = services.clock.now();
         let origin = self.sign_in_origin.clone();
+        let address = origin.as_deref().map(SignInOrigin::address);
         let started = Clock::instant();
-        let allowed = services
-            .login_limiter
-            .check_origin(&username, origin.as_deref(), now)
-            .await;
+        let allowed = services.login_limiter.check(&username, address, now).await;
         self.add_host_time(started, matches!(allowed, Err(Refusal::Store(_))));
         allowed.map_err(|refusal| match refusal {
-            Refusal::Throttled(_) => HostError::Unavailable(refusal.to_string()),
+            Refusal::Throttled(throttled) => {
+                // The token endpoint answers 429, whatever the plugin makes of this.
+                if let Some(origin) = &origin {
+                    origin.note(throttled);
+                }
+                HostError::Unavailable(refusal.to_string())
+            }
             Refusal::Store(error) => unavailable(error),
         })?;
         let started = Clock::instant();
@@ -679,7 +684,6 @@ impl users::Host for CallCtx {
             .verify(user, password)
             .await
             .map(|user| user.subject);
-        let address = origin.as_deref().map(SignInOrigin::address);
         let counted = services
             .login_limiter
             .record(&username, address, verified.is_some(), now)

@@ -526,9 +526,31 @@ pub(super) struct CallCtx {
     /// Time spent in host calls that failed in the store, which counts
     /// against neither the host-time budget nor the wall-clock backstop.
     excused_time: Duration,
-    /// Why the call's budget is spent, once it is: the call then ends as a
-    /// deadline fault, whatever the guest does next.
-    spent: Option<String>,
+}
+
+/// Which host budget of a call is spent: the call then ends as a deadline
+/// fault, whatever the guest does next.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Spent {
+    /// More host calls than this.
+    HostCalls(u32),
+    /// More time in host calls than this.
+    HostTime(Duration),
+}
+
+impl std::fmt::Display for Spent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HostCalls(calls) => {
+                write!(f, "host-call budget spent: more than {calls} host calls")
+            }
+            Self::HostTime(time) => write!(
+                f,
+                "host-time budget spent: more than {} ms in host calls",
+                time.as_millis()
+            ),
+        }
+    }
 }
 
 /// The key-value quota of one plugin (from its manifest, capped by the operator).
@@ -582,39 +604,33 @@ impl CallCtx {
 
     /// Counts a host call against the call's budget; fails once the budget
     /// (count or time) is spent. The call then ends as a deadline fault.
-    pub(super) fn spend_host_call(&mut self) -> Result<(), String> {
-        if self.spent.is_none() {
-            self.host_calls += 1;
-            if self.host_calls > self.shared.host_calls {
-                self.spent = Some(format!(
-                    "host-call budget spent: more than {} host calls",
-                    self.shared.host_calls
-                ));
-            }
-        }
-        match &self.spent {
-            Some(why) => Err(why.clone()),
-            None => Ok(()),
-        }
+    pub(super) fn spend_host_call(&mut self) -> Result<(), Spent> {
+        self.host_calls = self.host_calls.saturating_add(1);
+        self.spent().map_or(Ok(()), Err)
     }
 
     /// Adds the time of a host call that began at `since` to the call's
-    /// host time; past the budget, the call's budget is spent. A host call
-    /// that `failed` in the store (an outage, a statement timeout) is the
-    /// server's trouble, not the plugin's: its time is excused from both the
-    /// budget and the wall-clock backstop, so the plugin's answer (typically
-    /// `temporarily_unavailable`) reaches the client instead of a fault.
+    /// host time. A host call that `failed` in the store (an outage, a
+    /// statement timeout) is the server's trouble, not the plugin's: its time
+    /// is excused from both the budget and the wall-clock backstop, so the
+    /// plugin's answer (typically `temporarily_unavailable`) reaches the
+    /// client instead of a fault.
     pub(super) fn add_host_time(&mut self, since: Instant, failed: bool) {
         if failed {
             self.excused_time += since.elapsed();
-            return;
+        } else {
+            self.host_time += since.elapsed();
         }
-        self.host_time += since.elapsed();
-        if self.spent.is_none() && self.host_time > self.shared.host_time {
-            self.spent = Some(format!(
-                "host-time budget spent: more than {} ms in host calls",
-                self.shared.host_time.as_millis()
-            ));
+    }
+
+    /// The host budget this call has spent, if any.
+    fn spent(&self) -> Option<Spent> {
+        if self.host_calls > self.shared.host_calls {
+            Some(Spent::HostCalls(self.shared.host_calls))
+        } else if self.host_time > self.shared.host_time {
+            Some(Spent::HostTime(self.shared.host_time))
+        } else {
+            None
         }
     }
 }
@@ -828,7 +844,6 @@ impl Plugin {
             host_calls: 0,
             host_time: Duration::ZERO,
             excused_time: Duration::ZERO,
-            spent: None,
         };
         let mut store = Store::new(self.pre.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);
@@ -842,7 +857,7 @@ impl Plugin {
         store.epoch_deadline_callback(|store| {
             let ctx = store.data();
             let elapsed = ctx.started.elapsed().saturating_sub(ctx.excused_time);
-            if ctx.spent.is_some() || elapsed >= ctx.wall_deadline {
+            if ctx.spent().is_some() || elapsed >= ctx.wall_deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Let other requests on this worker run while a slow guest computes.
@@ -883,8 +898,8 @@ impl Plugin {
             .record(elapsed.as_secs_f64());
         // A guest that goes on after its budget ran out (it saw the host's
         // refusals) still ends as a deadline fault.
-        let result = match (result, &ctx.spent) {
-            (Ok(_), Some(why)) => Err(wasmtime::Error::msg(why.clone())),
+        let result = match (result, ctx.spent()) {
+            (Ok(_), Some(spent)) => Err(wasmtime::Error::msg(spent.to_string())),
             (result, _) => result,
         };
         match result {
@@ -908,11 +923,11 @@ impl Plugin {
 }
 
 fn classify(error: &wasmtime::Error, ctx: &CallCtx) -> Fault {
-    if let Some(why) = &ctx.spent {
+    if let Some(spent) = ctx.spent() {
         debug!(error = ?error, "plugin fault details");
         return Fault {
             kind: FaultKind::Deadline,
-            detail: why.clone(),
+            detail: spent.to_string(),
         };
     }
     let kind = if ctx.limits.hit {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Browser, Options, Server, http, redirect_params, user_add};
+use crate::harness::{Browser, Options, Server, http, query_integer, redirect_params, user_add};
 
 const REDIRECT_URI: &str = "https://app.example/cb";
 
@@ -276,32 +276,18 @@ fn cookie_max_age(page: &crate::harness::Page) -> Option<i64> {
 
 /// How many sessions the server stored, and their bytes.
 fn session_bytes(server: &Server) -> (i64, i64) {
-    use sqlx::Connection as _;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
-        if server.db.starts_with("postgres") {
-            let mut connection = sqlx::PgConnection::connect(&server.db)
-                .await
-                .expect("the database opens");
-            sqlx::query_as(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0)::BIGINT FROM tower_sessions.session",
-            )
-            .fetch_one(&mut connection)
-            .await
-            .expect("the session table is readable")
-        } else {
-            let mut connection = sqlx::SqliteConnection::connect(&server.db)
-                .await
-                .expect("the database opens");
-            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM tower_sessions")
-                .fetch_one(&mut connection)
-                .await
-                .expect("the session table is readable")
-        }
-    })
+    let table = if server.db.starts_with("postgres") {
+        "tower_sessions.session"
+    } else {
+        "tower_sessions"
+    };
+    (
+        query_integer(server, &format!("SELECT COUNT(*) FROM {table}")),
+        query_integer(
+            server,
+            &format!("SELECT CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT) FROM {table}"),
+        ),
+    )
 }
 
 /// Item 4: connections that send their head or body too slowly are closed
