@@ -51,7 +51,7 @@ impl AppState {
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpConfig {
-    /// Request bodies larger than this get 413 (DESIGN §6: 64 KiB by default).
+    /// Request bodies larger than this get 413 (`body_limit_bytes`, 64 KiB by default).
     pub body_limit_bytes: usize,
 }
 

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
+//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add` and
 //! `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
