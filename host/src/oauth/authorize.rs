@@ -7,8 +7,11 @@
 //!
 //! The checks run in stages, each a function of values: [`client_id`] names
 //! the client the endpoint looks up, then [`validate`] decides the rest. A
-//! later rule (a pushed request, a sign-in prompt) is one more input field or
-//! one more row in [`validate`], with one more row in the table below.
+//! later rule is a row here and in the table below, not a branch in the
+//! endpoint: a pushed request (`request_uri`) is a stage before [`client_id`]
+//! that yields the parameters; a sign-in prompt (`prompt`, `max_age`) is one
+//! more input to [`validate`] (when the user signed in) and one more field of
+//! [`Validated`] or one more [`Rejection::Redirect`].
 
 use super::redirect;
 use super::{ErrorCode, OAuthError, Params, scope};
