@@ -1,6 +1,7 @@
 //! Sans-IO protocol rules of OAuth 2.0: request parameters, errors, scopes and
 //! client authentication. Nothing here does IO; `endpoint/` feeds it values.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod params;
