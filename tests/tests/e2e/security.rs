@@ -2,9 +2,7 @@
 //! server's side, one test per requirement; the section is in each test's name
 //! and doc. Some requirements are covered in depth elsewhere; those tests say where.
 
-use crate::harness::{
-    Browser, Server, grantbox, http, redirect_params, text, token_request, user_add,
-};
+use crate::harness::{Browser, Server, grantbox, http, redirect_params, token_request, user_add};
 
 const CALLBACK: &str = "https://app.example/cb";
 const PASSWORD: &str = "correct horse battery staple";
@@ -349,11 +347,29 @@ fn s4_7_login_needs_its_csrf_token() {
             ("csrf_token", "guess"),
         ],
     );
-    assert_eq!(forged.status, 403);
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // The same login with the token its form carries signs in: the 403 above
+    // is the token's doing, not the credentials'.
+    let browser = Browser::new();
+    let form = browser.get(&server.url("/login"));
+    let csrf = form.input("csrf_token");
+    let without = browser.post(
+        &server.url("/login"),
+        &[("username", "alice"), ("password", PASSWORD)],
+    );
+    assert_eq!(without.status, 403, "no token: {}", without.body);
+    let signed_in = browser.post(
+        &server.url("/login"),
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+        ],
+    );
+    assert_eq!(signed_in.status, 303, "with its token: {}", signed_in.body);
     let (status, _, _) =
         token_request(&server, "web", "x", &[("grant_type", "client_credentials")]);
     assert_eq!(status, 401);
-    let _ = text(b"");
 }
 
 /// Login abuse (issue 7 item 6): throttling answers 429 with `Retry-After`;
