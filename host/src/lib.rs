@@ -8,7 +8,6 @@ pub mod client_cache;
 pub mod clock;
 pub mod config;
 pub mod endpoint;
-pub mod oauth;
 pub mod password;
 pub mod plugin;
 pub mod ratelimit;
@@ -17,3 +16,5 @@ pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod ui;
+
+pub use grantbox_protocol::oauth;
