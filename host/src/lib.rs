@@ -3,6 +3,7 @@
 //! over [`cli`]; see ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod author;
 pub mod cli;
 pub mod client_cache;
 pub mod clock;

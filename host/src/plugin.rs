@@ -5,14 +5,11 @@
 //! responses), re-exported here under their old paths.
 
 mod bindings;
-pub mod builder;
 pub mod bundled;
 mod capability;
 pub mod live;
-pub mod manifest_edit;
 pub mod registry;
 mod runtime;
-pub mod scaffold;
 
 use std::sync::Arc;
 
