@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::author::{builder, scaffold};
 use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
-use crate::plugin::{Registry, Runtime, RuntimeConfig, builder, bundled, registry, scaffold};
+use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration};
 use crate::store::Store;
 

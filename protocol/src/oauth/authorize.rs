@@ -14,8 +14,7 @@
 //! [`Validated`] or one more [`Rejection::Redirect`].
 
 use super::redirect;
-use super::{ErrorCode, OAuthError, Params, scope};
-use crate::plugin::ResponseMode;
+use super::{ErrorCode, OAuthError, Params, ResponseMode, scope};
 
 /// Why an authorization request stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
