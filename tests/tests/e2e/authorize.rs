@@ -9,7 +9,8 @@ use oauth2::{
 };
 
 use crate::harness::{
-    Browser, Options, Page, Server, http, redirect_params, token_request, user_add,
+    Browser, Call, InProcess, Options, Server, allow, approve, assert_oauth_error, http,
+    redirect_params, service_client, token_request, user_add, web_client,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -30,27 +31,6 @@ fn authorize_url(server: &Server, client_id: &str, extra: &str) -> String {
     server.url(&format!(
         "/authorize?response_type=code&client_id={client_id}&redirect_uri={CALLBACK}{state}{extra}"
     ))
-}
-
-/// Walks authorize → (login) → consent → allow and returns the final redirect.
-fn approve(browser: &Browser, server: &Server, url: &str) -> Page {
-    let first = browser.get(url);
-    let consent = if first.status == 302 && first.location().starts_with("/login") {
-        let after_login = browser.sign_in(server, &first.location(), "alice", PASSWORD);
-        assert_eq!(after_login.status, 303, "{}", after_login.body);
-        browser.get(&server.url(&after_login.location()))
-    } else {
-        first
-    };
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    )
 }
 
 fn oauth2_client(
@@ -124,14 +104,7 @@ fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
         "{}",
         consent.body
     );
-    let done = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let done = allow(&browser, &server, &consent);
     assert_eq!(done.status, 303, "303 after the form POST");
     let params = redirect_params(&done.location(), false);
     assert!(done.location().starts_with(CALLBACK));
@@ -156,21 +129,18 @@ fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
 #[test]
 fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
     let server = setup();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
+    let secret = web_client(
+        &server,
+        CALLBACK,
+        &[
             "--grant-type",
             "refresh_token",
             "--scope",
             "read",
             "--scope",
             "write",
-        ])
-        .unwrap();
+        ],
+    );
     let browser = Browser::new();
     let done = approve(
         &browser,
@@ -213,11 +183,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
             ("scope", "read write admin"),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_scope");
 
     // Reusing the rotated token revokes the whole family, the newest token too.
     let (status, body, _) = token_request(
@@ -229,11 +195,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
             ("refresh_token", &first_refresh),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     let (status, body, _) = token_request(
         &server,
         "web",
@@ -254,15 +216,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
 fn pkce_is_enforced_and_downgrade_rejected() {
     let server = setup();
     server.client_add(&["app", "--public", "--redirect-uri", CALLBACK]);
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-        ])
-        .unwrap();
+    let secret = web_client(&server, CALLBACK, &[]);
 
     let browser = Browser::new();
     let missing = browser.get(&authorize_url(&server, "app", ""));
@@ -287,11 +241,7 @@ fn pkce_is_enforced_and_downgrade_rejected() {
             ("code_verifier", &"a".repeat(43)),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
 
     // A wrong verifier fails.
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
@@ -329,15 +279,7 @@ fn pkce_is_enforced_and_downgrade_rejected() {
 #[test]
 fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
     let server = setup();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-        ])
-        .unwrap();
+    let secret = web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(&browser, &server, &authorize_url(&server, "web", ""));
     let code = redirect_params(&done.location(), false)["code"].clone();
@@ -350,11 +292,7 @@ fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
     assert_eq!(status, 200, "{body}");
     let access_token = body["access_token"].as_str().unwrap().to_owned();
     let (status, body, _) = token_request(&server, "web", &secret, &form);
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     let introspection = http()
         .post(server.url("/introspect"))
         .basic_auth("web", Some(&secret))
@@ -371,13 +309,7 @@ fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
 #[test]
 fn deny_redirects_access_denied_with_state_and_iss() {
     let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", ""));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
@@ -400,8 +332,8 @@ fn deny_redirects_access_denied_with_state_and_iss() {
 
 #[test]
 fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
-    let server = setup();
-    server.client_add(&[
+    let app = InProcess::start();
+    app.client_add(&[
         "web",
         "--redirect-uri",
         CALLBACK,
@@ -410,45 +342,44 @@ fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
         "--grant-type",
         "authorization_code",
     ]);
-    let browser = Browser::new();
     let cases = [
         (
             "unknown client",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&client_id=nobody&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "missing client",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "repeated client_id",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&client_id=web&client_id=web&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "unregistered redirect",
-            server.url(
+            String::from(
                 "/authorize?response_type=code&client_id=web&redirect_uri=https://evil.example/cb",
             ),
         ),
         (
             "trailing slash",
-            server.url(
+            String::from(
                 "/authorize?response_type=code&client_id=web&redirect_uri=https://app.example/cb/",
             ),
         ),
         (
             "ambiguous missing redirect",
-            server.url("/authorize?response_type=code&client_id=web"),
+            String::from("/authorize?response_type=code&client_id=web"),
         ),
     ];
     for (name, url) in cases {
-        let page = browser.get(&url);
+        let page = app.send(Call::get(&url));
         assert_eq!(page.status, 400, "{name}: {}", page.body);
         assert!(page.headers.get("location").is_none(), "{name} redirected");
         assert!(
@@ -469,25 +400,16 @@ fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
         assert_eq!(page.headers["referrer-policy"], "no-referrer", "{name}");
     }
     // A loopback redirect URI may use another port (RFC 8252 §7.3).
-    let page = browser.get(&server.url("/authorize?response_type=code&client_id=web&redirect_uri=http://127.0.0.1:41234/cb&state=s"));
+    let page = app.send(Call::get("/authorize?response_type=code&client_id=web&redirect_uri=http://127.0.0.1:41234/cb&state=s"));
     assert_eq!(page.status, 302, "{}", page.body);
 }
 
 #[test]
 fn other_errors_redirect_with_state_and_iss() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-    ]);
-    let browser = Browser::new();
+    let app = InProcess::start();
+    web_client(&app, CALLBACK, &["--scope", "read"]);
     let check = |query: &str, error: &str| {
-        let page = browser.get(&server.url(&format!(
+        let page = app.send(Call::get(&format!(
             "/authorize?client_id=web&redirect_uri={CALLBACK}&state=abc{query}"
         )));
         assert_eq!(page.status, 302, "{query}: {}", page.body);
@@ -500,7 +422,7 @@ fn other_errors_redirect_with_state_and_iss() {
             page.location()
         );
         assert_eq!(params["state"], "abc");
-        assert_eq!(params["iss"], server.base);
+        assert_eq!(params["iss"], app.issuer);
     };
     check("", "invalid_request");
     check("&response_type=bogus", "unsupported_response_type");
@@ -552,13 +474,7 @@ fn implicit_returns_the_token_in_the_fragment_for_registered_clients_only() {
 #[test]
 fn form_post_mode_renders_an_auto_submitting_form() {
     let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(
         &browser,
@@ -585,17 +501,7 @@ fn form_post_mode_renders_an_auto_submitting_form() {
 #[test]
 fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
     let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-    ]);
+    web_client(&server, CALLBACK, &["--scope", "read", "--scope", "write"]);
     server.client_add(&[
         "first-party",
         "--trusted",
@@ -630,13 +536,7 @@ fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
 #[test]
 fn decision_needs_the_right_transaction_and_csrf_token() {
     let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", "&state=one"));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
@@ -732,26 +632,13 @@ fn an_expired_transaction_cannot_be_decided() {
         ..Default::default()
     });
     user_add(&server, "alice", PASSWORD);
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", ""));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
     let consent = browser.get(&server.url(&after_login.location()));
     std::thread::sleep(std::time::Duration::from_millis(5500));
-    let late = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let late = allow(&browser, &server, &consent);
     assert_eq!(late.status, 403, "{}", late.body);
     assert!(late.body.contains("expired"));
 }
@@ -832,14 +719,8 @@ fn password_grant_only_for_registered_clients() {
             ("password", "nope"),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
-    let other = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    assert_oauth_error((status, &body), 400, "invalid_grant");
+    let other = service_client(&server, &[]);
     let (status, body, _) = token_request(
         &server,
         "svc",
@@ -850,9 +731,5 @@ fn password_grant_only_for_registered_clients() {
             ("password", PASSWORD),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "unauthorized_client");
 }

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::harness::{
-    Options, Server, fault_manifest, grantbox, http, install_plugin, test_plugin_wasm, text,
-    token_request,
+    Options, Server, client_credentials_request, fault_manifest, grantbox, install_plugin,
+    test_plugin_wasm, text, token_request,
 };
 
 const MODES: [&str; 5] = ["panic", "loop", "memory", "recursion", "capability"];
@@ -52,12 +52,7 @@ fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
             );
             assert_eq!(status, 500, "{mode} round {round}: {body}");
             assert_eq!(body["error"], "server_error", "{mode}");
-            let (status, _, _) = token_request(
-                &server,
-                "svc",
-                &secret,
-                &[("grant_type", "client_credentials")],
-            );
+            let (status, _, _) = client_credentials_request(&server, &secret, None);
             assert_eq!(status, 200, "the healthy grant still works after {mode}");
         }
     }
@@ -84,14 +79,7 @@ fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
             && l.contains("users")),
         "the denied capability call is logged:\n{logs}"
     );
-    let metrics = text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     for (mode, kind) in [
         ("panic", "panic"),
         ("loop", "deadline"),

@@ -10,7 +10,9 @@ use p256::elliptic_curve::Generate;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 
-use crate::harness::{Options, Server, http, install_plugin, test_plugin_wasm, token_request};
+use crate::harness::{
+    Options, Server, assert_oauth_error, http, install_plugin, test_plugin_wasm, token_request,
+};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_ENDPOINT: &str = "https://as.test/token";
@@ -191,11 +193,7 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &es256)],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     assert_eq!(body["error_description"], "assertion replayed", "{body}");
 
     // A forged payload under a valid signature does not verify, and the
@@ -211,11 +209,7 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &parts.join("."))],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     let description = body["error_description"].as_str().unwrap_or_default();
     assert!(description.contains("signature"), "{body}");
     assert!(!description.contains(&forged_payload), "{body}");
@@ -232,9 +226,5 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &none)],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
 }

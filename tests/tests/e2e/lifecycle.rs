@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Options, Server, grantbox, http, text, token_request};
+use crate::harness::{
+    Options, Server, client_credentials_grant, grantbox, http, introspection_client,
+    service_client, text, token_request,
+};
 
 /// How a request authenticates its client.
 #[derive(Clone, Copy)]
@@ -53,27 +56,8 @@ fn revoke(server: &Server, auth: Auth<'_>, token: &str) -> (u16, String) {
 /// A server with `svc` (gets tokens), `rs` (a resource server that
 /// introspects) and `spa` (public); returns the two secrets.
 fn setup(server: &Server) -> (String, String) {
-    let svc = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("svc secret");
-    let rs = server
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
+    let svc = service_client(server, &["read", "write"]);
+    let rs = introspection_client(server);
     server.client_add(&[
         "spa",
         "--public",
@@ -86,13 +70,7 @@ fn setup(server: &Server) -> (String, String) {
 }
 
 fn issue(server: &Server, secret: &str, scope: &str) -> (String, Value) {
-    let (status, body, _) = token_request(
-        server,
-        "svc",
-        secret,
-        &[("grant_type", "client_credentials"), ("scope", scope)],
-    );
-    assert_eq!(status, 200, "{body}");
+    let body = client_credentials_grant(server, secret, scope);
     let token = body["access_token"].as_str().expect("a token").to_owned();
     (token, body)
 }

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::harness::{Browser, Options, Server, token_request, user_add};
+use crate::harness::{
+    Browser, Options, Server, client_credentials_request, service_client, token_request, user_add,
+    web_client,
+};
 
 #[test]
 fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
@@ -46,15 +49,8 @@ fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
         "{}",
         server.logs()
     );
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "the recompiled plugin serves");
 }
 
@@ -261,19 +257,18 @@ fn the_consent_page_describes_scopes_from_config() {
         ..Default::default()
     });
     user_add(&server, "alice", "correct horse battery staple");
-    server.client_add(&[
-        "web",
-        "--client-uri",
-        "https://app.example/about",
-        "--redirect-uri",
+    web_client(
+        &server,
         "https://app.example/cb",
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-    ]);
+        &[
+            "--client-uri",
+            "https://app.example/about",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+        ],
+    );
     let browser = Browser::new();
     let first = browser.get(&server.url(
         "/authorize?response_type=code&client_id=web&redirect_uri=https://app.example/cb&state=s",
@@ -319,15 +314,8 @@ fn epoch_ticker_wakeups(server: &Server) -> u64 {
 #[test]
 fn an_idle_server_lets_the_epoch_ticker_sleep() {
     let server = Server::start();
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let before = epoch_ticker_wakeups(&server);
@@ -338,11 +326,6 @@ fn an_idle_server_lets_the_epoch_ticker_sleep() {
         idle < 20,
         "the epoch ticker woke {idle} times in an idle second"
     );
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "a call after the idle second is served");
 }

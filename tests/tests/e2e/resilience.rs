@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Options, Server, fault_manifest, grantbox, http, install_plugin, test_plugin_wasm, text,
-    token_request,
+    Options, Server, client_credentials_request, fault_manifest, grantbox, http, install_plugin,
+    service_client, test_plugin_wasm, text, token_request,
 };
 
 const FAULTS: [&str; 3] = ["loop", "memory", "panic"];
@@ -56,12 +56,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
     let secret = Arc::new(server.client_add(&args).unwrap());
     // Warm up, then take the baseline.
     for _ in 0..50 {
-        token_request(
-            &server,
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials")],
-        );
+        client_credentials_request(&server, &secret, None);
     }
     let baseline_kib = server.rss_kib();
 
@@ -80,12 +75,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
         );
         threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let (status, body, _) = token_request(
-                    &server,
-                    "svc",
-                    &secret,
-                    &[("grant_type", "client_credentials")],
-                );
+                let (status, body, _) = client_credentials_request(&server, &secret, None);
                 if status == 200 {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -147,14 +137,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
         "the host grew by {grown_kib} KiB under faults"
     );
 
-    let metrics = text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     for (mode, kind) in [
         ("loop", "deadline"),
         ("memory", "memory"),
@@ -172,11 +155,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
 #[test]
 fn kill_9_during_a_load_loses_no_token_that_reached_the_client() {
     let server = Server::start();
-    let secret = Arc::new(
-        server
-            .client_add(&["svc", "--grant-type", "client_credentials"])
-            .unwrap(),
-    );
+    let secret = Arc::new(service_client(&server, &[]));
     let base = server.base.clone();
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut threads = Vec::new();
@@ -236,11 +215,7 @@ fn kill_9_during_a_load_loses_no_token_that_reached_the_client() {
 #[test]
 fn clients_hanging_up_mid_request_leave_the_store_usable() {
     let server = Arc::new(Server::start());
-    let secret = Arc::new(
-        server
-            .client_add(&["svc", "--grant-type", "client_credentials"])
-            .unwrap(),
-    );
+    let secret = Arc::new(service_client(server.as_ref(), &[]));
     let mut threads = Vec::new();
     for _ in 0..8 {
         let (server, secret) = (server.clone(), secret.clone());
@@ -262,12 +237,7 @@ fn clients_hanging_up_mid_request_leave_the_store_usable() {
         thread.join().unwrap();
     }
     for _ in 0..20 {
-        let (status, body, _) = token_request(
-            &server,
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials")],
-        );
+        let (status, body, _) = client_credentials_request(&server, &secret, None);
         assert_eq!(status, 200, "the store is still usable: {body}");
     }
 }

@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, binary, http, sha256_hex, shared_cache_dir, text, token_request, workspace,
+    Options, Server, assert_oauth_error, binary, http, introspection_client, sha256_hex,
+    shared_cache_dir, text, token_request, workspace,
 };
 
 const NAME: &str = "grant-greeting";
@@ -182,16 +183,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
             "write",
         ])
         .expect("svc secret");
-    let rs = server
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
+    let rs = introspection_client(&server);
 
     let (status, body, _) = token_request(
         &server,
@@ -219,11 +211,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
 
     // The rs client did not register the grant: the host refuses it before the plugin runs.
     let (status, body, _) = token_request(&server, "rs", &rs, &[("grant_type", GRANT_TYPE)]);
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "unauthorized_client");
     // The plugin's `log` capability reached the server's log.
     assert!(
         server.logs().contains("issued an access token to svc"),

@@ -482,14 +482,7 @@ fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
             .any(|l| l.contains("was not granted") && l.contains("token-exchange")),
         "{logs}"
     );
-    let metrics = crate::harness::text(
-        &http()
-            .get(format!("{}/metrics", setup.server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = setup.server.metrics();
     assert!(
         metrics.contains(
             r#"grantbox_plugin_denied_calls_total{plugin="grant-token-exchange",capability="token-exchange"} 1"#

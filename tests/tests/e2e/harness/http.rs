@@ -48,11 +48,7 @@ pub struct Page {
 
 impl Page {
     pub fn location(&self) -> String {
-        self.headers
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
+        location(&self.headers)
     }
 
     /// The value of a hidden input of the page's form.
@@ -136,6 +132,15 @@ impl Browser {
         }
         self.post(&server.url("/login"), &form)
     }
+}
+
+/// The `Location` header, or an empty string when there is none.
+pub fn location(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The query (or fragment) parameters of a redirect.

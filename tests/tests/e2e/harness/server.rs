@@ -183,6 +183,15 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The Prometheus text of the admin listener's `/metrics`.
+    pub fn metrics(&self) -> String {
+        let response = super::http::http()
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .expect("the admin listener answers");
+        text(&response.bytes().expect("a metrics body"))
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn logs(&self) -> String {
         self.log.lock().expect("log lock").clone()
@@ -253,7 +262,7 @@ impl Server {
 /// remembered in the directory so a restart on it finds the same data.
 pub const BACKEND_ENV: &str = "GRANTBOX_E2E_BACKEND";
 
-fn default_db(dir: &Path) -> String {
+pub(super) fn default_db(dir: &Path) -> String {
     let remembered = dir.join("db-url");
     if let Ok(url) = std::fs::read_to_string(&remembered) {
         return url;
