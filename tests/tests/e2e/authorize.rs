@@ -9,18 +9,13 @@ use oauth2::{
 };
 
 use crate::harness::{
-    Browser, Call, InProcess, Options, Server, allow, approve, assert_oauth_error, http,
-    redirect_params, service_client, token_request, user_add, web_client,
+    Browser, Call, InProcess, Options, Server, alice_password_request, allow, approve,
+    assert_oauth_error, http, introspect_token, redirect_params, server_with_alice, service_client,
+    token_request, user_add, web_client,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn setup() -> Server {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
-    server
-}
 
 fn authorize_url(server: &Server, client_id: &str, extra: &str) -> String {
     let state = if extra.contains("&state=") {
@@ -61,7 +56,7 @@ fn oauth2_client(
 
 #[test]
 fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
-    let server = setup();
+    let server = server_with_alice();
     server.client_add(&[
         "app",
         "--public",
@@ -128,7 +123,7 @@ fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
 
 #[test]
 fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
-    let server = setup();
+    let server = server_with_alice();
     let secret = web_client(
         &server,
         CALLBACK,
@@ -214,7 +209,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
 
 #[test]
 fn pkce_is_enforced_and_downgrade_rejected() {
-    let server = setup();
+    let server = server_with_alice();
     server.client_add(&["app", "--public", "--redirect-uri", CALLBACK]);
     let secret = web_client(&server, CALLBACK, &[]);
 
@@ -278,7 +273,7 @@ fn pkce_is_enforced_and_downgrade_rejected() {
 
 #[test]
 fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
-    let server = setup();
+    let server = server_with_alice();
     let secret = web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(&browser, &server, &authorize_url(&server, "web", ""));
@@ -293,22 +288,16 @@ fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
     let access_token = body["access_token"].as_str().unwrap().to_owned();
     let (status, body, _) = token_request(&server, "web", &secret, &form);
     assert_oauth_error((status, &body), 400, "invalid_grant");
-    let introspection = http()
-        .post(server.url("/introspect"))
-        .basic_auth("web", Some(&secret))
-        .form(&[("token", access_token.as_str())])
-        .send()
-        .unwrap();
+    let introspection = introspect_token(&server, "web", &secret, &access_token);
     assert_eq!(
-        introspection.json::<serde_json::Value>().unwrap()["active"],
-        false,
+        introspection["active"], false,
         "RFC 6749 §4.1.2: tokens of a replayed code are revoked"
     );
 }
 
 #[test]
 fn deny_redirects_access_denied_with_state_and_iss() {
-    let server = setup();
+    let server = server_with_alice();
     web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", ""));
@@ -440,7 +429,7 @@ fn other_errors_redirect_with_state_and_iss() {
 
 #[test]
 fn implicit_returns_the_token_in_the_fragment_for_registered_clients_only() {
-    let server = setup();
+    let server = server_with_alice();
     server.client_add(&[
         "spa",
         "--public",
@@ -473,7 +462,7 @@ fn implicit_returns_the_token_in_the_fragment_for_registered_clients_only() {
 
 #[test]
 fn form_post_mode_renders_an_auto_submitting_form() {
-    let server = setup();
+    let server = server_with_alice();
     web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(
@@ -500,7 +489,7 @@ fn form_post_mode_renders_an_auto_submitting_form() {
 
 #[test]
 fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
-    let server = setup();
+    let server = server_with_alice();
     web_client(&server, CALLBACK, &["--scope", "read", "--scope", "write"]);
     server.client_add(&[
         "first-party",
@@ -535,7 +524,7 @@ fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
 
 #[test]
 fn decision_needs_the_right_transaction_and_csrf_token() {
-    let server = setup();
+    let server = server_with_alice();
     web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", "&state=one"));
@@ -645,7 +634,7 @@ fn an_expired_transaction_cannot_be_decided() {
 
 #[test]
 fn login_checks_passwords_throttles_and_renews_the_session() {
-    let server = setup();
+    let server = server_with_alice();
     let browser = Browser::new();
     let wrong = browser.sign_in(&server, "/login", "alice", "wrong password");
     assert_eq!(wrong.status, 401);
@@ -685,7 +674,7 @@ fn login_checks_passwords_throttles_and_renews_the_session() {
 
 #[test]
 fn password_grant_only_for_registered_clients() {
-    let server = setup();
+    let server = server_with_alice();
     let secret = server
         .client_add(&[
             "legacy",
@@ -697,16 +686,7 @@ fn password_grant_only_for_registered_clients() {
             "read",
         ])
         .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "legacy",
-        &secret,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    );
+    let (status, body, _) = alice_password_request(&server, "legacy", &secret, None);
     assert_eq!(status, 200, "{body}");
     assert!(body["refresh_token"].is_string());
     let (status, body, _) = token_request(
@@ -721,15 +701,6 @@ fn password_grant_only_for_registered_clients() {
     );
     assert_oauth_error((status, &body), 400, "invalid_grant");
     let other = service_client(&server, &[]);
-    let (status, body, _) = token_request(
-        &server,
-        "svc",
-        &other,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    );
+    let (status, body, _) = alice_password_request(&server, "svc", &other, None);
     assert_oauth_error((status, &body), 400, "unauthorized_client");
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Browser, Call, InProcess, Options, Page, Server, allow, assert_oauth_error, grantbox, http,
-    redirect_params, service_client, text, token_request, user_add, visit_as_alice, web_client,
+    Browser, Call, InProcess, Options, Page, Server, alice_password_request, allow,
+    assert_oauth_error, grantbox, http, introspect_token, redirect_params, service_client, text,
+    token_request, user_add, visit_as_alice, web_client,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -140,30 +141,13 @@ fn introspection_shows_others_access_tokens_to_resource_servers_only() {
         ])
         .unwrap();
     user_add(&server, "alice", PASSWORD);
-    let (status, tokens, _) = token_request(
-        &server,
-        "app",
-        &app,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "read"),
-        ],
-    );
+    let (status, tokens, _) = alice_password_request(&server, "app", &app, Some("read"));
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
 
     let introspect = |client_id: &str, secret: &str, token: &str| -> Value {
-        let response = http()
-            .post(server.url("/introspect"))
-            .basic_auth(client_id, Some(secret))
-            .form(&[("token", token)])
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().unwrap()
+        introspect_token(&server, client_id, secret, token)
     };
     let active = |answer: Value| answer["active"] == json!(true);
     // Its own tokens, both kinds.
@@ -228,12 +212,7 @@ fn the_issuer_is_normalised_and_https_gets_a_host_prefixed_secure_cookie() {
         extra_args: vec!["--issuer".into(), "HTTPS://Auth.Example:443/".into()],
         ..Default::default()
     });
-    let metadata: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: Value = server.metadata();
     assert_eq!(metadata["issuer"], "https://auth.example");
     assert_eq!(metadata["token_endpoint"], "https://auth.example/token");
     let login = http().get(server.url("/login")).send().unwrap();
@@ -374,14 +353,7 @@ fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
         "--grant-type",
         "authorization_code",
     ]);
-    let metadata = |server: &Server| -> Value {
-        http()
-            .get(server.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let metadata = |server: &Server| -> Value { server.metadata() };
     let document = metadata(&server);
     assert_eq!(
         document["code_challenge_methods_supported"],

@@ -11,7 +11,8 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 
 use crate::harness::{
-    Options, Server, assert_oauth_error, http, install_plugin, test_plugin_wasm, token_request,
+    Options, Server, assert_oauth_error, install_plugin, introspect_token, test_plugin_wasm,
+    token_request,
 };
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -173,14 +174,7 @@ fn signed_assertions_get_tokens_once() {
 
         // The token is for the assertion's subject.
         let access_token = body["access_token"].as_str().unwrap();
-        let introspection: serde_json::Value = http()
-            .post(server.url("/introspect"))
-            .basic_auth(CLIENT, Some(&secret))
-            .form(&[("token", access_token)])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let introspection = introspect_token(&server, CLIENT, &secret, access_token);
         assert_eq!(introspection["active"], true, "{introspection}");
         assert_eq!(introspection["sub"], "user-42", "{introspection}");
         assert_eq!(introspection["client_id"], CLIENT, "{introspection}");

@@ -324,12 +324,7 @@ fn lifecycle_metadata_document() {
 
     // A client added while the server runs shows at once.
     server.client_add(&["late", "--scope", "admin"]);
-    let body: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let body: Value = server.metadata();
     assert_eq!(
         body["scopes_supported"],
         json!(["admin", "introspect", "profile", "read", "write"])

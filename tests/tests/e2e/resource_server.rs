@@ -13,8 +13,9 @@ use grantbox_resource_server::axum::{self, Json, Router};
 use grantbox_resource_server::{Authorized, Clock, Config, ResourceServer, require_scope};
 
 use crate::harness::{
-    Browser, Options, Server, approve, http, install_plugin, redirect_params, test_plugin_wasm,
-    token_request, user_add, web_client, workspace,
+    Browser, Options, Server, alice_password_request, approve, http, install_plugin,
+    introspect_token, redirect_params, test_plugin_wasm, token_request, user_add, web_client,
+    workspace,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -388,26 +389,10 @@ fn a_refresh_token_is_not_an_access_token() {
             "read",
         ])
         .unwrap();
-    let (status, body, _) = token_request(
-        &setup.server,
-        "rs-own",
-        &own,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "read"),
-        ],
-    );
+    let (status, body, _) = alice_password_request(&setup.server, "rs-own", &own, Some("read"));
     assert_eq!(status, 200, "{body}");
     let own_refresh = body["refresh_token"].as_str().unwrap();
-    let response = http()
-        .post(setup.server.url("/introspect"))
-        .basic_auth("rs-own", Some(&own))
-        .form(&[("token", own_refresh)])
-        .send()
-        .unwrap();
-    let seen: serde_json::Value = response.json().unwrap();
+    let seen = introspect_token(&setup.server, "rs-own", &own, own_refresh);
     assert_eq!(seen["active"], true, "{seen}");
     let mut config = Config::new(&setup.server.base, "rs-own", &own);
     config.realm = "e2e-api".into();

@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, assert_oauth_error, binary, http, introspection_client, sha256_hex,
-    shared_cache_dir, text, token_request, workspace,
+    Options, Server, assert_oauth_error, binary, introspect_token, introspection_client,
+    sha256_hex, shared_cache_dir, text, token_request, workspace,
 };
 
 const NAME: &str = "grant-greeting";
@@ -158,12 +158,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
         plugins: Some(dir.clone()),
         ..Options::default()
     });
-    let metadata: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: Value = server.metadata();
     assert!(
         metadata["grant_types_supported"]
             .as_array()
@@ -197,14 +192,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
     assert_eq!(body["audience"], audience.as_str(), "{body}");
     let access_token = body["access_token"].as_str().expect("an access token");
 
-    let introspection: Value = http()
-        .post(server.url("/introspect"))
-        .basic_auth("rs", Some(&rs))
-        .form(&[("token", access_token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let introspection = introspect_token(&server, "rs", &rs, access_token);
     assert_eq!(introspection["active"], true, "{introspection}");
     assert_eq!(introspection["client_id"], "svc", "{introspection}");
     assert_eq!(introspection["scope"], "read", "{introspection}");

@@ -3,16 +3,15 @@
 //! and doc. Some requirements are covered in depth elsewhere; those tests say where.
 
 use crate::harness::{
-    Browser, Server, allow, grantbox, http, redirect_params, service_client, text, token_request,
-    user_add, visit_as_alice,
+    Browser, Server, allow, grantbox, http, redirect_params, server_with_alice, service_client,
+    text, token_request, visit_as_alice,
 };
 
 const CALLBACK: &str = "https://app.example/cb";
 const PASSWORD: &str = "correct horse battery staple";
 
 fn server_with_client() -> Server {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     server.client_add(&[
         "web",
         "--redirect-uri",
@@ -300,12 +299,7 @@ fn s4_3_no_tokens_in_urls() {
 #[test]
 fn s4_5_and_s4_14_metadata_advertises_pkce_and_iss() {
     let server = Server::start();
-    let metadata: serde_json::Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: serde_json::Value = server.metadata();
     assert_eq!(
         metadata["authorization_response_iss_parameter_supported"],
         true

@@ -10,7 +10,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, http, install_plugin, test_plugin_wasm, token_request, user_add, workspace,
+    Options, Server, alice_password_request, http, install_plugin, introspect_token,
+    test_plugin_wasm, token_request, user_add, workspace,
 };
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -110,16 +111,11 @@ fn setup_with(manifest: &str) -> Setup {
 impl Setup {
     /// alice's access and refresh tokens, issued to `web`.
     fn alice_tokens(&self) -> (String, String) {
-        let (status, body, _) = token_request(
+        let (status, body, _) = alice_password_request(
             &self.server,
             "web",
             &self.web,
-            &[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("scope", "orders:read orders:write email"),
-            ],
+            Some("orders:read orders:write email"),
         );
         assert_eq!(status, 200, "{body}");
         (
@@ -140,14 +136,7 @@ impl Setup {
     }
 
     fn introspect(&self, token: &str) -> Value {
-        let response = http()
-            .post(self.server.url("/introspect"))
-            .basic_auth("rs", Some(&self.rs))
-            .form(&[("token", token)])
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.json().unwrap()
+        introspect_token(&self.server, "rs", &self.rs, token)
     }
 }
 
@@ -383,17 +372,8 @@ fn refusals_name_the_rfc_8693_errors() {
 
     // A scope the client is registered for but the subject token lacks is
     // the plugin's refusal (one it is not registered for, the host's).
-    let (status, body, _) = token_request(
-        &setup.server,
-        "web",
-        &setup.web,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "orders:read"),
-        ],
-    );
+    let (status, body, _) =
+        alice_password_request(&setup.server, "web", &setup.web, Some("orders:read"));
     assert_eq!(status, 200, "{body}");
     let read_only = body["access_token"].as_str().unwrap();
     let (status, body) = setup.exchange(&[

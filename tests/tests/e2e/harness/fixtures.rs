@@ -33,6 +33,13 @@ impl Registrar for InProcess {
 /// The password the tests give alice and the other users they add.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// A server (as [`Server::start`] starts it) with the user alice.
+pub fn server_with_alice() -> Server {
+    let server = Server::start();
+    super::server::user_add(&server, "alice", PASSWORD);
+    server
+}
+
 /// Registers `svc`, a confidential client of the client-credentials grant
 /// with `scopes`; returns its secret.
 pub fn service_client(target: &impl Registrar, scopes: &[&str]) -> String {
@@ -99,6 +106,36 @@ pub fn client_credentials_token(server: &Server, secret: &str, scope: &str) -> S
         .as_str()
         .expect("an access token")
         .to_owned()
+}
+
+/// A password-grant request (RFC 6749 §4.3) of `client_id` for alice, for
+/// `scope` when one is given.
+pub fn alice_password_request(
+    server: &Server,
+    client_id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> (u16, Value, HeaderMap) {
+    let mut form = vec![
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    form.extend(scope.map(|scope| ("scope", scope)));
+    token_request(server, client_id, secret, &form)
+}
+
+/// Introspects `token` (RFC 7662) as `client_id` with HTTP Basic
+/// authentication; returns the answer, which must be a 200.
+pub fn introspect_token(server: &Server, client_id: &str, secret: &str, token: &str) -> Value {
+    let response = super::http::http()
+        .post(server.url("/introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .expect("the introspection endpoint answers");
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().expect("a JSON introspection answer")
 }
 
 /// Opens the authorization request `url`, signs alice in when the server

@@ -183,6 +183,16 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The authorization server metadata document (RFC 8414).
+    pub fn metadata(&self) -> serde_json::Value {
+        super::http::http()
+            .get(self.url("/.well-known/oauth-authorization-server"))
+            .send()
+            .expect("the metadata endpoint answers")
+            .json()
+            .expect("a JSON metadata document")
+    }
+
     /// The Prometheus text of the admin listener's `/metrics`.
     pub fn metrics(&self) -> String {
         let response = super::http::http()
