@@ -10,8 +10,8 @@ use oauth2::{
 
 use crate::harness::{
     Browser, Call, InProcess, Options, Server, alice_password_request, allow, approve,
-    assert_oauth_error, http, introspect_token, redirect_params, server_with_alice, service_client,
-    token_request, user_add, web_client,
+    assert_oauth_error, confidential_client, example_app, http, introspect_token, redirect_params,
+    server_with_alice, service_client, token_request, user_add, web_client,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -57,18 +57,7 @@ fn oauth2_client(
 #[test]
 fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
     let server = server_with_alice();
-    server.client_add(&[
-        "app",
-        "--public",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-        "--name",
-        "Example App",
-    ]);
+    example_app(&server, CALLBACK, &["--public", "--name", "Example App"]);
     let client = oauth2_client(&server, "app", None);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf) = client
@@ -675,17 +664,7 @@ fn login_checks_passwords_throttles_and_renews_the_session() {
 #[test]
 fn password_grant_only_for_registered_clients() {
     let server = server_with_alice();
-    let secret = server
-        .client_add(&[
-            "legacy",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-        ])
-        .unwrap();
+    let secret = confidential_client(&server, "legacy", &["password", "refresh_token"], &["read"]);
     let (status, body, _) = alice_password_request(&server, "legacy", &secret, None);
     assert_eq!(status, 200, "{body}");
     assert!(body["refresh_token"].is_string());

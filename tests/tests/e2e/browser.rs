@@ -20,7 +20,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::harness::webdriver::*;
-use crate::harness::{Server, user_add};
+use crate::harness::{Server, example_app, user_add};
 
 // ---------------------------------------------------------------------------
 // The server and the authorization request
@@ -28,22 +28,11 @@ use crate::harness::{Server, user_add};
 fn setup(callback: &Callback, public: bool) -> Server {
     let server = Server::start();
     user_add(&server, "alice", PASSWORD);
-    let redirect = callback.redirect_uri();
-    let mut args = vec![
-        "app",
-        "--redirect-uri",
-        redirect.as_str(),
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-        "--name",
-        "Example App",
-    ];
+    let mut extra = vec!["--name", "Example App"];
     if public {
-        args.push("--public");
+        extra.push("--public");
     }
-    server.client_add(&args);
+    example_app(&server, &callback.redirect_uri(), &extra);
     server
 }
 

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::harness::{
-    Options, Server, client_credentials_request, fault_manifest, grantbox, install_plugin,
-    test_plugin_wasm, text, token_request,
+    Options, Server, client_credentials_request, fault_manifest, grantbox, install_fault_plugins,
+    install_plugin, test_plugin_wasm, text, token_request,
 };
 
 const MODES: [&str; 5] = ["panic", "loop", "memory", "recursion", "capability"];
@@ -17,16 +17,8 @@ fn grant_type(mode: &str) -> String {
 
 #[test]
 fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
-    let wasm = test_plugin_wasm("fault-plugin");
     let plugins = tempfile::tempdir().unwrap();
-    for mode in MODES {
-        install_plugin(
-            plugins.path(),
-            &format!("fault-{mode}"),
-            &wasm,
-            &fault_manifest(&grant_type(mode), mode, "\"tokens\", \"config\""),
-        );
-    }
+    install_fault_plugins(plugins.path(), &MODES, grant_type);
     let server = Server::start_with(Options {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()

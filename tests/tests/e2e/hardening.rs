@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{
     Browser, Call, InProcess, Options, Page, Server, alice_password_request, allow,
-    assert_oauth_error, grantbox, http, introspect_token, redirect_params, service_client, text,
-    token_request, user_add, visit_as_alice, web_client,
+    assert_oauth_error, confidential_client, grantbox, http, introspect_token, redirect_params,
+    service_client, text, token_request, user_add, visit_as_alice, web_client,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -116,22 +116,13 @@ fn public_native_clients_are_asked_for_consent_every_time() {
 #[test]
 fn introspection_shows_others_access_tokens_to_resource_servers_only() {
     let server = Server::start();
-    let app = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "client_credentials",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-        ])
-        .unwrap();
-    let other = server
-        .client_add(&["other", "--grant-type", "client_credentials"])
-        .unwrap();
+    let app = confidential_client(
+        &server,
+        "app",
+        &["client_credentials", "password", "refresh_token"],
+        &["read"],
+    );
+    let other = confidential_client(&server, "other", &["client_credentials"], &[]);
     let api = server
         .client_add(&[
             "api",

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Browser, Options, Server, client_credentials_request, grantbox, http, redirect_params,
-    service_client, sha256_hex, test_plugin_wasm, text, user_add, visit_as_alice,
+    Browser, Options, Server, client_credentials_request, example_app, grantbox, http,
+    redirect_params, service_client, sha256_hex, test_plugin_wasm, text, user_add, visit_as_alice,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -535,17 +535,7 @@ fn a_transaction_begun_before_a_swap_is_decided_by_the_version_that_began_it() {
     };
     let (server, plugins) = start(&version("1", Some(SWAP_RESPONSE_TYPE)));
     user_add(&server, "alice", PASSWORD);
-    server.client_add(&[
-        "app",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-        "--scope",
-        "admin",
-    ]);
+    example_app(&server, CALLBACK, &["--scope", "admin"]);
     let browser = Browser::new();
 
     let waiting = consent_page(&server, &browser, "read");

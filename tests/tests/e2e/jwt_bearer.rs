@@ -11,8 +11,8 @@ use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 
 use crate::harness::{
-    Options, Server, assert_oauth_error, install_plugin, introspect_token, test_plugin_wasm,
-    token_request,
+    Options, Server, assert_oauth_error, confidential_client, install_plugin, introspect_token,
+    test_plugin_wasm, token_request,
 };
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -130,17 +130,7 @@ fn signed_assertions_get_tokens_once() {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
     });
-    let secret = server
-        .client_add(&[
-            CLIENT,
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .unwrap();
+    let secret = confidential_client(&server, CLIENT, &[GRANT_TYPE], &["read", "write"]);
 
     let es256 = jws("ES256", "ec", &claims("jti-ec"), |input| {
         use p256::ecdsa::signature::Signer;

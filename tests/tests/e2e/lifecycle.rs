@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Options, Server, client_credentials_grant, grantbox, http, introspection_client,
-    service_client, text, token_request,
+    Options, Server, client_credentials_grant, confidential_client, grantbox, http,
+    introspection_client, service_client, text, token_request,
 };
 
 /// How a request authenticates its client.
@@ -361,17 +361,7 @@ fn password_grant(server: &Server, client_id: &str, secret: Option<&str>) -> Val
 fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
     let server = Server::start();
     let (_, rs) = setup(&server);
-    let app = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "profile",
-        ])
-        .expect("app secret");
+    let app = confidential_client(&server, "app", &["password", "refresh_token"], &["profile"]);
     user_add(&server, "alice", "correct horse battery");
     let first = password_grant(&server, "app", Some(&app));
     let access = first["access_token"].as_str().unwrap();

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::harness::{
-    Browser, Options, Server, client_credentials_request, service_client, token_request, user_add,
-    web_client,
+    Browser, Options, Server, client_credentials_request, confidential_client, service_client,
+    token_request, user_add, web_client,
 };
 
 #[test]
@@ -150,15 +150,7 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
         ..Default::default()
     });
     user_add(&server, "alice", "correct horse battery staple");
-    let secret = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-        ])
-        .unwrap();
+    let secret = confidential_client(&server, "app", &["password", "refresh_token"], &[]);
     let (status, body, _) = token_request(
         &server,
         "app",

@@ -7,24 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Options, Server, client_credentials_request, fault_manifest, grantbox, http, install_plugin,
-    service_client, test_plugin_wasm, text, token_request,
+    Options, Server, client_credentials_request, grantbox, http, install_fault_plugins,
+    service_client, text, token_request,
 };
 
 const FAULTS: [&str; 3] = ["loop", "memory", "panic"];
 
 #[test]
 fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
-    let wasm = test_plugin_wasm("fault-plugin");
     let plugins = tempfile::tempdir().unwrap();
-    for mode in FAULTS {
-        install_plugin(
-            plugins.path(),
-            &format!("fault-{mode}"),
-            &wasm,
-            &fault_manifest(&format!("urn:fault:{mode}"), mode, "\"tokens\", \"config\""),
-        );
-    }
+    install_fault_plugins(plugins.path(), &FAULTS, |mode| format!("urn:fault:{mode}"));
     // The healthy grant is the bundled client-credentials plugin, exported
     // with its shipped limits (a deadline of 100 ms) unchanged: the deadline
     // counts the guest's own work (fuel), so a thread descheduled on a 2-core

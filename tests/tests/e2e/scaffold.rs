@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, assert_oauth_error, binary, introspect_token, introspection_client,
-    sha256_hex, shared_cache_dir, text, token_request, workspace,
+    Options, Server, assert_oauth_error, binary, confidential_client, introspect_token,
+    introspection_client, sha256_hex, shared_cache_dir, text, token_request, workspace,
 };
 
 const NAME: &str = "grant-greeting";
@@ -167,17 +167,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
             .any(|g| g == GRANT_TYPE),
         "{metadata}"
     );
-    let svc = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("svc secret");
+    let svc = confidential_client(&server, "svc", &[GRANT_TYPE], &["read", "write"]);
     let rs = introspection_client(&server);
 
     let (status, body, _) = token_request(

@@ -10,8 +10,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, alice_password_request, http, install_plugin, introspect_token,
-    test_plugin_wasm, token_request, user_add, workspace,
+    Options, Server, alice_password_request, confidential_client, http, install_plugin,
+    introspect_token, test_plugin_wasm, token_request, user_add, workspace,
 };
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -60,43 +60,19 @@ fn setup_with(manifest: &str) -> Setup {
         ..Default::default()
     });
     user_add(&server, "alice", PASSWORD);
-    let web = server
-        .client_add(&[
-            "web",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "orders:read",
-            "--scope",
-            "orders:write",
-            "--scope",
-            "email",
-        ])
-        .unwrap();
-    let orders_api = server
-        .client_add(&[
-            "orders-api",
-            "--grant-type",
-            GRANT_TYPE,
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "orders:read",
-            "--scope",
-            "orders:write",
-        ])
-        .unwrap();
-    let stranger = server
-        .client_add(&[
-            "stranger",
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "orders:read",
-        ])
-        .unwrap();
+    let web = confidential_client(
+        &server,
+        "web",
+        &["password", "refresh_token"],
+        &["orders:read", "orders:write", "email"],
+    );
+    let orders_api = confidential_client(
+        &server,
+        "orders-api",
+        &[GRANT_TYPE, "client_credentials"],
+        &["orders:read", "orders:write"],
+    );
+    let stranger = confidential_client(&server, "stranger", &[GRANT_TYPE], &["orders:read"]);
     let rs = server.client_add(&["rs", "--introspection"]).unwrap();
     Setup {
         server,

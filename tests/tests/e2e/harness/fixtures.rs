@@ -43,11 +43,44 @@ pub fn server_with_alice() -> Server {
 /// Registers `svc`, a confidential client of the client-credentials grant
 /// with `scopes`; returns its secret.
 pub fn service_client(target: &impl Registrar, scopes: &[&str]) -> String {
-    let mut args = vec!["svc", "--grant-type", "client_credentials"];
+    confidential_client(target, "svc", &["client_credentials"], scopes)
+}
+
+/// Registers a confidential client `client_id` of `grant_types` with
+/// `scopes`, no redirect URI; returns its secret.
+pub fn confidential_client(
+    target: &impl Registrar,
+    client_id: &str,
+    grant_types: &[&str],
+    scopes: &[&str],
+) -> String {
+    let mut args = vec![client_id];
+    for grant_type in grant_types {
+        args.extend(["--grant-type", grant_type]);
+    }
     for scope in scopes {
         args.extend(["--scope", scope]);
     }
-    target.register(&args).expect("svc gets a secret")
+    target
+        .register(&args)
+        .unwrap_or_else(|| panic!("{client_id} gets a secret"))
+}
+
+/// Registers `app`, a client asking for `read` and `write` at
+/// `redirect_uri`, with the further `client add` arguments `extra`; returns
+/// its secret, if it has one.
+pub fn example_app(target: &impl Registrar, redirect_uri: &str, extra: &[&str]) -> Option<String> {
+    let mut args = vec![
+        "app",
+        "--redirect-uri",
+        redirect_uri,
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+    ];
+    args.extend_from_slice(extra);
+    target.register(&args)
 }
 
 /// Registers `rs`, a resource server that may introspect every client's

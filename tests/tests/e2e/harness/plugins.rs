@@ -90,6 +90,25 @@ pub fn install_plugin(plugins_dir: &Path, name: &str, wasm: &Path, manifest_body
     folder
 }
 
+/// Installs the fault plugin once per mode of `modes`, as `fault-<mode>`
+/// serving the grant type `grant_type(mode)` with the `tokens` and `config`
+/// capabilities.
+pub fn install_fault_plugins(
+    plugins_dir: &Path,
+    modes: &[&str],
+    grant_type: impl Fn(&str) -> String,
+) {
+    let wasm = test_plugin_wasm("fault-plugin");
+    for mode in modes {
+        install_plugin(
+            plugins_dir,
+            &format!("fault-{mode}"),
+            &wasm,
+            &fault_manifest(&grant_type(mode), mode, "\"tokens\", \"config\""),
+        );
+    }
+}
+
 /// A manifest for the fault plugin: `mode` picks the misbehaviour.
 pub fn fault_manifest(grant_type: &str, mode: &str, capabilities: &str) -> String {
     format!(

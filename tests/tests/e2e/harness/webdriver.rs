@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::server::workspace;
 
 pub const DRIVER_ENV: &str = "GRANTBOX_TEST_CHROMEDRIVER";
-pub const PASSWORD: &str = "correct horse battery staple";
+pub use super::fixtures::PASSWORD;
 /// A fixed PKCE verifier (RFC 7636 §4.1: 43 to 128 unreserved characters).
 pub const VERIFIER: &str = "browser-test-verifier-0123456789abcdefghijklmnop";
 
