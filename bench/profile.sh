@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instruction profile of one token request, under callgrind (DESIGN §7).
+# Instruction profile of one token request, under callgrind.
 #
 #   bench/profile.sh                    # client credentials, 2000 requests after 200 warm-up
 #   SCENARIO=introspect bench/profile.sh

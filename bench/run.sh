@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Grantbox's token endpoint under load, side by side with the anchors of
-# ../shared/bench (DESIGN §7): same wrk load, same pinning, one server at a
+# bench/anchors: same wrk load, same pinning, one server at a
 # time, and the ratio Grantbox / anchor within each repetition.
 #
 #   bench/run.sh               # set up, then REPS x scenarios x servers; writes bench/results/<stamp>.{md,svg}
@@ -25,7 +25,8 @@
 #   MICRO=0                     (1: also run `cargo bench -p grantbox-bench`, pinned to SERVER_CPU, and add its medians)
 #   GRANTBOX_BIN=path           (use this binary instead of building target/release/grantbox)
 #   BUILD_PROFILE=release       (dev: build and run Grantbox and seed-codes unoptimised, for --smoke)
-#   SHARED_BENCH=../shared/bench  OUT=bench/results/<stamp> (raw files; ignored by git)
+#   ANCHORS_SRC=bench/anchors  OUT=bench/results/<stamp> (raw files; ignored by git)
+#   SMOKE_ANCHORS=1             (a smoke run builds and loads the anchors too)
 #   RESULTS=bench/results/<stamp> (the table and chart: RESULTS.md, RESULTS.svg)
 #
 # Each run starts the server afresh (empty stores; Grantbox gets a new SQLite
@@ -38,7 +39,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
-SHARED_BENCH=${SHARED_BENCH:-$(cd "$ROOT/.." && pwd)/shared/bench}
+ANCHORS_SRC=${ANCHORS_SRC:-$ROOT/bench/anchors}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 ANCHORS=$TARGET/bench-anchors
 
@@ -92,15 +93,13 @@ for arg in "$@"; do
   esac
 done
 
-# A smoke run where ../shared/bench is not beside the checkout (a CI clone
-# elsewhere) exercises Grantbox's side alone; a measuring run needs the anchors.
+# A smoke run (CI) exercises Grantbox's side alone, unless SMOKE_ANCHORS=1:
+# the anchors need npm ci and a release build. A measuring run needs them.
 ANCHORS_PRESENT=1
-if [[ ! -d $SHARED_BENCH/anchors ]]; then
-  if [[ $SMOKE == 1 ]]; then
-    ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox
-  else
-    echo "no anchors at $SHARED_BENCH/anchors (set SHARED_BENCH)" >&2; exit 1
-  fi
+if [[ $SMOKE == 1 && ${SMOKE_ANCHORS:-0} != 1 ]]; then
+  ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox
+elif [[ ! -d $ANCHORS_SRC ]]; then
+  echo "no anchors at $ANCHORS_SRC (set ANCHORS_SRC)" >&2; exit 1
 fi
 
 PROFILE_DIR=$TARGET/$([[ $BUILD_PROFILE == dev ]] && echo debug || echo "$BUILD_PROFILE")
@@ -120,13 +119,13 @@ setup() {
   (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes)
 
   if [[ $ANCHORS_PRESENT == 0 ]]; then
-    echo "== no anchors at $SHARED_BENCH/anchors: the smoke run measures Grantbox alone"
+    echo "== smoke run: Grantbox alone (SMOKE_ANCHORS=1 adds the anchors)"
     return
   fi
-  echo "== anchors: $SHARED_BENCH/anchors -> $ANCHORS"
+  echo "== anchors: $ANCHORS_SRC -> $ANCHORS"
   mkdir -p "$ANCHORS"
   # -p keeps mtimes, so unchanged lock files do not trigger a new npm ci.
-  cp -rp "$SHARED_BENCH/anchors/." "$ANCHORS/"
+  cp -rp "$ANCHORS_SRC/." "$ANCHORS/"
   for d in oauth2orize node-oidc-provider; do
     if ! cmp -s "$ANCHORS/$d/package-lock.json" "$ANCHORS/$d/node_modules/.bench-lock.json"; then
       echo "== npm ci in $ANCHORS/$d"
@@ -134,9 +133,6 @@ setup() {
       cp "$ANCHORS/$d/package-lock.json" "$ANCHORS/$d/node_modules/.bench-lock.json"
     fi
   done
-  # The copy sits below this workspace's root; an empty [workspace] table keeps
-  # cargo from taking it for an undeclared member of ours.
-  grep -q '^\[workspace\]' "$ANCHORS/axum-floor/Cargo.toml" || printf '\n[workspace]\n' >>"$ANCHORS/axum-floor/Cargo.toml"
   echo "== cargo build --release (axum-floor)"
   (cd "$ANCHORS/axum-floor" && env -u CARGO_TARGET_DIR cargo build --release -q --target-dir "$ANCHORS/axum-floor/target")
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-#[path = "src/plugin/manifest_edit.rs"]
+#[path = "src/author/manifest_edit.rs"]
 #[allow(dead_code, reason = "the build fills in sha256 but reads no wasm.file")]
 mod manifest_edit;
 
@@ -30,7 +30,7 @@ fn main() {
     );
     println!(
         "cargo:rerun-if-changed={}",
-        manifest_dir.join("src/plugin/manifest_edit.rs").display()
+        manifest_dir.join("src/author/manifest_edit.rs").display()
     );
     // sqlx::migrate! notices edits to migrations but not new files.
     println!(

@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the plugin sandbox (DESIGN §7), with criterion:
+//! Micro-benchmarks of the plugin sandbox, with criterion:
 //!
 //! * `exchange/*`: the bundled client-credentials plugin's `exchange` through
 //!   the host's public API, [`Plugin::exchange`], which makes a fresh wasmtime

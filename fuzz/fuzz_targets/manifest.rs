@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use grantbox_fuzz::plugin::manifest::{
+use grantbox_protocol::plugin::manifest::{
     HOST_INTERFACE, InterfaceVersion, LimitCaps, Manifest, normalize_response_type,
 };
 use libfuzzer_sys::fuzz_target;

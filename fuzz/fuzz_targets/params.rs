@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use grantbox_fuzz::oauth::Params;
+use grantbox_protocol::oauth::Params;
 use libfuzzer_sys::fuzz_target;
 
 /// Names the endpoints read, so `get` also runs on names that are absent.

@@ -16,8 +16,8 @@
 #![no_main]
 
 use base64::Engine as _;
-use grantbox_fuzz::oauth::client_auth::{Credentials, extract};
-use grantbox_fuzz::oauth::{ErrorCode, OAuthError, Params, scope};
+use grantbox_protocol::oauth::client_auth::{Credentials, extract};
+use grantbox_protocol::oauth::{ErrorCode, OAuthError, Params, scope};
 use libfuzzer_sys::fuzz_target;
 
 /// `error` and `error_description`: %x20-21 / %x23-5B / %x5D-7E.

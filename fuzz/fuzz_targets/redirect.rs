@@ -8,8 +8,8 @@
 
 #![no_main]
 
-use grantbox_fuzz::oauth::redirect::{Delivery, deliver, find_registered};
-use grantbox_fuzz::plugin::ResponseMode;
+use grantbox_protocol::oauth::ResponseMode;
+use grantbox_protocol::oauth::redirect::{Delivery, deliver, find_registered};
 use libfuzzer_sys::fuzz_target;
 
 /// `uri` with the port of an `http` loopback IP literal removed, written

@@ -51,7 +51,7 @@ impl AppState {
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpConfig {
-    /// Request bodies larger than this get 413 (DESIGN §6: 64 KiB by default).
+    /// Request bodies larger than this get 413 (`body_limit_bytes`, 64 KiB by default).
     pub body_limit_bytes: usize,
 }
 
@@ -107,8 +107,8 @@ where
     Router::new()
         .merge(token_endpoints)
         .route("/authorize", get(endpoint::authorize::authorize_get).post(endpoint::authorize::authorize_post))
-        .route("/authorize/continue", get(endpoint::authorize::resume))
-        .route("/authorize/decision", post(endpoint::authorize::decision))
+        .route("/authorize/continue", get(endpoint::decision::resume))
+        .route("/authorize/decision", post(endpoint::decision::decision))
         .route("/login", get(endpoint::login::login_form).post(endpoint::login::login))
         .route("/logout", post(endpoint::login::logout))
         .route("/static/grantbox.css", get(endpoint::page::stylesheet))

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §4): `serve`, `client add|list`, `user add` and
+//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add` and
 //! `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::author::{builder, scaffold};
 use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
-use crate::plugin::{Registry, Runtime, RuntimeConfig, builder, bundled, registry, scaffold};
+use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration};
 use crate::store::Store;
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod decision;
 pub mod health;
 pub mod introspect;
 pub mod login;

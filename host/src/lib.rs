@@ -3,12 +3,12 @@
 //! over [`cli`]; see ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod author;
 pub mod cli;
 pub mod client_cache;
 pub mod clock;
 pub mod config;
 pub mod endpoint;
-pub mod oauth;
 pub mod password;
 pub mod plugin;
 pub mod ratelimit;
@@ -17,3 +17,5 @@ pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod ui;
+
+pub use grantbox_protocol::oauth;

@@ -2,9 +2,10 @@
 
 use clap::Parser as _;
 
-/// mimalloc instead of glibc's malloc: a token request makes ~300 small
-/// allocations (hyper, sqlx, wasmtime's per-request `Store`), and under
-/// callgrind glibc's malloc and free cost ~29 % of the request's instructions.
+/// mimalloc instead of glibc's malloc: a token request makes hundreds of small
+/// allocations (hyper, sqlx, wasmtime's per-request `Store`), and glibc's
+/// malloc and free were a large share of its instructions under callgrind
+/// (the figures: bench/README.md, `profile.sh`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,12 +1,13 @@
 //! Persistent state (clients, users, tokens, authorization codes, plugin key-value data)
 //! behind one closed enum of backends. This file knows no SQL: each operation matches
 //! on the backend and delegates to `store/sqlite.rs` or `store/postgres.rs`, which
-//! mirror each other function for function; `store/sessions.rs` puts the login
-//! sessions in the same database.
+//! hold what differs between the two and expand the statements they share from
+//! `store/sql.rs`; `store/sessions.rs` puts the login sessions in the same database.
 
 mod group_commit;
 mod postgres;
 mod sessions;
+mod sql;
 mod sqlite;
 
 #[cfg(test)]
@@ -27,6 +28,17 @@ use sqlx::SqlitePool;
 /// [`RotateOutcome::Unknown`] and the winner's family stays valid. Reuse
 /// noticed by [`Store::find_refresh`] revokes the family whatever the time.
 pub const ROTATION_RACE_WINDOW: i64 = 10;
+
+/// `$call` on the backend of `$store`, named `$s`: the dispatch of every
+/// operation both backends have.
+macro_rules! on_backend {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
 
 /// The storage backend. Cloning is cheap: backends hold a connection pool.
 #[derive(Clone, Debug)]
@@ -287,10 +299,7 @@ impl Store {
 
     /// Checks that the database answers a trivial query (for health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.ping().await,
-            Store::Postgres(s) => s.ping().await,
-        }
+        on_backend!(self, s => s.ping().await)
     }
 
     /// The SQLite pool, for components that share it (the session store).
@@ -312,33 +321,21 @@ impl Store {
     /// Waits for connections in use to return and closes them all. Clones of
     /// this store fail with [`StoreErrorKind::Unavailable`] afterwards.
     pub async fn close(&self) {
-        match self {
-            Store::Sqlite(s) => s.close().await,
-            Store::Postgres(s) => s.close().await,
-        }
+        on_backend!(self, s => s.close().await)
     }
 
     /// Inserts a client; an existing `client_id` is a [`StoreErrorKind::Conflict`].
     pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_client(client).await,
-            Store::Postgres(s) => s.insert_client(client).await,
-        }
+        on_backend!(self, s => s.insert_client(client).await)
     }
 
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.find_client(client_id).await,
-            Store::Postgres(s) => s.find_client(client_id).await,
-        }
+        on_backend!(self, s => s.find_client(client_id).await)
     }
 
     /// All clients, ordered by `client_id`.
     pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list_clients().await,
-            Store::Postgres(s) => s.list_clients().await,
-        }
+        on_backend!(self, s => s.list_clients().await)
     }
 
     /// The scope a user approved for a client, if any (remembered consent).
@@ -347,10 +344,7 @@ impl Store {
         subject: &str,
         client_id: &str,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.find_consent(subject, client_id).await,
-            Store::Postgres(s) => s.find_consent(subject, client_id).await,
-        }
+        on_backend!(self, s => s.find_consent(subject, client_id).await)
     }
 
     /// Records that a user approved `scope` for a client, replacing an earlier consent.
@@ -361,25 +355,16 @@ impl Store {
         scope: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.save_consent(subject, client_id, scope, now).await,
-            Store::Postgres(s) => s.save_consent(subject, client_id, scope, now).await,
-        }
+        on_backend!(self, s => s.save_consent(subject, client_id, scope, now).await)
     }
 
     /// Inserts a user; an existing username is a [`StoreErrorKind::Conflict`].
     pub async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_user(user).await,
-            Store::Postgres(s) => s.insert_user(user).await,
-        }
+        on_backend!(self, s => s.insert_user(user).await)
     }
 
     pub async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.find_user(username).await,
-            Store::Postgres(s) => s.find_user(username).await,
-        }
+        on_backend!(self, s => s.find_user(username).await)
     }
 
     /// Inserts tokens atomically, so an access and refresh pair lands
@@ -390,10 +375,7 @@ impl Store {
         tokens: &[NewToken],
         origin: GrantOrigin,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_tokens(tokens, origin).await,
-            Store::Postgres(s) => s.insert_tokens(tokens, origin).await,
-        }
+        on_backend!(self, s => s.insert_tokens(tokens, origin).await)
     }
 
     /// The token with this hash if it is active at `now`: not expired, not
@@ -403,19 +385,13 @@ impl Store {
         token_hash: &[u8; 32],
         now: i64,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.find_token(token_hash, now).await,
-            Store::Postgres(s) => s.find_token(token_hash, now).await,
-        }
+        on_backend!(self, s => s.find_token(token_hash, now).await)
     }
 
     /// Revokes every token of the family `grant_id`; returns how many were
     /// still unrevoked.
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.revoke_grant(grant_id, now).await,
-            Store::Postgres(s) => s.revoke_grant(grant_id, now).await,
-        }
+        on_backend!(self, s => s.revoke_grant(grant_id, now).await)
     }
 
     /// Revokes a token of `client_id` (RFC 7009): an access token alone, a
@@ -427,18 +403,12 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.revoke_token(token_hash, client_id, now).await,
-            Store::Postgres(s) => s.revoke_token(token_hash, client_id, now).await,
-        }
+        on_backend!(self, s => s.revoke_token(token_hash, client_id, now).await)
     }
 
     /// Inserts an authorization code; a duplicate hash is a [`StoreErrorKind::Conflict`].
     pub async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert_code(code).await,
-            Store::Postgres(s) => s.insert_code(code).await,
-        }
+        on_backend!(self, s => s.insert_code(code).await)
     }
 
     /// Redeems a code for `client_id`, atomically: of any number of concurrent
@@ -450,10 +420,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<RedeemOutcome, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.redeem_code(code_hash, client_id, now).await,
-            Store::Postgres(s) => s.redeem_code(code_hash, client_id, now).await,
-        }
+        on_backend!(self, s => s.redeem_code(code_hash, client_id, now).await)
     }
 
     /// The active refresh token of `client_id` with this hash, so the caller
@@ -469,10 +436,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.find_refresh(token_hash, client_id, now).await,
-            Store::Postgres(s) => s.find_refresh(token_hash, client_id, now).await,
-        }
+        on_backend!(self, s => s.find_refresh(token_hash, client_id, now).await)
     }
 
     /// Atomically marks the refresh token rotated and inserts `new`, which must
@@ -485,10 +449,7 @@ impl Store {
         now: i64,
         new: &[NewToken],
     ) -> Result<RotateOutcome, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.rotate_refresh(token_hash, client_id, now, new).await,
-            Store::Postgres(s) => s.rotate_refresh(token_hash, client_id, now, new).await,
-        }
+        on_backend!(self, s => s.rotate_refresh(token_hash, client_id, now, new).await)
     }
 
     /// The value under `namespace`/`key`, unless absent or expired at `now`.
@@ -498,10 +459,7 @@ impl Store {
         key: &str,
         now: i64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.kv_get(namespace, key, now).await,
-            Store::Postgres(s) => s.kv_get(namespace, key, now).await,
-        }
+        on_backend!(self, s => s.kv_get(namespace, key, now).await)
     }
 
     /// Sets the value, replacing any previous one; `expires_at: None` never expires.
@@ -512,10 +470,7 @@ impl Store {
         value: &[u8],
         expires_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.kv_set(namespace, key, value, expires_at).await,
-            Store::Postgres(s) => s.kv_set(namespace, key, value, expires_at).await,
-        }
+        on_backend!(self, s => s.kv_set(namespace, key, value, expires_at).await)
     }
 
     /// Sets the value only if the key is absent or expired at `now`; `true`
@@ -528,24 +483,12 @@ impl Store {
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => {
-                s.kv_insert_new(namespace, key, value, expires_at, now)
-                    .await
-            }
-            Store::Postgres(s) => {
-                s.kv_insert_new(namespace, key, value, expires_at, now)
-                    .await
-            }
-        }
+        on_backend!(self, s => s.kv_insert_new(namespace, key, value, expires_at, now).await)
     }
 
     /// Deletes the key; `true` when a row (even an expired one) was deleted.
     pub async fn kv_delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.kv_delete(namespace, key).await,
-            Store::Postgres(s) => s.kv_delete(namespace, key).await,
-        }
+        on_backend!(self, s => s.kv_delete(namespace, key).await)
     }
 
     /// What a key-value namespace holds at `now` (expired entries not
@@ -556,10 +499,7 @@ impl Store {
         key: &str,
         now: i64,
     ) -> Result<KvUsage, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.kv_usage(namespace, key, now).await,
-            Store::Postgres(s) => s.kv_usage(namespace, key, now).await,
-        }
+        on_backend!(self, s => s.kv_usage(namespace, key, now).await)
     }
 
     /// Deletes codes, tokens and kv entries whose expiry is at or before
@@ -573,17 +513,11 @@ impl Store {
         transaction_hash: &[u8; 32],
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.claim_decision(transaction_hash, expires_at).await,
-            Store::Postgres(s) => s.claim_decision(transaction_hash, expires_at).await,
-        }
+        on_backend!(self, s => s.claim_decision(transaction_hash, expires_at).await)
     }
 
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.purge_expired(now).await,
-            Store::Postgres(s) => s.purge_expired(now).await,
-        }
+        on_backend!(self, s => s.purge_expired(now).await)
     }
 }
 
@@ -610,10 +544,7 @@ impl Store {
         if counters.is_empty() {
             return Ok(Vec::new());
         }
-        match self {
-            Store::Sqlite(s) => s.find_login_failures(counters, reset_before).await,
-            Store::Postgres(s) => s.find_login_failures(counters, reset_before).await,
-        }
+        on_backend!(self, s => s.find_login_failures(counters, reset_before).await)
     }
 
     /// Adds one failure at `now` to each named counter (atomically, so
@@ -634,27 +565,18 @@ impl Store {
         if distinct.is_empty() {
             return Ok(Vec::new());
         }
-        match self {
-            Store::Sqlite(s) => s.add_login_failure(&distinct, now, reset_before).await,
-            Store::Postgres(s) => s.add_login_failure(&distinct, now, reset_before).await,
-        }
+        on_backend!(self, s => s.add_login_failure(&distinct, now, reset_before).await)
     }
 
     /// Forgets a counter, e.g. a username and address that just signed in.
     pub async fn clear_login_failures(&self, counter: &str) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.clear_login_failures(counter).await,
-            Store::Postgres(s) => s.clear_login_failures(counter).await,
-        }
+        on_backend!(self, s => s.clear_login_failures(counter).await)
     }
 
     /// Deletes the counters whose last failure is at or before
     /// `reset_before`, in small batches; returns how many were deleted.
     pub async fn purge_login_failures(&self, reset_before: i64) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.purge_login_failures(reset_before).await,
-            Store::Postgres(s) => s.purge_login_failures(reset_before).await,
-        }
+        on_backend!(self, s => s.purge_login_failures(reset_before).await)
     }
 }
 

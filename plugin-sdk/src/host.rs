@@ -195,9 +195,37 @@ pub mod log {
 }
 
 /// Capability `config`: the `[config]` table of the plugin's manifest.
+///
+/// [`decode`](config::decode) reads the whole table into the plugin's own
+/// `serde` type, so a plugin states its configuration once, as a struct:
+///
+/// ```
+/// use grantbox_sdk::host;
+/// use grantbox_sdk::testing::{Capability, TestHost};
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Config {
+///     #[serde(default = "default_lifetime")]
+///     lifetime_seconds: u32,
+///     audiences: Vec<String>,
+/// }
+/// fn default_lifetime() -> u32 { 60 }
+///
+/// let mut test_host = TestHost::new()
+///     .grant_capabilities(&[Capability::Config])
+///     .config_raw("audiences", r#"["billing"]"#);
+/// let config: Config = test_host.run(|| host::config::decode()).unwrap();
+/// assert_eq!((config.lifetime_seconds, config.audiences), (60, vec!["billing".to_string()]));
+///
+/// let mut test_host = test_host.config_raw("lifetime_seconds", r#""soon""#);
+/// let error = test_host.run(|| host::config::decode::<Config>()).unwrap_err();
+/// assert_eq!(error.key(), Some("lifetime_seconds"));
+/// ```
 pub mod config {
     use super::backend;
     use crate::HostError;
+
+    pub use crate::config_error::ConfigError;
 
     /// A top-level key: strings as they are, numbers and booleans as text,
     /// tables and arrays as JSON; `None` when the key is absent.
@@ -208,5 +236,16 @@ pub mod config {
     /// The whole table as a JSON object.
     pub fn json() -> Result<String, HostError> {
         backend::config::json()
+    }
+
+    /// The whole table as the plugin's type `T`: TOML's strings, numbers,
+    /// booleans, arrays and tables arrive as they are written (unlike
+    /// [`get`], which turns them into text). A key `T` does not name is
+    /// ignored; a missing one takes `T`'s `#[serde(default)]` or fails.
+    /// The error names the key (`clients.app.keys[0].alg`) and what is
+    /// wrong with it.
+    pub fn decode<T: serde::de::DeserializeOwned>() -> Result<T, ConfigError> {
+        let json = json().map_err(ConfigError::Host)?;
+        ConfigError::decode(&json)
     }
 }

@@ -79,6 +79,7 @@ extern crate self as grantbox_sdk;
 
 #[doc(hidden)]
 pub mod bindings;
+mod config_error;
 pub mod host;
 mod oauth_error;
 mod params;

@@ -21,14 +21,16 @@
 //! ```
 
 pub(crate) mod backend;
+mod fixtures;
 #[cfg(test)]
 mod tests;
+
+pub use fixtures::{assert_error, params, strings};
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::host::log::Level;
-use crate::types::strings;
 use crate::{
     AuthorizationApproval, AuthorizationRequest, Client, CodeGrant, Grant, HostError, OAuthError,
     Params, PluginInfo, TokenRequest, TokenResponse,

@@ -9,11 +9,15 @@
 //! Every rejected assertion is `invalid_grant` with a description that never
 //! repeats the assertion; a broken `[config]` is `server_error`.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use grantbox_sdk::host::config::ConfigError;
 use grantbox_sdk::{
     Grant, OAuthError, PluginInfo, TokenGrant, TokenRequest, TokenResponse, host, param,
 };
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The `grant_type` this plugin provides (RFC 7523 §2.1).
@@ -89,13 +93,16 @@ impl Grant for JwtBearer {
 grantbox_sdk::export!(JwtBearer);
 
 /// A signature algorithm this plugin verifies (RFC 7518 §3.1, RFC 8037 §3.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub enum Alg {
     /// ECDSA using P-256 and SHA-256.
+    #[serde(rename = "ES256")]
     Es256,
     /// RSASSA-PKCS1-v1_5 using SHA-256.
+    #[serde(rename = "RS256")]
     Rs256,
     /// Ed25519.
+    #[serde(rename = "EdDSA")]
     EdDsa,
 }
 
@@ -120,19 +127,57 @@ impl Alg {
 }
 
 /// One public key of a client, as configured.
+#[derive(Deserialize)]
 struct Key {
     kid: Option<String>,
     alg: Alg,
     public_key_pem: String,
 }
 
+/// The plugin's `[config]`, as the manifest writes it.
+#[derive(Deserialize)]
+struct Table {
+    /// Accepted `aud` values: a URL or several.
+    token_endpoint: OneOrMore,
+    #[serde(default = "default_max_skew")]
+    max_skew_seconds: u64,
+    #[serde(default = "default_max_lifetime")]
+    max_lifetime_seconds: u64,
+    #[serde(default)]
+    clients: BTreeMap<String, ClientKeys>,
+}
+
+/// `[config.clients.<client_id>]`.
+#[derive(Deserialize)]
+struct ClientKeys {
+    /// The `iss` the client's assertions carry (default the client id).
+    issuer: Option<String>,
+    keys: Vec<Key>,
+}
+
+/// A string or an array of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+}
+
+fn default_max_skew() -> u64 {
+    DEFAULT_MAX_SKEW_SECONDS
+}
+
+fn default_max_lifetime() -> u64 {
+    DEFAULT_MAX_LIFETIME_SECONDS
+}
+
 /// The plugin's `[config]` as it applies to the calling client.
 struct Config {
-    /// Accepted `aud` values: `token_endpoint` (a string or an array).
+    /// Accepted `aud` values.
     audiences: Vec<String>,
     max_skew: u64,
     max_lifetime: u64,
-    /// The `iss` the client's assertions carry (`issuer`, default the client id).
+    /// The `iss` the client's assertions carry.
     issuer: String,
     keys: Vec<Key>,
 }
@@ -148,77 +193,38 @@ fn invalid(description: impl Into<String>) -> OAuthError {
 
 impl Config {
     fn load(client_id: &str) -> Result<Config, OAuthError> {
-        let json = host::config::json()?;
-        let table: Map<String, Value> = serde_json::from_str(&json)
-            .map_err(|_| config_error("[config] is not a JSON object"))?;
-
-        let audiences = match table.get("token_endpoint") {
-            Some(Value::String(url)) => vec![url.clone()],
-            Some(Value::Array(urls)) => urls
-                .iter()
-                .map(|url| url.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| config_error("token_endpoint must be a string or strings"))?,
-            _ => return Err(config_error("token_endpoint (a URL) is required")),
+        let mut table: Table = host::config::decode().map_err(|error| match error {
+            ConfigError::Host(error) => OAuthError::from(error),
+            invalid => config_error(invalid),
+        })?;
+        let audiences = match table.token_endpoint {
+            OneOrMore::One(url) => vec![url],
+            OneOrMore::More(urls) => urls,
         };
         if audiences.is_empty() || audiences.iter().any(String::is_empty) {
             return Err(config_error("token_endpoint must not be empty"));
         }
-        let seconds = |key: &str, default: u64| match table.get(key) {
-            None => Ok(default),
-            Some(value) => value
-                .as_u64()
-                .ok_or_else(|| config_error(format!("{key} must be a whole number of seconds"))),
-        };
-        let max_skew = seconds("max_skew_seconds", DEFAULT_MAX_SKEW_SECONDS)?;
-        let max_lifetime = seconds("max_lifetime_seconds", DEFAULT_MAX_LIFETIME_SECONDS)?;
-
         let client = table
-            .get("clients")
-            .and_then(|clients| clients.get(client_id))
+            .clients
+            .remove(client_id)
             .ok_or_else(|| invalid("no assertion keys are configured for this client"))?;
-        let path = format!("clients.{client_id}");
-        let issuer = match client.get("issuer") {
+        let issuer = match client.issuer {
             None => client_id.to_owned(),
-            Some(Value::String(issuer)) if !issuer.is_empty() => issuer.clone(),
-            Some(_) => return Err(config_error(format!("{path}.issuer must be a string"))),
+            Some(issuer) if !issuer.is_empty() => issuer,
+            Some(_) => {
+                return Err(config_error(format!(
+                    "clients.{client_id}.issuer must not be empty"
+                )));
+            }
         };
-        let keys = client
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or_else(|| config_error(format!("{path}.keys must be an array of keys")))?
-            .iter()
-            .enumerate()
-            .map(|(index, key)| parse_key(key, &format!("{path}.keys[{index}]")))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             audiences,
-            max_skew,
-            max_lifetime,
+            max_skew: table.max_skew_seconds,
+            max_lifetime: table.max_lifetime_seconds,
             issuer,
-            keys,
+            keys: client.keys,
         })
     }
-}
-
-fn parse_key(key: &Value, path: &str) -> Result<Key, OAuthError> {
-    let field = |name: &str| key.get(name).and_then(Value::as_str);
-    let alg = field("alg")
-        .and_then(Alg::parse)
-        .ok_or_else(|| config_error(format!("{path}.alg must be ES256, RS256 or EdDSA")))?;
-    let public_key_pem = field("public_key_pem")
-        .ok_or_else(|| config_error(format!("{path}.public_key_pem is required")))?
-        .to_owned();
-    let kid = match key.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
-        Some(_) => return Err(config_error(format!("{path}.kid must be a string"))),
-    };
-    Ok(Key {
-        kid,
-        alg,
-        public_key_pem,
-    })
 }
 
 /// What a verified assertion grants.

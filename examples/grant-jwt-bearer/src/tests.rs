@@ -529,7 +529,7 @@ fn a_broken_config_is_a_server_error() {
         host_with_client(json!({ "keys": [bad_alg] })),
         "keys[0].alg",
     );
-    check(host_with_client(json!({})), "keys must be an array");
+    check(host_with_client(json!({})), "missing field `keys`");
     let no_endpoint = TestHost::new()
         .client(Client::confidential(CLIENT))
         .grant_capabilities(&[

@@ -10,11 +10,14 @@
 //! token joins the subject token's family, so revoking the subject's grant
 //! revokes it too, and the host ends it no later than the tokens presented.
 
+use std::collections::BTreeMap;
+
+use grantbox_sdk::host::config::ConfigError;
 use grantbox_sdk::{
     ExchangeGrant, ExchangedTokenInfo, Grant, OAuthError, PluginInfo, TokenRequest, TokenResponse,
     host, optional_param, param, repeated_param,
 };
-use serde_json::Value;
+use serde::Deserialize;
 
 /// The `grant_type` this plugin provides (RFC 8693 §2.1).
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -162,47 +165,35 @@ fn narrow_scope(
     }
 }
 
+/// The plugin's `[config]`: which clients may exchange tokens, and for what.
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    clients: BTreeMap<String, Policy>,
+}
+
 /// What the calling client may ask for, from `[config.clients.<client_id>]`.
+#[derive(Deserialize)]
 struct Policy {
+    #[serde(default)]
     audiences: Vec<String>,
+    #[serde(default)]
     resources: Vec<String>,
 }
 
-/// A `[config]` the operator got wrong: the host answers `server_error`.
-fn config_error(what: impl std::fmt::Display) -> OAuthError {
-    OAuthError::server_error(format!(
-        "the token-exchange plugin is misconfigured: {what}"
-    ))
-}
-
 impl Policy {
+    /// The calling client's policy; a client the table does not name may
+    /// not exchange tokens. A `[config]` the operator got wrong answers
+    /// `server_error` naming the key (nothing in it is secret).
     fn load(client_id: &str) -> Result<Policy, OAuthError> {
-        let json = host::config::json()?;
-        let table: Value = serde_json::from_str(&json)
-            .map_err(|_| config_error("[config] is not a JSON object"))?;
-        let Some(client) = table.get("clients").and_then(|c| c.get(client_id)) else {
-            return Err(OAuthError::unauthorized_client(format!(
-                "client {client_id} may not exchange tokens"
-            )));
-        };
-        let list = |key: &str| -> Result<Vec<String>, OAuthError> {
-            match client.get(key) {
-                None => Ok(Vec::new()),
-                Some(Value::Array(values)) => values
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        config_error(format!("clients.{client_id}.{key} must be strings"))
-                    }),
-                Some(_) => Err(config_error(format!(
-                    "clients.{client_id}.{key} must be an array of strings"
-                ))),
-            }
-        };
-        Ok(Policy {
-            audiences: list("audiences")?,
-            resources: list("resources")?,
+        let mut config: Config = host::config::decode().map_err(|error| match error {
+            ConfigError::Host(error) => OAuthError::from(error),
+            invalid => OAuthError::server_error(format!(
+                "the token-exchange plugin is misconfigured: {invalid}"
+            )),
+        })?;
+        config.clients.remove(client_id).ok_or_else(|| {
+            OAuthError::unauthorized_client(format!("client {client_id} may not exchange tokens"))
         })
     }
 

@@ -87,7 +87,7 @@ pub(super) enum Written {
     Missed,
 }
 
-/// The statements a backend runs for a batch; [`write`] puts them together.
+/// The statements a backend runs for a batch; [`write()`] puts them together.
 pub(super) trait TokenWriter: Send + Sync + 'static {
     /// A write transaction.
     type Tx: Send;

@@ -5,9 +5,7 @@
 //! The session tables belong to `tower-sessions-sqlx-store`, which creates them;
 //! [`SessionBackend`] picks its SQLite or PostgreSQL store and delegates to it.
 
-use std::future::Future;
-use std::pin::Pin;
-
+use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{ExpiredDeletion, Result, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -21,8 +19,15 @@ pub enum SessionBackend {
     Postgres(PostgresStore),
 }
 
-/// What the `async_trait` methods of tower-sessions return.
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// `$call` on the session store of `$backend`, named `$s`.
+macro_rules! on_backend {
+    ($backend:expr, $s:ident => $call:expr) => {
+        match $backend {
+            SessionBackend::Sqlite($s) => $call,
+            SessionBackend::Postgres($s) => $call,
+        }
+    };
+}
 
 impl SessionBackend {
     /// The session store on `store`'s pool, its table created if missing.
@@ -49,77 +54,28 @@ impl SessionBackend {
     }
 }
 
-// `SessionStore` and `ExpiredDeletion` are `#[async_trait]` traits; these are
-// the signatures that macro generates, written out so the host needs no macro.
+#[async_trait]
 impl SessionStore for SessionBackend {
-    fn create<'a, 'b, 'f>(&'a self, record: &'b mut Record) -> BoxFuture<'f, Result<()>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            match self {
-                SessionBackend::Sqlite(s) => s.create(record).await,
-                SessionBackend::Postgres(s) => s.create(record).await,
-            }
-        })
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        on_backend!(self, s => s.create(record).await)
     }
 
-    fn save<'a, 'b, 'f>(&'a self, record: &'b Record) -> BoxFuture<'f, Result<()>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            match self {
-                SessionBackend::Sqlite(s) => s.save(record).await,
-                SessionBackend::Postgres(s) => s.save(record).await,
-            }
-        })
+    async fn save(&self, record: &Record) -> Result<()> {
+        on_backend!(self, s => s.save(record).await)
     }
 
-    fn load<'a, 'b, 'f>(&'a self, id: &'b Id) -> BoxFuture<'f, Result<Option<Record>>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            match self {
-                SessionBackend::Sqlite(s) => s.load(id).await,
-                SessionBackend::Postgres(s) => s.load(id).await,
-            }
-        })
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        on_backend!(self, s => s.load(id).await)
     }
 
-    fn delete<'a, 'b, 'f>(&'a self, id: &'b Id) -> BoxFuture<'f, Result<()>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            match self {
-                SessionBackend::Sqlite(s) => s.delete(id).await,
-                SessionBackend::Postgres(s) => s.delete(id).await,
-            }
-        })
+    async fn delete(&self, id: &Id) -> Result<()> {
+        on_backend!(self, s => s.delete(id).await)
     }
 }
 
+#[async_trait]
 impl ExpiredDeletion for SessionBackend {
-    fn delete_expired<'a, 'f>(&'a self) -> BoxFuture<'f, Result<()>>
-    where
-        'a: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            match self {
-                SessionBackend::Sqlite(s) => s.delete_expired().await,
-                SessionBackend::Postgres(s) => s.delete_expired().await,
-            }
-        })
+    async fn delete_expired(&self) -> Result<()> {
+        on_backend!(self, s => s.delete_expired().await)
     }
 }

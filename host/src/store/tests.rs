@@ -461,6 +461,9 @@ async fn postgresql_settings_come_from_the_url() {
         error.as_database_error().and_then(|e| e.code()).as_deref(),
         Some("57014")
     );
+    // The store reads PostgreSQL's code as its portable kind.
+    let error = sql::error("cannot sleep", error);
+    assert_eq!(error.kind(), StoreErrorKind::Unavailable, "{error}");
     store.close().await;
 
     let store = Store::open(&db.url).await.expect("open");

@@ -478,3 +478,63 @@ fn token_exchange_looks_up_any_clients_token_and_issues_with_audience_and_actor(
         HostError::Denied("capability `token-exchange` is not granted to this plugin".into())
     );
 }
+
+#[test]
+fn an_authorization_request_carries_what_the_host_validated() {
+    let test_host = TestHost::new().client(Client::public("spa"));
+    let request = test_host.authorization_request(
+        "code",
+        "https://spa.example/cb",
+        &["read", "write"],
+        &[("code_challenge", "abc")],
+    );
+    assert_eq!(request.response_type, scope(&["code"]));
+    assert_eq!(request.client.client_id, "spa");
+    assert_eq!(request.redirect_uri, "https://spa.example/cb");
+    assert_eq!(request.scope, scope(&["read", "write"]));
+    assert_eq!(
+        request.params,
+        super::params(&[
+            ("response_type", "code"),
+            ("client_id", "spa"),
+            ("redirect_uri", "https://spa.example/cb"),
+            ("scope", "read write"),
+            ("state", "xyz"),
+            ("code_challenge", "abc"),
+        ])
+    );
+    let approval = test_host.approval(
+        "code",
+        "https://spa.example/cb",
+        "alice",
+        &["read"],
+        super::params(&[("k", "v")]),
+    );
+    assert_eq!(
+        (
+            approval.client.client_id.as_str(),
+            approval.subject.as_str()
+        ),
+        ("spa", "alice")
+    );
+    assert_eq!(approval.scope, scope(&["read"]));
+    assert_eq!(approval.data, super::params(&[("k", "v")]));
+}
+
+#[test]
+fn assert_error_checks_the_code_and_the_description() {
+    let refused: Result<(), OAuthError> = Err(OAuthError::invalid_grant("expired"));
+    super::assert_error(refused, "invalid_grant", "expired");
+    let wrong = std::panic::catch_unwind(|| {
+        super::assert_error(
+            Err::<(), _>(OAuthError::invalid_grant("expired")),
+            "invalid_grant",
+            "unknown",
+        )
+    });
+    assert!(wrong.is_err(), "another description fails the assertion");
+    let ok = std::panic::catch_unwind(|| {
+        super::assert_error(Ok::<(), OAuthError>(()), "invalid_grant", "expired")
+    });
+    assert!(ok.is_err(), "a success fails the assertion");
+}

@@ -18,8 +18,8 @@
 //! the challenge from a request and still redeem the code (PKCE downgrade,
 //! RFC 9700 §2.1.1, §4.8.2).
 //!
-//! `[config]` keys (numbers and booleans arrive as text; a missing key takes
-//! its default, a malformed one answers `server_error`):
+//! `[config]` keys (decoded into [`Config`]; a missing key takes its
+//! default, a malformed one answers `server_error` and logs which key):
 //!
 //! | key | default | meaning |
 //! | --- | --- | --- |
@@ -27,10 +27,13 @@
 //! | `require_pkce` | `false` | require a `code_challenge` of confidential clients too |
 //! | `allow_plain` | `false` | accept the `plain` method (a missing method means `plain`, RFC 7636 §4.3); off as RFC 9700 §2.1.1 advises, and the server's metadata lists `plain` only when this is true |
 
+use std::num::NonZeroU32;
+
 use grantbox_sdk::{
     AuthorizationApproval, AuthorizationRequest, CodeGrant, Grant, OAuthError, Params, PluginInfo,
     ResponseMode, TokenGrant, TokenRequest, TokenResponse, host, optional_param, param,
 };
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// The `response_type` this plugin provides.
@@ -47,10 +50,32 @@ const S256: &str = "S256";
 /// RFC 7636 §4.2: `plain`, the challenge is the verifier.
 const PLAIN: &str = "plain";
 
-/// The defaults of the manifest's `[config]`.
-const DEFAULT_CODE_LIFETIME_SECONDS: u32 = 60;
-const DEFAULT_REQUIRE_PKCE: bool = false;
-const DEFAULT_ALLOW_PLAIN: bool = false;
+/// The manifest's `[config]` (the table in the module documentation).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct Config {
+    code_lifetime_seconds: NonZeroU32,
+    require_pkce: bool,
+    allow_plain: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            code_lifetime_seconds: NonZeroU32::new(60).expect("60 is not zero"),
+            require_pkce: false,
+            allow_plain: false,
+        }
+    }
+}
+
+impl Config {
+    fn load() -> Result<Config, OAuthError> {
+        host::config::decode().map_err(|error| {
+            error.into_oauth_error("the authorization code grant is misconfigured")
+        })
+    }
+}
 
 /// The authorization code grant with PKCE.
 pub struct AuthorizationCode;
@@ -65,8 +90,11 @@ impl Grant for AuthorizationCode {
     fn authorize_request(request: AuthorizationRequest) -> Result<Params, OAuthError> {
         let challenge = optional_param(&request.params, CODE_CHALLENGE)?;
         let method = optional_param(&request.params, CODE_CHALLENGE_METHOD)?;
-        let require_pkce = config_bool("require_pkce", DEFAULT_REQUIRE_PKCE)?;
-        let allow_plain = config_bool("allow_plain", DEFAULT_ALLOW_PLAIN)?;
+        let Config {
+            require_pkce,
+            allow_plain,
+            ..
+        } = Config::load()?;
 
         let Some(challenge) = challenge else {
             if method.is_some() {
@@ -116,7 +144,7 @@ impl Grant for AuthorizationCode {
     }
 
     fn authorize_response(approval: AuthorizationApproval) -> Result<Params, OAuthError> {
-        let lifetime = config_code_lifetime()?;
+        let lifetime = Config::load()?.code_lifetime_seconds.get();
         // The data is what `authorize_request` returned: the challenge and its
         // method, or nothing. Only those bindings go with the code.
         let data = approval
@@ -278,32 +306,6 @@ fn base64url(bytes: &[u8]) -> String {
 /// Compares without stopping at the first difference.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// A boolean `[config]` key, `default` when absent.
-fn config_bool(key: &str, default: bool) -> Result<bool, OAuthError> {
-    match host::config::get(key)?.as_deref() {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(_) => Err(misconfigured()),
-    }
-}
-
-/// `code_lifetime_seconds`: a positive whole number of seconds.
-fn config_code_lifetime() -> Result<u32, OAuthError> {
-    match host::config::get("code_lifetime_seconds")? {
-        None => Ok(DEFAULT_CODE_LIFETIME_SECONDS),
-        Some(text) => match text.parse::<u32>() {
-            Ok(seconds) if seconds > 0 => Ok(seconds),
-            _ => Err(misconfigured()),
-        },
-    }
-}
-
-/// The operator's `[config]` is malformed; the client learns no more than that.
-fn misconfigured() -> OAuthError {
-    OAuthError::server_error("the authorization code grant is misconfigured")
 }
 
 #[cfg(test)]

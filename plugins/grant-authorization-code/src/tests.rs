@@ -1,7 +1,7 @@
 //! Native tests of the authorization code grant with PKCE against the SDK's
 //! test host.
 
-use grantbox_sdk::testing::{Capability, TestHost};
+use grantbox_sdk::testing::{Capability, TestHost, assert_error, params, strings};
 use grantbox_sdk::{
     AuthorizationApproval, AuthorizationRequest, Client, HostError, OAuthError, Params,
     ResponseMode, TokenResponse,
@@ -44,36 +44,10 @@ fn test_host(client: Client) -> TestHost {
         .config_raw("allow_plain", "true")
 }
 
-fn strings(words: &[&str]) -> Vec<String> {
-    words.iter().map(|word| word.to_string()).collect()
-}
-
-fn params(pairs: &[(&str, &str)]) -> Params {
-    pairs
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
-        .collect()
-}
-
 /// An authorization request for `scope=read` with the PKCE `extra` params, as
 /// the host passes it after validating the client and the redirect URI.
 fn authorization_request(test_host: &TestHost, extra: &[(&str, &str)]) -> AuthorizationRequest {
-    let client = test_host.calling_client().clone();
-    let mut all = params(&[
-        ("response_type", RESPONSE_TYPE),
-        ("client_id", &client.client_id),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "read"),
-        ("state", "xyz"),
-    ]);
-    all.extend(params(extra));
-    AuthorizationRequest {
-        response_type: strings(&[RESPONSE_TYPE]),
-        client,
-        redirect_uri: REDIRECT_URI.to_string(),
-        scope: strings(&["read"]),
-        params: all,
-    }
+    test_host.authorization_request(RESPONSE_TYPE, REDIRECT_URI, &["read"], extra)
 }
 
 fn authorize_request(
@@ -86,14 +60,7 @@ fn authorize_request(
 
 /// The user `alice` approved `scope=read`; `redirect_uri` is what the client sent.
 fn approval(test_host: &TestHost, data: Params, redirect_uri: &str) -> AuthorizationApproval {
-    AuthorizationApproval {
-        response_type: strings(&[RESPONSE_TYPE]),
-        client: test_host.calling_client().clone(),
-        redirect_uri: redirect_uri.to_string(),
-        subject: "alice".to_string(),
-        scope: strings(&["read"]),
-        data,
-    }
+    test_host.approval(RESPONSE_TYPE, redirect_uri, "alice", &["read"], data)
 }
 
 /// The whole authorization endpoint: request, approval, the `code` returned.
@@ -111,13 +78,6 @@ fn authorize(test_host: &mut TestHost, extra: &[(&str, &str)], redirect_uri: &st
 fn exchange(test_host: &mut TestHost, body: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
     let request = test_host.token_request(GRANT_TYPE, None, body);
     test_host.exchange::<AuthorizationCode>(request)
-}
-
-#[track_caller]
-fn assert_error(result: Result<impl std::fmt::Debug, OAuthError>, code: &str, description: &str) {
-    let error = result.unwrap_err();
-    assert_eq!(error.error, code, "{error:?}");
-    assert_eq!(error.error_description.as_deref(), Some(description));
 }
 
 // info

@@ -1,10 +1,7 @@
 //! Native tests of the implicit grant against the SDK's test host.
 
-use grantbox_sdk::testing::{Capability, TestHost, TokenKind};
-use grantbox_sdk::{
-    AuthorizationApproval, AuthorizationRequest, Client, HostError, OAuthError, Params,
-    ResponseMode,
-};
+use grantbox_sdk::testing::{Capability, TestHost, TokenKind, strings};
+use grantbox_sdk::{AuthorizationRequest, Client, HostError, OAuthError, Params, ResponseMode};
 
 use super::{Implicit, RESPONSE_TYPE};
 
@@ -32,45 +29,12 @@ fn modern_app() -> Client {
         .with_grant_types(&["authorization_code"])
 }
 
-fn strings(words: &[&str]) -> Vec<String> {
-    words.iter().map(|word| word.to_string()).collect()
-}
-
 fn authorization_request(test_host: &TestHost, extra: &[(&str, &str)]) -> AuthorizationRequest {
-    let client = test_host.calling_client().clone();
-    let mut params: Params = [
-        ("response_type", RESPONSE_TYPE),
-        ("client_id", client.client_id.as_str()),
-        ("redirect_uri", REDIRECT_URI),
-        ("state", "xyz"),
-    ]
-    .iter()
-    .chain(extra)
-    .map(|(name, value)| (name.to_string(), value.to_string()))
-    .collect();
-    params.push(("scope".to_string(), "read write".to_string()));
-    AuthorizationRequest {
-        response_type: strings(&[RESPONSE_TYPE]),
-        client,
-        redirect_uri: REDIRECT_URI.to_string(),
-        scope: strings(&["read", "write"]),
-        params,
-    }
-}
-
-fn approval(test_host: &TestHost, scope: &[&str]) -> AuthorizationApproval {
-    AuthorizationApproval {
-        response_type: strings(&[RESPONSE_TYPE]),
-        client: test_host.calling_client().clone(),
-        redirect_uri: REDIRECT_URI.to_string(),
-        subject: "alice".to_string(),
-        scope: strings(scope),
-        data: Vec::new(),
-    }
+    test_host.authorization_request(RESPONSE_TYPE, REDIRECT_URI, &["read", "write"], extra)
 }
 
 fn authorize_response(test_host: &mut TestHost, scope: &[&str]) -> Result<Params, OAuthError> {
-    let approval = approval(test_host, scope);
+    let approval = test_host.approval(RESPONSE_TYPE, REDIRECT_URI, "alice", scope, Vec::new());
     test_host.authorize_response::<Implicit>(approval)
 }
 

@@ -1,6 +1,6 @@
 //! Native tests of the password grant against the SDK's test host.
 
-use grantbox_sdk::testing::{Capability, TestHost, TokenKind};
+use grantbox_sdk::testing::{Capability, TestHost, TokenKind, assert_error, strings};
 use grantbox_sdk::{Client, HostError, OAuthError, TokenResponse};
 
 use super::{GRANT_TYPE, Password};
@@ -20,10 +20,6 @@ fn migrating_app() -> Client {
         .with_grant_types(&[GRANT_TYPE, "refresh_token"])
 }
 
-fn strings(words: &[&str]) -> Vec<String> {
-    words.iter().map(|word| word.to_string()).collect()
-}
-
 fn exchange(
     test_host: &mut TestHost,
     scope: Option<&[&str]>,
@@ -37,13 +33,6 @@ const ALICE: [(&str, &str); 2] = [
     ("username", "alice"),
     ("password", "correct horse battery staple"),
 ];
-
-#[track_caller]
-fn assert_error(result: Result<TokenResponse, OAuthError>, code: &str, description: &str) {
-    let error = result.unwrap_err();
-    assert_eq!(error.error, code, "{error:?}");
-    assert_eq!(error.error_description.as_deref(), Some(description));
-}
 
 #[test]
 fn info_provides_only_the_grant_type() {

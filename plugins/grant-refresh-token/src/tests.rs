@@ -1,6 +1,6 @@
 //! Native tests of the refresh token grant against the SDK's test host.
 
-use grantbox_sdk::testing::{Capability, TestHost, TokenKind};
+use grantbox_sdk::testing::{Capability, TestHost, TokenKind, assert_error, strings};
 use grantbox_sdk::{Client, HostError, IssuedTokens, OAuthError, TokenGrant, TokenResponse, host};
 
 use super::{GRANT_TYPE, RefreshToken};
@@ -23,10 +23,6 @@ fn web_app() -> Client {
     Client::confidential("web")
         .with_scopes(&["read", "write", "admin"])
         .with_grant_types(&["authorization_code", GRANT_TYPE])
-}
-
-fn strings(words: &[&str]) -> Vec<String> {
-    words.iter().map(|word| word.to_string()).collect()
 }
 
 /// Tokens for `alice` with `read write`, as an earlier grant issued them.
@@ -56,13 +52,6 @@ fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     let request = test_host.token_request(GRANT_TYPE, scope, &[("refresh_token", refresh_token)]);
     test_host.exchange::<RefreshToken>(request)
-}
-
-#[track_caller]
-fn assert_error(result: Result<TokenResponse, OAuthError>, code: &str, description: &str) {
-    let error = result.unwrap_err();
-    assert_eq!(error.error, code, "{error:?}");
-    assert_eq!(error.error_description.as_deref(), Some(description));
 }
 
 #[test]

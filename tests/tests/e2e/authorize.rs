@@ -683,3 +683,80 @@ fn password_grant_only_for_registered_clients() {
     let (status, body, _) = alice_password_request(&server, "svc", &other, None);
     assert_oauth_error((status, &body), 400, "unauthorized_client");
 }
+
+/// RFC 6749 §3.1: the authorization endpoint takes POST as well as GET. A
+/// valid request sent as a form goes all the way to a code and a token, and
+/// what the body asked for (scope, state, PKCE) is what is granted.
+#[test]
+fn a_valid_post_authorization_request_ends_in_a_code_and_a_token() {
+    let server = server_with_alice();
+    let secret = server
+        .client_add(&[
+            "web",
+            "--redirect-uri",
+            CALLBACK,
+            "--grant-type",
+            "authorization_code",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+        ])
+        .unwrap();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let browser = Browser::new();
+    let first = browser.post(
+        &server.url("/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", "web"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "read"),
+            ("state", "posted-state"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert!(
+        matches!(first.status, 302 | 303) && first.location().starts_with("/login"),
+        "{} {}: {}",
+        first.status,
+        first.location(),
+        first.body
+    );
+    let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
+    assert_eq!(after_login.status, 303, "{}", after_login.body);
+    let consent = browser.get(&server.url(&after_login.location()));
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let done = browser.post(
+        &server.url("/authorize/decision"),
+        &[
+            ("transaction_id", &consent.input("transaction_id")),
+            ("csrf_token", &consent.input("csrf_token")),
+            ("allow", "1"),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().starts_with(CALLBACK), "{}", done.location());
+    let params = redirect_params(&done.location(), false);
+    assert_eq!(params["state"], "posted-state");
+    assert_eq!(params["iss"], server.base);
+    let code = params["code"].clone();
+
+    // Redeemed with the verifier of the posted challenge (a verifier for a
+    // code without one is refused as a downgrade), for the posted scope.
+    let (status, body, _) = token_request(
+        &server,
+        "web",
+        &secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier.secret()),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "read", "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+}

@@ -180,8 +180,21 @@ fn nothing_secret_reaches_the_log() {
         .unwrap()
         .json()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(response["access_token"].is_string(), "{response}");
+    // Positive control: the log was captured, at debug level, up to the last
+    // request (the code exchange's plugin call, which logs after it ran).
+    let exchange_logged = |logs: &str| {
+        logs.lines()
+            .any(|line| line.contains("function=\"exchange\"") && line.contains("plugin call"))
+    };
+    for _ in 0..50 {
+        if exchange_logged(&server.logs()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let logs = server.logs();
+    assert!(exchange_logged(&logs), "the log was not captured: {logs}");
     for (what, value) in [
         ("code", code.as_str()),
         ("client secret", secret.as_str()),

@@ -130,12 +130,22 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
         &grantbox(&["plugins", "build", "."], &dir),
     );
     assert!(stderr.contains("mismatched types"), "{stderr}");
-    assert!(stderr.contains("cargo build failed"), "{stderr}");
+    // The failure names its cause, not only "see above".
+    assert!(
+        stderr
+            .lines()
+            .any(|line| line.contains("cargo build failed") && line.contains("could not compile")),
+        "{stderr}"
+    );
     assert!(!dir.join("grant_greeting.wasm").exists());
     assert_eq!(std::fs::read_to_string(&manifest_path).unwrap(), manifest);
     std::fs::write(dir.join("src/lib.rs"), lib).unwrap();
 
-    let out = succeeded("plugins build", &grantbox(&["plugins", "build", "."], &dir));
+    // From the parent folder, with a relative path, as an author types it.
+    let out = succeeded(
+        "plugins build",
+        &grantbox(&["plugins", "build", NAME], parent.path()),
+    );
     assert!(out.contains("1 plugin(s) valid"), "{out}");
     let wasm = std::fs::read(dir.join("grant_greeting.wasm")).unwrap();
     let built = std::fs::read_to_string(&manifest_path).unwrap();

@@ -4,7 +4,7 @@
 
 use crate::harness::{
     Browser, Server, allow, grantbox, http, redirect_params, server_with_alice, service_client,
-    text, token_request, visit_as_alice,
+    token_request, visit_as_alice,
 };
 
 const CALLBACK: &str = "https://app.example/cb";
@@ -326,11 +326,29 @@ fn s4_7_login_needs_its_csrf_token() {
             ("csrf_token", "guess"),
         ],
     );
-    assert_eq!(forged.status, 403);
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    // The same login with the token its form carries signs in: the 403 above
+    // is the token's doing, not the credentials'.
+    let browser = Browser::new();
+    let form = browser.get(&server.url("/login"));
+    let csrf = form.input("csrf_token");
+    let without = browser.post(
+        &server.url("/login"),
+        &[("username", "alice"), ("password", PASSWORD)],
+    );
+    assert_eq!(without.status, 403, "no token: {}", without.body);
+    let signed_in = browser.post(
+        &server.url("/login"),
+        &[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf.as_str()),
+        ],
+    );
+    assert_eq!(signed_in.status, 303, "with its token: {}", signed_in.body);
     let (status, _, _) =
         token_request(&server, "web", "x", &[("grant_type", "client_credentials")]);
     assert_eq!(status, 401);
-    let _ = text(b"");
 }
 
 /// Login abuse (issue 7 item 6): throttling answers 429 with `Retry-After`;

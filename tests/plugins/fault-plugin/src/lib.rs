@@ -35,6 +35,9 @@ pub enum Mode {
     KeyValueGets,
     /// Checks the password of `[config] username` 300 times, then issues a token.
     PasswordChecks,
+    /// Reports what WASI gives it (environment, arguments, files, clocks)
+    /// and what the `clock` capability says, as a `server_error` description.
+    Sandbox,
 }
 
 impl Mode {
@@ -51,6 +54,7 @@ impl Mode {
             "key-value-flood" => Mode::KeyValueFlood,
             "key-value-gets" => Mode::KeyValueGets,
             "password-checks" => Mode::PasswordChecks,
+            "sandbox" => Mode::Sandbox,
             _ => return None,
         })
     }
@@ -144,6 +148,7 @@ impl Grant for Fault {
                 }
                 issue(request)
             }
+            Mode::Sandbox => Err(OAuthError::server_error(sandbox_report())),
         }
     }
 }
@@ -178,6 +183,45 @@ fn refused(done: usize, error: HostError) -> OAuthError {
         "host refused after {done}: {kind}: {}",
         error.message()
     ))
+}
+
+/// What the plugin sees of its surroundings through WASI, one `name=value`
+/// per item: how many environment variables and arguments, whether the root
+/// folder, the working folder and `[config] probe_path` (a file the server
+/// can read) can be read, the wall clock's seconds, how far the monotonic
+/// clock moves over some work, and the `clock` capability's answer.
+fn sandbox_report() -> String {
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+    let readable = |result: std::io::Result<()>| match result {
+        Ok(()) => "readable",
+        Err(_) => "unreadable",
+    };
+    let probe_path = host::config::get("probe_path")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let root = readable(std::fs::read_dir("/").map(drop));
+    let cwd = readable(std::fs::read_dir(".").map(drop));
+    let probe = readable(std::fs::read(&probe_path).map(drop));
+    let wall_clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs())
+        .unwrap_or(u64::MAX);
+    let started = Instant::now();
+    let mut counter = 0u64;
+    for _ in 0..1_000_000 {
+        counter = black_box(counter.wrapping_add(1));
+    }
+    let monotonic = started.elapsed().as_nanos();
+    let clock_capability = match host::clock::now() {
+        Ok(seconds) => seconds.to_string(),
+        Err(_) => "refused".to_string(),
+    };
+    format!(
+        "environment={} arguments={} root={root} cwd={cwd} probe={probe} wall_clock={wall_clock} monotonic_ns={monotonic} clock_capability={clock_capability}",
+        std::env::vars_os().count(),
+        std::env::args_os().count(),
+    )
 }
 
 /// Never returns; `black_box` keeps the optimizer from proving the loop empty.

@@ -31,6 +31,7 @@ fn info_claims_the_configured_grant_type() {
 #[test]
 fn modes_parse() {
     assert_eq!(Mode::parse("memory"), Some(Mode::Memory));
+    assert_eq!(Mode::parse("sandbox"), Some(Mode::Sandbox));
     assert_eq!(Mode::parse("Memory"), None);
 }
 

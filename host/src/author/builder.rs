@@ -4,15 +4,15 @@
 //! SHA-256 into `plugin.toml` with [`manifest_edit`](super::manifest_edit).
 //! Validating the result is `plugins check`'s job (see `cli.rs`).
 
-use std::io::{BufRead as _, BufReader, IsTerminal as _};
+use std::io::{BufRead as _, BufReader, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 
-use super::manifest::is_plain_file_name;
 use super::manifest_edit;
+use grantbox_protocol::plugin::manifest::is_plain_file_name;
 
 /// The target plugins are built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -28,8 +28,13 @@ pub struct Built {
     pub manifest: PathBuf,
 }
 
-/// Builds the plugin crate in `dir` and fills in its manifest.
+/// Builds the plugin crate in `dir` and fills in its manifest. A relative
+/// `dir` is taken from the current directory.
 pub fn build(dir: &Path) -> anyhow::Result<Built> {
+    // cargo runs inside the crate, where a relative path would no longer
+    // name it.
+    let dir = &std::path::absolute(dir)
+        .with_context(|| format!("{}: cannot resolve the directory", dir.display()))?;
     let cargo_toml = dir.join("Cargo.toml");
     let manifest_path = dir.join("plugin.toml");
     for needed in [&cargo_toml, &manifest_path] {
@@ -73,8 +78,8 @@ pub fn build(dir: &Path) -> anyhow::Result<Built> {
     })
 }
 
-/// Runs cargo with its diagnostics on our stderr and its JSON messages on a
-/// pipe, from which the one `cdylib` `.wasm` is the component.
+/// Runs cargo with its diagnostics passed through to our stderr and its JSON
+/// messages on a pipe, from which the one `cdylib` `.wasm` is the component.
 fn cargo_build(dir: &Path, cargo_toml: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let color = if std::io::stderr().is_terminal() {
@@ -95,9 +100,11 @@ fn cargo_build(dir: &Path, cargo_toml: &Path) -> anyhow::Result<PathBuf> {
         .arg(cargo_toml)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("running {}", cargo.to_string_lossy()))?;
+    let stderr = child.stderr.take().context("cargo's stderr is piped")?;
+    let last_error = std::thread::spawn(move || pass_through(stderr));
     let stdout = child.stdout.take().context("cargo's stdout is piped")?;
     let mut components = Vec::new();
     for line in BufReader::new(stdout).lines() {
@@ -105,6 +112,7 @@ fn cargo_build(dir: &Path, cargo_toml: &Path) -> anyhow::Result<PathBuf> {
         components.extend(component_of(&line));
     }
     let status = child.wait().context("waiting for cargo")?;
+    let last_error = last_error.join().unwrap_or(None);
     if !status.success() {
         if target_installed(dir) == Some(false) {
             bail!(
@@ -113,10 +121,16 @@ fn cargo_build(dir: &Path, cargo_toml: &Path) -> anyhow::Result<PathBuf> {
                 dir.display()
             );
         }
-        bail!(
-            "cargo build failed in {} (its output is above)",
-            dir.display()
-        );
+        match last_error {
+            Some(cause) => bail!(
+                "cargo build failed in {}: {cause} (cargo's output is above)",
+                dir.display()
+            ),
+            None => bail!(
+                "cargo build failed in {} with {status} and no error message",
+                dir.display()
+            ),
+        }
     }
     components.sort();
     components.dedup();
@@ -135,6 +149,46 @@ fn cargo_build(dir: &Path, cargo_toml: &Path) -> anyhow::Result<PathBuf> {
                 .join(", ")
         ),
     }
+}
+
+/// Copies cargo's stderr to ours line by line and returns its last `error:`
+/// line without the prefix: cargo's own summary of why it failed (a crate
+/// that did not compile, a manifest that does not exist).
+fn pass_through(stderr: impl std::io::Read) -> Option<String> {
+    let mut ours = std::io::stderr();
+    let mut last_error = None;
+    for line in BufReader::new(stderr).split(b'\n') {
+        let Ok(line) = line else { break };
+        // Our stderr going away must not stop cargo: keep reading its pipe.
+        let _ = ours.write_all(&line).and_then(|()| ours.write_all(b"\n"));
+        if let Some(cause) = without_escapes(&String::from_utf8_lossy(&line))
+            .trim()
+            .strip_prefix("error: ")
+        {
+            last_error = Some(cause.to_owned());
+        }
+    }
+    last_error
+}
+
+/// `line` without ANSI escape sequences (cargo's colours, `ESC [ … letter`).
+fn without_escapes(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// The `.wasm` of a `cdylib` in one of cargo's `compiler-artifact` messages.
@@ -197,6 +251,22 @@ mod tests {
         let finished = r#"{"reason":"build-finished","success":true}"#;
         assert!(component_of(finished).is_empty());
         assert!(component_of("   Compiling x").is_empty());
+    }
+
+    #[test]
+    fn the_cause_is_cargo_s_last_error_line() {
+        let coloured = "\u{1b}[1m\u{1b}[91merror\u{1b}[0m\u{1b}[1m: could not compile `grant-x` (lib) due to 1 previous error\u{1b}[0m\n";
+        let stderr =
+            format!("   Compiling grant-x v0.1.0\nerror[E0308]: mismatched types\n{coloured}");
+        assert_eq!(
+            pass_through(stderr.as_bytes()).as_deref(),
+            Some("could not compile `grant-x` (lib) due to 1 previous error")
+        );
+        assert_eq!(
+            pass_through(&b"error: manifest path `x/Cargo.toml` does not exist\n"[..]).as_deref(),
+            Some("manifest path `x/Cargo.toml` does not exist")
+        );
+        assert_eq!(pass_through(&b"   Compiling grant-x\n"[..]), None);
     }
 
     #[test]

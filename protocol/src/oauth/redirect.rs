@@ -3,7 +3,7 @@
 //! (RFC 8252 §7.3), and encoding of authorization responses (RFC 6749 §4.1.2,
 //! §4.2.2, OAuth 2.0 Multiple Response Types §2, Form Post Response Mode).
 
-use crate::plugin::ResponseMode;
+use super::ResponseMode;
 
 /// Finds the registered URI a requested one matches, by exact string
 /// comparison; for `http` loopback IP literals the port is ignored.

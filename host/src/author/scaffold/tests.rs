@@ -3,8 +3,8 @@
 //! a scaffolded plugin (`tests/tests/e2e/scaffold.rs`).
 
 use super::*;
+use crate::author::manifest_edit;
 use crate::plugin::manifest::{LimitCaps, Manifest};
-use crate::plugin::manifest_edit;
 
 #[test]
 fn names_are_checked() {

@@ -1,11 +1,15 @@
 //! Sans-IO protocol rules of OAuth 2.0: request parameters, errors, scopes and
-//! client authentication. Nothing here does IO; `endpoint/` feeds it values.
+//! client authentication. Nothing here does IO; the host's `endpoint/` feeds
+//! it values.
 
+pub mod authorize;
 pub mod client_auth;
 pub mod error;
 pub mod params;
 pub mod redirect;
+pub mod response_mode;
 pub mod scope;
 
 pub use error::{ErrorCode, OAuthError};
 pub use params::Params;
+pub use response_mode::ResponseMode;

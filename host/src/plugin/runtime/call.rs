@@ -1,0 +1,285 @@
+//! Instantiation and calls: a fresh instance in a fresh `Store` for every
+//! call, bounded by fuel, the host-call budget and the wall-clock backstop,
+//! with the call's metrics and log line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{Instrument, debug, warn};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::context::{MemoryLimit, sandbox_wasi};
+use super::fault::{classify, record_fault};
+use super::ticker::Ticking;
+use super::{CallCtx, Plugin};
+use crate::clock::Clock;
+use crate::plugin::bindings::{Plugin as PluginWorld, wit};
+use crate::plugin::{
+    AuthorizationApproval, AuthorizationRequest, CallError, ClientView, Fault, FaultKind,
+    PluginInfo, TokenRequest, TokenResponse,
+};
+
+/// The least deadline of the `info` call at load (see `Plugin::info`).
+const LOAD_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Fuel (about one unit per wasm instruction) a guest gets per millisecond of
+/// its `timeout_ms`: roughly what one core runs in a millisecond (measured: at
+/// 2 million, fault-plugin's spin loop with `timeout_ms = 100` stopped after
+/// 30-50 ms on the 2-core CI machine under load). Fuel counts the guest's own
+/// work, so a guest that waits for a core (CPU starvation) spends none of it.
+pub const FUEL_PER_MS: u64 = 4_000_000;
+
+/// The wall-clock backstop of a call: this many times its guest deadline,
+/// plus its host-time budget. It stops what fuel does not count (a guest
+/// descheduled forever, work inside one instruction such as `memory.fill`)
+/// and leaves room for a starved but healthy guest.
+const WALL_CLOCK_FACTOR: u32 = 10;
+
+/// A store and a fresh instance for one call.
+struct Call {
+    store: Store<CallCtx>,
+    instance: PluginWorld,
+    _ticking: Ticking,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    /// Asks the plugin what it provides (done once at load).
+    pub(super) async fn info(&self) -> Result<PluginInfo, Fault> {
+        // Asked once, at load, with at least LOAD_DEADLINE of fuel: its
+        // wall-clock backstop is ten times that, so a server starting on a
+        // busy machine (or under `nice`) does not refuse a healthy plugin.
+        // A plugin that spins here is still stopped.
+        let mut call = self
+            .begin(None, self.shared.timeout.max(LOAD_DEADLINE))
+            .await?;
+        let result = call
+            .instance
+            .grantbox_plugin_grant()
+            .call_info(&mut call.store)
+            .await;
+        self.finish("info", call, result).map(PluginInfo::from)
+    }
+
+    /// Runs a token-endpoint exchange.
+    pub async fn exchange(&self, request: &TokenRequest) -> Result<TokenResponse, CallError> {
+        self.exchange_from(request, None).await
+    }
+
+    /// Runs a token-endpoint exchange whose password checks are throttled by
+    /// `origin`'s address.
+    pub async fn exchange_from(
+        &self,
+        request: &TokenRequest,
+        origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
+    ) -> Result<TokenResponse, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
+        async {
+            let mut call = self
+                .begin(Some(request.client.clone()), self.shared.timeout)
+                .await?;
+            call.store.data_mut().sign_in_origin = origin;
+            let wit_request = wit::TokenRequest::from(request);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_exchange(&mut call.store, &wit_request)
+                .await;
+            let issued = std::mem::take(&mut call.store.data_mut().issued);
+            let response: TokenResponse = match self.finish("exchange", call, result)? {
+                Ok(response) => response.into(),
+                Err(error) => return Err(CallError::Refused(error.into())),
+            };
+            let forged = std::iter::once(&response.access_token)
+                .chain(response.refresh_token.as_ref())
+                .any(|token| !issued.contains(token));
+            if forged {
+                return Err(self
+                    .contract_fault("exchange returned a token the host did not issue")
+                    .into());
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Parses the grant's own authorization request parameters.
+    pub async fn authorize_request(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<Vec<(String, String)>, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_request");
+        async {
+            let mut call = self
+                .begin(Some(request.client.clone()), self.shared.timeout)
+                .await?;
+            let wit_request = wit::AuthorizationRequest::from(request);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_authorize_request(&mut call.store, &wit_request)
+                .await;
+            self.finish("authorize_request", call, result)?
+                .map_err(|error| CallError::Refused(error.into()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Issues the response parameters of an approved transaction. Returns the
+    /// parameters and what the host issued during the call.
+    pub async fn authorize_response(
+        &self,
+        approval: &AuthorizationApproval,
+    ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
+        async {
+            let mut call = self
+                .begin(Some(approval.client.clone()), self.shared.timeout)
+                .await?;
+            let wit_approval = wit::AuthorizationApproval::from(approval);
+            let result = call
+                .instance
+                .grantbox_plugin_grant()
+                .call_authorize_response(&mut call.store, &wit_approval)
+                .await;
+            let issued = std::mem::take(&mut call.store.data_mut().issued);
+            let params = self
+                .finish("authorize_response", call, result)?
+                .map_err(|error| CallError::Refused(error.into()))?;
+            Ok((params, issued))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A fault for a response that broke the contract; counted like a trap.
+    pub fn contract_fault(&self, detail: &str) -> Fault {
+        let fault = Fault {
+            kind: FaultKind::Contract,
+            detail: detail.to_owned(),
+        };
+        record_fault(&self.shared, &fault);
+        fault
+    }
+
+    async fn begin(&self, client: Option<ClientView>, deadline: Duration) -> Result<Call, Fault> {
+        let permit = self
+            .shared
+            .calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Fault {
+                kind: FaultKind::Instantiate,
+                detail: "the runtime is shutting down".into(),
+            })?;
+        // Before instantiation, which may already run guest code.
+        let ticking = self.shared.ticker.enter();
+        let ctx = CallCtx {
+            wasi: sandbox_wasi(),
+            table: ResourceTable::new(),
+            limits: MemoryLimit {
+                bytes: self.shared.memory_bytes,
+                hit: false,
+            },
+            shared: self.shared.clone(),
+            client,
+            issued: Vec::new(),
+            known_grants: Vec::new(),
+            looked_up: Vec::new(),
+            found_refresh: None,
+            sign_in_origin: None,
+            key_value_written: 0,
+            started: Clock::instant(),
+            wall_deadline: deadline * WALL_CLOCK_FACTOR + self.shared.host_time,
+            host_calls: 0,
+            host_time: Duration::ZERO,
+            excused_time: Duration::ZERO,
+        };
+        let mut store = Store::new(self.pre.engine(), ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        let fuel = u64::try_from(deadline.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(FUEL_PER_MS);
+        if let Err(e) = store.set_fuel(fuel) {
+            warn!(error = %e, "cannot set the plugin's fuel");
+        }
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            let ctx = store.data();
+            let elapsed = ctx.started.elapsed().saturating_sub(ctx.excused_time);
+            if ctx.spent().is_some() || elapsed >= ctx.wall_deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Let other requests on this worker run while a slow guest computes.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                let fault = classify(&e, store.data());
+                record_fault(&self.shared, &fault);
+                return Err(fault);
+            }
+        };
+        Ok(Call {
+            store,
+            instance,
+            _ticking: ticking,
+            _permit: permit,
+        })
+    }
+
+    /// Turns a call's wasmtime result into the value or a fault, with metrics
+    /// and a log line either way. The store (and instance) drop here.
+    fn finish<R>(
+        &self,
+        function: &'static str,
+        call: Call,
+        result: wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        let ctx = call.store.data();
+        let elapsed = ctx.started.elapsed();
+        let labels = [
+            ("plugin", self.shared.name.clone()),
+            ("function", function.to_owned()),
+        ];
+        metrics::histogram!("grantbox_plugin_call_duration_seconds", &labels)
+            .record(elapsed.as_secs_f64());
+        // A guest that goes on after its budget ran out (it saw the host's
+        // refusals) still ends as a deadline fault.
+        let result = match (result, ctx.spent()) {
+            (Ok(_), Some(spent)) => Err(wasmtime::Error::msg(spent.to_string())),
+            (result, _) => result,
+        };
+        match result {
+            Ok(value) => {
+                metrics::counter!("grantbox_plugin_calls_total", "plugin" => self.shared.name.clone(), "function" => function, "outcome" => "ok").increment(1);
+                debug!(
+                    duration_us = elapsed.as_micros() as u64,
+                    outcome = "ok",
+                    "plugin call"
+                );
+                Ok(value)
+            }
+            Err(e) => {
+                metrics::counter!("grantbox_plugin_calls_total", "plugin" => self.shared.name.clone(), "function" => function, "outcome" => "fault").increment(1);
+                let fault = classify(&e, ctx);
+                record_fault(&self.shared, &fault);
+                Err(fault)
+            }
+        }
+    }
+}

@@ -1,0 +1,639 @@
+//! The authorization request's rules (RFC 6749 §3.1, §4.1.1, §4.2.1): which
+//! redirect URI the response goes to, which errors are shown to the user and
+//! which go back to the client, the response type, the response mode and the
+//! scope. Pure functions of the decoded parameters, the client's registration
+//! and the response types on offer; the store lookup, the plugin call and the
+//! session stay with the endpoint.
+//!
+//! The checks run in stages, each a function of values: [`client_id`] names
+//! the client the endpoint looks up, then [`validate`] decides the rest. A
+//! later rule is a row here and in the table below, not a branch in the
+//! endpoint: a pushed request (`request_uri`) is a stage before [`client_id`]
+//! that yields the parameters; a sign-in prompt (`prompt`, `max_age`) is one
+//! more input to [`validate`] (when the user signed in) and one more field of
+//! [`Validated`] or one more [`Rejection::Redirect`].
+
+use super::redirect;
+use super::{ErrorCode, OAuthError, Params, ResponseMode, scope};
+
+/// Why an authorization request stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Shown to the user, never redirected (RFC 6749 §4.1.2.1, §4.2.2.1): the
+    /// client or its redirect URI cannot be trusted. The description is a
+    /// sentence for the user; `invalid_client` means the client is unknown.
+    Page(OAuthError),
+    /// Sent back to the validated redirect URI in `response_mode`.
+    Redirect {
+        redirect_uri: String,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+/// The parts of a client's registration the authorization request is checked
+/// against, borrowed from wherever the registration is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisteredClient<'a> {
+    pub client_id: &'a str,
+    /// Compared as exact strings ([`redirect::find_registered`]).
+    pub redirect_uris: &'a [String],
+    /// RFC 7591 `grant_types` words.
+    pub grant_types: &'a [String],
+    /// The scope the client may ask for, and the default when it asks for none.
+    pub scopes: &'a [String],
+}
+
+/// A client as the endpoint found it: anything that can show its registration.
+pub trait Registration {
+    fn registration(&self) -> RegisteredClient<'_>;
+}
+
+impl Registration for RegisteredClient<'_> {
+    fn registration(&self) -> RegisteredClient<'_> {
+        *self
+    }
+}
+
+/// The response types the server offers: each names the grant that answers it
+/// and the response mode that grant uses by default.
+pub trait ResponseTypes {
+    /// What answers a response type (for the host, a plugin).
+    type Grant;
+    /// The grant for `response_type` (its words in any order) and its default mode.
+    fn find(&self, response_type: &str) -> Option<(Self::Grant, ResponseMode)>;
+}
+
+/// How the redirect URI of a valid request was chosen (RFC 6749 §3.1.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectUriChoice {
+    /// `redirect_uri` was sent and is registered, compared as strings.
+    Exact,
+    /// `redirect_uri` was sent and is a registered loopback URI on another
+    /// port (RFC 8252 §7.3).
+    LoopbackPort,
+    /// `redirect_uri` was not sent and the client registered exactly one.
+    OnlyRegistered,
+}
+
+/// A valid authorization request: what the grant and the consent step need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated<C, G> {
+    pub client: C,
+    pub grant: G,
+    /// The `response_type` words as sent.
+    pub response_type: Vec<String>,
+    pub redirect_uri: String,
+    pub redirect_uri_choice: RedirectUriChoice,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub scope: Vec<String>,
+}
+
+impl<C, G> Validated<C, G> {
+    /// The `redirect_uri` the client sent, which the token request must repeat
+    /// (RFC 6749 §4.1.3); `None` when it was left out.
+    pub fn sent_redirect_uri(&self) -> Option<&str> {
+        match self.redirect_uri_choice {
+            RedirectUriChoice::Exact | RedirectUriChoice::LoopbackPort => Some(&self.redirect_uri),
+            RedirectUriChoice::OnlyRegistered => None,
+        }
+    }
+
+    /// An error found after validation (by the grant, or a bound of the
+    /// server's), sent back to the client like the request's own errors.
+    pub fn reject(&self, error: OAuthError) -> Rejection {
+        Rejection::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            state: self.state.clone(),
+            error,
+        }
+    }
+}
+
+/// The `client_id` to look up. RFC 6749 §4.1.2.1: a missing or repeated one is
+/// shown to the user, since no redirect URI can be trusted without a client.
+pub fn client_id(params: &Params) -> Result<&str, Rejection> {
+    params
+        .get("client_id")
+        .map_err(|_| page("The client_id parameter is repeated."))?
+        .ok_or_else(|| page("The client_id parameter is missing."))
+}
+
+/// Checks the request of the client found for [`client_id`] (`None`: no such
+/// client), in the order RFC 6749 §4.1.2.1 requires: nothing is redirected
+/// until the client and its redirect URI are known good.
+pub fn validate<C: Registration, R: ResponseTypes>(
+    params: &Params,
+    client: Option<C>,
+    response_types: &R,
+) -> Result<Validated<C, R::Grant>, Rejection> {
+    let Some(client) = client else {
+        return Err(Rejection::Page(OAuthError::invalid_client(
+            "The application that sent you here is not registered.",
+        )));
+    };
+    let registration = client.registration();
+    let (redirect_uri, redirect_uri_choice) = choose_redirect_uri(params, &registration)?;
+
+    // From here on, errors go back to the client.
+    let state = params.get("state").ok().flatten().map(str::to_owned);
+    let fail = |response_mode: ResponseMode, error: OAuthError| Rejection::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        response_mode,
+        state: state.clone(),
+        error,
+    };
+    let requested_mode = params
+        .get("response_mode")
+        .ok()
+        .flatten()
+        .map(|m| redirect::parse_mode(m).ok_or(m));
+    // Before the response type is known, an error travels in the mode asked
+    // for when that is one the server knows, else in the query.
+    let fallback_mode = match requested_mode {
+        Some(Ok(mode)) => mode,
+        _ => ResponseMode::Query,
+    };
+    let response_type = match params.get("response_type") {
+        Ok(Some(value)) => value,
+        Ok(None) => {
+            return Err(fail(
+                fallback_mode,
+                OAuthError::invalid_request("response_type is missing"),
+            ));
+        }
+        Err(error) => return Err(fail(fallback_mode, error)),
+    };
+    let Some((grant, default_mode)) = response_types.find(response_type) else {
+        return Err(fail(
+            fallback_mode,
+            OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response type {response_type} is not supported"),
+            ),
+        ));
+    };
+    let words: Vec<String> = response_type.split(' ').map(str::to_owned).collect();
+    let response_mode = match requested_mode {
+        None => default_mode,
+        Some(Ok(mode)) => mode,
+        Some(Err(unknown)) => {
+            return Err(fail(
+                default_mode,
+                OAuthError::invalid_request(format!("response_mode {unknown} is not supported")),
+            ));
+        }
+    };
+    if let Some(name) = params.first_repeated() {
+        return Err(fail(
+            response_mode,
+            OAuthError::invalid_request(format!("parameter {name} is repeated")),
+        ));
+    }
+    // Multiple Response Types §2.1: tokens never travel in a query string.
+    if response_mode == ResponseMode::Query && words.iter().any(|w| w == "token") {
+        return Err(fail(
+            default_mode,
+            OAuthError::invalid_request("response_mode query cannot carry tokens"),
+        ));
+    }
+    for (word, grant_type) in [("code", "authorization_code"), ("token", "implicit")] {
+        let registered = || registration.grant_types.iter().any(|g| g == grant_type);
+        if words.iter().any(|w| w == word) && !registered() {
+            return Err(fail(
+                response_mode,
+                OAuthError::unauthorized_client(format!(
+                    "the client is not registered for {grant_type}"
+                )),
+            ));
+        }
+    }
+    // Repeated parameters were refused above, so `scope` reads as one value.
+    let scope = match params.get("scope").ok().flatten() {
+        Some(value) => {
+            let requested = scope::parse(value).map_err(|e| fail(response_mode, e))?;
+            scope::check_allowed(&requested, registration.scopes)
+                .map_err(|e| fail(response_mode, e))?;
+            requested
+        }
+        // RFC 6749 §3.3: a missing scope means the pre-defined default, every registered scope.
+        None => registration.scopes.to_vec(),
+    };
+    Ok(Validated {
+        client,
+        grant,
+        response_type: words,
+        redirect_uri,
+        redirect_uri_choice,
+        response_mode,
+        state,
+        scope,
+    })
+}
+
+/// RFC 6749 §3.1.2.3: a sent `redirect_uri` must match a registered one
+/// (exactly, or a loopback one on any port per RFC 8252 §7.3); without it,
+/// only a single registered one is unambiguous. Every failure is a page.
+fn choose_redirect_uri(
+    params: &Params,
+    client: &RegisteredClient<'_>,
+) -> Result<(String, RedirectUriChoice), Rejection> {
+    let sent = params
+        .get("redirect_uri")
+        .map_err(|_| page("The redirect_uri parameter is repeated."))?;
+    match sent {
+        Some(requested) => match redirect::find_registered(requested, client.redirect_uris) {
+            Some(registered) if registered == requested => {
+                Ok((requested.to_owned(), RedirectUriChoice::Exact))
+            }
+            Some(_) => Ok((requested.to_owned(), RedirectUriChoice::LoopbackPort)),
+            None => Err(page(
+                "The redirect_uri is not registered for this application.",
+            )),
+        },
+        None => match client.redirect_uris {
+            [only] => Ok((only.clone(), RedirectUriChoice::OnlyRegistered)),
+            [] => Err(page("The application has no registered redirect URI.")),
+            _ => Err(page("The redirect_uri parameter is missing.")),
+        },
+    }
+}
+
+fn page(message: &str) -> Rejection {
+    Rejection::Page(OAuthError::invalid_request(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    /// A client's registration as the store would keep it.
+    struct Client {
+        client_id: &'static str,
+        redirect_uris: Vec<String>,
+        grant_types: Vec<String>,
+        scopes: Vec<String>,
+    }
+
+    /// The registered clients, each named for what sets it apart.
+    fn clients() -> Vec<Client> {
+        let client = |client_id, redirect_uris: &[&str], grant_types: &[&str]| Client {
+            client_id,
+            redirect_uris: strings(redirect_uris),
+            grant_types: strings(grant_types),
+            scopes: strings(&["read", "write"]),
+        };
+        vec![
+            client(
+                "web",
+                &["https://web.example/cb"],
+                &["authorization_code", "implicit"],
+            ),
+            client(
+                "native",
+                &["http://127.0.0.1:8000/cb", "com.example.app:/cb"],
+                &["authorization_code"],
+            ),
+            client(
+                "two_uris",
+                &["https://a.example/cb", "https://b.example/cb"],
+                &["authorization_code"],
+            ),
+            client("no_uri", &[], &["authorization_code"]),
+            client("implicit_only", &["https://spa.example/cb"], &["implicit"]),
+        ]
+    }
+
+    fn find<'a>(clients: &'a [Client], client_id: &str) -> Option<RegisteredClient<'a>> {
+        let client = clients.iter().find(|c| c.client_id == client_id)?;
+        Some(RegisteredClient {
+            client_id: client.client_id,
+            redirect_uris: &client.redirect_uris,
+            grant_types: &client.grant_types,
+            scopes: &client.scopes,
+        })
+    }
+
+    /// The response types on offer, each answered by the grant of that name.
+    struct Offered(&'static [(&'static str, ResponseMode)]);
+
+    impl ResponseTypes for Offered {
+        type Grant = &'static str;
+        fn find(&self, response_type: &str) -> Option<(&'static str, ResponseMode)> {
+            self.0
+                .iter()
+                .find(|(offered, _)| *offered == response_type)
+                .copied()
+        }
+    }
+
+    const OFFERED: Offered = Offered(&[
+        ("code", ResponseMode::Query),
+        ("token", ResponseMode::Fragment),
+        ("code token", ResponseMode::Fragment),
+    ]);
+
+    /// One line for an outcome, every field in it, so a row reads as prose:
+    /// `page <error>: <description>`, `redirect <error> to <uri> in <mode>
+    /// [state <state>]: <description>`, or `accept <grant> for <client> to
+    /// <uri> (<choice>) in <mode> [state <state>] scope <scope>`.
+    fn summary(outcome: Result<Validated<RegisteredClient<'_>, &str>, Rejection>) -> String {
+        let state = |state: &Option<String>| match state {
+            Some(state) => format!(" state {state}"),
+            None => String::new(),
+        };
+        match outcome {
+            Err(Rejection::Page(error)) => format!(
+                "page {}: {}",
+                error.code,
+                error.description.unwrap_or_default()
+            ),
+            Err(Rejection::Redirect {
+                redirect_uri,
+                response_mode,
+                state: sent_state,
+                error,
+            }) => format!(
+                "redirect {} to {redirect_uri} in {}{}: {}",
+                error.code,
+                redirect::mode_name(response_mode),
+                state(&sent_state),
+                error.description.unwrap_or_default()
+            ),
+            Ok(request) => {
+                let choice = match request.redirect_uri_choice {
+                    RedirectUriChoice::Exact => "exact",
+                    RedirectUriChoice::LoopbackPort => "loopback port",
+                    RedirectUriChoice::OnlyRegistered => "only registered",
+                };
+                format!(
+                    "accept {} for {} to {} ({choice}) in {}{} scope {}",
+                    request.response_type.join("+"),
+                    request.client.client_id,
+                    request.redirect_uri,
+                    redirect::mode_name(request.response_mode),
+                    state(&request.state),
+                    request.scope.join(" "),
+                )
+            }
+        }
+    }
+
+    /// Runs the stages the endpoint runs: `client_id`, the lookup, `validate`.
+    fn outcome(query: &str) -> String {
+        let clients = clients();
+        let params = Params::parse(query.as_bytes()).expect(query);
+        let found = match client_id(&params) {
+            Ok(client_id) => find(&clients, client_id),
+            Err(rejection) => return summary(Err(rejection)),
+        };
+        let validated = validate(&params, found, &OFFERED);
+        if let Ok(request) = &validated {
+            // The grant is the one offered for the response type as sent.
+            assert_eq!(request.grant, request.response_type.join(" "), "{query}");
+        }
+        summary(validated)
+    }
+
+    fn check(query: &str, expect: &str) {
+        assert_eq!(outcome(query), expect, "{query}");
+    }
+
+    #[test]
+    fn the_client_is_known_before_anything_is_redirected() {
+        // RFC 6749 §4.1.2.1: a missing client identifier is shown to the user.
+        check(
+            "response_type=code",
+            "page invalid_request: The client_id parameter is missing.",
+        );
+        // RFC 6749 §3.1: a parameter sent without a value is omitted.
+        check(
+            "client_id=&response_type=code",
+            "page invalid_request: The client_id parameter is missing.",
+        );
+        // RFC 6749 §3.1: parameters must not be repeated; the client is then unknown.
+        check(
+            "client_id=web&client_id=native&response_type=code",
+            "page invalid_request: The client_id parameter is repeated.",
+        );
+        // RFC 6749 §4.1.2.1: an invalid client identifier is shown to the user.
+        check(
+            "client_id=stranger&response_type=code&redirect_uri=https://web.example/cb",
+            "page invalid_client: The application that sent you here is not registered.",
+        );
+    }
+
+    #[test]
+    fn the_redirect_uri_is_a_registered_one() {
+        // RFC 6749 §3.1.2.3: a sent redirect_uri is compared with the registered ones as strings.
+        check(
+            "client_id=web&response_type=code&redirect_uri=https://web.example/cb",
+            "accept code for web to https://web.example/cb (exact) in query scope read write",
+        );
+        // RFC 6749 §3.1.2.4, §4.1.2.1, RFC 9700 §4.1.3: a mismatching redirect_uri is shown, never followed.
+        check(
+            "client_id=web&response_type=code&redirect_uri=https://web.example/cb/other",
+            "page invalid_request: The redirect_uri is not registered for this application.",
+        );
+        // RFC 8252 §7.3: a loopback redirect URI may use any port.
+        check(
+            "client_id=native&response_type=code&redirect_uri=http://127.0.0.1:51234/cb",
+            "accept code for native to http://127.0.0.1:51234/cb (loopback port) in query scope read write",
+        );
+        // RFC 8252 §7.1: a private-use scheme is compared exactly like any other URI.
+        check(
+            "client_id=native&response_type=code&redirect_uri=com.example.app:/cb",
+            "accept code for native to com.example.app:/cb (exact) in query scope read write",
+        );
+        // RFC 6749 §3.1.2.3: without redirect_uri, a single registered one is used.
+        check(
+            "client_id=web&response_type=code",
+            "accept code for web to https://web.example/cb (only registered) in query scope read write",
+        );
+        // RFC 6749 §3.1.2.3: with several registered, redirect_uri is required.
+        check(
+            "client_id=two_uris&response_type=code",
+            "page invalid_request: The redirect_uri parameter is missing.",
+        );
+        // RFC 6749 §3.1.2.2, §3.1.2.4: with no registered redirect URI there is nowhere safe to send a response.
+        check(
+            "client_id=no_uri&response_type=code",
+            "page invalid_request: The application has no registered redirect URI.",
+        );
+        // RFC 6749 §3.1: a repeated redirect_uri cannot be trusted, so it is shown.
+        check(
+            "client_id=two_uris&response_type=code&redirect_uri=https://a.example/cb&redirect_uri=https://b.example/cb",
+            "page invalid_request: The redirect_uri parameter is repeated.",
+        );
+    }
+
+    #[test]
+    fn the_response_type_names_an_offered_grant_the_client_registered() {
+        // RFC 6749 §4.1.2.1: once the redirect URI is good, errors go back to the client with state.
+        check(
+            "client_id=web&state=xyz",
+            "redirect invalid_request to https://web.example/cb in query state xyz: response_type is missing",
+        );
+        // RFC 6749 §3.1: a parameter sent without a value is omitted.
+        check(
+            "client_id=web&response_type=",
+            "redirect invalid_request to https://web.example/cb in query: response_type is missing",
+        );
+        // RFC 6749 §3.1: parameters must not be repeated.
+        check(
+            "client_id=web&response_type=code&response_type=token",
+            "redirect invalid_request to https://web.example/cb in query: parameter response_type is repeated",
+        );
+        // RFC 6749 §3.1.1, §4.1.2.1: a response type no grant offers is unsupported_response_type.
+        check(
+            "client_id=web&response_type=id_token&state=xyz",
+            "redirect unsupported_response_type to https://web.example/cb in query state xyz: response type id_token is not supported",
+        );
+        // Multiple Response Types §2.1: before the grant is known, a known requested mode carries the error.
+        check(
+            "client_id=web&response_type=id_token&response_mode=form_post",
+            "redirect unsupported_response_type to https://web.example/cb in form_post: response type id_token is not supported",
+        );
+        // RFC 6749 §4.2.1: the implicit grant's token goes in the fragment.
+        check(
+            "client_id=web&response_type=token",
+            "accept token for web to https://web.example/cb (only registered) in fragment scope read write",
+        );
+        // Multiple Response Types §3, §5: several words name one combined response type, default fragment.
+        check(
+            "client_id=web&response_type=code%20token",
+            "accept code+token for web to https://web.example/cb (only registered) in fragment scope read write",
+        );
+        // RFC 6749 §4.1.2.1, RFC 7591 §2.1: code needs the client registered for authorization_code.
+        check(
+            "client_id=implicit_only&response_type=code&state=xyz",
+            "redirect unauthorized_client to https://spa.example/cb in query state xyz: the client is not registered for authorization_code",
+        );
+        // RFC 6749 §4.2.2.1, RFC 7591 §2.1: token needs the client registered for implicit.
+        check(
+            "client_id=native&response_type=token&redirect_uri=com.example.app:/cb",
+            "redirect unauthorized_client to com.example.app:/cb in fragment: the client is not registered for implicit",
+        );
+        // Multiple Response Types §3, RFC 7591 §2.1: every word's grant type must be registered.
+        check(
+            "client_id=implicit_only&response_type=code%20token",
+            "redirect unauthorized_client to https://spa.example/cb in fragment: the client is not registered for authorization_code",
+        );
+    }
+
+    #[test]
+    fn the_response_mode_never_puts_tokens_in_a_query() {
+        // Multiple Response Types §2.1: response_mode overrides the response type's default.
+        check(
+            "client_id=web&response_type=code&response_mode=fragment",
+            "accept code for web to https://web.example/cb (only registered) in fragment scope read write",
+        );
+        // Form Post Response Mode §2: form_post is a response mode.
+        check(
+            "client_id=web&response_type=token&response_mode=form_post",
+            "accept token for web to https://web.example/cb (only registered) in form_post scope read write",
+        );
+        // Multiple Response Types §2.1: an unknown response_mode is refused in the default mode.
+        check(
+            "client_id=web&response_type=token&response_mode=bogus&state=xyz",
+            "redirect invalid_request to https://web.example/cb in fragment state xyz: response_mode bogus is not supported",
+        );
+        // Multiple Response Types §2.1: an unknown mode is not used before the grant is known either.
+        check(
+            "client_id=web&response_type=id_token&response_mode=bogus",
+            "redirect unsupported_response_type to https://web.example/cb in query: response type id_token is not supported",
+        );
+        // Multiple Response Types §2.1: the query mode must not carry an access token.
+        check(
+            "client_id=web&response_type=token&response_mode=query&state=xyz",
+            "redirect invalid_request to https://web.example/cb in fragment state xyz: response_mode query cannot carry tokens",
+        );
+        // Multiple Response Types §2.1: nor may a combined response type that issues one.
+        check(
+            "client_id=web&response_type=code%20token&response_mode=query",
+            "redirect invalid_request to https://web.example/cb in fragment: response_mode query cannot carry tokens",
+        );
+    }
+
+    #[test]
+    fn no_parameter_repeats() {
+        // RFC 6749 §3.1: a repeated parameter is refused in the mode the request settled on.
+        check(
+            "client_id=web&response_type=token&foo=1&foo=2",
+            "redirect invalid_request to https://web.example/cb in fragment: parameter foo is repeated",
+        );
+        // RFC 6749 §3.1: a repeated response_mode is not used; the default carries the error.
+        check(
+            "client_id=web&response_type=code&response_mode=fragment&response_mode=form_post",
+            "redirect invalid_request to https://web.example/cb in query: parameter response_mode is repeated",
+        );
+        // RFC 6749 §3.1: a repeated state is not sent back.
+        check(
+            "client_id=web&response_type=code&state=a&state=b",
+            "redirect invalid_request to https://web.example/cb in query: parameter state is repeated",
+        );
+        // RFC 6749 §3.1: a repeated scope is refused like any other.
+        check(
+            "client_id=web&response_type=code&scope=read&scope=write",
+            "redirect invalid_request to https://web.example/cb in query: parameter scope is repeated",
+        );
+    }
+
+    #[test]
+    fn the_scope_is_registered_or_the_default() {
+        // RFC 6749 §3.3: the client may ask for part of what it registered.
+        check(
+            "client_id=web&response_type=code&scope=write&state=xyz",
+            "accept code for web to https://web.example/cb (only registered) in query state xyz scope write",
+        );
+        // RFC 6749 §3.3: without scope, the pre-defined default (every registered scope).
+        check(
+            "client_id=web&response_type=code",
+            "accept code for web to https://web.example/cb (only registered) in query scope read write",
+        );
+        // RFC 6749 §3.3: scope tokens are separated by single spaces.
+        check(
+            "client_id=web&response_type=code&scope=read%20%20write",
+            "redirect invalid_scope to https://web.example/cb in query: the scope is malformed",
+        );
+        // RFC 6749 §4.1.2.1: a scope beyond the registration is invalid_scope.
+        check(
+            "client_id=web&response_type=token&scope=read%20admin&state=xyz",
+            "redirect invalid_scope to https://web.example/cb in fragment state xyz: scope admin is not allowed for this client",
+        );
+    }
+
+    #[test]
+    fn a_later_refusal_goes_where_the_request_said() {
+        let clients = clients();
+        let params = Params::parse(
+            b"client_id=native&response_type=code&redirect_uri=http://127.0.0.1:9/cb&response_mode=form_post&state=s",
+        )
+        .unwrap();
+        let request = validate(&params, find(&clients, "native"), &OFFERED).unwrap();
+        // RFC 6749 §4.1.3: the token request repeats the redirect_uri that was sent.
+        assert_eq!(request.sent_redirect_uri(), Some("http://127.0.0.1:9/cb"));
+        // RFC 6749 §4.1.2.1: an error the grant finds goes back like the request's own.
+        assert_eq!(
+            request.reject(OAuthError::server_error()),
+            Rejection::Redirect {
+                redirect_uri: "http://127.0.0.1:9/cb".into(),
+                response_mode: ResponseMode::FormPost,
+                state: Some("s".into()),
+                error: OAuthError::server_error(),
+            }
+        );
+        let params = Params::parse(b"client_id=web&response_type=code").unwrap();
+        let request = validate(&params, find(&clients, "web"), &OFFERED).unwrap();
+        // RFC 6749 §4.1.3: a redirect_uri left out is left out of the token request too.
+        assert_eq!(request.sent_redirect_uri(), None);
+        assert_eq!(request.redirect_uri, "https://web.example/cb");
+    }
+}
