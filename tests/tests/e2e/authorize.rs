@@ -690,19 +690,7 @@ fn password_grant_only_for_registered_clients() {
 #[test]
 fn a_valid_post_authorization_request_ends_in_a_code_and_a_token() {
     let server = server_with_alice();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .unwrap();
+    let secret = web_client(&server, CALLBACK, &["--scope", "read", "--scope", "write"]);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let browser = Browser::new();
     let first = browser.post(

@@ -20,14 +20,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::harness::webdriver::*;
-use crate::harness::{Server, example_app, user_add};
+use crate::harness::{Server, example_app, server_with_alice};
 
 // ---------------------------------------------------------------------------
 // The server and the authorization request
 
 fn setup(callback: &Callback, public: bool) -> Server {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     let mut extra = vec!["--name", "Example App"];
     if public {
         extra.push("--public");

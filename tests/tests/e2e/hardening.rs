@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::harness::{
     Browser, Call, InProcess, Options, Page, Server, alice_password_request, allow,
     assert_oauth_error, confidential_client, grantbox, http, introspect_token, redirect_params,
-    service_client, text, token_request, user_add, visit_as_alice, web_client,
+    server_with_alice, service_client, text, token_request, user_add, visit_as_alice, web_client,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -46,8 +46,7 @@ fn has_code(page: &Page) -> bool {
 
 #[test]
 fn public_native_clients_are_asked_for_consent_every_time() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     // A public native app (loopback and a private-use scheme), trusted even:
     // any app on the device could use its client id.
     server.client_add(&[
@@ -244,8 +243,7 @@ fn the_issuer_is_normalised_and_https_gets_a_host_prefixed_secure_cookie() {
 
 #[test]
 fn concurrent_posts_of_one_consent_decision_issue_one_code() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     web_client(&server, LOOPBACK, &[]);
     let browser = Browser::new();
     let consent = visit_as_alice(
@@ -336,8 +334,7 @@ fn a_loopback_redirect_uri_with_an_impossible_port_gets_a_page() {
 
 #[test]
 fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     server.client_add(&[
         "native",
         "--public",

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    Browser, Options, Server, http, query_integer, redirect_params, service_client, user_add,
-    web_client,
+    Browser, Options, Server, http, query_integer, redirect_params, server_with_alice,
+    service_client, web_client,
 };
 
 const REDIRECT_URI: &str = "https://app.example/cb";
@@ -152,8 +152,7 @@ fn oversized_requests_cost_little_beside_healthy_ones() {
 /// oversized one is refused by a redirect without storing anything.
 #[test]
 fn anonymous_authorization_requests_store_little() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
+    let server = server_with_alice();
     let long_redirect_uri = format!("https://app.example/{}", "l".repeat(2_500));
     server.client_add(&[
         "web",

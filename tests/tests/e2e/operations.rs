@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::harness::{
-    Browser, Options, Server, client_credentials_request, confidential_client, service_client,
-    token_request, user_add, web_client,
+    Browser, Options, Server, alice_password_request, client_credentials_request,
+    confidential_client, server_with_alice, service_client, token_request, user_add, web_client,
 };
 
 #[test]
@@ -130,8 +130,7 @@ fn legacy_grants_are_called_out_at_start() {
 
 #[test]
 fn sign_out_ends_the_session() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
+    let server = server_with_alice();
     let browser = Browser::new();
     assert_eq!(
         browser
@@ -168,16 +167,7 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
     });
     user_add(&server, "alice", "correct horse battery staple");
     let secret = confidential_client(&server, "app", &["password", "refresh_token"], &[]);
-    let (status, body, _) = token_request(
-        &server,
-        "app",
-        &secret,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "correct horse battery staple"),
-        ],
-    );
+    let (status, body, _) = alice_password_request(&server, "app", &secret, None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["expires_in"], 120);
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
