@@ -19,3 +19,6 @@ pub mod store;
 pub mod ui;
 
 pub use grantbox_protocol::oauth;
+
+#[cfg(test)]
+mod architecture;

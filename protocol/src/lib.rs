@@ -5,3 +5,6 @@
 
 pub mod oauth;
 pub mod plugin;
+
+#[cfg(test)]
+mod layering;

@@ -1,5 +1,7 @@
 //! The generated wasmtime bindings of `plugin-sdk/wit` and the conversions
-//! between them and the host's plain types; no other file names generated types.
+//! between them and the host's plain types. Besides this file, only the
+//! plugin runtime names generated types: `capability.rs` implements the
+//! generated host traits, and `runtime/` links and calls the component.
 
 use crate::oauth::OAuthError;
 

@@ -24,10 +24,10 @@ use crate::plugin::{
 const LOAD_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Fuel (about one unit per wasm instruction) a guest gets per millisecond of
-/// its `timeout_ms`: roughly what one core runs in a millisecond (measured: at
-/// 2 million, fault-plugin's spin loop with `timeout_ms = 100` stopped after
-/// 30-50 ms on the 2-core CI machine under load). Fuel counts the guest's own
-/// work, so a guest that waits for a core (CPU starvation) spends none of it.
+/// its `timeout_ms`: roughly what one core runs in a millisecond, so a spin
+/// loop stops near its deadline (the calibration is in bench/README.md,
+/// "Fuel"). Fuel counts the guest's own work, so a guest that waits for a
+/// core (CPU starvation) spends none of it.
 pub const FUEL_PER_MS: u64 = 4_000_000;
 
 /// The wall-clock backstop of a call: this many times its guest deadline,

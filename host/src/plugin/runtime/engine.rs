@@ -95,12 +95,11 @@ pub fn build_engine(config: &RuntimeConfig) -> wasmtime::Result<Engine> {
         // With Linux's PAGEMAP_SCAN (6.7+; `Auto` falls back to the plain
         // reset elsewhere) it finds the pages the call dirtied and restores
         // up to KEEP_RESIDENT_BYTES of them in place, wherever they are in
-        // the memory (the guest's stack sits 1 MiB in). Measured with `cargo
-        // bench -p grantbox-bench -- sandbox/` (median, one core): fresh
-        // instance + call 27.5 µs with neither, 23.7 µs keeping the lowest
-        // 16 KiB resident without the scan, 12.1 µs with the scan (16 KiB,
-        // 1, 2 and 4 MiB: 12.0-12.7 µs, a client-credentials call dirties
-        // less than 16 KiB); 64 KiB leaves room for grants that carry more.
+        // the memory (the guest's stack sits 1 MiB in). The scan roughly
+        // halved a fresh instance and call (`cargo bench -p grantbox-bench
+        // -- sandbox/`; the figures are in bench/README.md, "The hot-path
+        // changes"); a client-credentials call dirties less than 16 KiB, and
+        // 64 KiB leaves room for grants that carry more.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(KEEP_RESIDENT_BYTES)
         .pagemap_scan(wasmtime::Enabled::Auto);
