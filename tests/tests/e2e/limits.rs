@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Browser, Options, Server, http, query_integer, redirect_params, user_add};
+use crate::harness::{
+    Browser, Options, Server, http, query_integer, redirect_params, server_with_alice,
+    service_client, web_client,
+};
 
 const REDIRECT_URI: &str = "https://app.example/cb";
 
@@ -58,24 +61,8 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 #[test]
 fn oversized_requests_cost_little_beside_healthy_ones() {
     let server = Server::start();
-    server.client_add(&[
-        "web",
-        "--grant-type",
-        "authorization_code",
-        "--redirect-uri",
-        REDIRECT_URI,
-        "--scope",
-        "read",
-    ]);
-    let secret = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-        ])
-        .expect("a confidential client");
+    web_client(&server, REDIRECT_URI, &["--scope", "read"]);
+    let secret = service_client(&server, &["read"]);
     let many_parameters = padded_form(60_000, |i| format!("p{i}="));
     let many_scopes = {
         let tokens: Vec<String> = (0..8_000).map(|i| format!("s{i}")).collect();
@@ -165,8 +152,7 @@ fn oversized_requests_cost_little_beside_healthy_ones() {
 /// oversized one is refused by a redirect without storing anything.
 #[test]
 fn anonymous_authorization_requests_store_little() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
+    let server = server_with_alice();
     let long_redirect_uri = format!("https://app.example/{}", "l".repeat(2_500));
     server.client_add(&[
         "web",
