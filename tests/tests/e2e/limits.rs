@@ -348,3 +348,28 @@ fn slow_clients_cannot_hold_connections() {
     let after = http().get(server.url("/healthz")).send().unwrap();
     assert_eq!(after.status(), 200, "still serving");
 }
+
+/// The real listener (not the router alone): a 128 KiB header over TCP is
+/// refused with 431 or a closed connection, and the server keeps serving.
+#[test]
+fn a_huge_header_over_tcp_is_refused_and_the_server_keeps_serving() {
+    let server = Server::start();
+    let huge_header = "h".repeat(128 * 1024);
+    let response = http()
+        .get(server.url("/healthz"))
+        .header("x-huge", huge_header)
+        .send();
+    match response {
+        Ok(response) => assert!(
+            matches!(response.status().as_u16(), 431 | 400),
+            "{}",
+            response.status()
+        ),
+        Err(error) => assert!(
+            error.is_request() || error.is_connect() || error.is_body(),
+            "{error}"
+        ),
+    }
+    let healthy = http().get(server.url("/healthz")).send().unwrap();
+    assert_eq!(healthy.status(), 200, "still serving");
+}

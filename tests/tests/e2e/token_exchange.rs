@@ -432,12 +432,9 @@ fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
     ]);
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "server_error");
-    let logs = setup.server.logs();
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("was not granted") && l.contains("token-exchange")),
-        "{logs}"
-    );
+    let denied = |l: &str| l.contains("was not granted") && l.contains("token-exchange");
+    let logs = setup.server.logs_once(denied);
+    assert!(logs.lines().any(denied), "{logs}");
     let metrics = setup.server.metrics();
     assert!(
         metrics.contains(

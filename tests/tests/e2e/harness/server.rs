@@ -207,6 +207,21 @@ impl Server {
         self.log.lock().expect("log lock").clone()
     }
 
+    /// The logs once a line satisfies `wanted`, waiting up to 10 s: the
+    /// server writes a line after it answered, and a reader thread copies it
+    /// here, so a check right after a response may otherwise race the line.
+    /// Returns the logs as they are at the deadline when no line came.
+    pub fn logs_once(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.lines().any(&wanted) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Registers a client through the CLI; returns its secret, if any.
     pub fn client_add(&self, args: &[&str]) -> Option<String> {
         let mut full = vec!["client", "add"];
