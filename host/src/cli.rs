@@ -315,19 +315,27 @@ async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store
         .with_context(|| format!("opening the database {url}"))
 }
 
+/// `client add`'s arguments are a registration as they stand (the
+/// in-process tests register clients with the same grammar).
+impl From<ClientAddArgs> for ClientRegistration {
+    fn from(args: ClientAddArgs) -> Self {
+        ClientRegistration {
+            client_id: args.id,
+            redirect_uris: args.redirect_uris,
+            grant_types: args.grant_types,
+            scopes: args.scopes,
+            public: args.public,
+            trusted: args.trusted,
+            introspection: args.introspection,
+            name: args.name,
+            secret: args.secret,
+            client_uri: args.client_uri,
+        }
+    }
+}
+
 async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
-    let registration = ClientRegistration {
-        client_id: args.id,
-        redirect_uris: args.redirect_uris,
-        grant_types: args.grant_types,
-        scopes: args.scopes,
-        public: args.public,
-        trusted: args.trusted,
-        introspection: args.introspection,
-        name: args.name,
-        secret: args.secret,
-        client_uri: args.client_uri,
-    };
+    let registration = ClientRegistration::from(args);
     let (client, secret) = registration::validate(registration, Clock::system().now())?;
     store.insert_client(&client).await?;
     println!("client_id: {}", client.client_id);
