@@ -537,6 +537,62 @@ mod tests {
         );
     }
 
+    #[test]
+    fn auth_methods_and_jwks() {
+        let es = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let with = |auth_method, jwks: Option<&str>, secret: Option<&str>| ClientRegistration {
+            auth_method,
+            jwks: jwks.map(str::to_owned),
+            secret: secret.map(str::to_owned),
+            ..confidential()
+        };
+        let (client, generated) =
+            validate(with(Some(AuthMethod::PrivateKeyJwt), Some(es), None), 0).expect("keyed");
+        assert_eq!((client.secret_hash, generated), (None, None), "no secret");
+        assert_eq!(client.auth.method, Some(AuthMethod::PrivateKeyJwt));
+        assert!(client.auth.jwks.is_some_and(|jwks| jwks.contains("P-256")));
+        let (client, generated) =
+            validate(with(Some(AuthMethod::ClientSecretPost), None, None), 0).expect("post");
+        assert!(client.secret_hash.is_some() && generated.is_some());
+        let refused = [
+            (
+                with(Some(AuthMethod::PrivateKeyJwt), None, None),
+                RegistrationError::JwksRequired,
+            ),
+            (with(None, Some(es), None), RegistrationError::JwksUnused),
+            (
+                with(Some(AuthMethod::ClientSecretBasic), Some(es), None),
+                RegistrationError::JwksUnused,
+            ),
+            (
+                with(Some(AuthMethod::PrivateKeyJwt), Some(es), Some(SECRET_32)),
+                RegistrationError::PrivateKeyJwtSecret,
+            ),
+            (
+                with(Some(AuthMethod::None), None, None),
+                RegistrationError::ConfidentialNone,
+            ),
+            (
+                ClientRegistration {
+                    auth_method: Some(AuthMethod::ClientSecretBasic),
+                    ..public()
+                },
+                RegistrationError::PublicAuthMethod("client_secret_basic"),
+            ),
+            (
+                with(
+                    Some(AuthMethod::PrivateKeyJwt),
+                    Some(r#"{"keys":[]}"#),
+                    None,
+                ),
+                RegistrationError::Jwks(JwksError::Shape),
+            ),
+        ];
+        for (registration, error) in refused {
+            assert_eq!(validate(registration, 0).map(|_| ()), Err(error));
+        }
+    }
+
     #[track_caller]
     fn check_redirect(uri: &str, expect: Result<(), &str>) {
         let reg = ClientRegistration {

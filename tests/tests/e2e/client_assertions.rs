@@ -331,6 +331,32 @@ fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
     let svc_assertion = ec.assertion(&claims("svc", json!(token_endpoint), "svc"));
     let (status, body) = post(&server, "/token", &svc_assertion, &grant);
     assert_oauth_error((status, &body), 401, "invalid_client");
+    // A secret client registered for the body may not use Basic.
+    let poster = server
+        .client_add(&[
+            "poster",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--auth-method",
+            "client_secret_post",
+        ])
+        .unwrap();
+    let (status, body, _) = token_request(&server, "poster", &poster, &grant);
+    assert_oauth_error((status, &body), 401, "invalid_client");
+    let mut form = grant.to_vec();
+    form.extend([("client_id", "poster"), ("client_secret", poster.as_str())]);
+    let response = http()
+        .post(server.url("/token"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "client_secret_post as registered"
+    );
     // And never two methods in one request (RFC 6749 §2.3).
     let both = ec.assertion(&claims("keyed", json!(token_endpoint), "both"));
     let mut form = grant.to_vec();
