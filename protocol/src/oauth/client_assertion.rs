@@ -145,12 +145,14 @@ pub fn read_claims(assertion: &str) -> Result<Map<String, Value>, Rejection> {
 }
 
 /// The `sub` of an assertion, read without verifying anything: only to find
-/// the client whose keys then verify it (RFC 7523 §3 item 2).
+/// the client whose keys then verify it (RFC 7523 §3 item 2). An empty
+/// `sub` names no client.
 pub fn unverified_subject(assertion: &str) -> Option<String> {
     read_claims(assertion)
         .ok()?
         .get("sub")?
         .as_str()
+        .filter(|sub| !sub.is_empty())
         .map(str::to_owned)
 }
 
@@ -452,6 +454,8 @@ mod tests {
         assert_eq!(unverified_subject(&assertion).as_deref(), Some("c1"));
         let no_sub = compact(json!({"alg": "ES256"}), with(json!({"sub": null})));
         assert_eq!(unverified_subject(&no_sub), None);
+        let empty_sub = compact(json!({"alg": "ES256"}), with(json!({"sub": ""})));
+        assert_eq!(unverified_subject(&empty_sub), None);
         assert_eq!(unverified_subject("x.y.z"), None);
     }
 
