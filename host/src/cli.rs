@@ -12,8 +12,9 @@ use crate::author::{builder, scaffold};
 use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
 use crate::keys::{Alg, key_state, persist};
+use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
-use crate::registration::{self, ClientRegistration};
+use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
@@ -76,6 +77,8 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
@@ -117,6 +120,16 @@ pub struct ClientAddArgs {
     /// Use this secret (at least 32 characters) instead of a generated one.
     #[arg(long, env = "GRANTBOX_CLIENT_SECRET")]
     pub secret: Option<String>,
+    /// How the client authenticates at the token, introspection and
+    /// revocation endpoints (RFC 7591 `token_endpoint_auth_method`); any
+    /// other method is refused. Without it, a confidential client may use
+    /// client_secret_basic or client_secret_post, a public client none.
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+    pub auth_method: Option<String>,
+    /// A JSON file with the client's JWK Set of public keys, for
+    /// private_key_jwt (EC P-256, RSA of 2048 bits or more, OKP Ed25519).
+    #[arg(long)]
+    pub jwks: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -330,19 +343,43 @@ impl From<ClientAddArgs> for ClientRegistration {
             name: args.name,
             secret: args.secret,
             client_uri: args.client_uri,
+            auth_method: args.auth_method.as_deref().and_then(AuthMethod::parse),
+            // Read from the file by `client add`.
+            jwks: None,
         }
     }
 }
 
 async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
-    let registration = ClientRegistration::from(args);
-    let (client, secret) = registration::validate(registration, Clock::system().now())?;
+    // The JWK Set is read here: the conversion does no IO.
+    let jwks = match &args.jwks {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the JWK Set {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let jwks_file = args.jwks.clone();
+    let registration = ClientRegistration {
+        jwks,
+        ..ClientRegistration::from(args)
+    };
+    let (client, secret) = match registration::validate(registration, Clock::system().now()) {
+        Err(RegistrationError::Jwks(error)) => {
+            let file = jwks_file.as_deref().unwrap_or(Path::new("--jwks"));
+            bail!("{}: {error}", file.display())
+        }
+        validated => validated?,
+    };
     store.insert_client(&client).await?;
     println!("client_id: {}", client.client_id);
     match (client.public, secret) {
         (true, _) => println!("public client: no secret; PKCE is required"),
         (false, Some(secret)) => {
             println!("client_secret: {secret}\n(the secret is shown only now; store it safely)")
+        }
+        (false, None) if client.auth.jwks.is_some() => {
+            println!("private_key_jwt client: no secret; it signs assertions with its own keys")
         }
         (false, None) => {
             println!("client_secret: the one given with --secret (only its hash is stored)")

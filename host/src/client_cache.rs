@@ -106,6 +106,7 @@ mod tests {
             introspection: false,
             created_at: 0,
             client_uri: None,
+            auth: Default::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod author;
 pub mod cli;
+pub mod client_assertion;
 pub mod client_cache;
 pub mod clock;
 pub mod config;

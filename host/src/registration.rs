@@ -6,8 +6,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
+use crate::client_assertion::{self, JwksError};
+use crate::oauth::client_auth::AuthMethod;
 use crate::secret;
-use crate::store::{Client, User};
+use crate::store::{Client, ClientAuth, User};
 
 /// A client as the operator describes it, before validation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,6 +28,12 @@ pub struct ClientRegistration {
     pub secret: Option<String>,
     /// RFC 7591 `client_uri`: https (or http on loopback), shown on the consent page.
     pub client_uri: Option<String>,
+    /// RFC 7591 `token_endpoint_auth_method`; `None` keeps the default: a
+    /// secret by Basic or in the body, `none` for a public client.
+    pub auth_method: Option<AuthMethod>,
+    /// `private_key_jwt`: the client's JWK Set of public keys (the text of
+    /// the `--jwks` file).
+    pub jwks: Option<String>,
 }
 
 /// Why a registration was refused. Messages name the offending value, never a secret.
@@ -67,6 +75,18 @@ pub enum RegistrationError {
     PasswordTooShort,
     #[error("cannot hash password: {0}")]
     HashPassword(String),
+    #[error("a public client authenticates with `none` only, not {0}")]
+    PublicAuthMethod(&'static str),
+    #[error("token_endpoint_auth_method `none` is for public clients (--public)")]
+    ConfidentialNone,
+    #[error("token_endpoint_auth_method private_key_jwt needs the client's public keys (--jwks)")]
+    JwksRequired,
+    #[error("--jwks is only for token_endpoint_auth_method private_key_jwt")]
+    JwksUnused,
+    #[error("a private_key_jwt client has no secret: it signs with its own keys (--jwks)")]
+    PrivateKeyJwtSecret,
+    #[error("{0}")]
+    Jwks(#[from] JwksError),
 }
 
 /// Shortest operator-supplied client secret, in characters.
@@ -172,8 +192,27 @@ pub fn validate(
         }
     }
 
+    let jwks = match (reg.auth_method, reg.jwks) {
+        (Some(AuthMethod::PrivateKeyJwt), Some(jwks)) => Some(client_assertion::parse_jwks(&jwks)?),
+        (Some(AuthMethod::PrivateKeyJwt), None) => return Err(RegistrationError::JwksRequired),
+        (_, Some(_)) => return Err(RegistrationError::JwksUnused),
+        (_, None) => None,
+    };
+    match reg.auth_method {
+        Some(AuthMethod::None) if !reg.public => return Err(RegistrationError::ConfidentialNone),
+        Some(method) if reg.public && method != AuthMethod::None => {
+            return Err(RegistrationError::PublicAuthMethod(method.as_str()));
+        }
+        Some(AuthMethod::PrivateKeyJwt) if reg.secret.is_some() => {
+            return Err(RegistrationError::PrivateKeyJwtSecret);
+        }
+        _ => {}
+    }
+
     let (secret_hash, generated) = match (reg.public, reg.secret) {
         (true, _) if reg.introspection => return Err(RegistrationError::PublicIntrospection),
+        // Its keys are its credential: no secret exists to leak.
+        (false, _) if jwks.is_some() => (None, None),
         (true, Some(_)) => return Err(RegistrationError::PublicSecret),
         (true, None) => (None, None),
         (false, Some(secret)) => {
@@ -203,6 +242,10 @@ pub fn validate(
         trusted: reg.trusted,
         introspection: reg.introspection,
         created_at: now,
+        auth: ClientAuth {
+            method: reg.auth_method,
+            jwks,
+        },
     };
     Ok((client, generated))
 }
@@ -492,6 +535,62 @@ mod tests {
             },
             Err(RegistrationError::ClientName),
         );
+    }
+
+    #[test]
+    fn auth_methods_and_jwks() {
+        let es = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let with = |auth_method, jwks: Option<&str>, secret: Option<&str>| ClientRegistration {
+            auth_method,
+            jwks: jwks.map(str::to_owned),
+            secret: secret.map(str::to_owned),
+            ..confidential()
+        };
+        let (client, generated) =
+            validate(with(Some(AuthMethod::PrivateKeyJwt), Some(es), None), 0).expect("keyed");
+        assert_eq!((client.secret_hash, generated), (None, None), "no secret");
+        assert_eq!(client.auth.method, Some(AuthMethod::PrivateKeyJwt));
+        assert!(client.auth.jwks.is_some_and(|jwks| jwks.contains("P-256")));
+        let (client, generated) =
+            validate(with(Some(AuthMethod::ClientSecretPost), None, None), 0).expect("post");
+        assert!(client.secret_hash.is_some() && generated.is_some());
+        let refused = [
+            (
+                with(Some(AuthMethod::PrivateKeyJwt), None, None),
+                RegistrationError::JwksRequired,
+            ),
+            (with(None, Some(es), None), RegistrationError::JwksUnused),
+            (
+                with(Some(AuthMethod::ClientSecretBasic), Some(es), None),
+                RegistrationError::JwksUnused,
+            ),
+            (
+                with(Some(AuthMethod::PrivateKeyJwt), Some(es), Some(SECRET_32)),
+                RegistrationError::PrivateKeyJwtSecret,
+            ),
+            (
+                with(Some(AuthMethod::None), None, None),
+                RegistrationError::ConfidentialNone,
+            ),
+            (
+                ClientRegistration {
+                    auth_method: Some(AuthMethod::ClientSecretBasic),
+                    ..public()
+                },
+                RegistrationError::PublicAuthMethod("client_secret_basic"),
+            ),
+            (
+                with(
+                    Some(AuthMethod::PrivateKeyJwt),
+                    Some(r#"{"keys":[]}"#),
+                    None,
+                ),
+                RegistrationError::Jwks(JwksError::Shape),
+            ),
+        ];
+        for (registration, error) in refused {
+            assert_eq!(validate(registration, 0).map(|_| ()), Err(error));
+        }
     }
 
     #[track_caller]

@@ -402,6 +402,7 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         name: Some("Demo client".into()),
         secret: None,
         client_uri: None,
+        ..ClientRegistration::default()
     };
     let (client, secret) = registration::validate(registration, clock.now())?;
     match store.insert_client(&client).await {

@@ -68,6 +68,21 @@ pub struct Client {
     /// A resource server: may introspect other clients' access tokens (RFC 7662 §4).
     pub introspection: bool,
     pub created_at: i64,
+    /// How the client authenticates, and what it verifies with.
+    pub auth: ClientAuth,
+}
+
+/// A client's authentication method and what the server verifies it with,
+/// beyond the secret's hash ([`Client::secret_hash`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// RFC 7591 `token_endpoint_auth_method`; `None` for a client registered
+    /// without one: a confidential client presents its secret by Basic or in
+    /// the body, a public one `none`.
+    pub method: Option<crate::oauth::client_auth::AuthMethod>,
+    /// `private_key_jwt`: the registered JWK Set of public keys (JSON text,
+    /// validated at registration by [`crate::client_assertion::parse_jwks`]).
+    pub jwks: Option<String>,
 }
 
 /// A user of the built-in login form.
@@ -505,6 +520,20 @@ impl Store {
     /// Deletes codes, tokens and kv entries whose expiry is at or before
     /// `now`, in small batches so the write lock is never held long; returns
     /// how many rows were deleted.
+    /// Uses the `jti` of `client_id`'s assertion once (RFC 7523 §3 item 7):
+    /// `false` when an assertion with that `jti` was accepted before and has
+    /// not expired. Kept until `expires_at`, then purged; shared by every
+    /// instance on the database.
+    pub async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.use_client_assertion(client_id, jti, expires_at, now).await)
+    }
+
     /// Records that the authorization transaction with this id hash was
     /// decided; `false` when it already was. Kept until `expires_at` (the
     /// transaction's own expiry), then purged.

@@ -225,6 +225,7 @@ mod tests {
             trusted: false,
             introspection,
             created_at: 0,
+            auth: Default::default(),
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

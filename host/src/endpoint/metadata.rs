@@ -10,14 +10,24 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::oauth::client_assertion;
 use crate::plugin::Registry;
 
 /// Client authentication methods of the token and revocation endpoints;
 /// `none` is a public client's bare `client_id`.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// Introspection refuses public clients, so `none` is not offered there.
-const INTROSPECTION_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const INTROSPECTION_AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The RFC 8414 §2 document.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -36,9 +46,14 @@ pub struct Metadata {
     /// only when that plugin's `[config] allow_plain` is true.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<&'static str>>,
-    pub token_endpoint_auth_methods_supported: [&'static str; 3],
-    pub introspection_endpoint_auth_methods_supported: [&'static str; 2],
-    pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    pub token_endpoint_auth_methods_supported: [&'static str; 4],
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 3],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 4],
+    /// The JWS algorithms verified in `private_key_jwt` assertions (RFC 8414
+    /// §2), the same at all three endpoints.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Omitted when the store cannot list the clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
@@ -113,6 +128,12 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
         token_endpoint_auth_methods_supported: AUTH_METHODS,
         introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        token_endpoint_auth_signing_alg_values_supported:
+            client_assertion::signing_alg_values_supported(),
+        introspection_endpoint_auth_signing_alg_values_supported:
+            client_assertion::signing_alg_values_supported(),
+        revocation_endpoint_auth_signing_alg_values_supported:
+            client_assertion::signing_alg_values_supported(),
         scopes_supported: scopes,
         authorization_response_iss_parameter_supported: true,
     }

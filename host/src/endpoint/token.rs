@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated};
 use crate::app::App;
-use crate::oauth::client_auth::{CREDENTIAL_PARAMS, Credentials};
+use crate::client_assertion;
+use crate::oauth::client_assertion::{Accepted, Expectations};
+use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, scope};
 use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse};
 use crate::ratelimit::{SignInOrigin, Throttled};
@@ -118,10 +120,11 @@ pub async fn authenticate_client(
 ) -> Result<Arc<Client>, OAuthError> {
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client_id = credentials.client_id();
-    if let Some(cached) = app.clients.cached(client_id, app.clock.now())
-        && presents_its_credentials(&cached, credentials)
+    let now = app.clock.now();
+    if let Some(cached) = app.clients.cached(client_id, now)
+        && let Ok(accepted) = check_credentials(app, &cached, credentials, now)
     {
-        return Ok(cached);
+        return use_assertion_once(app, cached, accepted, now).await;
     }
     let client = app
         .clients
@@ -131,22 +134,87 @@ pub async fn authenticate_client(
             tracing::error!(%error, "store error while authenticating a client");
             OAuthError::temporarily_unavailable()
         })?;
-    let authenticated = match &client {
-        Some(client) => presents_its_credentials(client, credentials),
+    let checked = match &client {
+        Some(client) => check_credentials(app, client, credentials, now),
         None => {
             // Spend the same hashing work as for a known client.
             let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
-            false
+            Err("unknown client".to_owned())
         }
     };
-    match client {
-        Some(client) if authenticated => Ok(client),
-        _ => {
-            // The same line either way; the id as sent, escaped.
+    match (client, checked) {
+        (Some(client), Ok(accepted)) => use_assertion_once(app, client, accepted, now).await,
+        (_, checked) => {
+            let reason = checked.err().unwrap_or_default();
+            // The same line either way; the id as sent, escaped. The reason
+            // only at debug: it tells which check failed.
             tracing::info!(client_id = ?client_id, method = credentials.method(), "client authentication failed");
+            tracing::debug!(client_id = ?client_id, %reason, "why client authentication failed");
             Err(failed())
         }
     }
+}
+
+/// Checks the credentials against the client's registration: its method
+/// (RFC 7591 §2: one per client), then the secret or the assertion. An
+/// accepted assertion is returned, to be used once.
+fn check_credentials(
+    app: &App,
+    client: &Client,
+    credentials: &Credentials,
+    now: i64,
+) -> Result<Option<Accepted>, String> {
+    if !client_auth::method_allowed(client.auth.method, client.public, credentials) {
+        return Err(format!(
+            "the client is registered for {}, not {}",
+            client.auth.method.map_or("a client secret", |m| m.as_str()),
+            credentials.method()
+        ));
+    }
+    match credentials {
+        Credentials::Assertion { assertion, .. } => {
+            let token_endpoint = format!("{}/token", app.issuer);
+            let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
+            let expect = Expectations {
+                client_id: &client.client_id,
+                audiences: &audiences,
+                now,
+            };
+            let jwks = client.auth.jwks.as_deref().unwrap_or_default();
+            client_assertion::verify(jwks, assertion, &expect)
+                .map(Some)
+                .map_err(|error| error.to_string())
+        }
+        _ if presents_its_credentials(client, credentials) => Ok(None),
+        _ => Err("the secret does not match".to_owned()),
+    }
+}
+
+/// RFC 7523 §3 item 7: an assertion's `jti` is used once, until it expires,
+/// across every instance on the database.
+async fn use_assertion_once(
+    app: &App,
+    client: Arc<Client>,
+    accepted: Option<Accepted>,
+    now: i64,
+) -> Result<Arc<Client>, OAuthError> {
+    let Some(accepted) = accepted else {
+        return Ok(client);
+    };
+    let first_use = app
+        .store
+        .use_client_assertion(&client.client_id, &accepted.jti, accepted.expires_at, now)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "store error while recording a client assertion");
+            OAuthError::temporarily_unavailable()
+        })?;
+    if first_use {
+        return Ok(client);
+    }
+    tracing::info!(client_id = ?client.client_id, method = "client_assertion", "client authentication failed");
+    tracing::debug!(client_id = ?client.client_id, jti = ?accepted.jti, "why client authentication failed: the assertion's jti was used before");
+    Err(OAuthError::invalid_client("client authentication failed"))
 }
 
 /// A public client presents no secret; a confidential one its own.

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks"
     };
 }
 
@@ -68,15 +68,16 @@ macro_rules! shared_operations {
             use sqlx::{$db, QueryBuilder};
 
             use super::{$store, BEGIN, LOCK_FAMILY, Writer, revoke_replayed};
+            use $crate::oauth::client_auth::AuthMethod;
             use $crate::store::group_commit::{Presented, TokenWriter};
             use $crate::store::sql::{
                 PURGE_BATCH, client_columns, code_columns, error, insert_error,
                 signing_key_columns, token_columns,
             };
             use $crate::store::{
-                Client, CodeRecord, GrantOrigin, KvUsage, LoginFailures, NewCode, NewToken,
-                ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow, StoreError,
-                TokenKind,
+                Client, ClientAuth, CodeRecord, GrantOrigin, KvUsage, LoginFailures, NewCode,
+                NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow,
+                StoreError, StoreErrorKind, TokenKind,
                 TokenRecord, User, audience_from_column, audience_to_column, from_json,
                 join_scope, split_scope, to_hash, to_json, to_kind,
             };
@@ -98,7 +99,7 @@ macro_rules! shared_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -111,6 +112,8 @@ macro_rules! shared_operations {
                     .bind(client.created_at)
                     .bind(client.client_uri.as_deref())
                     .bind(client.introspection)
+                    .bind(client.auth.method.map(|m| m.as_str()))
+                    .bind(client.auth.jwks.as_deref())
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -682,13 +685,45 @@ macro_rules! shared_operations {
                     Ok(inserted == 1)
                 }
 
+                pub(in $crate::store) async fn use_client_assertion(
+                    &self,
+                    client_id: &str,
+                    jti: &str,
+                    expires_at: i64,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    // As kv_insert_new: a live row makes the update a no-op; an
+                    // expired one not purged yet is reused (RFC 7523 §3 lets a
+                    // jti come back once its assertion expired).
+                    let result = sqlx::query(
+                        "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) \
+                         VALUES ($1, $2, $3) \
+                         ON CONFLICT (client_id, jti) \
+                         DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE client_assertion_jtis.expires_at <= $4",
+                    )
+                    .bind(client_id)
+                    .bind(jti)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| {
+                        error(
+                            format!("cannot record the assertion jti of client `{client_id}`"),
+                            e,
+                        )
+                    })?;
+                    Ok(result.rows_affected() == 1)
+                }
+
                 pub(in $crate::store) async fn purge_expired(
                     &self,
                     now: i64,
                 ) -> Result<u64, StoreError> {
                     // Redeemed codes stay until they expire so that a replay is still
                     // recognised (and revokes the grant) during the code's lifetime.
-                    const STATEMENTS: [(&str, &str); 4] = [
+                    const STATEMENTS: [(&str, &str); 5] = [
                         (
                             "codes",
                             "DELETE FROM codes WHERE code_hash IN \
@@ -708,6 +743,12 @@ macro_rules! shared_operations {
                             "decided transactions",
                             "DELETE FROM decided_transactions WHERE transaction_hash IN \
                              (SELECT transaction_hash FROM decided_transactions \
+                              WHERE expires_at <= $1 LIMIT $2)",
+                        ),
+                        (
+                            "client assertion jtis",
+                            "DELETE FROM client_assertion_jtis WHERE (client_id, jti) IN \
+                             (SELECT client_id, jti FROM client_assertion_jtis \
                               WHERE expires_at <= $1 LIMIT $2)",
                         ),
                     ];
@@ -1184,6 +1225,20 @@ macro_rules! shared_operations {
                     trusted: get(row, "trusted")?,
                     introspection: get(row, "introspection")?,
                     created_at: get(row, "created_at")?,
+                    auth: ClientAuth {
+                        method: match get::<Option<String>>(row, "token_endpoint_auth_method")? {
+                            None => None,
+                            Some(name) => Some(AuthMethod::parse(&name).ok_or_else(|| {
+                                StoreError::new(
+                                    StoreErrorKind::Corrupt,
+                                    format!(
+                                        "stored token_endpoint_auth_method {name:?} of client `{client_id}` is unknown"
+                                    ),
+                                )
+                            })?),
+                        },
+                        jwks: get(row, "jwks")?,
+                    },
                     client_id,
                 })
             }

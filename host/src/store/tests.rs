@@ -143,6 +143,7 @@ conformance!(
     kv_usage_counts_live_keys_and_bytes,
     purge_expired_deletes_only_expired_rows_in_batches,
     a_transaction_is_decided_once_under_concurrency,
+    client_auth_round_trips_and_assertion_jtis_are_used_once,
     everything_survives_reopening,
     undecodable_rows_are_corrupt_and_closed_stores_unavailable,
     login_failures_count_start_again_clear_and_purge,
@@ -252,6 +253,7 @@ fn client(client_id: &str) -> Client {
         trusted: true,
         introspection: false,
         created_at: NOW,
+        auth: ClientAuth::default(),
     }
 }
 
@@ -1502,6 +1504,85 @@ async fn a_transaction_is_decided_once_under_concurrency(backend: Backend) {
     // Purged once the transaction itself would have expired.
     assert_eq!(store.purge_expired(NOW + 599).await.expect("purge"), 0);
     assert_eq!(store.purge_expired(NOW + 600).await.expect("purge"), 2);
+}
+
+async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backend) {
+    use crate::oauth::client_auth::AuthMethod;
+    let (_db, store) = open_temp(backend).await;
+    let keyed = Client {
+        secret_hash: None,
+        auth: ClientAuth {
+            method: Some(AuthMethod::PrivateKeyJwt),
+            jwks: Some(r#"{"keys":[]}"#.into()),
+        },
+        ..client("keyed")
+    };
+    let hmac = Client {
+        auth: ClientAuth {
+            method: Some(AuthMethod::ClientSecretPost),
+            jwks: None,
+        },
+        ..client("hmac")
+    };
+    for c in [&keyed, &hmac] {
+        store.insert_client(c).await.expect("insert");
+        assert_eq!(
+            store
+                .find_client(&c.client_id)
+                .await
+                .expect("find")
+                .as_ref(),
+            Some(c)
+        );
+    }
+
+    // Once per client and jti until it expires, across concurrent requests.
+    let uses: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_client_assertion("keyed", "j1", NOW + 60, NOW)
+                    .await
+                    .expect("use")
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for used in uses {
+        accepted += usize::from(used.await.expect("task"));
+    }
+    assert_eq!(accepted, 1, "one use of a jti wins");
+    // Another client may use the same jti.
+    assert!(
+        store
+            .use_client_assertion("hmac", "j1", NOW + 60, NOW)
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .use_client_assertion("keyed", "j1", NOW + 90, NOW + 59)
+            .await
+            .expect("use")
+    );
+    // Expired but not purged yet: the jti may come back.
+    assert!(
+        store
+            .use_client_assertion("keyed", "j1", NOW + 120, NOW + 60)
+            .await
+            .expect("use")
+    );
+    assert!(
+        store
+            .use_client_assertion("keyed", "j2", NOW + 60, NOW)
+            .await
+            .expect("use")
+    );
+    // Purged once expired: j2 and hmac's j1 at NOW + 60, keyed's j1 at NOW + 120.
+    assert_eq!(store.purge_expired(NOW + 59).await.expect("purge"), 0);
+    assert_eq!(store.purge_expired(NOW + 60).await.expect("purge"), 2);
+    assert_eq!(store.purge_expired(NOW + 120).await.expect("purge"), 1);
 }
 
 async fn everything_survives_reopening(backend: Backend) {

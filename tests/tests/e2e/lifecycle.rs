@@ -307,12 +307,21 @@ fn lifecycle_metadata_document() {
         body["response_modes_supported"],
         json!(["query", "fragment", "form_post"])
     );
-    let methods = json!(["client_secret_basic", "client_secret_post", "none"]);
+    let methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none"
+    ]);
     assert_eq!(body["token_endpoint_auth_methods_supported"], methods);
     assert_eq!(body["revocation_endpoint_auth_methods_supported"], methods);
     assert_eq!(
         body["introspection_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post"]),
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ]),
         "public clients cannot introspect"
     );
     assert_eq!(

@@ -9,6 +9,7 @@ mod authorize;
 mod badinput;
 mod browser;
 mod cli;
+mod client_assertions;
 mod client_library;
 mod faults;
 mod hardening;

@@ -1,0 +1,416 @@
+//! JWT client authentication (`private_key_jwt`, RFC 7523 §2.2, §3) over the
+//! real binary: a client registered with `client add --auth-method
+//! private_key_jwt --jwks FILE` and no secret authenticates at /token,
+//! /introspect and /revoke with ES256, RS256 and EdDSA assertions signed
+//! here with the p256, rsa and ed25519-dalek crates (not the host's
+//! jwt-simple); a replay, a wrong `aud`, an expired or too long-lived
+//! assertion, `alg: none`, an HMAC keyed with the public key, another
+//! client's key and a method other than the registered one are all
+//! `invalid_client`. One server for the whole matrix.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use getrandom::SysRng;
+use p256::elliptic_curve::Generate;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{
+    Server, assert_oauth_error, grantbox, http, service_client, text, token_request,
+};
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A compact JWS of `header` and `claims`, signed by `sign`.
+fn jws(header: &Value, claims: &Value, sign: &dyn Fn(&[u8]) -> Vec<u8>) -> String {
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let signature = sign(input.as_bytes());
+    format!("{input}.{}", b64(&signature))
+}
+
+/// HMAC-SHA-256 (RFC 2104) from sha2, so no JOSE crate is involved.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// Signs a JWS signing input.
+type SignFn = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+/// A client's signing key, with its public JWK.
+struct Signer {
+    alg: &'static str,
+    kid: &'static str,
+    jwk: Value,
+    sign: SignFn,
+}
+
+impl Signer {
+    fn es256(kid: &'static str) -> Signer {
+        let key = p256::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).unwrap();
+        let point = key.verifying_key().to_sec1_point(false);
+        let bytes = point.as_bytes();
+        Signer {
+            alg: "ES256",
+            kid,
+            jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "x": b64(&bytes[1..33]), "y": b64(&bytes[33..65])}),
+            sign: Box::new(move |input| {
+                use p256::ecdsa::signature::Signer;
+                let signature: p256::ecdsa::Signature = key.sign(input);
+                signature.to_bytes().to_vec()
+            }),
+        }
+    }
+
+    fn rs256(kid: &'static str) -> Signer {
+        let private = rsa::PrivateKey::new(&mut SysRng, 2048).unwrap();
+        let public = private.to_public_key();
+        let trimmed = |bytes: Box<[u8]>| {
+            let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+            b64(&bytes[first..])
+        };
+        let jwk = json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+            "n": trimmed(public.n().to_be_bytes()),
+            "e": trimmed(public.e().to_be_bytes()),
+        });
+        let key = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(private);
+        Signer {
+            alg: "RS256",
+            kid,
+            jwk,
+            sign: Box::new(move |input| {
+                use rsa::signature::{SignatureEncoding, Signer};
+                key.sign(input).to_vec()
+            }),
+        }
+    }
+
+    fn eddsa(kid: &'static str) -> Signer {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        Signer {
+            alg: "EdDSA",
+            kid,
+            jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": b64(&key.verifying_key().to_bytes())}),
+            sign: Box::new(move |input| {
+                use ed25519_dalek::Signer;
+                key.sign(input).to_bytes().to_vec()
+            }),
+        }
+    }
+
+    fn assertion(&self, claims: &Value) -> String {
+        let header = json!({"alg": self.alg, "kid": self.kid, "typ": "JWT"});
+        jws(&header, claims, &*self.sign)
+    }
+}
+
+/// RFC 7523 §3 claims of `client_id` for `aud`, valid for a minute.
+fn claims(client_id: &str, aud: Value, jti: &str) -> Value {
+    let now = now();
+    json!({"iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 60, "jti": jti})
+}
+
+/// POSTs `form` plus the assertion to `path`; the status and JSON body.
+fn post(server: &Server, path: &str, assertion: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = form.to_vec();
+    form.extend([
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion),
+    ]);
+    let response = http().post(server.url(path)).form(&form).send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+fn jwks_file(server: &Server, name: &str, keys: &[&Value]) -> String {
+    let path = server.dir.path().join(name);
+    std::fs::write(&path, json!({ "keys": keys }).to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
+    let server = Server::start();
+    let metadata = server.metadata();
+    let issuer = metadata["issuer"].as_str().unwrap().to_owned();
+    let token_endpoint = metadata["token_endpoint"].as_str().unwrap().to_owned();
+    for endpoint in ["token", "introspection", "revocation"] {
+        let methods = &metadata[format!("{endpoint}_endpoint_auth_methods_supported")];
+        assert!(
+            methods
+                .as_array()
+                .unwrap()
+                .contains(&json!("private_key_jwt")),
+            "{metadata}"
+        );
+        assert_eq!(
+            metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+            json!(["ES256", "RS256", "EdDSA"]),
+            "{metadata}"
+        );
+    }
+
+    let signers = [
+        Signer::es256("ec"),
+        Signer::rs256("rsa"),
+        Signer::eddsa("ed"),
+    ];
+    let stranger = Signer::es256("other-ec");
+    let keys: Vec<&Value> = signers.iter().map(|s| &s.jwk).collect();
+    let file = jwks_file(&server, "keyed.jwks", &keys);
+    let keyed = [
+        "keyed",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "read",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        &file,
+    ];
+    assert_eq!(server.client_add(&keyed), None, "no secret is made");
+    let other_file = jwks_file(&server, "other.jwks", &[&stranger.jwk]);
+    server.client_add(&[
+        "other",
+        "--grant-type",
+        "client_credentials",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks",
+        &other_file,
+    ]);
+    let svc_secret = service_client(&server, &["read"]);
+
+    let grant = [("grant_type", "client_credentials"), ("scope", "read")];
+    let mut first_assertion = None;
+    for signer in &signers {
+        let alg = signer.alg;
+        let assertion = signer.assertion(&claims(
+            "keyed",
+            json!(token_endpoint),
+            &format!("{alg}-token"),
+        ));
+        let (status, body) = post(&server, "/token", &assertion, &grant);
+        assert_eq!(status, 200, "{alg}: {body}\n{}", server.logs());
+        let access_token = body["access_token"].as_str().unwrap().to_owned();
+        first_assertion.get_or_insert(assertion);
+
+        // The issuer as aud, at /introspect; a list naming it, at /revoke.
+        let introspect = signer.assertion(&claims(
+            "keyed",
+            json!(issuer),
+            &format!("{alg}-introspect"),
+        ));
+        let (status, body) = post(
+            &server,
+            "/introspect",
+            &introspect,
+            &[("token", &access_token)],
+        );
+        assert_eq!(
+            (status, &body["active"]),
+            (200, &json!(true)),
+            "{alg}: {body}"
+        );
+        assert_eq!(body["client_id"], "keyed");
+        let revoke = signer.assertion(&claims(
+            "keyed",
+            json!(["https://elsewhere.example", issuer]),
+            &format!("{alg}-revoke"),
+        ));
+        let (status, body) = post(&server, "/revoke", &revoke, &[("token", &access_token)]);
+        assert_eq!(status, 200, "{alg}: {body}");
+        let again = signer.assertion(&claims(
+            "keyed",
+            json!(issuer),
+            &format!("{alg}-introspect-2"),
+        ));
+        let (_, body) = post(&server, "/introspect", &again, &[("token", &access_token)]);
+        assert_eq!(body["active"], false, "{alg}: revoked");
+    }
+
+    let (ec, now) = (&signers[0], now());
+    let refused = |what: &str, assertion: &str| {
+        let (status, body) = post(&server, "/token", assertion, &grant);
+        assert_oauth_error((status, &body), 401, "invalid_client");
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "{what}: {body}"
+        );
+    };
+    // A stolen assertion replayed.
+    refused("replay", first_assertion.as_deref().unwrap());
+    refused(
+        "wrong aud",
+        &ec.assertion(&claims("keyed", json!("https://rs.example"), "aud")),
+    );
+    refused(
+        "aud of another endpoint",
+        &ec.assertion(&claims(
+            "keyed",
+            json!(format!("{issuer}/introspect")),
+            "aud2",
+        )),
+    );
+    let mut expired = claims("keyed", json!(token_endpoint), "expired");
+    expired["iat"] = json!(now - 300);
+    expired["exp"] = json!(now - 120);
+    refused("expired", &ec.assertion(&expired));
+    let mut long_lived = claims("keyed", json!(token_endpoint), "long");
+    long_lived["exp"] = json!(now + 3600);
+    refused("too long-lived", &ec.assertion(&long_lived));
+    let mut no_jti = claims("keyed", json!(token_endpoint), "");
+    no_jti.as_object_mut().unwrap().remove("jti");
+    refused("no jti", &ec.assertion(&no_jti));
+    let unsigned = jws(
+        &json!({"alg": "none", "typ": "JWT"}),
+        &claims("keyed", json!(token_endpoint), "none"),
+        &|_| Vec::new(),
+    );
+    refused("alg none", &unsigned);
+    // Algorithm confusion: an HMAC keyed with the registered public key.
+    let public_jwk = ec.jwk.to_string();
+    let confused = jws(
+        &json!({"alg": "HS256", "kid": "ec", "typ": "JWT"}),
+        &claims("keyed", json!(token_endpoint), "hs256"),
+        &|input| hmac_sha256(public_jwk.as_bytes(), input),
+    );
+    refused("HMAC with the public key", &confused);
+    // Another client's key, whether or not its kid names one of keyed's.
+    refused(
+        "another client's key",
+        &stranger.assertion(&claims("keyed", json!(token_endpoint), "k1")),
+    );
+    let borrowed_kid = Signer::es256("ec");
+    refused(
+        "an unregistered key under a registered kid",
+        &borrowed_kid.assertion(&claims("keyed", json!(token_endpoint), "k2")),
+    );
+    // iss must be the client too.
+    let mut foreign_issuer = claims("keyed", json!(token_endpoint), "iss");
+    foreign_issuer["iss"] = json!("other");
+    refused("iss of another client", &ec.assertion(&foreign_issuer));
+
+    // One method per client: keyed with a secret, svc with an assertion.
+    let (status, body, _) = token_request(&server, "keyed", "guess", &grant);
+    assert_oauth_error((status, &body), 401, "invalid_client");
+    let svc_assertion = ec.assertion(&claims("svc", json!(token_endpoint), "svc"));
+    let (status, body) = post(&server, "/token", &svc_assertion, &grant);
+    assert_oauth_error((status, &body), 401, "invalid_client");
+    // A secret client registered for the body may not use Basic.
+    let poster = server
+        .client_add(&[
+            "poster",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--auth-method",
+            "client_secret_post",
+        ])
+        .unwrap();
+    let (status, body, _) = token_request(&server, "poster", &poster, &grant);
+    assert_oauth_error((status, &body), 401, "invalid_client");
+    let mut form = grant.to_vec();
+    form.extend([("client_id", "poster"), ("client_secret", poster.as_str())]);
+    let response = http()
+        .post(server.url("/token"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "client_secret_post as registered"
+    );
+    // And never two methods in one request (RFC 6749 §2.3).
+    let both = ec.assertion(&claims("keyed", json!(token_endpoint), "both"));
+    let mut form = grant.to_vec();
+    form.extend([("client_secret", svc_secret.as_str())]);
+    let (status, body) = post(&server, "/token", &both, &form);
+    assert_oauth_error((status, &body), 400, "invalid_request");
+
+    // The reason is in the debug log only; the client was told nothing more.
+    let logs = server.logs();
+    assert!(logs.contains("client authentication failed"), "{logs}");
+    assert!(!logs.contains(&public_jwk), "no key material in the log");
+
+    // Registration refuses private keys and a missing --jwks, naming the file.
+    let private = jwks_file(
+        &server,
+        "private.jwks",
+        &[
+            &json!({"kty": "EC", "crv": "P-256", "x": ec.jwk["x"], "y": ec.jwk["y"], "d": b64(&[7; 32])}),
+        ],
+    );
+    let output = grantbox(
+        &server.db,
+        &[
+            "client",
+            "add",
+            "leaky",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks",
+            &private,
+        ],
+        None,
+    );
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("private.jwks") && stderr.contains("private member \"d\""),
+        "{stderr}"
+    );
+    let output = grantbox(
+        &server.db,
+        &[
+            "client",
+            "add",
+            "keyless",
+            "--auth-method",
+            "private_key_jwt",
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--jwks"),
+        "{}",
+        text(&output.stderr)
+    );
+}
