@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${GRANTBOX_DB:?set GRANTBOX_DB=postgres://user@host:5432/grantbox}"
+# Seals the signing keys; every instance needs the same one.
+: "${GRANTBOX_KEY_ENCRYPTION_KEY:?set GRANTBOX_KEY_ENCRYPTION_KEY=\$(head -c32 /dev/urandom | basenc --base64url), the same for every instance}"
+export GRANTBOX_KEY_ENCRYPTION_KEY
 N=${N:-3}
 GRANTBOX=${GRANTBOX:-grantbox}
 ISSUER=${ISSUER:-http://127.0.0.1:8080}
