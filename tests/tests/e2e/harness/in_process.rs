@@ -236,12 +236,20 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
     let store = Store::open(&config.db)
         .await
         .unwrap_or_else(|e| panic!("opening the database {}: {e}", config.db));
+    let issuer = config.issuer.clone().expect("an issuer is given");
+    let keys = Arc::new(grantbox::keys::Keys::ephemeral(
+        grantbox::keys::Alg::ES256,
+        &[grantbox::keys::Alg::ES256],
+        clock.now(),
+    ));
     let services = HostServices {
         store: store.clone(),
         clock: clock.clone(),
         lifetimes: config.lifetimes,
         login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: grantbox::password::PasswordChecker::default(),
+        keys: keys.clone(),
+        issuer: issuer.clone(),
     };
     let runtime =
         Runtime::new(config.runtime.clone(), Some(services.clone())).expect("the plugin runtime");
@@ -255,7 +263,6 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         clock.clone(),
         config.transaction_lifetime,
     ));
-    let issuer = config.issuer.clone().expect("an issuer is given");
     let app = Arc::new(AppState {
         store: store.clone(),
         plugins,
@@ -267,6 +274,8 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
         clients: Default::default(),
+        keys,
+        jwks_max_age: config.keys.jwks_max_age(),
     });
     let sessions = SessionBackend::open(&store)
         .await
