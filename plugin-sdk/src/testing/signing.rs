@@ -63,9 +63,19 @@ pub(super) fn sign(
         }
     }
     claims.insert("iss".to_string(), issuer.into());
-    let claims: JWTClaims<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_value(serde_json::Value::Object(claims))
-            .map_err(|error| HostError::InvalidArgument(format!("claims: {error}")))?;
+    // Every claim as the plugin wrote it: jwt-simple's own fields would turn
+    // `aud` into an unordered set.
+    let claims = JWTClaims {
+        issued_at: None,
+        expires_at: None,
+        invalid_before: None,
+        issuer: None,
+        subject: None,
+        audiences: None,
+        jwt_id: None,
+        nonce: None,
+        custom: claims,
+    };
     key_pair()
         .sign_with_options(
             claims,
