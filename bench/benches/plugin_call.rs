@@ -196,6 +196,7 @@ fn services(store: Store) -> HostServices {
             &[grantbox::keys::Alg::ES256],
             Clock::system().now(),
         )),
+        issuer: "http://127.0.0.1".into(),
     }
 }
 

@@ -39,6 +39,8 @@ pub struct HostServices {
     pub passwords: crate::password::PasswordChecker,
     /// The host's signing keys: capabilities sign through it and never see a key.
     pub keys: Arc<crate::keys::Keys>,
+    /// The issuer identifier: the `iss` of what the host signs for a plugin.
+    pub issuer: String,
 }
 
 /// A call's outcome when it did not succeed.

@@ -101,6 +101,21 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         .with_context(|| format!("opening the database {}", config.db))?;
     let ui = Ui::load(config.templates.as_deref())?;
     let keys = Arc::new(open_keys(&store, &config, &clock).await?);
+    // Bound before the plugins load, so the issuer (which may name the bound
+    // address) is known to the capabilities that sign; connections wait in
+    // the backlog until the server accepts them.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("admin_listen: cannot bind {}", config.admin_listen))?;
+    let admin_address = admin_listener.local_addr()?;
+    let issuer = config
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
     let services = HostServices {
         store: store.clone(),
         clock: clock.clone(),
@@ -108,6 +123,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: crate::password::PasswordChecker::default(),
         keys: keys.clone(),
+        issuer: issuer.clone(),
     };
     let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
     let started = Clock::instant();
@@ -168,18 +184,6 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock.clone(),
     ));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen: cannot bind {}", config.listen))?;
-    let address = listener.local_addr()?;
-    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("admin_listen: cannot bind {}", config.admin_listen))?;
-    let admin_address = admin_listener.local_addr()?;
-    let issuer = config
-        .issuer
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
     let app = Arc::new(AppState {
         store,
         plugins: plugins.clone(),

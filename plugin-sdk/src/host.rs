@@ -56,6 +56,32 @@ pub mod token_exchange {
     }
 }
 
+/// Capability `signing` (interface 1.2.0): JWTs signed with the host's own
+/// key, the one its JWKS publishes, so a resource server verifies them
+/// offline. The plugin never sees the key. A manifest that asks for it must
+/// name `interface = "grantbox:plugin@1.2.0"` or later.
+pub mod signing {
+    use super::backend;
+    use crate::HostError;
+
+    /// Signs `claims` as a JWS compact serialization with the host's signing
+    /// key that is active now; the header carries `alg`, `kid` and `typ`
+    /// (e.g. `at+jwt`, RFC 9068 §2.1). The host sets `iss` to its issuer
+    /// identifier, replacing any in `claims`, and refuses as
+    /// [`HostError::InvalidArgument`] claims without an integer `exp` in the
+    /// future and within the host's access token lifetime, claims over
+    /// 16 KiB, or a `typ` that is not a media type name of at most 64
+    /// characters. The token counts as issued in this call: the plugin may
+    /// answer with it as its `access_token`.
+    pub fn sign(
+        typ: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String, HostError> {
+        let claims = serde_json::Value::Object(claims.clone()).to_string();
+        backend::signing::sign(typ, &claims)
+    }
+}
+
 /// Capability `codes`: one-time authorization codes (RFC 6749 §4.1.2).
 pub mod codes {
     use super::backend;

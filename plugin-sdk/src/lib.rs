@@ -2,7 +2,7 @@
 //! [`export!`], and test the logic natively with [`testing::TestHost`].
 //!
 //! A plugin is a WebAssembly component exporting the `grant` interface of
-//! `grantbox:plugin@1.1.0` (`wit/plugin.wit` in this crate). The host
+//! `grantbox:plugin@1.2.0` (`wit/plugin.wit` in this crate). The host
 //! authenticates the client, checks the scope against the registration and
 //! then calls the plugin; the plugin reaches the host only through the
 //! capability functions in [`host`], each allowed only when its manifest asks
@@ -97,8 +97,9 @@ pub use types::{
 
 /// The WIT package and version this SDK is built against. A manifest's
 /// `interface` names the lowest version the plugin needs: `@1.0.0` unless it
-/// uses something added later (e.g. [`host::token_exchange`], since 1.1.0).
-pub const INTERFACE: &str = "grantbox:plugin@1.1.0";
+/// uses something added later (e.g. [`host::token_exchange`], since 1.1.0, or [`host::signing`], since
+/// 1.2.0).
+pub const INTERFACE: &str = "grantbox:plugin@1.2.0";
 
 /// A grant plugin: the `grant` interface of the WIT, with defaults for the
 /// endpoints a plugin does not serve.

@@ -22,10 +22,12 @@
 
 pub(crate) mod backend;
 mod fixtures;
+mod signing;
 #[cfg(test)]
 mod tests;
 
 pub use fixtures::{assert_error, params, strings};
+pub use signing::SIGNING_KEY_ID;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,11 +52,13 @@ pub enum Capability {
     Config,
     /// Since interface 1.1.0.
     TokenExchange,
+    /// Since interface 1.2.0.
+    Signing,
 }
 
 impl Capability {
-    /// Every capability of interface 1.1.
-    pub const ALL: [Capability; 10] = [
+    /// Every capability of interface 1.2.
+    pub const ALL: [Capability; 11] = [
         Capability::Tokens,
         Capability::Codes,
         Capability::RefreshTokens,
@@ -65,6 +69,7 @@ impl Capability {
         Capability::Log,
         Capability::Config,
         Capability::TokenExchange,
+        Capability::Signing,
     ];
 
     /// The WIT interface name, as a manifest lists it (e.g. `key-value`).
@@ -80,6 +85,7 @@ impl Capability {
             Capability::Log => "log",
             Capability::Config => "config",
             Capability::TokenExchange => "token-exchange",
+            Capability::Signing => "signing",
         }
     }
 }
@@ -201,6 +207,13 @@ impl TestHost {
         self
     }
 
+    /// Sets the issuer identifier the host writes as `iss` into what
+    /// `signing::sign` signs (default `https://grantbox.test`).
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        self.state.issuer = issuer.to_string();
+        self
+    }
+
     /// Seeds the generator of tokens, codes and random bytes.
     pub fn seed(mut self, seed: u64) -> Self {
         self.state.rng = seed;
@@ -274,10 +287,15 @@ impl TestHost {
         request: TokenRequest,
     ) -> Result<TokenResponse, OAuthError> {
         let before = self.state.tokens.len();
+        let signed_before = self.state.signed.len();
         let result = self.run(|| G::exchange(request));
         if let Ok(response) = &result {
             let fresh = &self.state.tokens[before..];
-            let issued_now = |token: &str| fresh.iter().any(|issued| issued.token == token);
+            let signed = &self.state.signed[signed_before..];
+            let issued_now = |token: &str| {
+                fresh.iter().any(|issued| issued.token == token)
+                    || signed.iter().any(|jwt| jwt == token)
+            };
             assert!(
                 issued_now(&response.access_token),
                 "the plugin answered with an access token the host did not issue during this call"
@@ -370,6 +388,23 @@ impl TestHost {
             .tokens
             .iter()
             .find(|issued| issued.token == token)
+    }
+
+    /// Every JWT `signing::sign` returned so far, oldest first.
+    pub fn signed_tokens(&self) -> &[String] {
+        &self.state.signed
+    }
+
+    /// The issuer identifier written as `iss` into signed JWTs.
+    pub fn issuer_identifier(&self) -> &str {
+        &self.state.issuer
+    }
+
+    /// The public key (PEM, SubjectPublicKeyInfo) of the fixed ES256 test key
+    /// that `signing::sign` signs with, for verifying what the plugin signed
+    /// with a JOSE library of the test's own choice.
+    pub fn signing_public_key_pem() -> String {
+        signing::public_key_pem()
     }
 
     /// Every line logged so far, oldest first.
@@ -465,6 +500,10 @@ pub(crate) struct State {
     codes: BTreeMap<String, Code>,
     key_value: BTreeMap<String, Entry>,
     logs: Vec<LogLine>,
+    /// `iss` of signed JWTs.
+    issuer: String,
+    /// JWTs `signing::sign` returned.
+    signed: Vec<String>,
 }
 
 impl State {
@@ -485,6 +524,8 @@ impl State {
             codes: BTreeMap::new(),
             key_value: BTreeMap::new(),
             logs: Vec::new(),
+            issuer: "https://grantbox.test".to_string(),
+            signed: Vec::new(),
         }
     }
 

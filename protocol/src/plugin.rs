@@ -4,6 +4,7 @@
 //! the generated WIT types; nothing here knows wasmtime.
 
 pub mod manifest;
+pub mod signing;
 
 use crate::oauth::ResponseMode;
 
@@ -21,10 +22,12 @@ pub enum Capability {
     Config,
     /// Since interface 1.1.0: RFC 8693 token exchange.
     TokenExchange,
+    /// Since interface 1.2.0: JWTs signed with the host's key.
+    Signing,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Self::Tokens,
         Self::Codes,
         Self::RefreshTokens,
@@ -35,8 +38,9 @@ impl Capability {
         Self::Log,
         Self::Config,
         Self::TokenExchange,
+        Self::Signing,
     ];
-    pub const ALL_NAMES: [&'static str; 10] = [
+    pub const ALL_NAMES: [&'static str; 11] = [
         "tokens",
         "codes",
         "refresh-tokens",
@@ -47,6 +51,7 @@ impl Capability {
         "log",
         "config",
         "token-exchange",
+        "signing",
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -65,6 +70,7 @@ impl Capability {
     pub fn since(self) -> manifest::InterfaceVersion {
         let minor = match self {
             Self::TokenExchange => 1,
+            Self::Signing => 2,
             _ => 0,
         };
         manifest::InterfaceVersion {

@@ -8,6 +8,10 @@
 //! clock, and makes the `jti` single-use through the key-value capability.
 //! Every rejected assertion is `invalid_grant` with a description that never
 //! repeats the assertion; a broken `[config]` is `server_error`.
+//!
+//! The JWS itself (header, algorithm, signature) is verified by `jwt-simple`
+//! (pure Rust); the claims are checked here, against the host's clock passed
+//! in explicitly, since the sandbox gives the library no clock of its own.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,11 @@ use grantbox_sdk::host::config::ConfigError;
 use grantbox_sdk::{
     Grant, OAuthError, PluginInfo, TokenGrant, TokenRequest, TokenResponse, host, param,
 };
+use jwt_simple::prelude::{
+    Duration, ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike,
+    NoCustomClaims, RS256PublicKey, RSAPublicKeyLike, UnixTimeStamp, VerificationOptions,
+};
+use jwt_simple::{JWTError, token::Token};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -235,8 +244,8 @@ struct Verified {
     expires_at: u64,
 }
 
-/// Verifies the assertion's signature with the client's keys, then its
-/// claims (RFC 7523 §3).
+/// Verifies the assertion's claims (RFC 7523 §3), then its signature with
+/// the client's keys; nothing is burnt or issued unless both pass.
 fn verify(assertion: &str, config: &Config, now: u64) -> Result<Verified, OAuthError> {
     if assertion.len() > MAX_ASSERTION_BYTES {
         return Err(invalid(format!(
@@ -251,28 +260,39 @@ fn verify(assertion: &str, config: &Config, now: u64) -> Result<Verified, OAuthE
             "the assertion is not a JWS in compact serialization"
         }));
     };
+    // Before the library sees it, so a header it cannot read is named as such.
     let header = json_object(header_b64)
         .ok_or_else(|| invalid("the assertion's JOSE header is not base64url-encoded JSON"))?;
-    let alg = match header.get("alg").and_then(Value::as_str) {
-        None => return Err(invalid("the assertion's JOSE header has no alg")),
-        Some("none") => return Err(invalid("unsigned assertions (alg none) are not accepted")),
-        Some(name) => Alg::parse(name)
+    match (header.get("alg"), header.get("kid")) {
+        (None, _) => return Err(invalid("the assertion's JOSE header has no alg")),
+        (_, Some(kid)) if !kid.is_string() => {
+            return Err(invalid("the assertion's kid is not a string"));
+        }
+        _ => {}
+    }
+    let header = Token::decode_metadata(assertion)
+        .map_err(|_| invalid("the assertion's JOSE header is not a JWS header"))?;
+    let alg = match header.algorithm() {
+        "none" => return Err(invalid("unsigned assertions (alg none) are not accepted")),
+        name => Alg::parse(name)
             .ok_or_else(|| invalid("the assertion's alg is not one of ES256, RS256, EdDSA"))?,
     };
     // RFC 7515 §4.1.11: extensions marked critical must be understood; none are.
-    if header.contains_key("crit") {
+    if header.critical().is_some() {
         return Err(invalid(
             "the assertion's JOSE header has critical extensions (crit) this server does not support",
         ));
     }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
-        Some(_) => return Err(invalid("the assertion's kid is not a string")),
-    };
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .map_err(|_| invalid("the assertion's signature is not base64url-encoded"))?;
+    let kid = header.key_id();
+    if URL_SAFE_NO_PAD.decode(signature_b64).is_err() {
+        return Err(invalid(
+            "the assertion's signature is not base64url-encoded",
+        ));
+    }
+    // The claims are checked first: the library only confirms the signature.
+    let claims = json_object(payload_b64)
+        .ok_or_else(|| invalid("the assertion's claims are not base64url-encoded JSON"))?;
+    let verified = check_claims(&claims, config, now)?;
 
     // A key is bound to one algorithm, so a header cannot pick another
     // algorithm for the same key (no RS256/ES256 confusion).
@@ -296,26 +316,22 @@ fn verify(assertion: &str, config: &Config, now: u64) -> Result<Verified, OAuthE
             }
         )));
     }
-    let signing_input = &assertion[..header_b64.len() + 1 + payload_b64.len()];
-    let mut verified = false;
+    let mut signature_verified = false;
     for key in candidates {
-        if verify_signature(key, signing_input.as_bytes(), &signature)? {
-            verified = true;
+        if verify_signature(key, assertion, config, now)? {
+            signature_verified = true;
             break;
         }
     }
-    if !verified {
+    if !signature_verified {
         return Err(invalid(
             "the assertion's signature does not verify with this client's keys",
         ));
     }
-
-    let claims = json_object(payload_b64)
-        .ok_or_else(|| invalid("the assertion's claims are not base64url-encoded JSON"))?;
-    check_claims(&claims, config, now)
+    Ok(verified)
 }
 
-/// RFC 7523 §3 items 1 to 7, after the signature verified.
+/// RFC 7523 §3 items 1 to 7; the signature is verified after them.
 fn check_claims(
     claims: &Map<String, Value>,
     config: &Config,
@@ -430,9 +446,17 @@ pub fn replay_key(issuer: &str, jti: &str) -> String {
     format!("jti:{issuer}:{jti}")
 }
 
-/// Whether `signature` over `input` verifies with `key`. An undecodable
-/// configured key is a configuration error; a malformed signature is `false`.
-fn verify_signature(key: &Key, input: &[u8], signature: &[u8]) -> Result<bool, OAuthError> {
+/// Whether the assertion's JWS verifies with `key`, by `jwt-simple`. An
+/// undecodable configured key is a configuration error; a signature that
+/// does not verify is `false`. The claims passed [`check_claims`] already;
+/// the library's own time checks run against the host's `now` (the sandbox
+/// has no clock the library could read) with the same skew, so they agree.
+fn verify_signature(
+    key: &Key,
+    assertion: &str,
+    config: &Config,
+    now: u64,
+) -> Result<bool, OAuthError> {
     let bad_key = |what: &str| {
         config_error(format!(
             "the {} key{} is not a valid {what}",
@@ -443,45 +467,38 @@ fn verify_signature(key: &Key, input: &[u8], signature: &[u8]) -> Result<bool, O
                 .unwrap_or_default(),
         ))
     };
-    match key.alg {
-        Alg::Es256 => {
-            use p256::ecdsa::signature::Verifier;
-            use p256::pkcs8::DecodePublicKey;
-            let public = p256::ecdsa::VerifyingKey::from_public_key_pem(&key.public_key_pem)
-                .map_err(|_| bad_key("P-256 public key PEM (SPKI)"))?;
-            // JWS carries R || S, 32 bytes each (RFC 7518 §3.4), not DER.
-            let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
-                return Ok(false);
-            };
-            Ok(public.verify(input, &signature).is_ok())
-        }
+    let options = VerificationOptions {
+        artificial_time: Some(UnixTimeStamp::from_secs(now)),
+        time_tolerance: Some(Duration::from_secs(config.max_skew)),
+        max_token_length: Some(MAX_ASSERTION_BYTES),
+        ..Default::default()
+    };
+    let verified = match key.alg {
+        Alg::Es256 => ES256PublicKey::from_pem(&key.public_key_pem)
+            .map_err(|_| bad_key("P-256 public key PEM (SPKI)"))?
+            .verify_token::<NoCustomClaims>(assertion, Some(options)),
         Alg::Rs256 => {
-            use rsa::pkcs1::DecodeRsaPublicKey;
-            use rsa::pkcs8::DecodePublicKey;
-            use rsa::signature::Verifier;
-            use rsa::traits::PublicKeyParts;
-            let public = rsa::PublicKey::from_public_key_pem(&key.public_key_pem)
-                .or_else(|_| rsa::PublicKey::from_pkcs1_pem(&key.public_key_pem))
-                .map_err(|_| bad_key("RSA public key PEM (SPKI or PKCS#1)"))?;
-            if public.n().bit_width() < MIN_RSA_BITS {
+            let public = RS256PublicKey::from_pem(&key.public_key_pem).map_err(|_| {
+                bad_key("RSA public key PEM (SPKI or PKCS#1) of at least 2048 bits")
+            })?;
+            if public.to_components().n.len() * 8 < MIN_RSA_BITS as usize {
                 return Err(bad_key("RSA key of at least 2048 bits"));
             }
-            let verifier = rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(public);
-            let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
-                return Ok(false);
-            };
-            Ok(verifier.verify(input, &signature).is_ok())
+            public.verify_token::<NoCustomClaims>(assertion, Some(options))
         }
-        Alg::EdDsa => {
-            use ed25519_dalek::pkcs8::DecodePublicKey;
-            let public = ed25519_dalek::VerifyingKey::from_public_key_pem(&key.public_key_pem)
-                .map_err(|_| bad_key("Ed25519 public key PEM (SPKI)"))?;
-            let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
-                return Ok(false);
-            };
-            // Strict: no small-order keys, no malleable signatures.
-            Ok(public.verify_strict(input, &signature).is_ok())
-        }
+        Alg::EdDsa => Ed25519PublicKey::from_pem(&key.public_key_pem)
+            .map_err(|_| bad_key("Ed25519 public key PEM (SPKI)"))?
+            .verify_token::<NoCustomClaims>(assertion, Some(options)),
+    };
+    match verified {
+        Ok(_) => Ok(true),
+        Err(error) => match error.downcast_ref::<JWTError>() {
+            Some(JWTError::InvalidSignature) => Ok(false),
+            // The claims passed the same rules above; whatever else the
+            // library refuses (a `typ` that is not a JWT, a claim it cannot
+            // read) is refused without echoing the assertion.
+            _ => Err(invalid("the assertion is not a JWT this server accepts")),
+        },
     }
 }
 

@@ -4,8 +4,8 @@
 
 use super::Capability;
 use super::bindings::grantbox::plugin::{
-    clock, codes, config, key_value, log, random, refresh_tokens, token_exchange, tokens, types,
-    users,
+    clock, codes, config, key_value, log, random, refresh_tokens, signing, token_exchange, tokens,
+    types, users,
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
@@ -461,6 +461,33 @@ fn check_audience(audience: &[String]) -> Result<(), HostError> {
         )));
     }
     Ok(())
+}
+
+impl signing::Host for CallCtx {
+    async fn sign(&mut self, typ: String, claims: String) -> Result<String, HostError> {
+        self.check(Capability::Signing)?;
+        let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
+        let claims = grantbox_protocol::plugin::signing::claims_to_sign(
+            &typ,
+            &claims,
+            &services.issuer,
+            now,
+            services.lifetimes.access_token,
+        )
+        .map_err(|refusal| HostError::InvalidArgument(refusal.to_string()))?;
+        self.reserve_issued(1)?;
+        let started = Clock::instant();
+        let signed = services.keys.sign(&typ, &claims, now);
+        self.add_host_time(started, signed.is_err());
+        let jwt = signed.map_err(|error| {
+            tracing::error!(error = %error, plugin = %self.plugin_name(), "signing for a plugin failed");
+            HostError::Unavailable("the host could not sign".into())
+        })?;
+        // The plugin may answer with what the host signed for it in this call.
+        self.remember_issued(&jwt);
+        Ok(jwt)
+    }
 }
 
 impl codes::Host for CallCtx {

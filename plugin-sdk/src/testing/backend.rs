@@ -466,3 +466,22 @@ pub mod config {
         })
     }
 }
+
+pub mod signing {
+    use super::*;
+
+    pub fn sign(typ: &str, claims: &str) -> Result<String, HostError> {
+        with_state(|state| {
+            state.check(Capability::Signing)?;
+            let jwt = crate::testing::signing::sign(
+                typ,
+                claims,
+                &state.issuer,
+                state.now,
+                state.access_token_lifetime,
+            )?;
+            state.signed.push(jwt.clone());
+            Ok(jwt)
+        })
+    }
+}

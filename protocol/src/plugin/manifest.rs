@@ -12,7 +12,7 @@ use super::Capability;
 /// The interface version this host implements (the WIT package of `plugin-sdk/wit`).
 pub const HOST_INTERFACE: InterfaceVersion = InterfaceVersion {
     major: 1,
-    minor: 1,
+    minor: 2,
     patch: 0,
 };
 /// The WIT package name plugins are built against.
@@ -590,6 +590,22 @@ grant_types = ["urn:x"]
             .replace("[\"tokens\"]", "[\"token-exchange\"]");
         let m = Manifest::parse(&text, "p", CAPS).unwrap();
         assert!(m.capabilities.contains(&Capability::TokenExchange));
+
+        let older = error_of(
+            &manifest("")
+                .replace("@1.0.0", "@1.1.0")
+                .replace("[\"tokens\"]", "[\"signing\"]"),
+        );
+        assert!(older.contains("plugin.capabilities"), "{older}");
+        assert!(
+            older.contains("grantbox:plugin@1.2.0") && older.contains("grantbox:plugin@1.1.0"),
+            "{older}"
+        );
+        let text = manifest("")
+            .replace("@1.0.0", "@1.2.0")
+            .replace("[\"tokens\"]", "[\"signing\"]");
+        let m = Manifest::parse(&text, "p", CAPS).unwrap();
+        assert!(m.capabilities.contains(&Capability::Signing));
     }
 
     #[test]

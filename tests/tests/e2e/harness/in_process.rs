@@ -236,6 +236,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
     let store = Store::open(&config.db)
         .await
         .unwrap_or_else(|e| panic!("opening the database {}: {e}", config.db));
+    let issuer = config.issuer.clone().expect("an issuer is given");
     // As `serve` opens them: created on first start (beside a SQLite file,
     // or under the tests' key-encryption key on PostgreSQL).
     let keys = grantbox::keys::persist::open(
@@ -256,6 +257,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: grantbox::password::PasswordChecker::default(),
         keys: keys.clone(),
+        issuer: issuer.clone(),
     };
     let runtime =
         Runtime::new(config.runtime.clone(), Some(services.clone())).expect("the plugin runtime");
@@ -269,7 +271,6 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         clock.clone(),
         config.transaction_lifetime,
     ));
-    let issuer = config.issuer.clone().expect("an issuer is given");
     let app = Arc::new(AppState {
         store: store.clone(),
         plugins,
