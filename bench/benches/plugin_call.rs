@@ -342,6 +342,7 @@ fn other_exchanges(c: &mut Criterion) {
                             grant_id: grantbox::secret::new_token(),
                             issued_at: now,
                             expires_at: now + 600,
+                            resources: Vec::new(),
                         })
                         .await
                         .expect("code inserted");

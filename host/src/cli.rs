@@ -75,7 +75,8 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
-    Add(ClientAddArgs),
+    // Boxed: the flags outweigh `List` by far (clippy::large_enum_variant).
+    Add(Box<ClientAddArgs>),
     /// List registered clients.
     List,
 }
@@ -113,6 +114,15 @@ pub struct ClientAddArgs {
     /// Use this secret (at least 32 characters) instead of a generated one.
     #[arg(long, env = "GRANTBOX_CLIENT_SECRET")]
     pub secret: Option<String>,
+    /// A resource (RFC 8707: an absolute URI without fragment) the client may
+    /// ask tokens for with `resource`; repeat for several. Its tokens are for
+    /// all of them when it names none.
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
+    /// `opaque` (the default) or `jwt` (RFC 9068 JWT access tokens, which
+    /// need at least one --resource for their `aud`).
+    #[arg(long, default_value = "opaque")]
+    pub access_token_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,7 +192,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(command) => {
             let store = open_store(cli.db, &raw).await?;
             match command {
-                ClientCommand::Add(args) => client_add(&store, args).await,
+                ClientCommand::Add(args) => client_add(&store, *args).await,
                 ClientCommand::List => client_list(&store).await,
             }
         }
@@ -223,6 +233,8 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         name: args.name,
         secret: args.secret,
         client_uri: args.client_uri,
+        resources: args.resources,
+        access_token_format: args.access_token_format,
     };
     let (client, secret) = registration::validate(registration, Clock::system().now())?;
     store.insert_client(&client).await?;
@@ -242,7 +254,7 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
 async fn client_list(store: &Store) -> anyhow::Result<()> {
     for client in store.list_clients().await? {
         println!(
-            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}",
+            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}\tresources={}\taccess_token_format={}",
             client.client_id,
             if client.public {
                 "public"
@@ -252,6 +264,8 @@ async fn client_list(store: &Store) -> anyhow::Result<()> {
             client.grant_types.join(","),
             client.scopes.join(","),
             client.redirect_uris.join(","),
+            client.resources.join(","),
+            client.access_token_format.as_str(),
         );
     }
     Ok(())

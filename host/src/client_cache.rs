@@ -106,6 +106,8 @@ mod tests {
             introspection: false,
             created_at: 0,
             client_uri: None,
+            resources: Vec::new(),
+            access_token_format: Default::default(),
         }
     }
 

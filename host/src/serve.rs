@@ -340,6 +340,8 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         name: Some("Demo client".into()),
         secret: None,
         client_uri: None,
+        resources: Vec::new(),
+        access_token_format: String::new(),
     };
     let (client, secret) = registration::validate(registration, clock.now())?;
     match store.insert_client(&client).await {

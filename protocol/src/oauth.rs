@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod error;
 pub mod params;
 pub mod redirect;
+pub mod resource;
 pub mod response_mode;
 pub mod scope;
 

@@ -9,6 +9,7 @@ use super::bindings::grantbox::plugin::{
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
+use crate::oauth::resource;
 use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
@@ -155,6 +156,25 @@ impl CallCtx {
         Ok(())
     }
 
+    /// The audience of an access token (RFC 8707): the requested resources,
+    /// each among those the grant was `authorized` for (a redeemed code's or
+    /// refresh token's, §2.2) or else registered for the client; all of
+    /// those when none was requested. A refusal is kept, so the endpoint
+    /// answers `invalid_target` whatever the plugin makes of it.
+    fn audience(&mut self, authorized: Option<&[String]>) -> Result<Vec<String>, HostError> {
+        let requested: Vec<&str> = self.target.requested.iter().map(String::as_str).collect();
+        let allowed = match authorized {
+            Some(resources) => resource::Allowed::Authorized(resources),
+            None => resource::Allowed::Registered(&self.target.registered),
+        };
+        let audience = resource::audience(&requested, allowed);
+        audience.map_err(|error| {
+            let message = error.description.clone().unwrap_or_default();
+            self.invalid_target = Some(error);
+            HostError::InvalidArgument(message)
+        })
+    }
+
     fn services_or_unavailable(&self) -> Result<super::HostServices, HostError> {
         self.services()
             .cloned()
@@ -219,6 +239,9 @@ struct AccessPlan<'a> {
 /// What a refresh token minted with an access token looks like.
 struct RefreshPlan<'a> {
     scope: &'a [String],
+    /// The resources the grant is authorized for (RFC 8707 §2.2), kept in
+    /// the refresh token's `audience` for its rotations.
+    resources: &'a [String],
     /// The family's absolute end; `None` starts a new family now.
     grant_expires_at: Option<i64>,
 }
@@ -271,7 +294,7 @@ fn mint(
             issued_at: now,
             expires_at: (now + lifetimes.refresh_token_idle).min(grant_expires_at),
             grant_expires_at: Some(grant_expires_at),
-            audience: Vec::new(),
+            audience: plan.resources.to_vec(),
             actor: None,
         });
     }
@@ -317,6 +340,13 @@ impl tokens::Host for CallCtx {
             }
             None => (secret::new_grant_id(now), GrantOrigin::New),
         };
+        // A redeemed code's grant reaches only what its authorization did;
+        // a new grant what the client registered.
+        let authorized = (self.authorized_resources.iter())
+            .find(|(id, _)| *id == grant_id)
+            .map(|(_, resources)| resources.clone());
+        let audience = self.audience(authorized.as_deref())?;
+        let grant_resources = authorized.unwrap_or_else(|| audience.clone());
         let refresh = grant.refresh_token && may_refresh;
         let (rows, issued) = mint(
             &services,
@@ -324,12 +354,13 @@ impl tokens::Host for CallCtx {
             AccessPlan {
                 subject: grant.subject,
                 scope: &grant.scope,
-                audience: &[],
+                audience: &audience,
                 actor: None,
                 not_after: None,
             },
             refresh.then_some(RefreshPlan {
                 scope: &grant.scope,
+                resources: &grant_resources,
                 grant_expires_at: None,
             }),
             &grant_id,
@@ -496,6 +527,8 @@ impl codes::Host for CallCtx {
             grant_id: secret::new_grant_id(now),
             issued_at: now,
             expires_at: now + lifetime,
+            // Validated by the authorization request this call answers.
+            resources: self.target.requested.clone(),
         };
         let started = Clock::instant();
         let stored = services.store.insert_code(&row).await;
@@ -527,6 +560,7 @@ impl codes::Host for CallCtx {
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
             RedeemOutcome::Redeemed(record) => {
                 self.known_grants.push(record.grant_id.clone());
+                (self.authorized_resources).push((record.grant_id.clone(), record.resources));
                 Ok(codes::AuthorizationCode {
                     client_id: record.client_id,
                     subject: record.subject,
@@ -604,20 +638,27 @@ impl refresh_tokens::Host for CallCtx {
                 "scope wider than the refresh token's".into(),
             )));
         }
+        // Checked before the rotation, so a refused resource leaves the
+        // refresh token usable (RFC 8707 §2.2).
+        let audience = self
+            .audience(Some(&record.audience))
+            .map_err(RefreshError::Host)?;
         // The family and subject come from the stored token, never the plugin;
-        // the new refresh token keeps the old one's scope (RFC 6749 §6).
+        // the new refresh token keeps the old one's scope (RFC 6749 §6) and
+        // resources.
         let (rows, issued) = mint(
             &services,
             &client_id,
             AccessPlan {
                 subject: record.subject.clone(),
                 scope: &scope,
-                audience: &[],
+                audience: &audience,
                 actor: None,
                 not_after: None,
             },
             Some(RefreshPlan {
                 scope: &record.scope,
+                resources: &record.audience,
                 grant_expires_at: Some(record.grant_expires_at.unwrap_or(record.expires_at)),
             }),
             &record.grant_id,

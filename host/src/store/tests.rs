@@ -165,6 +165,8 @@ fn client(client_id: &str) -> Client {
         trusted: true,
         introspection: false,
         created_at: NOW,
+        resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
+        access_token_format: AccessTokenFormat::Jwt,
     }
 }
 
@@ -215,6 +217,7 @@ fn code(name: &str, client_id: &str, grant_id: &str) -> NewCode {
         grant_id: grant_id.into(),
         issued_at: NOW,
         expires_at: NOW + 60,
+        resources: vec!["https://api.example/".into()],
     }
 }
 
@@ -333,6 +336,8 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         redirect_uris: vec![],
         grant_types: vec!["urn:example:grant".into()],
         scopes: vec![],
+        resources: vec![],
+        access_token_format: AccessTokenFormat::Opaque,
         ..client("b-public")
     };
     store
@@ -784,6 +789,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
             issued_at: expected.issued_at,
             expires_at: expected.expires_at,
             redeemed_at: Some(NOW + 1),
+            resources: expected.resources,
         }
     );
 
