@@ -9,17 +9,13 @@ use oauth2::{
 };
 
 use crate::harness::{
-    Browser, Options, Page, Server, http, redirect_params, token_request, user_add,
+    Browser, Call, InProcess, Options, Server, alice_password_request, allow, approve,
+    assert_oauth_error, confidential_client, example_app, http, introspect_token, redirect_params,
+    server_with_alice, service_client, token_request, user_add, web_client,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn setup() -> Server {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
-    server
-}
 
 fn authorize_url(server: &Server, client_id: &str, extra: &str) -> String {
     let state = if extra.contains("&state=") {
@@ -30,27 +26,6 @@ fn authorize_url(server: &Server, client_id: &str, extra: &str) -> String {
     server.url(&format!(
         "/authorize?response_type=code&client_id={client_id}&redirect_uri={CALLBACK}{state}{extra}"
     ))
-}
-
-/// Walks authorize → (login) → consent → allow and returns the final redirect.
-fn approve(browser: &Browser, server: &Server, url: &str) -> Page {
-    let first = browser.get(url);
-    let consent = if first.status == 302 && first.location().starts_with("/login") {
-        let after_login = browser.sign_in(server, &first.location(), "alice", PASSWORD);
-        assert_eq!(after_login.status, 303, "{}", after_login.body);
-        browser.get(&server.url(&after_login.location()))
-    } else {
-        first
-    };
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    )
 }
 
 fn oauth2_client(
@@ -81,19 +56,8 @@ fn oauth2_client(
 
 #[test]
 fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
-    let server = setup();
-    server.client_add(&[
-        "app",
-        "--public",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-        "--name",
-        "Example App",
-    ]);
+    let server = server_with_alice();
+    example_app(&server, CALLBACK, &["--public", "--name", "Example App"]);
     let client = oauth2_client(&server, "app", None);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf) = client
@@ -124,14 +88,7 @@ fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
         "{}",
         consent.body
     );
-    let done = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let done = allow(&browser, &server, &consent);
     assert_eq!(done.status, 303, "303 after the form POST");
     let params = redirect_params(&done.location(), false);
     assert!(done.location().starts_with(CALLBACK));
@@ -155,22 +112,19 @@ fn public_client_code_flow_with_pkce_s256_through_the_oauth2_crate() {
 
 #[test]
 fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
-    let server = setup();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
+    let server = server_with_alice();
+    let secret = web_client(
+        &server,
+        CALLBACK,
+        &[
             "--grant-type",
             "refresh_token",
             "--scope",
             "read",
             "--scope",
             "write",
-        ])
-        .unwrap();
+        ],
+    );
     let browser = Browser::new();
     let done = approve(
         &browser,
@@ -213,11 +167,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
             ("scope", "read write admin"),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_scope")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_scope");
 
     // Reusing the rotated token revokes the whole family, the newest token too.
     let (status, body, _) = token_request(
@@ -229,11 +179,7 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
             ("refresh_token", &first_refresh),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     let (status, body, _) = token_request(
         &server,
         "web",
@@ -252,17 +198,9 @@ fn confidential_client_code_flow_with_its_secret_and_refresh_rotation() {
 
 #[test]
 fn pkce_is_enforced_and_downgrade_rejected() {
-    let server = setup();
+    let server = server_with_alice();
     server.client_add(&["app", "--public", "--redirect-uri", CALLBACK]);
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-        ])
-        .unwrap();
+    let secret = web_client(&server, CALLBACK, &[]);
 
     let browser = Browser::new();
     let missing = browser.get(&authorize_url(&server, "app", ""));
@@ -287,11 +225,7 @@ fn pkce_is_enforced_and_downgrade_rejected() {
             ("code_verifier", &"a".repeat(43)),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
 
     // A wrong verifier fails.
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
@@ -328,16 +262,8 @@ fn pkce_is_enforced_and_downgrade_rejected() {
 
 #[test]
 fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
-    let server = setup();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-        ])
-        .unwrap();
+    let server = server_with_alice();
+    let secret = web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(&browser, &server, &authorize_url(&server, "web", ""));
     let code = redirect_params(&done.location(), false)["code"].clone();
@@ -350,34 +276,18 @@ fn a_replayed_code_is_refused_and_revokes_what_it_issued() {
     assert_eq!(status, 200, "{body}");
     let access_token = body["access_token"].as_str().unwrap().to_owned();
     let (status, body, _) = token_request(&server, "web", &secret, &form);
+    assert_oauth_error((status, &body), 400, "invalid_grant");
+    let introspection = introspect_token(&server, "web", &secret, &access_token);
     assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
-    let introspection = http()
-        .post(server.url("/introspect"))
-        .basic_auth("web", Some(&secret))
-        .form(&[("token", access_token.as_str())])
-        .send()
-        .unwrap();
-    assert_eq!(
-        introspection.json::<serde_json::Value>().unwrap()["active"],
-        false,
+        introspection["active"], false,
         "RFC 6749 §4.1.2: tokens of a replayed code are revoked"
     );
 }
 
 #[test]
 fn deny_redirects_access_denied_with_state_and_iss() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    let server = server_with_alice();
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", ""));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
@@ -400,8 +310,8 @@ fn deny_redirects_access_denied_with_state_and_iss() {
 
 #[test]
 fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
-    let server = setup();
-    server.client_add(&[
+    let app = InProcess::start();
+    app.client_add(&[
         "web",
         "--redirect-uri",
         CALLBACK,
@@ -410,45 +320,44 @@ fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
         "--grant-type",
         "authorization_code",
     ]);
-    let browser = Browser::new();
     let cases = [
         (
             "unknown client",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&client_id=nobody&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "missing client",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "repeated client_id",
-            server.url(&format!(
+            String::from(&format!(
                 "/authorize?response_type=code&client_id=web&client_id=web&redirect_uri={CALLBACK}"
             )),
         ),
         (
             "unregistered redirect",
-            server.url(
+            String::from(
                 "/authorize?response_type=code&client_id=web&redirect_uri=https://evil.example/cb",
             ),
         ),
         (
             "trailing slash",
-            server.url(
+            String::from(
                 "/authorize?response_type=code&client_id=web&redirect_uri=https://app.example/cb/",
             ),
         ),
         (
             "ambiguous missing redirect",
-            server.url("/authorize?response_type=code&client_id=web"),
+            String::from("/authorize?response_type=code&client_id=web"),
         ),
     ];
     for (name, url) in cases {
-        let page = browser.get(&url);
+        let page = app.send(Call::get(&url));
         assert_eq!(page.status, 400, "{name}: {}", page.body);
         assert!(page.headers.get("location").is_none(), "{name} redirected");
         assert!(
@@ -469,25 +378,16 @@ fn untrusted_client_or_redirect_gets_a_page_never_a_redirect() {
         assert_eq!(page.headers["referrer-policy"], "no-referrer", "{name}");
     }
     // A loopback redirect URI may use another port (RFC 8252 §7.3).
-    let page = browser.get(&server.url("/authorize?response_type=code&client_id=web&redirect_uri=http://127.0.0.1:41234/cb&state=s"));
+    let page = app.send(Call::get("/authorize?response_type=code&client_id=web&redirect_uri=http://127.0.0.1:41234/cb&state=s"));
     assert_eq!(page.status, 302, "{}", page.body);
 }
 
 #[test]
 fn other_errors_redirect_with_state_and_iss() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-    ]);
-    let browser = Browser::new();
+    let app = InProcess::start();
+    web_client(&app, CALLBACK, &["--scope", "read"]);
     let check = |query: &str, error: &str| {
-        let page = browser.get(&server.url(&format!(
+        let page = app.send(Call::get(&format!(
             "/authorize?client_id=web&redirect_uri={CALLBACK}&state=abc{query}"
         )));
         assert_eq!(page.status, 302, "{query}: {}", page.body);
@@ -500,7 +400,7 @@ fn other_errors_redirect_with_state_and_iss() {
             page.location()
         );
         assert_eq!(params["state"], "abc");
-        assert_eq!(params["iss"], server.base);
+        assert_eq!(params["iss"], app.issuer);
     };
     check("", "invalid_request");
     check("&response_type=bogus", "unsupported_response_type");
@@ -518,7 +418,7 @@ fn other_errors_redirect_with_state_and_iss() {
 
 #[test]
 fn implicit_returns_the_token_in_the_fragment_for_registered_clients_only() {
-    let server = setup();
+    let server = server_with_alice();
     server.client_add(&[
         "spa",
         "--public",
@@ -551,14 +451,8 @@ fn implicit_returns_the_token_in_the_fragment_for_registered_clients_only() {
 
 #[test]
 fn form_post_mode_renders_an_auto_submitting_form() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    let server = server_with_alice();
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let done = approve(
         &browser,
@@ -584,18 +478,8 @@ fn form_post_mode_renders_an_auto_submitting_form() {
 
 #[test]
 fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-    ]);
+    let server = server_with_alice();
+    web_client(&server, CALLBACK, &["--scope", "read", "--scope", "write"]);
     server.client_add(&[
         "first-party",
         "--trusted",
@@ -629,14 +513,8 @@ fn remembered_consent_and_trusted_clients_skip_the_consent_page() {
 
 #[test]
 fn decision_needs_the_right_transaction_and_csrf_token() {
-    let server = setup();
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    let server = server_with_alice();
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", "&state=one"));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
@@ -732,33 +610,20 @@ fn an_expired_transaction_cannot_be_decided() {
         ..Default::default()
     });
     user_add(&server, "alice", PASSWORD);
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, CALLBACK, &[]);
     let browser = Browser::new();
     let first = browser.get(&authorize_url(&server, "web", ""));
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
     let consent = browser.get(&server.url(&after_login.location()));
     std::thread::sleep(std::time::Duration::from_millis(5500));
-    let late = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let late = allow(&browser, &server, &consent);
     assert_eq!(late.status, 403, "{}", late.body);
     assert!(late.body.contains("expired"));
 }
 
 #[test]
 fn login_checks_passwords_throttles_and_renews_the_session() {
-    let server = setup();
+    let server = server_with_alice();
     let browser = Browser::new();
     let wrong = browser.sign_in(&server, "/login", "alice", "wrong password");
     assert_eq!(wrong.status, 401);
@@ -798,28 +663,9 @@ fn login_checks_passwords_throttles_and_renews_the_session() {
 
 #[test]
 fn password_grant_only_for_registered_clients() {
-    let server = setup();
-    let secret = server
-        .client_add(&[
-            "legacy",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-        ])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "legacy",
-        &secret,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    );
+    let server = server_with_alice();
+    let secret = confidential_client(&server, "legacy", &["password", "refresh_token"], &["read"]);
+    let (status, body, _) = alice_password_request(&server, "legacy", &secret, None);
     assert_eq!(status, 200, "{body}");
     assert!(body["refresh_token"].is_string());
     let (status, body, _) = token_request(
@@ -832,29 +678,10 @@ fn password_grant_only_for_registered_clients() {
             ("password", "nope"),
         ],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
-    let other = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "svc",
-        &other,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
+    let other = service_client(&server, &[]);
+    let (status, body, _) = alice_password_request(&server, "svc", &other, None);
+    assert_oauth_error((status, &body), 400, "unauthorized_client");
 }
 
 /// RFC 6749 §3.1: the authorization endpoint takes POST as well as GET. A
@@ -862,20 +689,8 @@ fn password_grant_only_for_registered_clients() {
 /// what the body asked for (scope, state, PKCE) is what is granted.
 #[test]
 fn a_valid_post_authorization_request_ends_in_a_code_and_a_token() {
-    let server = setup();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .unwrap();
+    let server = server_with_alice();
+    let secret = web_client(&server, CALLBACK, &["--scope", "read", "--scope", "write"]);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let browser = Browser::new();
     let first = browser.post(

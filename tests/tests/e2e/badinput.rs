@@ -1,8 +1,12 @@
 //! Bad input: oversized, malformed, repeated, misplaced and empty parameters
 //! get the RFC error (400 JSON at the token endpoint, an error page or a
 //! redirect at /authorize) — never a 500, a panic, a hang or a leak of internals.
+//! The request matrices run in process against the router
+//! ([`crate::harness::InProcess`]); the log is read from the real binary.
 
-use crate::harness::{Browser, Server, http, redirect_params, user_add};
+use crate::harness::{
+    Browser, Call, InProcess, Server, http, redirect_params, service_client, user_add, web_client,
+};
 
 fn assert_no_internals(body: &str) {
     for leak in [
@@ -19,30 +23,15 @@ fn assert_no_internals(body: &str) {
     }
 }
 
-fn raw_token_request(server: &Server, secret: &str, body: Vec<u8>) -> (u16, String) {
-    let response = http()
-        .post(server.url("/token"))
-        .basic_auth("svc", Some(secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .expect("the server answers");
-    let status = response.status().as_u16();
-    (status, response.text().unwrap_or_default())
+fn raw_token_request(app: &InProcess, secret: &str, body: Vec<u8>) -> (u16, String) {
+    let reply = app.send(Call::post("/token", body).basic_auth("svc", secret));
+    (reply.status, reply.body)
 }
 
 #[test]
 fn malformed_token_requests_get_400_json() {
-    let server = Server::start();
-    let secret = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-        ])
-        .unwrap();
+    let app = InProcess::start();
+    let secret = service_client(&app, &["read"]);
     for (case, body) in [
         (
             "non-UTF-8",
@@ -66,21 +55,20 @@ fn malformed_token_requests_get_400_json() {
         ("empty body", Vec::new()),
         ("only separators", b"&&&=&=".to_vec()),
     ] {
-        let (status, body) = raw_token_request(&server, &secret, body);
+        let (status, body) = raw_token_request(&app, &secret, body);
         assert_eq!(status, 400, "{case}: {body}");
         let json: serde_json::Value =
             serde_json::from_str(&body).unwrap_or_else(|_| panic!("{case}: not JSON: {body}"));
         assert_eq!(json["error"], "invalid_request", "{case}");
         assert_no_internals(&body);
     }
-    let (status, _) =
-        raw_token_request(&server, &secret, b"grant_type=client_credentials".to_vec());
+    let (status, _) = raw_token_request(&app, &secret, b"grant_type=client_credentials".to_vec());
     assert_eq!(status, 200, "still serving");
 }
 
 #[test]
 fn oversized_requests_get_413_or_431_everywhere() {
-    let server = Server::start();
+    let app = InProcess::start();
     let big = vec![b'a'; 70 * 1024];
     for path in [
         "/token",
@@ -92,90 +80,53 @@ fn oversized_requests_get_413_or_431_everywhere() {
     ] {
         let mut body = b"x=".to_vec();
         body.extend_from_slice(&big);
-        let response = http()
-            .post(server.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 413, "{path}");
+        let response = app.send(Call::post(path, body));
+        assert_eq!(response.status, 413, "{path}");
     }
     let huge_header = "h".repeat(128 * 1024);
-    let response = http()
-        .get(server.url("/healthz"))
-        .header("x-huge", huge_header)
-        .send();
-    match response {
-        Ok(response) => assert!(
-            matches!(response.status().as_u16(), 431 | 400),
-            "{}",
-            response.status()
-        ),
-        Err(error) => assert!(
-            error.is_request() || error.is_connect() || error.is_body(),
-            "{error}"
-        ),
-    }
-    assert_eq!(
-        http().get(server.url("/healthz")).send().unwrap().status(),
-        200,
-        "still serving"
-    );
+    let response = app.send(Call::get("/healthz").header("x-huge", &huge_header));
+    assert!(matches!(response.status, 431 | 400), "{}", response.status);
+    assert_eq!(app.send(Call::get("/healthz")).status, 200, "still serving");
 }
 
 #[test]
 fn malformed_authorization_requests_get_a_page_or_a_redirect() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
-    server.client_add(&[
-        "web",
-        "--grant-type",
-        "authorization_code",
-        "--redirect-uri",
-        "https://app.example/cb",
-    ]);
-    let browser = Browser::new();
+    let app = InProcess::start();
+    app.user_add("alice", "correct horse battery staple");
+    web_client(&app, "https://app.example/cb", &[]);
     for (case, query) in [
         ("non-UTF-8", "client_id=%FF"),
         ("truncated escape", "client_id=web%"),
         ("empty client_id", "client_id=&response_type=code"),
         ("no parameters", ""),
     ] {
-        let page = browser.get(&server.url(&format!("/authorize?{query}")));
+        let page = app.send(Call::get(&format!("/authorize?{query}")));
         assert_eq!(page.status, 400, "{case}: {}", page.body);
         assert!(page.headers.get("location").is_none(), "{case}");
         assert_no_internals(&page.body);
     }
-    let repeated = browser.get(&server.url("/authorize?client_id=web&redirect_uri=https://app.example/cb&response_type=code&response_type=code&state=s"));
+    let repeated = app.send(Call::get("/authorize?client_id=web&redirect_uri=https://app.example/cb&response_type=code&response_type=code&state=s"));
     assert_eq!(
         redirect_params(&repeated.location(), false)["error"],
         "invalid_request"
     );
-    let both = http()
-        .post(server.url("/authorize?client_id=web"))
-        .form(&[("client_id", "web"), ("response_type", "code")])
-        .send()
-        .unwrap();
-    assert_eq!(both.status(), 400, "parameters in both query and body");
-    let decision = browser.post(
-        &server.url("/authorize/decision"),
+    let both = app.send(Call::form(
+        "/authorize?client_id=web",
+        &[("client_id", "web"), ("response_type", "code")],
+    ));
+    assert_eq!(both.status, 400, "parameters in both query and body");
+    let decision = app.send(Call::form(
+        "/authorize/decision",
         &[("transaction_id", "%%%")],
-    );
+    ));
     assert_eq!(decision.status, 403);
-    let garbage = http()
-        .post(server.url("/authorize/decision"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(b"transaction_id=\xff\xfe".to_vec())
-        .send()
-        .unwrap();
-    assert_eq!(garbage.status(), 400);
-    let login = http()
-        .post(server.url("/login"))
-        .header("content-type", "text/plain")
-        .body("username=a")
-        .send()
-        .unwrap();
-    assert_eq!(login.status(), 400);
+    let garbage = app.send(Call::post(
+        "/authorize/decision",
+        b"transaction_id=\xff\xfe".to_vec(),
+    ));
+    assert_eq!(garbage.status, 400);
+    let login = app.send(Call::post("/login", "username=a").header("content-type", "text/plain"));
+    assert_eq!(login.status, 400);
 }
 
 #[test]

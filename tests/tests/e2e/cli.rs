@@ -1,7 +1,7 @@
 //! The command line: client and user registration against a real SQLite file,
 //! and what a restart keeps.
 
-use crate::harness::{Options, Server, grantbox, text, token_request};
+use crate::harness::{Options, Server, confidential_client, grantbox, text, token_request};
 
 #[test]
 fn client_add_validates_its_input() {
@@ -92,9 +92,7 @@ fn user_add_reads_the_password_from_stdin() {
 #[test]
 fn a_client_added_while_serving_is_usable_at_once_and_survives_a_crash() {
     let server = Server::start();
-    let secret = server
-        .client_add(&["late", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = confidential_client(&server, "late", &["client_credentials"], &[]);
     let (status, _, _) = token_request(
         &server,
         "late",

@@ -9,7 +9,7 @@ use oauth2::{
     TokenIntrospectionResponse as _, TokenResponse as _, TokenUrl,
 };
 
-use crate::harness::{Server, http, user_add};
+use crate::harness::{confidential_client, http, server_with_alice};
 
 /// `url` with the https scheme.
 fn as_https(url: &str) -> String {
@@ -37,21 +37,13 @@ const PASSWORD: &str = "correct horse battery staple";
 
 #[test]
 fn the_oauth2_crate_refreshes_introspects_and_revokes() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
-    let secret = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .unwrap();
+    let server = server_with_alice();
+    let secret = confidential_client(
+        &server,
+        "app",
+        &["password", "refresh_token"],
+        &["read", "write"],
+    );
     let client = BasicClient::new(ClientId::new("app".into()))
         .set_client_secret(ClientSecret::new(secret))
         .set_token_uri(TokenUrl::new(server.url("/token")).unwrap())

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::harness::{
-    Options, Server, fault_manifest, grantbox, http, install_plugin, test_plugin_wasm, text,
-    token_request,
+    Options, Server, client_credentials_request, fault_manifest, grantbox, install_fault_plugins,
+    install_plugin, test_plugin_wasm, text, token_request,
 };
 
 const MODES: [&str; 5] = ["panic", "loop", "memory", "recursion", "capability"];
@@ -17,16 +17,8 @@ fn grant_type(mode: &str) -> String {
 
 #[test]
 fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
-    let wasm = test_plugin_wasm("fault-plugin");
     let plugins = tempfile::tempdir().unwrap();
-    for mode in MODES {
-        install_plugin(
-            plugins.path(),
-            &format!("fault-{mode}"),
-            &wasm,
-            &fault_manifest(&grant_type(mode), mode, "\"tokens\", \"config\""),
-        );
-    }
+    install_fault_plugins(plugins.path(), &MODES, grant_type);
     let server = Server::start_with(Options {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
@@ -52,12 +44,7 @@ fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
             );
             assert_eq!(status, 500, "{mode} round {round}: {body}");
             assert_eq!(body["error"], "server_error", "{mode}");
-            let (status, _, _) = token_request(
-                &server,
-                "svc",
-                &secret,
-                &[("grant_type", "client_credentials")],
-            );
+            let (status, _, _) = client_credentials_request(&server, &secret, None);
             assert_eq!(status, 200, "the healthy grant still works after {mode}");
         }
     }
@@ -84,14 +71,7 @@ fn runtime_faults_answer_server_error_and_the_server_keeps_serving() {
             && l.contains("users")),
         "the denied capability call is logged:\n{logs}"
     );
-    let metrics = text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     for (mode, kind) in [
         ("panic", "panic"),
         ("loop", "deadline"),

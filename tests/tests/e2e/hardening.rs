@@ -1,18 +1,21 @@
-//! The outside security review's smaller findings, each over the real
-//! binary: consent for public native clients (RFC 8252 §8.6), who may
-//! introspect what (RFC 7662 §4), `/metrics` off the public listener, the
-//! issuer's normal form and the `__Host-` cookie, one code per consent
-//! decision, one `Authorization` header, loopback ports a socket can have,
-//! `plain` PKCE opt-in and metadata that lists exactly what is allowed, and
-//! failed client authentication that takes as long for an unknown client id
-//! as for a known one.
+//! The outside security review's smaller findings, over the real binary or,
+//! for a request matrix that needs no process, the router in process:
+//! consent for public native clients (RFC 8252 §8.6), who may introspect
+//! what (RFC 7662 §4), `/metrics` off the public listener, the issuer's
+//! normal form and the `__Host-` cookie, one code per consent decision, one
+//! `Authorization` header, loopback ports a socket can have, `plain` PKCE
+//! opt-in and metadata that lists exactly what is allowed, and failed client
+//! authentication that takes as long for an unknown client id as for a
+//! known one.
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Browser, Options, Page, Server, grantbox, http, redirect_params, text, token_request, user_add,
+    Browser, Call, InProcess, Options, Page, Server, alice_password_request, allow,
+    assert_oauth_error, confidential_client, grantbox, http, introspect_token, redirect_params,
+    server_with_alice, service_client, text, token_request, user_add, visit_as_alice, web_client,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -22,30 +25,12 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn authorize_url(server: &Server, client_id: &str, redirect_uri: &str, extra: &str) -> String {
-    server.url(&format!(
+    server.url(&authorize_path(client_id, redirect_uri, extra))
+}
+
+fn authorize_path(client_id: &str, redirect_uri: &str, extra: &str) -> String {
+    format!(
         "/authorize?response_type=code&client_id={client_id}&redirect_uri={redirect_uri}&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
-    ))
-}
-
-/// Signs alice in on the first request and returns the page that follows it.
-fn first_visit(browser: &Browser, server: &Server, url: &str) -> Page {
-    let first = browser.get(url);
-    if first.status == 302 && first.location().starts_with("/login") {
-        let after_login = browser.sign_in(server, &first.location(), "alice", PASSWORD);
-        assert_eq!(after_login.status, 303, "{}", after_login.body);
-        return browser.get(&server.url(&after_login.location()));
-    }
-    first
-}
-
-fn allow(browser: &Browser, server: &Server, consent: &Page) -> Page {
-    browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
     )
 }
 
@@ -61,8 +46,7 @@ fn has_code(page: &Page) -> bool {
 
 #[test]
 fn public_native_clients_are_asked_for_consent_every_time() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     // A public native app (loopback and a private-use scheme), trusted even:
     // any app on the device could use its client id.
     server.client_add(&[
@@ -86,16 +70,10 @@ fn public_native_clients_are_asked_for_consent_every_time() {
         "--grant-type",
         "authorization_code",
     ]);
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        LOOPBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    web_client(&server, LOOPBACK, &[]);
     let browser = Browser::new();
 
-    let consent = first_visit(
+    let consent = visit_as_alice(
         &browser,
         &server,
         &authorize_url(&server, "native", LOOPBACK, ""),
@@ -137,22 +115,13 @@ fn public_native_clients_are_asked_for_consent_every_time() {
 #[test]
 fn introspection_shows_others_access_tokens_to_resource_servers_only() {
     let server = Server::start();
-    let app = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "client_credentials",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-        ])
-        .unwrap();
-    let other = server
-        .client_add(&["other", "--grant-type", "client_credentials"])
-        .unwrap();
+    let app = confidential_client(
+        &server,
+        "app",
+        &["client_credentials", "password", "refresh_token"],
+        &["read"],
+    );
+    let other = confidential_client(&server, "other", &["client_credentials"], &[]);
     let api = server
         .client_add(&[
             "api",
@@ -162,30 +131,13 @@ fn introspection_shows_others_access_tokens_to_resource_servers_only() {
         ])
         .unwrap();
     user_add(&server, "alice", PASSWORD);
-    let (status, tokens, _) = token_request(
-        &server,
-        "app",
-        &app,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "read"),
-        ],
-    );
+    let (status, tokens, _) = alice_password_request(&server, "app", &app, Some("read"));
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
 
     let introspect = |client_id: &str, secret: &str, token: &str| -> Value {
-        let response = http()
-            .post(server.url("/introspect"))
-            .basic_auth(client_id, Some(secret))
-            .form(&[("token", token)])
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().unwrap()
+        introspect_token(&server, client_id, secret, token)
     };
     let active = |answer: Value| answer["active"] == json!(true);
     // Its own tokens, both kinds.
@@ -252,12 +204,7 @@ fn the_issuer_is_normalised_and_https_gets_a_host_prefixed_secure_cookie() {
         extra_args: vec!["--issuer".into(), "HTTPS://Auth.Example:443/".into()],
         ..Default::default()
     });
-    let metadata: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: Value = server.metadata();
     assert_eq!(metadata["issuer"], "https://auth.example");
     assert_eq!(metadata["token_endpoint"], "https://auth.example/token");
     let login = http().get(server.url("/login")).send().unwrap();
@@ -296,17 +243,10 @@ fn the_issuer_is_normalised_and_https_gets_a_host_prefixed_secure_cookie() {
 
 #[test]
 fn concurrent_posts_of_one_consent_decision_issue_one_code() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
-    server.client_add(&[
-        "web",
-        "--redirect-uri",
-        LOOPBACK,
-        "--grant-type",
-        "authorization_code",
-    ]);
+    let server = server_with_alice();
+    web_client(&server, LOOPBACK, &[]);
     let browser = Browser::new();
-    let consent = first_visit(
+    let consent = visit_as_alice(
         &browser,
         &server,
         &authorize_url(&server, "web", LOOPBACK, ""),
@@ -338,10 +278,8 @@ fn concurrent_posts_of_one_consent_decision_issue_one_code() {
 
 #[test]
 fn two_authorization_headers_are_an_invalid_request() {
-    let server = Server::start();
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let app = InProcess::start();
+    let secret = service_client(&app, &[]);
     let basic = |id: &str, secret: &str| {
         use base64::Engine as _;
         format!(
@@ -350,31 +288,28 @@ fn two_authorization_headers_are_an_invalid_request() {
         )
     };
     for endpoint in ["/token", "/introspect", "/revoke"] {
-        let response = http()
-            .post(server.url(endpoint))
-            .header("authorization", basic("svc", &secret))
-            .header("authorization", basic("other", "whatever-secret"))
-            .form(&[("grant_type", "client_credentials"), ("token", "x")])
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 400, "{endpoint}");
-        let body: Value = response.json().unwrap();
+        let response = app.send(
+            Call::form(
+                endpoint,
+                &[("grant_type", "client_credentials"), ("token", "x")],
+            )
+            .append_header("authorization", &basic("svc", &secret))
+            .append_header("authorization", &basic("other", "whatever-secret")),
+        );
+        assert_eq!(response.status, 400, "{endpoint}");
+        let body: Value = response.json();
         assert_eq!(body["error"], "invalid_request", "{endpoint}: {body}");
     }
     // One header is fine (positive control).
-    let (status, body, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (status, body, _) =
+        app.token_request("svc", &secret, &[("grant_type", "client_credentials")]);
     assert_eq!(status, 200, "{body}");
 }
 
 #[test]
 fn a_loopback_redirect_uri_with_an_impossible_port_gets_a_page() {
-    let server = Server::start();
-    server.client_add(&[
+    let app = InProcess::start();
+    app.client_add(&[
         "native",
         "--public",
         "--redirect-uri",
@@ -383,29 +318,23 @@ fn a_loopback_redirect_uri_with_an_impossible_port_gets_a_page() {
         "authorization_code",
     ]);
     for port in ["70000", "65536", "0", "4294967297"] {
-        let url = authorize_url(
-            &server,
-            "native",
-            &format!("http://127.0.0.1:{port}/cb"),
-            "",
-        );
-        let page = http().get(url).send().unwrap();
-        assert_eq!(page.status(), 400, "port {port} is refused with a page");
+        let url = authorize_path("native", &format!("http://127.0.0.1:{port}/cb"), "");
+        let page = app.send(Call::get(&url));
+        assert_eq!(page.status, 400, "port {port} is refused with a page");
         assert!(
-            page.headers().get("location").is_none(),
+            page.headers.get("location").is_none(),
             "port {port}: no redirect"
         );
     }
     // Any real port may vary (RFC 8252 §7.3).
-    let url = authorize_url(&server, "native", "http://127.0.0.1:65535/cb", "");
-    let page = http().get(url).send().unwrap();
-    assert_eq!(page.status(), 302, "to the login page");
+    let url = authorize_path("native", "http://127.0.0.1:65535/cb", "");
+    let page = app.send(Call::get(&url));
+    assert_eq!(page.status, 302, "to the login page");
 }
 
 #[test]
 fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     server.client_add(&[
         "native",
         "--public",
@@ -414,14 +343,7 @@ fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
         "--grant-type",
         "authorization_code",
     ]);
-    let metadata = |server: &Server| -> Value {
-        http()
-            .get(server.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap()
-    };
+    let metadata = |server: &Server| -> Value { server.metadata() };
     let document = metadata(&server);
     assert_eq!(
         document["code_challenge_methods_supported"],
@@ -438,7 +360,7 @@ fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
         "/authorize?response_type=code&client_id=native&redirect_uri={LOOPBACK}&state=s&code_challenge={VERIFIER}&code_challenge_method=plain"
     );
     let browser = Browser::new();
-    let refused = first_visit(&browser, &server, &server.url(&plain));
+    let refused = visit_as_alice(&browser, &server, &server.url(&plain));
     assert_eq!(refused.status, 302, "{}", refused.body);
     let params = redirect_params(&refused.location(), false);
     assert_eq!(params["error"], "invalid_request", "{params:?}");
@@ -469,7 +391,7 @@ fn plain_pkce_is_opt_in_and_the_metadata_says_what_is_allowed() {
         json!(["S256", "plain"])
     );
     let browser = Browser::new();
-    let consent = first_visit(&browser, &relaxed, &relaxed.url(&plain));
+    let consent = visit_as_alice(&browser, &relaxed, &relaxed.url(&plain));
     assert!(is_consent_page(&consent), "{}", consent.body);
 }
 
@@ -490,9 +412,7 @@ fn a_failed_client_authentication_costs_a_known_client_id_what_it_costs_an_unkno
         )],
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     let form = [("grant_type", "client_credentials")];
     // The client is in use: its registration is read once, then cached.
     for _ in 0..3 {
@@ -513,10 +433,7 @@ fn a_failed_client_authentication_costs_a_known_client_id_what_it_costs_an_unkno
             "not-the-secret-of-anyone-at-all-000",
             &form,
         );
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (401, Some("invalid_client"))
-        );
+        assert_oauth_error((status, &body), 401, "invalid_client");
         wait_for_log();
         registration_reads(&server) - before
     };

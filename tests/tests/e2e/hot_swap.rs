@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Browser, Options, Server, grantbox, http, redirect_params, sha256_hex, test_plugin_wasm, text,
-    token_request, user_add,
+    Browser, Options, Server, client_credentials_request, example_app, grantbox, http,
+    redirect_params, service_client, sha256_hex, test_plugin_wasm, text, user_add, visit_as_alice,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -128,12 +128,7 @@ fn reload(server: &Server) -> std::process::Output {
 
 /// The generation that answered a client credentials request, with its status.
 fn generation(server: &Server, secret: &str) -> (u16, String) {
-    let (status, body, _) = token_request(
-        server,
-        "svc",
-        secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (status, body, _) = client_credentials_request(server, secret, None);
     let generation = body["plugin_generation"]
         .as_str()
         .unwrap_or_default()
@@ -142,14 +137,7 @@ fn generation(server: &Server, secret: &str) -> (u16, String) {
 }
 
 fn metrics(server: &Server) -> String {
-    text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    )
+    server.metrics()
 }
 
 /// One token request of the load: its status, the generation that answered,
@@ -164,9 +152,7 @@ struct Outcome {
 #[test]
 fn a_swap_under_load_fails_no_request_and_later_requests_see_the_new_version() {
     let (server, plugins) = start(&Version::client_credentials("1"));
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     assert_eq!(generation(&server, &secret), (200, "1".to_owned()));
 
     let server = Arc::new(server);
@@ -266,9 +252,7 @@ fn a_swap_under_load_fails_no_request_and_later_requests_see_the_new_version() {
 #[test]
 fn a_broken_replacement_is_refused_and_the_old_version_keeps_serving() {
     let (server, plugins) = start(&Version::client_credentials("1"));
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     let wasm = swap_wasm();
     let manifest = plugins.path().join("swap-plugin").join("plugin.toml");
 
@@ -346,9 +330,7 @@ fn a_broken_replacement_is_refused_and_the_old_version_keeps_serving() {
 #[test]
 fn sighup_reloads_the_plugins() {
     let (server, plugins) = start(&Version::client_credentials("1"));
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     assert_eq!(generation(&server, &secret), (200, "1".to_owned()));
     install(
         plugins.path(),
@@ -395,9 +377,7 @@ fn with_watch_plugins_a_change_to_the_directory_reloads() {
         extra_args: vec!["--watch-plugins".into()],
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     assert_eq!(generation(&server, &secret), (200, "1".to_owned()));
 
     install(
@@ -481,12 +461,7 @@ fn the_metadata_document_follows_the_current_set() {
     };
     let (server, plugins) = start(&version("1", "urn:example:first"));
     let supported = || {
-        let document: serde_json::Value = http()
-            .get(server.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let document: serde_json::Value = server.metadata();
         document["grant_types_supported"].clone()
     };
     assert!(
@@ -522,16 +497,13 @@ fn the_metadata_document_follows_the_current_set() {
 /// the swap plugin's response type; returns the consent form's fields. Each
 /// call asks for a scope not consented to yet, so the consent page shows.
 fn consent_page(server: &Server, browser: &Browser, scope: &str) -> (String, String) {
-    let first = browser.get(&server.url(&format!(
-        "/authorize?response_type={SWAP_RESPONSE_TYPE}&client_id=app&redirect_uri={CALLBACK}&state=s1&scope={scope}"
-    )));
-    let consent = if first.status == 302 && first.location().starts_with("/login") {
-        let after_login = browser.sign_in(server, &first.location(), "alice", PASSWORD);
-        assert_eq!(after_login.status, 303, "{}", after_login.body);
-        browser.get(&server.url(&after_login.location()))
-    } else {
-        first
-    };
+    let consent = visit_as_alice(
+        browser,
+        server,
+        &server.url(&format!(
+            "/authorize?response_type={SWAP_RESPONSE_TYPE}&client_id=app&redirect_uri={CALLBACK}&state=s1&scope={scope}"
+        )),
+    );
     assert_eq!(consent.status, 200, "{}", consent.body);
     (consent.input("transaction_id"), consent.input("csrf_token"))
 }
@@ -563,17 +535,7 @@ fn a_transaction_begun_before_a_swap_is_decided_by_the_version_that_began_it() {
     };
     let (server, plugins) = start(&version("1", Some(SWAP_RESPONSE_TYPE)));
     user_add(&server, "alice", PASSWORD);
-    server.client_add(&[
-        "app",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-        "--scope",
-        "admin",
-    ]);
+    example_app(&server, CALLBACK, &["--scope", "admin"]);
     let browser = Browser::new();
 
     let waiting = consent_page(&server, &browser, "read");

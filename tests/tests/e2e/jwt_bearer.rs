@@ -10,7 +10,10 @@ use p256::elliptic_curve::Generate;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 
-use crate::harness::{Options, Server, http, install_plugin, test_plugin_wasm, token_request};
+use crate::harness::{
+    Options, Server, assert_oauth_error, confidential_client, install_plugin, introspect_token,
+    test_plugin_wasm, token_request,
+};
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_ENDPOINT: &str = "https://as.test/token";
@@ -127,17 +130,7 @@ fn signed_assertions_get_tokens_once() {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
     });
-    let secret = server
-        .client_add(&[
-            CLIENT,
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .unwrap();
+    let secret = confidential_client(&server, CLIENT, &[GRANT_TYPE], &["read", "write"]);
 
     let es256 = jws("ES256", "ec", &claims("jti-ec"), |input| {
         use p256::ecdsa::signature::Signer;
@@ -171,14 +164,7 @@ fn signed_assertions_get_tokens_once() {
 
         // The token is for the assertion's subject.
         let access_token = body["access_token"].as_str().unwrap();
-        let introspection: serde_json::Value = http()
-            .post(server.url("/introspect"))
-            .basic_auth(CLIENT, Some(&secret))
-            .form(&[("token", access_token)])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
+        let introspection = introspect_token(&server, CLIENT, &secret, access_token);
         assert_eq!(introspection["active"], true, "{introspection}");
         assert_eq!(introspection["sub"], "user-42", "{introspection}");
         assert_eq!(introspection["client_id"], CLIENT, "{introspection}");
@@ -191,11 +177,7 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &es256)],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     assert_eq!(body["error_description"], "assertion replayed", "{body}");
 
     // A forged payload under a valid signature does not verify, and the
@@ -211,11 +193,7 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &parts.join("."))],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
     let description = body["error_description"].as_str().unwrap_or_default();
     assert!(description.contains("signature"), "{body}");
     assert!(!description.contains(&forged_payload), "{body}");
@@ -232,9 +210,5 @@ fn signed_assertions_get_tokens_once() {
         &secret,
         &[("grant_type", GRANT_TYPE), ("assertion", &none)],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
 }

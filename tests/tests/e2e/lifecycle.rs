@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Options, Server, grantbox, http, text, token_request};
+use crate::harness::{
+    Options, Server, client_credentials_grant, confidential_client, grantbox, http,
+    introspection_client, service_client, text, token_request,
+};
 
 /// How a request authenticates its client.
 #[derive(Clone, Copy)]
@@ -53,27 +56,8 @@ fn revoke(server: &Server, auth: Auth<'_>, token: &str) -> (u16, String) {
 /// A server with `svc` (gets tokens), `rs` (a resource server that
 /// introspects) and `spa` (public); returns the two secrets.
 fn setup(server: &Server) -> (String, String) {
-    let svc = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("svc secret");
-    let rs = server
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
+    let svc = service_client(server, &["read", "write"]);
+    let rs = introspection_client(server);
     server.client_add(&[
         "spa",
         "--public",
@@ -86,13 +70,7 @@ fn setup(server: &Server) -> (String, String) {
 }
 
 fn issue(server: &Server, secret: &str, scope: &str) -> (String, Value) {
-    let (status, body, _) = token_request(
-        server,
-        "svc",
-        secret,
-        &[("grant_type", "client_credentials"), ("scope", scope)],
-    );
-    assert_eq!(status, 200, "{body}");
+    let body = client_credentials_grant(server, secret, scope);
     let token = body["access_token"].as_str().expect("a token").to_owned();
     (token, body)
 }
@@ -346,12 +324,7 @@ fn lifecycle_metadata_document() {
 
     // A client added while the server runs shows at once.
     server.client_add(&["late", "--scope", "admin"]);
-    let body: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let body: Value = server.metadata();
     assert_eq!(
         body["scopes_supported"],
         json!(["admin", "introspect", "profile", "read", "write"])
@@ -388,17 +361,7 @@ fn password_grant(server: &Server, client_id: &str, secret: Option<&str>) -> Val
 fn lifecycle_refresh_tokens_are_described_and_revoke_their_family() {
     let server = Server::start();
     let (_, rs) = setup(&server);
-    let app = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "profile",
-        ])
-        .expect("app secret");
+    let app = confidential_client(&server, "app", &["password", "refresh_token"], &["profile"]);
     user_add(&server, "alice", "correct horse battery");
     let first = password_grant(&server, "app", Some(&app));
     let access = first["access_token"].as_str().unwrap();

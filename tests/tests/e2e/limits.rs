@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Browser, Options, Server, http, query_integer, redirect_params, user_add};
+use crate::harness::{
+    Browser, Options, Server, http, query_integer, redirect_params, server_with_alice,
+    service_client, web_client,
+};
 
 const REDIRECT_URI: &str = "https://app.example/cb";
 
@@ -58,24 +61,8 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 #[test]
 fn oversized_requests_cost_little_beside_healthy_ones() {
     let server = Server::start();
-    server.client_add(&[
-        "web",
-        "--grant-type",
-        "authorization_code",
-        "--redirect-uri",
-        REDIRECT_URI,
-        "--scope",
-        "read",
-    ]);
-    let secret = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-        ])
-        .expect("a confidential client");
+    web_client(&server, REDIRECT_URI, &["--scope", "read"]);
+    let secret = service_client(&server, &["read"]);
     let many_parameters = padded_form(60_000, |i| format!("p{i}="));
     let many_scopes = {
         let tokens: Vec<String> = (0..8_000).map(|i| format!("s{i}")).collect();
@@ -165,8 +152,7 @@ fn oversized_requests_cost_little_beside_healthy_ones() {
 /// oversized one is refused by a redirect without storing anything.
 #[test]
 fn anonymous_authorization_requests_store_little() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
+    let server = server_with_alice();
     let long_redirect_uri = format!("https://app.example/{}", "l".repeat(2_500));
     server.client_add(&[
         "web",
@@ -361,4 +347,29 @@ fn slow_clients_cannot_hold_connections() {
     );
     let after = http().get(server.url("/healthz")).send().unwrap();
     assert_eq!(after.status(), 200, "still serving");
+}
+
+/// The real listener (not the router alone): a 128 KiB header over TCP is
+/// refused with 431 or a closed connection, and the server keeps serving.
+#[test]
+fn a_huge_header_over_tcp_is_refused_and_the_server_keeps_serving() {
+    let server = Server::start();
+    let huge_header = "h".repeat(128 * 1024);
+    let response = http()
+        .get(server.url("/healthz"))
+        .header("x-huge", huge_header)
+        .send();
+    match response {
+        Ok(response) => assert!(
+            matches!(response.status().as_u16(), 431 | 400),
+            "{}",
+            response.status()
+        ),
+        Err(error) => assert!(
+            error.is_request() || error.is_connect() || error.is_body(),
+            "{error}"
+        ),
+    }
+    let healthy = http().get(server.url("/healthz")).send().unwrap();
+    assert_eq!(healthy.status(), 200, "still serving");
 }

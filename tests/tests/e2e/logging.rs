@@ -4,7 +4,7 @@
 //! default filter (`info`) hides it, a filter for the plugin module shows it,
 //! and a filter that lowers that module alone hides it among other debug lines.
 
-use crate::harness::{Options, Server, token_request};
+use crate::harness::{Options, Server, client_credentials_request, service_client};
 
 /// A server with `GRANTBOX_LOG=filter` and a client of the bundled client
 /// credentials grant; returns it after one token request.
@@ -13,15 +13,8 @@ fn served_with(filter: &str) -> Server {
         env: vec![("GRANTBOX_LOG".into(), filter.into())],
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, body, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "{body}");
     server
 }

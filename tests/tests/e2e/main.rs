@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `grantbox` binary over HTTP, real SQLite files
-//! and real `.wasm` plugins. One test binary; each module is one area.
+//! and real `.wasm` plugins; request matrices that need no process drive the
+//! real router in process (`harness::InProcess`). One test binary; each
+//! module is one area.
 
 mod harness;
 

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::harness::{Browser, Options, Server, token_request, user_add};
+use crate::harness::{
+    Browser, Options, Server, alice_password_request, client_credentials_request,
+    confidential_client, server_with_alice, service_client, token_request, user_add, web_client,
+};
 
 #[test]
 fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
@@ -46,15 +49,8 @@ fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
         "{}",
         server.logs()
     );
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "the recompiled plugin serves");
 }
 
@@ -134,8 +130,7 @@ fn legacy_grants_are_called_out_at_start() {
 
 #[test]
 fn sign_out_ends_the_session() {
-    let server = Server::start();
-    user_add(&server, "alice", "correct horse battery staple");
+    let server = server_with_alice();
     let browser = Browser::new();
     assert_eq!(
         browser
@@ -171,25 +166,8 @@ fn configured_lifetimes_bound_access_and_refresh_tokens() {
         ..Default::default()
     });
     user_add(&server, "alice", "correct horse battery staple");
-    let secret = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-        ])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "app",
-        &secret,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", "correct horse battery staple"),
-        ],
-    );
+    let secret = confidential_client(&server, "app", &["password", "refresh_token"], &[]);
+    let (status, body, _) = alice_password_request(&server, "app", &secret, None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["expires_in"], 120);
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
@@ -278,19 +256,18 @@ fn the_consent_page_describes_scopes_from_config() {
         ..Default::default()
     });
     user_add(&server, "alice", "correct horse battery staple");
-    server.client_add(&[
-        "web",
-        "--client-uri",
-        "https://app.example/about",
-        "--redirect-uri",
+    web_client(
+        &server,
         "https://app.example/cb",
-        "--grant-type",
-        "authorization_code",
-        "--scope",
-        "read",
-        "--scope",
-        "write",
-    ]);
+        &[
+            "--client-uri",
+            "https://app.example/about",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+        ],
+    );
     let browser = Browser::new();
     let first = browser.get(&server.url(
         "/authorize?response_type=code&client_id=web&redirect_uri=https://app.example/cb&state=s",
@@ -336,15 +313,8 @@ fn epoch_ticker_wakeups(server: &Server) -> u64 {
 #[test]
 fn an_idle_server_lets_the_epoch_ticker_sleep() {
     let server = Server::start();
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let before = epoch_ticker_wakeups(&server);
@@ -355,11 +325,6 @@ fn an_idle_server_lets_the_epoch_ticker_sleep() {
         idle < 20,
         "the epoch ticker woke {idle} times in an idle second"
     );
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "a call after the idle second is served");
 }

@@ -2,8 +2,8 @@
 //! that adds and replaces, and `plugins list|check|export`.
 
 use crate::harness::{
-    Options, Server, fault_manifest, grantbox, install_plugin, test_plugin_wasm, text,
-    token_request,
+    Options, Server, client_credentials_request, fault_manifest, grantbox, install_plugin,
+    service_client, test_plugin_wasm, text,
 };
 
 #[test]
@@ -20,29 +20,15 @@ fn a_directory_plugin_replaces_the_bundled_one_of_the_same_type() {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, body, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200, "{body}");
     let logs = server.logs();
     assert!(
         logs.contains("replaces a bundled one") && logs.contains("grant-client-credentials"),
         "{logs}"
     );
-    let metrics = text(
-        &crate::harness::http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     assert!(
         metrics.contains(
             r#"grantbox_plugin_calls_total{plugin="my-cc",function="exchange",outcome="ok"} 1"#
@@ -97,15 +83,8 @@ fn export_then_check_and_serve_the_exported_set() {
         plugins: Some(out.path().to_owned()),
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let secret = service_client(&server, &[]);
+    let (status, _, _) = client_credentials_request(&server, &secret, None);
     assert_eq!(status, 200);
 }
 

@@ -7,7 +7,10 @@
 
 use serde_json::Value;
 
-use crate::harness::{Browser, Options, Server, redirect_params, token_request, user_add};
+use crate::harness::{
+    Browser, Options, Server, allow, assert_oauth_error, client_credentials_token,
+    introspection_client, redirect_params, service_client, token_request, user_add, web_client,
+};
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
 const PASSWORD: &str = "correct horse battery staple";
@@ -39,39 +42,10 @@ fn introspect(server: &Server, rs_secret: &str, token: &str) -> Value {
 
 /// `svc` gets tokens by client credentials, `rs` introspects; returns their secrets.
 fn service_clients(server: &Server) -> (String, String) {
-    let svc = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("svc secret");
-    let rs = server
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
-    (svc, rs)
-}
-
-fn client_credentials(server: &Server, secret: &str, scope: &str) -> String {
-    let (status, body, _) = token_request(
-        server,
-        "svc",
-        secret,
-        &[("grant_type", "client_credentials"), ("scope", scope)],
-    );
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().expect("a token").to_owned()
+    (
+        service_client(server, &["read", "write"]),
+        introspection_client(server),
+    )
 }
 
 #[test]
@@ -89,7 +63,7 @@ fn postgres_client_credentials_and_introspection() {
     assert_eq!(health.status().as_u16(), 200);
 
     let (svc, rs) = service_clients(&server);
-    let token = client_credentials(&server, &svc, "read write");
+    let token = client_credentials_token(&server, &svc, "read write");
     let body = introspect(&server, &rs, &token);
     assert_eq!(body["active"], true, "{body}");
     assert_eq!(body["client_id"], "svc", "{body}");
@@ -106,10 +80,7 @@ fn postgres_client_credentials_and_introspection() {
         "not the secret",
         &[("grant_type", "client_credentials")],
     );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("invalid_client"))
-    );
+    assert_oauth_error((status, &body), 401, "invalid_client");
 }
 
 #[test]
@@ -132,29 +103,12 @@ fn postgres_two_instances_share_flows_and_revocations() {
     assert_ne!(first.base, second.base);
 
     user_add(&first, "alice", PASSWORD);
-    let web = first
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "read",
-        ])
-        .expect("web secret");
-    let rs = second
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
+    let web = web_client(
+        &first,
+        CALLBACK,
+        &["--grant-type", "refresh_token", "--scope", "read"],
+    );
+    let rs = introspection_client(&second);
 
     // The authorization request on the first instance...
     let browser = Browser::new();
@@ -172,14 +126,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
     assert_eq!(after_login.status, 303, "{}", after_login.body);
     let consent = browser.get(&second.url(&after_login.location()));
     assert_eq!(consent.status, 200, "{}", consent.body);
-    let done = browser.post(
-        &second.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let done = allow(&browser, &second, &consent);
     assert!(
         done.location().starts_with(CALLBACK),
         "{} {}",
@@ -205,10 +152,7 @@ fn postgres_two_instances_share_flows_and_revocations() {
         .expect("refresh")
         .to_owned();
     let (status, body, _) = token_request(&second, "web", &web, &redeem);
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+    assert_oauth_error((status, &body), 400, "invalid_grant");
 
     // The replay on the second revoked what the first issued.
     assert_eq!(introspect(&first, &rs, &access)["active"], false);
@@ -276,8 +220,8 @@ fn postgres_state_survives_a_crash_and_restart() {
         return;
     };
     let (svc, rs) = service_clients(&server);
-    let kept = client_credentials(&server, &svc, "read");
-    let revoked = client_credentials(&server, &svc, "write");
+    let kept = client_credentials_token(&server, &svc, "read");
+    let revoked = client_credentials_token(&server, &svc, "write");
     let (status, _) = call(&server, "/revoke", "svc", &svc, &[("token", &revoked)]);
     assert_eq!(status, 200);
     let before = introspect(&server, &rs, &kept);
@@ -434,17 +378,13 @@ fn postgres_outage_answers_503_and_recovers_without_a_restart() {
         ..Default::default()
     });
     let (svc, _rs) = service_clients(&server);
-    client_credentials(&server, &svc, "read");
+    client_credentials_token(&server, &svc, "read");
     assert_eq!(healthz(&server).0, 200);
 
     cluster.stop();
     let form = [("grant_type", "client_credentials"), ("scope", "read")];
     let (status, body, _) = token_request(&server, "svc", &svc, &form);
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (503, Some("temporarily_unavailable")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 503, "temporarily_unavailable");
     let (status, body) = healthz(&server);
     assert_eq!(
         (status, body["database"].as_str()),

@@ -7,24 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Options, Server, fault_manifest, grantbox, http, install_plugin, test_plugin_wasm, text,
-    token_request,
+    Options, Server, client_credentials_request, grantbox, http, install_fault_plugins,
+    service_client, text, token_request,
 };
 
 const FAULTS: [&str; 3] = ["loop", "memory", "panic"];
 
 #[test]
 fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
-    let wasm = test_plugin_wasm("fault-plugin");
     let plugins = tempfile::tempdir().unwrap();
-    for mode in FAULTS {
-        install_plugin(
-            plugins.path(),
-            &format!("fault-{mode}"),
-            &wasm,
-            &fault_manifest(&format!("urn:fault:{mode}"), mode, "\"tokens\", \"config\""),
-        );
-    }
+    install_fault_plugins(plugins.path(), &FAULTS, |mode| format!("urn:fault:{mode}"));
     // The healthy grant is the bundled client-credentials plugin, exported
     // with its shipped limits (a deadline of 100 ms) unchanged: the deadline
     // counts the guest's own work (fuel), so a thread descheduled on a 2-core
@@ -56,12 +48,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
     let secret = Arc::new(server.client_add(&args).unwrap());
     // Warm up, then take the baseline.
     for _ in 0..50 {
-        token_request(
-            &server,
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials")],
-        );
+        client_credentials_request(&server, &secret, None);
     }
     let baseline_kib = server.rss_kib();
 
@@ -80,12 +67,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
         );
         threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let (status, body, _) = token_request(
-                    &server,
-                    "svc",
-                    &secret,
-                    &[("grant_type", "client_credentials")],
-                );
+                let (status, body, _) = client_credentials_request(&server, &secret, None);
                 if status == 200 {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -147,14 +129,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
         "the host grew by {grown_kib} KiB under faults"
     );
 
-    let metrics = text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     for (mode, kind) in [
         ("loop", "deadline"),
         ("memory", "memory"),
@@ -172,11 +147,7 @@ fn faulting_plugins_under_load_cost_the_healthy_grant_nothing() {
 #[test]
 fn kill_9_during_a_load_loses_no_token_that_reached_the_client() {
     let server = Server::start();
-    let secret = Arc::new(
-        server
-            .client_add(&["svc", "--grant-type", "client_credentials"])
-            .unwrap(),
-    );
+    let secret = Arc::new(service_client(&server, &[]));
     let base = server.base.clone();
     let received = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut threads = Vec::new();
@@ -236,11 +207,7 @@ fn kill_9_during_a_load_loses_no_token_that_reached_the_client() {
 #[test]
 fn clients_hanging_up_mid_request_leave_the_store_usable() {
     let server = Arc::new(Server::start());
-    let secret = Arc::new(
-        server
-            .client_add(&["svc", "--grant-type", "client_credentials"])
-            .unwrap(),
-    );
+    let secret = Arc::new(service_client(server.as_ref(), &[]));
     let mut threads = Vec::new();
     for _ in 0..8 {
         let (server, secret) = (server.clone(), secret.clone());
@@ -262,12 +229,7 @@ fn clients_hanging_up_mid_request_leave_the_store_usable() {
         thread.join().unwrap();
     }
     for _ in 0..20 {
-        let (status, body, _) = token_request(
-            &server,
-            "svc",
-            &secret,
-            &[("grant_type", "client_credentials")],
-        );
+        let (status, body, _) = client_credentials_request(&server, &secret, None);
         assert_eq!(status, 200, "the store is still usable: {body}");
     }
 }

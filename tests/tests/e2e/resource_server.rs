@@ -13,8 +13,9 @@ use grantbox_resource_server::axum::{self, Json, Router};
 use grantbox_resource_server::{Authorized, Clock, Config, ResourceServer, require_scope};
 
 use crate::harness::{
-    Browser, Options, Server, http, install_plugin, redirect_params, test_plugin_wasm,
-    token_request, user_add, workspace,
+    Browser, Options, Server, alice_password_request, approve, http, install_plugin,
+    introspect_token, redirect_params, test_plugin_wasm, token_request, user_add, web_client,
+    workspace,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -35,13 +36,10 @@ fn setup() -> Setup {
 fn setup_with(options: Options) -> Setup {
     let server = Server::start_with(options);
     user_add(&server, "alice", PASSWORD);
-    let web = server
-        .client_add(&[
-            "web",
-            "--redirect-uri",
-            CALLBACK,
-            "--grant-type",
-            "authorization_code",
+    let web = web_client(
+        &server,
+        CALLBACK,
+        &[
             "--grant-type",
             "password",
             "--grant-type",
@@ -52,8 +50,8 @@ fn setup_with(options: Options) -> Setup {
             "read",
             "--scope",
             "write",
-        ])
-        .expect("web is confidential");
+        ],
+    );
     let rs = server
         .client_add(&[
             "rs",
@@ -236,21 +234,12 @@ fn a_token_from_each_grant_is_accepted() {
 
     // The authorization code flow, as a browser walks it.
     let browser = Browser::new();
-    let first = browser.get(&setup.server.url(&format!(
-        "/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&scope=read&state=s"
-    )));
-    assert_eq!(first.status, 302, "{}", first.body);
-    let after_login = browser.sign_in(&setup.server, &first.location(), "alice", PASSWORD);
-    assert_eq!(after_login.status, 303, "{}", after_login.body);
-    let consent = browser.get(&setup.server.url(&after_login.location()));
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let done = browser.post(
-        &setup.server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
+    let done = approve(
+        &browser,
+        &setup.server,
+        &setup.server.url(&format!(
+            "/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&scope=read&state=s"
+        )),
     );
     let code = redirect_params(&done.location(), false)["code"].clone();
     let body = setup.token(&[
@@ -400,26 +389,10 @@ fn a_refresh_token_is_not_an_access_token() {
             "read",
         ])
         .unwrap();
-    let (status, body, _) = token_request(
-        &setup.server,
-        "rs-own",
-        &own,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "read"),
-        ],
-    );
+    let (status, body, _) = alice_password_request(&setup.server, "rs-own", &own, Some("read"));
     assert_eq!(status, 200, "{body}");
     let own_refresh = body["refresh_token"].as_str().unwrap();
-    let response = http()
-        .post(setup.server.url("/introspect"))
-        .basic_auth("rs-own", Some(&own))
-        .form(&[("token", own_refresh)])
-        .send()
-        .unwrap();
-    let seen: serde_json::Value = response.json().unwrap();
+    let seen = introspect_token(&setup.server, "rs-own", &own, own_refresh);
     assert_eq!(seen["active"], true, "{seen}");
     let mut config = Config::new(&setup.server.base, "rs-own", &own);
     config.realm = "e2e-api".into();

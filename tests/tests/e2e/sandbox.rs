@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use crate::harness::{
-    Options, Server, fault_manifest, install_plugin, test_plugin_wasm, token_request,
+    Options, Server, confidential_client, fault_manifest, install_plugin, test_plugin_wasm,
+    token_request,
 };
 
 const WITHOUT_CLOCK: &str = "urn:grantbox:test:sandbox";
@@ -55,15 +56,7 @@ fn a_plugin_sees_no_environment_files_or_clock_of_its_own() {
         env: vec![("GRANTBOX_SANDBOX_PROBE".into(), "visible".into())],
         ..Default::default()
     });
-    let secret = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            WITHOUT_CLOCK,
-            "--grant-type",
-            WITH_CLOCK,
-        ])
-        .unwrap();
+    let secret = confidential_client(&server, "svc", &[WITHOUT_CLOCK, WITH_CLOCK], &[]);
     let seen = |grant_type: &str| {
         let (status, body, _) =
             token_request(&server, "svc", &secret, &[("grant_type", grant_type)]);

@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, binary, http, sha256_hex, shared_cache_dir, text, token_request, workspace,
+    Options, Server, assert_oauth_error, binary, confidential_client, introspect_token,
+    introspection_client, sha256_hex, shared_cache_dir, text, token_request, workspace,
 };
 
 const NAME: &str = "grant-greeting";
@@ -167,12 +168,7 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
         plugins: Some(dir.clone()),
         ..Options::default()
     });
-    let metadata: Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: Value = server.metadata();
     assert!(
         metadata["grant_types_supported"]
             .as_array()
@@ -181,27 +177,8 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
             .any(|g| g == GRANT_TYPE),
         "{metadata}"
     );
-    let svc = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("svc secret");
-    let rs = server
-        .client_add(&[
-            "rs",
-            "--introspection",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "introspect",
-        ])
-        .expect("rs secret");
+    let svc = confidential_client(&server, "svc", &[GRANT_TYPE], &["read", "write"]);
+    let rs = introspection_client(&server);
 
     let (status, body, _) = token_request(
         &server,
@@ -215,31 +192,18 @@ fn a_new_plugin_builds_checks_and_serves_tokens() {
     assert_eq!(body["audience"], audience.as_str(), "{body}");
     let access_token = body["access_token"].as_str().expect("an access token");
 
-    let introspection: Value = http()
-        .post(server.url("/introspect"))
-        .basic_auth("rs", Some(&rs))
-        .form(&[("token", access_token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let introspection = introspect_token(&server, "rs", &rs, access_token);
     assert_eq!(introspection["active"], true, "{introspection}");
     assert_eq!(introspection["client_id"], "svc", "{introspection}");
     assert_eq!(introspection["scope"], "read", "{introspection}");
 
     // The rs client did not register the grant: the host refuses it before the plugin runs.
     let (status, body, _) = token_request(&server, "rs", &rs, &[("grant_type", GRANT_TYPE)]);
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
-        "{body}"
-    );
+    assert_oauth_error((status, &body), 400, "unauthorized_client");
     // The plugin's `log` capability reached the server's log.
-    assert!(
-        server.logs().contains("issued an access token to svc"),
-        "{}",
-        server.logs()
-    );
+    let issued = |l: &str| l.contains("issued an access token to svc");
+    let logs = server.logs_once(issued);
+    assert!(logs.lines().any(issued), "{logs}");
 }
 
 #[test]

@@ -2,14 +2,16 @@
 //! server's side, one test per requirement; the section is in each test's name
 //! and doc. Some requirements are covered in depth elsewhere; those tests say where.
 
-use crate::harness::{Browser, Server, grantbox, http, redirect_params, token_request, user_add};
+use crate::harness::{
+    Browser, Server, allow, grantbox, http, redirect_params, server_with_alice, service_client,
+    token_request, visit_as_alice,
+};
 
 const CALLBACK: &str = "https://app.example/cb";
 const PASSWORD: &str = "correct horse battery staple";
 
 fn server_with_client() -> Server {
-    let server = Server::start();
-    user_add(&server, "alice", PASSWORD);
+    let server = server_with_alice();
     server.client_add(&[
         "web",
         "--redirect-uri",
@@ -119,14 +121,7 @@ fn s4_12_no_307_redirects() {
     let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
     assert_eq!(after_login.status, 303);
     let consent = browser.get(&server.url(&after_login.location()));
-    let done = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let done = allow(&browser, &server, &consent);
     assert_eq!(done.status, 303);
 }
 
@@ -199,17 +194,8 @@ fn s4_16_anti_framing_and_referrer_policy_on_every_html_page() {
             browser.get(&server.url("/authorize?client_id=ghost")),
         ),
     ];
-    let first = browser.get(&server.url(&format!("/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&state=s&response_mode=form_post")));
-    let after_login = browser.sign_in(&server, &first.location(), "alice", PASSWORD);
-    let consent = browser.get(&server.url(&after_login.location()));
-    let form_post = browser.post(
-        &server.url("/authorize/decision"),
-        &[
-            ("transaction_id", &consent.input("transaction_id")),
-            ("csrf_token", &consent.input("csrf_token")),
-            ("allow", "1"),
-        ],
-    );
+    let consent = visit_as_alice(&browser, &server, &server.url(&format!("/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&state=s&response_mode=form_post")));
+    let form_post = allow(&browser, &server, &consent);
     pages.push(("consent", consent));
     pages.push(("form_post", form_post));
     pages.push(("signed in", browser.get(&server.url("/login"))));
@@ -288,9 +274,7 @@ fn s4_3_no_tokens_in_urls() {
         location.contains("error=invalid_request") && !location.contains("access_token"),
         "{location}"
     );
-    let secret = server
-        .client_add(&["svc", "--grant-type", "client_credentials"])
-        .unwrap();
+    let secret = service_client(&server, &[]);
     let response = http()
         .post(server.url(&format!("/token?client_id=svc&client_secret={secret}")))
         .form(&[("grant_type", "client_credentials")])
@@ -315,12 +299,7 @@ fn s4_3_no_tokens_in_urls() {
 #[test]
 fn s4_5_and_s4_14_metadata_advertises_pkce_and_iss() {
     let server = Server::start();
-    let metadata: serde_json::Value = http()
-        .get(server.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let metadata: serde_json::Value = server.metadata();
     assert_eq!(
         metadata["authorization_response_iss_parameter_supported"],
         true

@@ -1,20 +1,13 @@
 //! The token endpoint with the bundled client-credentials plugin: client
 //! authentication, RFC 6749 §5.1/§5.2 responses, scope checks, storage.
 
-use crate::harness::{Server, http, text, token_request};
+use crate::harness::{
+    Call, InProcess, Registrar, Server, assert_oauth_error, client_credentials_request, http,
+    service_client, token_request, web_client,
+};
 
-fn confidential_client(server: &Server) -> String {
-    server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--scope",
-            "write",
-        ])
-        .expect("a generated secret")
+fn confidential_client(target: &impl Registrar) -> String {
+    service_client(target, &["read", "write"])
 }
 
 #[test]
@@ -23,12 +16,7 @@ fn client_credentials_with_basic_and_post_authentication() {
     let secret = confidential_client(&server);
     assert_eq!(secret.len(), 43, "256-bit base64url secret");
 
-    let (status, body, headers) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials"), ("scope", "read")],
-    );
+    let (status, body, headers) = client_credentials_request(&server, &secret, Some("read"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
@@ -60,15 +48,11 @@ fn client_credentials_with_basic_and_post_authentication() {
 
 #[test]
 fn failed_client_authentication_is_401_with_a_challenge() {
-    let server = Server::start();
-    let secret = confidential_client(&server);
+    let app = InProcess::start();
+    let secret = confidential_client(&app);
     for (id, password) in [("svc", "wrong"), ("nobody", secret.as_str()), ("svc", "")] {
-        let (status, body, headers) = token_request(
-            &server,
-            id,
-            password,
-            &[("grant_type", "client_credentials")],
-        );
+        let (status, body, headers) =
+            app.token_request(id, password, &[("grant_type", "client_credentials")]);
         assert_eq!(status, 401, "{id}: {body}");
         assert_eq!(body["error"], "invalid_client");
         assert!(
@@ -79,34 +63,31 @@ fn failed_client_authentication_is_401_with_a_challenge() {
         );
         assert_eq!(headers["cache-control"], "no-store");
     }
-    let response = http()
-        .post(server.url("/token"))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 401, "no credentials at all");
-    let response = http()
-        .post(server.url("/token"))
-        .basic_auth("svc", Some(&secret))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_secret", secret.as_str()),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 400, "two authentication methods");
-    assert_eq!(
-        response.json::<serde_json::Value>().unwrap()["error"],
-        "invalid_request"
+    let response = app.send(Call::form(
+        "/token",
+        &[("grant_type", "client_credentials")],
+    ));
+    assert_eq!(response.status, 401, "no credentials at all");
+    let response = app.send(
+        Call::form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_secret", secret.as_str()),
+            ],
+        )
+        .basic_auth("svc", &secret),
     );
+    assert_eq!(response.status, 400, "two authentication methods");
+    assert_eq!(response.json()["error"], "invalid_request");
 }
 
 #[test]
 fn request_errors_follow_rfc_6749_section_5_2() {
-    let server = Server::start();
-    let secret = confidential_client(&server);
+    let app = InProcess::start();
+    let secret = confidential_client(&app);
     let check = |form: &[(&str, &str)], status: u16, error: &str| {
-        let (got, body, headers) = token_request(&server, "svc", &secret, form);
+        let (got, body, headers) = app.token_request("svc", &secret, form);
         assert_eq!(
             (got, body["error"].as_str()),
             (status, Some(error)),
@@ -158,39 +139,21 @@ fn request_errors_follow_rfc_6749_section_5_2() {
         "invalid_scope",
     );
 
-    let response = http()
-        .post(server.url("/token"))
-        .basic_auth("svc", Some(&secret))
-        .header("content-type", "application/json")
-        .body(r#"{"grant_type":"client_credentials"}"#)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 400, "a JSON body is not a form");
+    let response = app.send(
+        Call::post("/token", r#"{"grant_type":"client_credentials"}"#)
+            .header("content-type", "application/json")
+            .basic_auth("svc", &secret),
+    );
+    assert_eq!(response.status, 400, "a JSON body is not a form");
 }
 
 #[test]
 fn a_client_uses_only_the_grant_types_it_registered() {
-    let server = Server::start();
-    let secret = server
-        .client_add(&[
-            "web",
-            "--grant-type",
-            "authorization_code",
-            "--redirect-uri",
-            "https://app.example/cb",
-        ])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "web",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
-        "{body}"
-    );
+    let app = InProcess::start();
+    let secret = web_client(&app, "https://app.example/cb", &[]);
+    let (status, body, _) =
+        app.token_request("web", &secret, &[("grant_type", "client_credentials")]);
+    assert_oauth_error((status, &body), 400, "unauthorized_client");
 }
 
 #[test]
@@ -206,12 +169,7 @@ fn tokens_and_secrets_are_stored_only_as_hashes() {
         ..Default::default()
     });
     let secret = confidential_client(&server);
-    let (_, body, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (_, body, _) = client_credentials_request(&server, &secret, None);
     let token = body["access_token"].as_str().unwrap().to_owned();
     let dir = server.kill();
     let mut stored = Vec::new();
@@ -232,22 +190,16 @@ fn tokens_and_secrets_are_stored_only_as_hashes() {
 
 #[test]
 fn oversized_bodies_are_refused_with_413() {
-    let server = Server::start();
-    let secret = confidential_client(&server);
+    let app = InProcess::start();
+    let secret = confidential_client(&app);
     let padding = "x".repeat(70 * 1024);
-    let (status, _, _) = token_request(
-        &server,
+    let (status, _, _) = app.token_request(
         "svc",
         &secret,
         &[("grant_type", "client_credentials"), ("pad", &padding)],
     );
     assert_eq!(status, 413);
-    let (status, _, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (status, _, _) = app.token_request("svc", &secret, &[("grant_type", "client_credentials")]);
     assert_eq!(status, 200, "the server keeps answering");
 }
 
@@ -255,26 +207,14 @@ fn oversized_bodies_are_refused_with_413() {
 fn health_and_metrics() {
     let server = Server::start();
     let secret = confidential_client(&server);
-    token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    client_credentials_request(&server, &secret, None);
     let health = http().get(server.url("/healthz")).send().unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(
         health.json::<serde_json::Value>().unwrap()["database"],
         "ok"
     );
-    let metrics = text(
-        &http()
-            .get(format!("{}/metrics", server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let metrics = server.metrics();
     assert!(
         metrics.contains(r#"grantbox_http_requests_total{endpoint="/token",status="200"} 1"#),
         "{metrics}"
@@ -300,12 +240,7 @@ fn secrets_and_tokens_never_reach_the_log() {
         ..Default::default()
     });
     let secret = confidential_client(&server);
-    let (_, body, _) = token_request(
-        &server,
-        "svc",
-        &secret,
-        &[("grant_type", "client_credentials")],
-    );
+    let (_, body, _) = client_credentials_request(&server, &secret, None);
     token_request(
         &server,
         "svc",

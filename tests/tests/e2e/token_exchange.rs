@@ -10,7 +10,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, http, install_plugin, test_plugin_wasm, token_request, user_add, workspace,
+    Options, Server, alice_password_request, confidential_client, http, install_plugin,
+    introspect_token, test_plugin_wasm, token_request, user_add, workspace,
 };
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -59,43 +60,19 @@ fn setup_with(manifest: &str) -> Setup {
         ..Default::default()
     });
     user_add(&server, "alice", PASSWORD);
-    let web = server
-        .client_add(&[
-            "web",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-            "--scope",
-            "orders:read",
-            "--scope",
-            "orders:write",
-            "--scope",
-            "email",
-        ])
-        .unwrap();
-    let orders_api = server
-        .client_add(&[
-            "orders-api",
-            "--grant-type",
-            GRANT_TYPE,
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "orders:read",
-            "--scope",
-            "orders:write",
-        ])
-        .unwrap();
-    let stranger = server
-        .client_add(&[
-            "stranger",
-            "--grant-type",
-            GRANT_TYPE,
-            "--scope",
-            "orders:read",
-        ])
-        .unwrap();
+    let web = confidential_client(
+        &server,
+        "web",
+        &["password", "refresh_token"],
+        &["orders:read", "orders:write", "email"],
+    );
+    let orders_api = confidential_client(
+        &server,
+        "orders-api",
+        &[GRANT_TYPE, "client_credentials"],
+        &["orders:read", "orders:write"],
+    );
+    let stranger = confidential_client(&server, "stranger", &[GRANT_TYPE], &["orders:read"]);
     let rs = server.client_add(&["rs", "--introspection"]).unwrap();
     Setup {
         server,
@@ -110,16 +87,11 @@ fn setup_with(manifest: &str) -> Setup {
 impl Setup {
     /// alice's access and refresh tokens, issued to `web`.
     fn alice_tokens(&self) -> (String, String) {
-        let (status, body, _) = token_request(
+        let (status, body, _) = alice_password_request(
             &self.server,
             "web",
             &self.web,
-            &[
-                ("grant_type", "password"),
-                ("username", "alice"),
-                ("password", PASSWORD),
-                ("scope", "orders:read orders:write email"),
-            ],
+            Some("orders:read orders:write email"),
         );
         assert_eq!(status, 200, "{body}");
         (
@@ -140,14 +112,7 @@ impl Setup {
     }
 
     fn introspect(&self, token: &str) -> Value {
-        let response = http()
-            .post(self.server.url("/introspect"))
-            .basic_auth("rs", Some(&self.rs))
-            .form(&[("token", token)])
-            .send()
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        response.json().unwrap()
+        introspect_token(&self.server, "rs", &self.rs, token)
     }
 }
 
@@ -383,17 +348,8 @@ fn refusals_name_the_rfc_8693_errors() {
 
     // A scope the client is registered for but the subject token lacks is
     // the plugin's refusal (one it is not registered for, the host's).
-    let (status, body, _) = token_request(
-        &setup.server,
-        "web",
-        &setup.web,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-            ("scope", "orders:read"),
-        ],
-    );
+    let (status, body, _) =
+        alice_password_request(&setup.server, "web", &setup.web, Some("orders:read"));
     assert_eq!(status, 200, "{body}");
     let read_only = body["access_token"].as_str().unwrap();
     let (status, body) = setup.exchange(&[
@@ -476,20 +432,10 @@ fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
     ]);
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error"], "server_error");
-    let logs = setup.server.logs();
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("was not granted") && l.contains("token-exchange")),
-        "{logs}"
-    );
-    let metrics = crate::harness::text(
-        &http()
-            .get(format!("{}/metrics", setup.server.admin))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    );
+    let denied = |l: &str| l.contains("was not granted") && l.contains("token-exchange");
+    let logs = setup.server.logs_once(denied);
+    assert!(logs.lines().any(denied), "{logs}");
+    let metrics = setup.server.metrics();
     assert!(
         metrics.contains(
             r#"grantbox_plugin_denied_calls_total{plugin="grant-token-exchange",capability="token-exchange"} 1"#

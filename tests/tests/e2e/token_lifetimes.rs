@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::harness::{Options, Server, token_request, user_add};
+use crate::harness::{
+    Options, Server, alice_password_request, confidential_client, token_request, user_add,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 const IDLE: i64 = 100;
@@ -47,25 +49,8 @@ fn an_idle_refresh_token_expires_before_its_absolute_lifetime() {
     let config = config.display().to_string();
     let server = restart_at(Arc::new(tempfile::tempdir().unwrap()), &config, 0);
     user_add(&server, "alice", PASSWORD);
-    let secret = server
-        .client_add(&[
-            "app",
-            "--grant-type",
-            "password",
-            "--grant-type",
-            "refresh_token",
-        ])
-        .unwrap();
-    let (status, body, _) = token_request(
-        &server,
-        "app",
-        &secret,
-        &[
-            ("grant_type", "password"),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ],
-    );
+    let secret = confidential_client(&server, "app", &["password", "refresh_token"], &[]);
+    let (status, body, _) = alice_password_request(&server, "app", &secret, None);
     assert_eq!(status, 200, "{body}");
     let first = body["refresh_token"].as_str().unwrap().to_owned();
 

@@ -5,8 +5,8 @@
 //! the manifest says so or lies and only the component's export tells.
 
 use crate::harness::{
-    Options, Server, grantbox, install_plugin, test_plugin_wasm, test_plugin_wasm_with, text,
-    token_request,
+    Options, Server, confidential_client, grantbox, install_plugin, introspect_token,
+    test_plugin_wasm, test_plugin_wasm_with, text, token_request,
 };
 
 const HOST: &str = "grantbox:plugin@1.1.0";
@@ -59,9 +59,7 @@ fn a_plugin_built_against_1_0_serves_tokens_on_this_host() {
         plugins: Some(plugins.path().to_owned()),
         ..Default::default()
     });
-    let secret = server
-        .client_add(&["old", "--grant-type", GRANT_TYPE, "--scope", "read"])
-        .unwrap();
+    let secret = confidential_client(&server, "old", &[GRANT_TYPE], &["read"]);
     let (status, body, _) = token_request(&server, "old", &secret, &[("grant_type", GRANT_TYPE)]);
     assert_eq!(status, 200, "{body}\n{}", server.logs());
     assert_eq!(body["token_type"], "Bearer");
@@ -70,14 +68,7 @@ fn a_plugin_built_against_1_0_serves_tokens_on_this_host() {
     assert_eq!(body["introspected_client_id"], "old");
 
     let access_token = body["access_token"].as_str().unwrap();
-    let introspection: serde_json::Value = crate::harness::http()
-        .post(server.url("/introspect"))
-        .basic_auth("old", Some(&secret))
-        .form(&[("token", access_token)])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let introspection = introspect_token(&server, "old", &secret, access_token);
     assert_eq!(introspection["active"], true, "{introspection}");
     assert_eq!(introspection["client_id"], "old");
 }
