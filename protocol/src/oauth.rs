@@ -2,6 +2,7 @@
 //! client authentication. Nothing here does IO; the host's `endpoint/` feeds
 //! it values.
 
+pub mod access_token;
 pub mod authorize;
 pub mod client_auth;
 pub mod error;

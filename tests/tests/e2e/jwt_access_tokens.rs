@@ -1,0 +1,265 @@
+//! Resource indicators (RFC 8707) and JWT access tokens (RFC 9068): the
+//! `resource` rules at `/authorize` and `/token` as a table against the real
+//! router in process, and the code flow with its refresh over the real
+//! binary, where a resource is bound to the grant it was authorized for.
+
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Browser, Call, InProcess, Server, allow, assert_oauth_error, introspect_token, redirect_params,
+    server_with_alice, token_request, visit_as_alice,
+};
+
+const CALLBACK: &str = "http://127.0.0.1:9999/cb";
+const API: &str = "https://api.example/";
+const BILLING: &str = "https://billing.example/v1";
+
+/// Introspects `token` in process as `client_id`; the answer must be a 200.
+fn introspect_in_process(app: &InProcess, client_id: &str, secret: &str, token: &str) -> Value {
+    let reply =
+        app.send(Call::form("/introspect", &[("token", token)]).basic_auth(client_id, secret));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+/// A client-credentials request: client, further form fields, the status,
+/// and the error or the introspected `aud` expected.
+type Row<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, Value);
+
+#[test]
+fn resource_indicators_at_the_token_endpoint() {
+    let app = InProcess::start();
+    let svc = app
+        .client_add(&[
+            "svc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--resource",
+            API,
+            "--resource",
+            BILLING,
+        ])
+        .expect("svc gets a secret");
+    let plain = app
+        .client_add(&[
+            "plain",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+        ])
+        .expect("plain gets a secret");
+    // (client, extra form, expected status, expected error or audience)
+    let rows: &[Row] = &[
+        // RFC 8707 §2: a registered resource becomes the token's audience.
+        ("svc", &[("resource", API)], 200, json!([API])),
+        // RFC 8707 §2: resource may repeat at the token endpoint.
+        (
+            "svc",
+            &[("resource", API), ("resource", BILLING)],
+            200,
+            json!([API, BILLING]),
+        ),
+        // RFC 9068 §3: without resource, every registered one (the default).
+        ("svc", &[], 200, json!([API, BILLING])),
+        // RFC 8707 §2: an unregistered resource is invalid_target.
+        (
+            "svc",
+            &[("resource", "https://evil.example/")],
+            400,
+            json!("invalid_target"),
+        ),
+        // RFC 8707 §2: not an absolute URI.
+        ("svc", &[("resource", "api")], 400, json!("invalid_target")),
+        // RFC 8707 §2: a fragment is not allowed.
+        (
+            "svc",
+            &[("resource", "https://api.example/#x")],
+            400,
+            json!("invalid_target"),
+        ),
+        // One bad value among good ones fails the request.
+        (
+            "svc",
+            &[("resource", API), ("resource", "https://evil.example/")],
+            400,
+            json!("invalid_target"),
+        ),
+        // RFC 6749 §3.2: only resource may repeat; a repeated scope still fails.
+        (
+            "svc",
+            &[("resource", API), ("scope", "read"), ("scope", "read")],
+            400,
+            json!("invalid_request"),
+        ),
+        // A client without registered resources may name none.
+        ("plain", &[("resource", API)], 400, json!("invalid_target")),
+        // ... and its tokens stay unrestricted.
+        ("plain", &[], 200, Value::Null),
+    ];
+    for (client_id, extra, status, expect) in rows {
+        let secret = if *client_id == "svc" { &svc } else { &plain };
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let (got, body, _) = app.token_request(client_id, secret, &form);
+        if *status != 200 {
+            assert_oauth_error((got, &body), *status, expect.as_str().unwrap());
+            continue;
+        }
+        assert_eq!(got, 200, "{client_id} {extra:?}: {body}");
+        let token = body["access_token"].as_str().expect("an access token");
+        let introspection = introspect_in_process(&app, client_id, secret, token);
+        assert_eq!(introspection["active"], true, "{introspection}");
+        assert_eq!(
+            introspection["aud"], *expect,
+            "{client_id} {extra:?}: {introspection}"
+        );
+    }
+}
+
+#[test]
+fn resource_indicators_at_the_authorization_endpoint() {
+    let app = InProcess::start();
+    app.client_add(&[
+        "web",
+        "--redirect-uri",
+        CALLBACK,
+        "--grant-type",
+        "authorization_code",
+        "--scope",
+        "read",
+        "--resource",
+        API,
+    ])
+    .expect("web gets a secret");
+    let authorize = |extra: &str| {
+        app.send(Call::get(&format!(
+            "/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&state=st{extra}"
+        )))
+    };
+    // RFC 8707 §2: an unregistered, relative or fragment resource goes back
+    // to the client as invalid_target, with state.
+    for bad in ["https://evil.example/", "api", "https://api.example/%23x"] {
+        let reply = authorize(&format!("&resource={bad}"));
+        assert_eq!(reply.status, 302, "{bad}: {}", reply.body);
+        let params = redirect_params(&reply.location(), false);
+        assert_eq!(params["error"], "invalid_target", "{bad}: {params:?}");
+        assert_eq!(params["state"], "st");
+    }
+    // A registered resource, even repeated, starts the sign-in.
+    for good in [
+        format!("&resource={API}"),
+        format!("&resource={API}&resource={API}"),
+    ] {
+        let reply = authorize(&good);
+        assert_eq!(reply.status, 302, "{good}: {}", reply.body);
+        assert!(
+            reply.location().starts_with("/login"),
+            "{good}: {}",
+            reply.location()
+        );
+    }
+}
+
+/// Walks the code flow of `web` for alice with the authorization request's
+/// `extra` parameters; returns the code.
+fn code_for(server: &Server, extra: &str) -> String {
+    let browser = Browser::new();
+    let url = server.url(&format!(
+        "/authorize?response_type=code&client_id=web&redirect_uri={CALLBACK}&state=s{extra}"
+    ));
+    // The first approval is remembered: later ones skip the consent page.
+    let page = visit_as_alice(&browser, server, &url);
+    let done = match page.status {
+        200 => allow(&browser, server, &page),
+        _ => page,
+    };
+    let params = redirect_params(&done.location(), false);
+    params
+        .get("code")
+        .unwrap_or_else(|| panic!("a code: {params:?}"))
+        .clone()
+}
+
+#[test]
+fn a_code_and_its_refresh_tokens_reach_only_the_authorized_resources() {
+    let server = server_with_alice();
+    let secret = server
+        .client_add(&[
+            "web",
+            "--redirect-uri",
+            CALLBACK,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--resource",
+            API,
+            "--resource",
+            BILLING,
+        ])
+        .expect("web gets a secret");
+    let redeem = |code: &str, resource: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+        ];
+        form.extend(resource.map(|r| ("resource", r)));
+        token_request(&server, "web", &secret, &form)
+    };
+    // RFC 8707 §2.2: a resource registered but not authorized for this
+    // grant is invalid_target.
+    let code = code_for(&server, &format!("&resource={API}"));
+    let (status, body, _) = redeem(&code, Some(BILLING));
+    assert_oauth_error((status, &body), 400, "invalid_target");
+
+    let code = code_for(&server, &format!("&resource={API}"));
+    let (status, body, _) = redeem(&code, Some(API));
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        introspect_token(&server, "web", &secret, access)["aud"],
+        json!([API])
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // The refresh token is not an audience-restricted token: no aud shown.
+    let introspection = introspect_token(&server, "web", &secret, &refresh);
+    assert_eq!(introspection["active"], true);
+    assert!(introspection.get("aud").is_none(), "{introspection}");
+
+    let refresh_with = |refresh: &str, resource: Option<&str>| {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh)];
+        form.extend(resource.map(|r| ("resource", r)));
+        token_request(&server, "web", &secret, &form)
+    };
+    // RFC 8707 §2.2: a refresh reaches only the grant's resources, and the
+    // refusal leaves the refresh token usable.
+    let (status, body, _) = refresh_with(&refresh, Some(BILLING));
+    assert_oauth_error((status, &body), 400, "invalid_target");
+    let (status, body, _) = refresh_with(&refresh, None);
+    assert_eq!(status, 200, "the refused refresh did not rotate: {body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        introspect_token(&server, "web", &secret, access)["aud"],
+        json!([API])
+    );
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let (status, body, _) = refresh_with(refresh, Some(API));
+    assert_eq!(status, 200, "{body}");
+
+    // Without resource at /authorize the grant covers every registered one,
+    // and the token request may narrow it.
+    let code = code_for(&server, "");
+    let (status, body, _) = redeem(&code, Some(BILLING));
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        introspect_token(&server, "web", &secret, access)["aud"],
+        json!([BILLING])
+    );
+}
