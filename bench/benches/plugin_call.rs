@@ -191,6 +191,11 @@ fn services(store: Store) -> HostServices {
         clock: Clock::system(),
         lifetimes: TokenLifetimes::default(),
         passwords: grantbox::password::PasswordChecker::default(),
+        keys: Arc::new(grantbox::keys::Keys::ephemeral(
+            grantbox::keys::Alg::ES256,
+            &[grantbox::keys::Alg::ES256],
+            Clock::system().now(),
+        )),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct AppState {
     pub services: HostServices,
     /// Registered clients for client authentication.
     pub clients: crate::client_cache::ClientCache,
+    /// The signing keys and the key-encryption key.
+    pub keys: Arc<crate::keys::Keys>,
+    /// The `max-age` of `/jwks` ([`crate::config::KeysConfig::jwks_max_age`]).
+    pub jwks_max_age: u64,
 }
 
 impl AppState {
@@ -116,6 +120,7 @@ where
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
+        .route("/jwks", get(endpoint::jwks::jwks))
         .layer(middleware::from_fn_with_state(app.clone(), session_lifetime))
         .layer(sessions)
         .layer(middleware::from_fn(record_request))

@@ -1,5 +1,5 @@
-//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add` and
-//! `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
+//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add`,
+//! `keys list|rotate|retire` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
 use std::io::Read as _;
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::author::{builder, scaffold};
 use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
+use crate::keys::{Alg, key_state, persist};
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration};
 use crate::store::Store;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage resource owners for the built-in login.
     #[command(subcommand)]
     User(UserCommand),
+    /// List, rotate and retire the signing keys (never shows a private key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -139,6 +143,22 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Each key's kid, algorithm, state and times (public facts only).
+    List,
+    /// Create a key, published at once, signing after `[keys]
+    /// activation_delay_seconds`; the key it replaces stops signing then and
+    /// stays published until the tokens it signed have expired.
+    Rotate {
+        /// The algorithm: ES256, RS256 or EdDSA (default: `[keys] default_algorithm`).
+        #[arg(long)]
+        alg: Option<Alg>,
+    },
+    /// Stop a key signing now; it leaves the JWKS once every token it signed has expired.
+    Retire { kid: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
     /// List the plugins `serve` would load.
     List {
@@ -211,6 +231,90 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,
+        Command::Keys(command) => {
+            let flags = ServeFlags {
+                db: cli.db,
+                ..ServeFlags::default()
+            };
+            let config = ServeConfig::resolve(flags, raw, &config_name)?;
+            keys(command, &config).await
+        }
+    }
+}
+
+/// `grantbox keys …`, on the times of `GRANTBOX_CLOCK_OFFSET` like `serve`.
+async fn keys(command: KeysCommand, config: &ServeConfig) -> anyhow::Result<()> {
+    let store = Store::open(&config.db)
+        .await
+        .with_context(|| format!("opening the database {}", config.db))?;
+    let now = crate::serve::clock_from_environment()?.now();
+    // Every token a key signed has expired this long after it stops signing.
+    let longest_lifetime = config.lifetimes.access_token;
+    match command {
+        KeysCommand::List => {
+            let infos = persist::list(&store).await?;
+            let signing = persist::signing_kids(&infos, now);
+            println!("kid\talg\tstate\tcreated_at\tactivates_at\tretired_at\tpublished_until");
+            let time = |t: Option<i64>| t.map_or("-".to_owned(), |t| t.to_string());
+            for info in &infos {
+                let signs = signing.iter().find(|kid| **kid == info.kid);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    info.kid,
+                    info.alg,
+                    key_state(info, now, signs.map(String::as_str)).name(),
+                    info.created_at,
+                    info.activates_at,
+                    time(info.retired_at),
+                    time(info.published_until),
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { alg } => {
+            let environment = std::env::var(persist::KEY_ENCRYPTION_KEY_ENV).ok();
+            let Some((kek, source)) =
+                persist::find_key_encryption_key(&config.keys, &config.db, environment.as_deref())?
+            else {
+                bail!(
+                    "no key-encryption key: set {} or [keys] key_encryption_key_file (a SQLite database's key file is created by the first `grantbox serve`)",
+                    persist::KEY_ENCRYPTION_KEY_ENV
+                );
+            };
+            let alg = alg.unwrap_or(config.keys.default_alg);
+            let (key, retired) = persist::rotate(
+                &store,
+                &kek,
+                &source,
+                alg,
+                config.keys.activation_delay,
+                longest_lifetime,
+                now,
+            )
+            .await?;
+            println!("kid: {}", key.kid);
+            println!("alg: {}", key.alg);
+            println!("published from: {}", key.created_at);
+            println!("signs from: {}", key.activates_at);
+            for kid in retired {
+                println!(
+                    "replaces: {kid} (stops signing at {}, published until {})",
+                    key.activates_at,
+                    key.activates_at + longest_lifetime
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            let key = persist::retire(&store, &kid, longest_lifetime, now).await?;
+            println!(
+                "retired: {} ({}), published until {}",
+                key.kid,
+                key.alg,
+                key.published_until.unwrap_or(now)
+            );
+            Ok(())
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::keys::Alg;
 use crate::plugin::{Capability, LimitCaps, RuntimeConfig, TokenLifetimes};
 use crate::ratelimit::LoginLimits;
 
@@ -83,6 +84,26 @@ pub struct RawConfig {
     /// Failed sign-in throttling of the login page and the password grant.
     #[serde(default)]
     pub login_throttle: RawLoginThrottle,
+    /// The signing keys (`keys.rs`).
+    #[serde(default)]
+    pub keys: RawKeys,
+}
+
+/// `[keys]`: the signing keys and their key-encryption key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// A file holding the key-encryption key (32 bytes, base64url);
+    /// `GRANTBOX_KEY_ENCRYPTION_KEY` wins over it.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Seconds from a rotation until the new key signs; it is published at once.
+    pub activation_delay_seconds: Option<i64>,
+    /// The algorithm access tokens are signed with (`ES256`, `RS256`, `EdDSA`).
+    pub default_algorithm: Option<String>,
+    /// The algorithms the host keeps a key for; one is created at start for each that has none.
+    pub algorithms: Option<Vec<String>>,
+    /// Seconds between two reloads of the keys from the database.
+    pub reload_interval_seconds: Option<u64>,
 }
 
 /// `[limits]`: what a slow or idle client may hold (nginx's
@@ -186,6 +207,117 @@ pub struct ServeConfig {
     pub runtime: RuntimeConfig,
     pub connections: ConnectionLimits,
     pub login_limits: LoginLimits,
+    pub keys: KeysConfig,
+}
+
+/// `[keys]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysConfig {
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// Seconds from a rotation until the new key signs.
+    pub activation_delay: i64,
+    pub default_alg: Alg,
+    /// Each has a key; the default algorithm is among them.
+    pub algorithms: Vec<Alg>,
+    /// How often every instance reloads the keys from the database: the
+    /// bound on how long a rotation takes to reach all of them.
+    pub reload_interval: std::time::Duration,
+}
+
+impl Default for KeysConfig {
+    /// ES256 signs, RS256 is kept for OpenID Connect; a new key signs five
+    /// minutes after it is published; keys reload every ten seconds.
+    fn default() -> Self {
+        Self {
+            key_encryption_key_file: None,
+            activation_delay: 300,
+            default_alg: Alg::ES256,
+            algorithms: vec![Alg::ES256, Alg::RS256],
+            reload_interval: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl KeysConfig {
+    /// The `max-age` of the JWKS: a cache that fetched it just before this
+    /// instance loaded a new key still refreshes before that key signs
+    /// (reload interval + max-age <= activation delay), and never more than
+    /// five minutes.
+    pub fn jwks_max_age(&self) -> u64 {
+        let delay = u64::try_from(self.activation_delay).unwrap_or(0);
+        delay
+            .saturating_sub(self.reload_interval.as_secs())
+            .min(300)
+    }
+}
+
+/// Validates `[keys]`; an error names the field.
+fn keys_config(raw: &RawKeys) -> Result<KeysConfig, (&'static str, String)> {
+    let defaults = KeysConfig::default();
+    let parse = |field: &'static str, name: &str| {
+        Alg::parse(name).ok_or_else(|| {
+            (
+                field,
+                format!("unknown algorithm {name:?} (ES256, RS256, EdDSA)"),
+            )
+        })
+    };
+    let activation_delay = match raw.activation_delay_seconds {
+        None => defaults.activation_delay,
+        Some(s) if (0..=7 * 86_400).contains(&s) => s,
+        Some(s) => {
+            return Err((
+                "activation_delay_seconds",
+                format!("{s} is outside 0..=604800 seconds"),
+            ));
+        }
+    };
+    let reload_interval = match raw.reload_interval_seconds {
+        None => defaults.reload_interval,
+        Some(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
+        Some(s) => {
+            return Err((
+                "reload_interval_seconds",
+                format!("{s} is outside 1..=3600 seconds"),
+            ));
+        }
+    };
+    let default_alg = match &raw.default_algorithm {
+        None => defaults.default_alg,
+        Some(name) => parse("default_algorithm", name)?,
+    };
+    let algorithms = match &raw.algorithms {
+        None => {
+            let mut algorithms = defaults.algorithms;
+            if !algorithms.contains(&default_alg) {
+                algorithms.push(default_alg);
+            }
+            algorithms
+        }
+        Some(names) => {
+            let mut algorithms = Vec::new();
+            for name in names {
+                let alg = parse("algorithms", name)?;
+                if !algorithms.contains(&alg) {
+                    algorithms.push(alg);
+                }
+            }
+            if !algorithms.contains(&default_alg) {
+                return Err((
+                    "algorithms",
+                    format!("must include the default_algorithm {default_alg}"),
+                ));
+            }
+            algorithms
+        }
+    };
+    Ok(KeysConfig {
+        key_encryption_key_file: raw.key_encryption_key_file.clone(),
+        activation_delay,
+        default_alg,
+        algorithms,
+        reload_interval,
+    })
 }
 
 /// How long a client may take to send a request, and how many connections
@@ -398,6 +530,8 @@ impl ServeConfig {
             connections,
             login_limits: login_limits(&raw.login_throttle)
                 .map_err(|(field, message)| error(&format!("login_throttle.{field}"), message))?,
+            keys: keys_config(&raw.keys)
+                .map_err(|(field, message)| error(&format!("keys.{field}"), message))?,
         })
     }
 }
@@ -602,6 +736,53 @@ mod tests {
                 (got, expect) => panic!("{given}: {got:?}, expected {expect:?}"),
             }
         }
+    }
+
+    #[test]
+    fn keys_defaults_overrides_and_errors_naming_the_field() {
+        let keys = resolve("").unwrap().keys;
+        assert_eq!(keys, KeysConfig::default());
+        assert_eq!((keys.activation_delay, keys.jwks_max_age()), (300, 290));
+        let keys = resolve(
+            "[keys]\nactivation_delay_seconds = 0\ndefault_algorithm = \"EdDSA\"\nreload_interval_seconds = 2\nkey_encryption_key_file = \"/k\"\n",
+        )
+        .unwrap()
+        .keys;
+        assert_eq!(keys.activation_delay, 0);
+        assert_eq!(keys.jwks_max_age(), 0);
+        assert_eq!(keys.default_alg, Alg::EdDSA);
+        assert_eq!(keys.algorithms, [Alg::ES256, Alg::RS256, Alg::EdDSA]);
+        assert_eq!(keys.reload_interval, std::time::Duration::from_secs(2));
+        assert_eq!(keys.key_encryption_key_file, Some(PathBuf::from("/k")));
+        let long = resolve("[keys]\nactivation_delay_seconds = 86400\n")
+            .unwrap()
+            .keys;
+        assert_eq!(long.jwks_max_age(), 300);
+        for (text, expect) in [
+            (
+                "[keys]\nactivation_delay_seconds = -1\n",
+                "grantbox.toml: keys.activation_delay_seconds: -1 is outside 0..=604800 seconds",
+            ),
+            (
+                "[keys]\nreload_interval_seconds = 0\n",
+                "grantbox.toml: keys.reload_interval_seconds: 0 is outside 1..=3600 seconds",
+            ),
+            (
+                "[keys]\ndefault_algorithm = \"HS256\"\n",
+                "grantbox.toml: keys.default_algorithm: unknown algorithm \"HS256\" (ES256, RS256, EdDSA)",
+            ),
+            (
+                "[keys]\nalgorithms = [\"RS256\"]\n",
+                "grantbox.toml: keys.algorithms: must include the default_algorithm ES256",
+            ),
+        ] {
+            assert_eq!(resolve(text).unwrap_err(), expect);
+        }
+        assert!(
+            resolve("[keys]\nrotation = 1\n")
+                .unwrap_err()
+                .contains("unknown field `rotation`")
+        );
     }
 
     #[test]

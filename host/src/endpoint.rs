@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod decision;
 pub mod health;
 pub mod introspect;
+pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod page;

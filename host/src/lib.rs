@@ -9,6 +9,7 @@ pub mod client_cache;
 pub mod clock;
 pub mod config;
 pub mod endpoint;
+pub mod keys;
 pub mod password;
 pub mod plugin;
 pub mod ratelimit;

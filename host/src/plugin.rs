@@ -37,6 +37,8 @@ pub struct HostServices {
     pub login_limiter: Arc<crate::ratelimit::LoginLimiter>,
     /// argon2 checks with bounded concurrency, shared with the login form.
     pub passwords: crate::password::PasswordChecker,
+    /// The host's signing keys: capabilities sign through it and never see a key.
+    pub keys: Arc<crate::keys::Keys>,
 }
 
 /// What the host binds to the access tokens a call issues, never the plugin:

@@ -16,11 +16,58 @@ use tracing_subscriber::EnvFilter;
 use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
 use crate::config::{ConnectionLimits, ServeConfig};
+use crate::keys::{Keys, persist};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::LoginLimiter;
 use crate::registration::{self, ClientRegistration};
 use crate::store::{SessionBackend, Store, StoreErrorKind};
 use crate::ui::Ui;
+
+/// The signing keys from the store (`keys/persist.rs`), with one line
+/// saying where the key-encryption key came from and what was created.
+async fn open_keys(store: &Store, config: &ServeConfig, clock: &Clock) -> anyhow::Result<Keys> {
+    let environment = std::env::var(persist::KEY_ENCRYPTION_KEY_ENV).ok();
+    let opened = persist::open(
+        store,
+        &config.keys,
+        &config.db,
+        environment.as_deref(),
+        clock.now(),
+    )
+    .await
+    .context("signing keys")?;
+    if opened.created_key_file {
+        warn!(
+            key_file = %opened.source,
+            "created a key-encryption key file beside the database (mode 0600); keep it with the database's backups but apart from them, or set GRANTBOX_KEY_ENCRYPTION_KEY"
+        );
+    }
+    for key in &opened.created {
+        info!(kid = %key.kid, alg = %key.alg, "created a signing key");
+    }
+    let infos = opened.keys.infos();
+    info!(
+        keys = infos.len(),
+        signing = %persist::signing_kids(&infos, clock.now()).join(","),
+        key_encryption_key = %opened.source,
+        "signing keys ready"
+    );
+    Ok(opened.keys)
+}
+
+/// Reloads the signing keys from the store every `interval`, so a rotation
+/// made by `grantbox keys` or another instance reaches this one within it.
+async fn reload_keys(store: Store, keys: Arc<Keys>, clock: Clock, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(error) = persist::reload(&store, &keys, clock.now()).await {
+            warn!(error = %format!("{error:#}"), "signing keys not reloaded; the ones held are kept");
+        }
+    }
+}
 
 /// Logs go to stderr, filtered by `GRANTBOX_LOG` (as `DEBUG=oauth2orize`
 /// does for OAuth2orize), e.g. `GRANTBOX_LOG=grantbox=debug`; default `info`.
@@ -33,27 +80,34 @@ pub fn init_tracing() {
         .try_init();
 }
 
-pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
-    let clock = match std::env::var("GRANTBOX_CLOCK_OFFSET") {
-        // For end-to-end tests of expiry only: shifts the server's clock.
+/// The system clock, shifted by `GRANTBOX_CLOCK_OFFSET` seconds if set (for
+/// end-to-end tests of expiry and key rotation only).
+pub fn clock_from_environment() -> anyhow::Result<Clock> {
+    Ok(match std::env::var("GRANTBOX_CLOCK_OFFSET") {
         Ok(offset) => Clock::with_offset(
             offset
                 .parse()
                 .context("GRANTBOX_CLOCK_OFFSET must be seconds")?,
         ),
         Err(_) => Clock::system(),
-    };
+    })
+}
+
+pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
+    let clock = clock_from_environment()?;
     let connection_limits = raise_open_files_limit(config.connections);
     let store = Store::open(&config.db)
         .await
         .with_context(|| format!("opening the database {}", config.db))?;
     let ui = Ui::load(config.templates.as_deref())?;
+    let keys = Arc::new(open_keys(&store, &config, &clock).await?);
     let services = HostServices {
         store: store.clone(),
         clock: clock.clone(),
         lifetimes: config.lifetimes,
         login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: crate::password::PasswordChecker::default(),
+        keys: keys.clone(),
     };
     let runtime = Runtime::new(config.runtime.clone(), Some(services.clone()))?;
     let started = Clock::instant();
@@ -102,6 +156,12 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
             }
         });
     }
+    tokio::spawn(reload_keys(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.keys.reload_interval,
+    ));
     tokio::spawn(housekeeping(
         store.clone(),
         services.login_limiter.clone(),
@@ -131,6 +191,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
         clients: Default::default(),
+        keys: keys.clone(),
+        jwks_max_age: config.keys.jwks_max_age(),
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

@@ -618,6 +618,47 @@ impl Store {
     }
 }
 
+/// A signing key as stored (`keys.rs` gives it meaning): the public JWK,
+/// the private key sealed under the key-encryption key, that key's check
+/// value, and the key's times (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub private_sealed: Vec<u8>,
+    pub kek_check: String,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+    pub published_until: Option<i64>,
+}
+
+/// The host's signing keys, shared by every instance on one database.
+impl Store {
+    /// Stores a new key; an existing `kid` is a [`StoreErrorKind::Conflict`].
+    pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<(), StoreError> {
+        on_backend!(self, s => s.insert_signing_key(key).await)
+    }
+
+    /// Every stored key, oldest first.
+    pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
+        on_backend!(self, s => s.list_signing_keys().await)
+    }
+
+    /// Retires `kid` at `retired_at` (it stops signing then) and unpublishes
+    /// it at `published_until`; `false` when there is no such key or it was
+    /// already retired at or before `retired_at`.
+    pub async fn retire_signing_key(
+        &self,
+        kid: &str,
+        retired_at: i64,
+        published_until: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.retire_signing_key(kid, retired_at, published_until).await)
+    }
+}
+
 impl TokenRecord {
     /// Not expired at `now`, not revoked and not rotated.
     pub fn is_active(&self, now: i64) -> bool {

@@ -27,6 +27,8 @@ pub struct Metadata {
     pub token_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    /// The JWK Set of the keys that sign JWTs (`/jwks`).
+    pub jwks_uri: String,
     pub grant_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub response_modes_supported: [&'static str; 3],
@@ -103,6 +105,7 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
         token_endpoint: format!("{issuer}/token"),
         introspection_endpoint: format!("{issuer}/introspect"),
         revocation_endpoint: format!("{issuer}/revoke"),
+        jwks_uri: format!("{issuer}/jwks"),
         grant_types_supported: grant_types.into_iter().collect(),
         response_types_supported: response_types,
         response_modes_supported: ["query", "fragment", "form_post"],
@@ -140,6 +143,7 @@ mod tests {
         let json = serde_json::to_value(&document).unwrap();
         assert_eq!(json["issuer"], "https://as.example");
         assert_eq!(json["token_endpoint"], "https://as.example/token");
+        assert_eq!(json["jwks_uri"], "https://as.example/jwks");
         assert_eq!(json["response_types_supported"], serde_json::json!([]));
         assert!(json.get("scopes_supported").is_none(), "{json}");
         assert!(json.get("code_challenge_methods_supported").is_none());

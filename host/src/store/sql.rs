@@ -37,7 +37,13 @@ macro_rules! client_columns {
     };
 }
 
-pub(super) use {client_columns, code_columns, token_columns};
+macro_rules! signing_key_columns {
+    () => {
+        "kid, alg, public_jwk, private_sealed, kek_check, created_at, activates_at, retired_at, published_until"
+    };
+}
+
+pub(super) use {client_columns, code_columns, signing_key_columns, token_columns};
 
 /// The store operations whose SQL is the same on both backends, for the sqlx
 /// database `$db`: a module `operations` in the expanding backend file, with
@@ -64,11 +70,13 @@ macro_rules! shared_operations {
             use super::{$store, BEGIN, LOCK_FAMILY, Writer, revoke_replayed};
             use $crate::store::group_commit::{Presented, TokenWriter};
             use $crate::store::sql::{
-                PURGE_BATCH, client_columns, code_columns, error, insert_error, token_columns,
+                PURGE_BATCH, client_columns, code_columns, error, insert_error,
+                signing_key_columns, token_columns,
             };
             use $crate::store::{
-                AccessTokenFormat, Client, CodeRecord, GrantOrigin, KvUsage, LoginFailures, NewCode, NewToken,
-                ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, StoreError, TokenKind,
+                AccessTokenFormat, Client, CodeRecord, GrantOrigin, KvUsage, LoginFailures, NewCode,
+                NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow,
+                StoreError, TokenKind,
                 TokenRecord, User, audience_from_column, audience_to_column, from_json,
                 join_scope, split_scope, to_hash, to_json, to_kind,
             };
@@ -803,6 +811,67 @@ macro_rules! shared_operations {
                 }
             }
 
+            impl $store {
+                pub(in $crate::store) async fn insert_signing_key(
+                    &self,
+                    key: &SigningKeyRow,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (",
+                        signing_key_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.public_jwk)
+                    .bind(&key.private_sealed)
+                    .bind(&key.kek_check)
+                    .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .bind(key.retired_at)
+                    .bind(key.published_until)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
+                    Ok(())
+                }
+
+                pub(in $crate::store) async fn list_signing_keys(
+                    &self,
+                ) -> Result<Vec<SigningKeyRow>, StoreError> {
+                    // Read from the writer: a reload right after a rotation
+                    // on this instance sees it.
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        signing_key_columns!(),
+                        " FROM signing_keys ORDER BY created_at, kid"
+                    ))
+                    .fetch_all(&self.writer)
+                    .await
+                    .map_err(|e| error("cannot list signing keys", e))?;
+                    rows.iter().map(signing_key_from_row).collect()
+                }
+
+                pub(in $crate::store) async fn retire_signing_key(
+                    &self,
+                    kid: &str,
+                    retired_at: i64,
+                    published_until: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE signing_keys SET retired_at = $2, published_until = $3 \
+                         WHERE kid = $1 AND (retired_at IS NULL OR retired_at > $2)",
+                    )
+                    .bind(kid)
+                    .bind(retired_at)
+                    .bind(published_until)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| error(format!("cannot retire signing key `{kid}`"), e))?;
+                    Ok(done.rows_affected() == 1)
+                }
+            }
+
             /// Runs a `DELETE` of at most `$2` rows (the `PURGE_BATCH`) at or before
             /// `$1` until it deletes fewer; how many it deleted in all.
             async fn purge_in_batches(
@@ -1176,6 +1245,20 @@ macro_rules! shared_operations {
                     redeemed_at: get(row, "redeemed_at")?,
                     resources: audience_from_column(get(row, "resources")?)?,
                     client_id,
+                })
+            }
+
+            fn signing_key_from_row(row: &Row) -> Result<SigningKeyRow, StoreError> {
+                Ok(SigningKeyRow {
+                    kid: get(row, "kid")?,
+                    alg: get(row, "alg")?,
+                    public_jwk: get(row, "public_jwk")?,
+                    private_sealed: get(row, "private_sealed")?,
+                    kek_check: get(row, "kek_check")?,
+                    created_at: get(row, "created_at")?,
+                    activates_at: get(row, "activates_at")?,
+                    retired_at: get(row, "retired_at")?,
+                    published_until: get(row, "published_until")?,
                 })
             }
 

@@ -147,7 +147,94 @@ conformance!(
     undecodable_rows_are_corrupt_and_closed_stores_unavailable,
     login_failures_count_start_again_clear_and_purge,
     concurrent_login_failures_from_two_stores_are_all_counted,
+    signing_keys_insert_list_retire_and_conflict,
+    a_signing_key_from_one_store_is_seen_by_another,
 );
+
+fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
+    crate::store::SigningKeyRow {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        public_jwk: format!(r#"{{"kid":"{kid}","kty":"EC"}}"#),
+        // Every byte value, so a text column or an encoding would show.
+        private_sealed: (0..=255u8).collect(),
+        kek_check: "0123456789abcdef".into(),
+        created_at,
+        activates_at: created_at + 300,
+        retired_at: None,
+        published_until: None,
+    }
+}
+
+async fn signing_keys_insert_list_retire_and_conflict(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    assert!(store.list_signing_keys().await.unwrap().is_empty());
+    let first = signing_key_row("kid-1", NOW);
+    let second = signing_key_row("kid-0", NOW + 1);
+    store.insert_signing_key(&second).await.unwrap();
+    store.insert_signing_key(&first).await.unwrap();
+    // Oldest first, whatever the insertion order and the kids' order.
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        [first.clone(), second.clone()]
+    );
+    let error = store.insert_signing_key(&first).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(error.to_string().contains("signing key `kid-1`"), "{error}");
+
+    // A scheduled retirement, then an earlier one; a later one is refused.
+    assert!(
+        store
+            .retire_signing_key("kid-1", NOW + 100, NOW + 3700)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .retire_signing_key("kid-1", NOW + 50, NOW + 3650)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .retire_signing_key("kid-1", NOW + 60, NOW + 3660)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .retire_signing_key("no-such-kid", NOW, NOW)
+            .await
+            .unwrap()
+    );
+    let listed = store.list_signing_keys().await.unwrap();
+    assert_eq!(
+        (listed[0].retired_at, listed[0].published_until),
+        (Some(NOW + 50), Some(NOW + 3650))
+    );
+    assert_eq!(
+        (listed[1].retired_at, listed[1].published_until),
+        (None, None)
+    );
+}
+
+async fn a_signing_key_from_one_store_is_seen_by_another(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let one = Store::open(&db.url).await.unwrap();
+    let two = Store::open(&db.url).await.unwrap();
+    let key = signing_key_row("kid-shared", NOW);
+    one.insert_signing_key(&key).await.unwrap();
+    assert_eq!(two.list_signing_keys().await.unwrap(), [key]);
+    assert!(
+        two.retire_signing_key("kid-shared", NOW, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        one.list_signing_keys().await.unwrap()[0].retired_at,
+        Some(NOW)
+    );
+}
 
 fn client(client_id: &str) -> Client {
     Client {
