@@ -15,6 +15,7 @@ mod hardening;
 mod hot_swap;
 mod jwt_access_tokens;
 mod jwt_bearer;
+mod keys;
 mod lifecycle;
 mod limits;
 mod logging;

@@ -236,12 +236,26 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
     let store = Store::open(&config.db)
         .await
         .unwrap_or_else(|e| panic!("opening the database {}: {e}", config.db));
+    // As `serve` opens them: created on first start (beside a SQLite file,
+    // or under the tests' key-encryption key on PostgreSQL).
+    let keys = grantbox::keys::persist::open(
+        &store,
+        &config.keys,
+        &config.db,
+        super::server::key_encryption_key_for(&config.db),
+        clock.now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("signing keys: {e:#}"))
+    .keys;
+    let keys = Arc::new(keys);
     let services = HostServices {
         store: store.clone(),
         clock: clock.clone(),
         lifetimes: config.lifetimes,
         login_limiter: Arc::new(LoginLimiter::new(config.login_limits, store.clone())),
         passwords: grantbox::password::PasswordChecker::default(),
+        keys: keys.clone(),
     };
     let runtime =
         Runtime::new(config.runtime.clone(), Some(services.clone())).expect("the plugin runtime");
@@ -267,6 +281,8 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         trusted_proxies: config.trusted_proxies.clone(),
         scope_descriptions: config.scope_descriptions.clone(),
         clients: Default::default(),
+        keys,
+        jwks_max_age: config.keys.jwks_max_age(),
     });
     let sessions = SessionBackend::open(&store)
         .await

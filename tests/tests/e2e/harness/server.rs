@@ -43,13 +43,37 @@ pub fn shared_cache_dir() -> PathBuf {
     workspace().join("target").join("e2e-plugin-cache")
 }
 
+/// The key-encryption key of every test server and command on PostgreSQL
+/// (which has no key file beside the database): 32 bytes, base64url.
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM";
+
+/// `GRANTBOX_KEY_ENCRYPTION_KEY` for a server or command on `db`: the tests'
+/// key on PostgreSQL, none on SQLite (the key file beside the database).
+pub fn key_encryption_key_for(db: &str) -> Option<&'static str> {
+    db.starts_with("postgres")
+        .then_some(TEST_KEY_ENCRYPTION_KEY)
+}
+
 /// Runs a `grantbox` subcommand against a database.
 pub fn grantbox(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(binary())
+    grantbox_with(db, args, stdin, &[])
+}
+
+/// [`grantbox`] with more environment variables (they win over the defaults).
+pub fn grantbox_with(db: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(binary());
+    if let Some(key) = key_encryption_key_for(db) {
+        command.env("GRANTBOX_KEY_ENCRYPTION_KEY", key);
+    }
+    command
         .args(args)
         .env("GRANTBOX_DB", db)
         .env("GRANTBOX_CACHE_DIR", shared_cache_dir())
-        .env_remove("GRANTBOX_CONFIG")
+        .env_remove("GRANTBOX_CONFIG");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -123,6 +147,9 @@ impl Server {
             .stderr(Stdio::piped());
         if let Some(plugins) = &options.plugins {
             command.arg("--plugins").arg(plugins);
+        }
+        if let Some(key) = key_encryption_key_for(&db) {
+            command.env("GRANTBOX_KEY_ENCRYPTION_KEY", key);
         }
         for (name, value) in &options.env {
             command.env(name, value);
