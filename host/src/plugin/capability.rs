@@ -3,18 +3,19 @@
 //! `host-error::denied` the plugin sees, logged and counted, never a trap.
 
 use super::Capability;
+use super::TokenTarget;
 use super::bindings::grantbox::plugin::{
     clock, codes, config, key_value, log, random, refresh_tokens, token_exchange, tokens, types,
     users,
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
-use crate::oauth::resource;
+use crate::oauth::{access_token, resource};
 use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
-    GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind,
-    TokenRecord,
+    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError,
+    TokenKind, TokenRecord,
 };
 
 use types::HostError;
@@ -246,16 +247,19 @@ struct RefreshPlan<'a> {
     grant_expires_at: Option<i64>,
 }
 
-/// Mints an access token, and a refresh token when `refresh` is given, for one grant.
+/// Mints an access token, and a refresh token when `refresh` is given, for one
+/// grant. The access token is opaque, or for a client registered for JWT
+/// access tokens an RFC 9068 JWT signed by the host's current key; either
+/// way the store keeps its hash, so `/introspect` and `/revoke` find it.
 fn mint(
     services: &super::HostServices,
+    target: &TokenTarget,
     client_id: &str,
     access: AccessPlan<'_>,
     refresh: Option<RefreshPlan<'_>>,
     grant_id: &str,
     now: i64,
-) -> (Vec<NewToken>, tokens::IssuedTokens) {
-    let access_token = secret::new_token();
+) -> Result<(Vec<NewToken>, tokens::IssuedTokens), HostError> {
     let lifetimes = services.lifetimes;
     let AccessPlan {
         subject,
@@ -265,6 +269,37 @@ fn mint(
         not_after,
     } = access;
     let expires_at = (now + lifetimes.access_token).min(not_after.unwrap_or(i64::MAX));
+    let access_token = match target.format {
+        AccessTokenFormat::Opaque => secret::new_token(),
+        AccessTokenFormat::Jwt => {
+            // RFC 9068 §3: a JWT access token always has an audience; one
+            // without a resource (a token exchange that named none) is for
+            // every resource the client registered.
+            let audience = match audience {
+                [] => target.registered.as_slice(),
+                audience => audience,
+            };
+            let jti = secret::new_token();
+            let claims = access_token::claims(&access_token::AccessToken {
+                issuer: &target.issuer,
+                client_id,
+                subject: subject.as_deref(),
+                audience,
+                scope,
+                issued_at: now,
+                expires_at,
+                jti: &jti,
+                actor: actor.as_deref(),
+            });
+            services
+                .keys
+                .sign(access_token::JWT_TYPE, &claims, now)
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot sign an access token");
+                    HostError::Unavailable("cannot sign the access token".into())
+                })?
+        }
+    };
     let mut rows = vec![NewToken {
         token_hash: secret::token_hash(&access_token),
         kind: TokenKind::Access,
@@ -306,7 +341,7 @@ fn mint(
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
     };
-    (rows, issued)
+    Ok((rows, issued))
 }
 
 impl types::Host for CallCtx {}
@@ -350,6 +385,7 @@ impl tokens::Host for CallCtx {
         let refresh = grant.refresh_token && may_refresh;
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: grant.subject,
@@ -365,7 +401,7 @@ impl tokens::Host for CallCtx {
             }),
             &grant_id,
             now,
-        );
+        )?;
         self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
@@ -433,6 +469,7 @@ impl token_exchange::Host for CallCtx {
         let not_after = self.looked_up.iter().map(|l| l.expires_at).min();
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: grant.subject,
@@ -444,7 +481,7 @@ impl token_exchange::Host for CallCtx {
             None,
             &grant_id,
             now,
-        );
+        )?;
         self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
@@ -648,6 +685,7 @@ impl refresh_tokens::Host for CallCtx {
         // resources.
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: record.subject.clone(),
@@ -663,7 +701,8 @@ impl refresh_tokens::Host for CallCtx {
             }),
             &record.grant_id,
             now,
-        );
+        )
+        .map_err(RefreshError::Host)?;
         self.reserve_issued(rows.len())
             .map_err(RefreshError::Host)?;
         let started = Clock::instant();

@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Browser, Call, InProcess, Server, allow, assert_oauth_error, introspect_token, redirect_params,
-    server_with_alice, token_request, visit_as_alice,
+    Browser, Call, InProcess, Server, allow, assert_oauth_error, http, introspect_token,
+    redirect_params, server_with_alice, token_request, visit_as_alice,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -262,4 +262,267 @@ fn a_code_and_its_refresh_tokens_reach_only_the_authorized_resources() {
         introspect_token(&server, "web", &secret, access)["aud"],
         json!([BILLING])
     );
+}
+
+/// A resource server's view of a JWT access token: its header and claims
+/// once verified offline against the keys of the server's published JWKS
+/// (found through its metadata's `jwks_uri`), with `jsonwebtoken`, not the
+/// host's JOSE library.
+struct Verified {
+    header: jsonwebtoken::Header,
+    claims: Value,
+}
+
+/// The server's JWK Set, fetched as a resource server fetches it.
+fn jwks(server: &Server) -> jsonwebtoken::jwk::JwkSet {
+    let uri = server.metadata()["jwks_uri"]
+        .as_str()
+        .expect("the metadata names jwks_uri")
+        .to_owned();
+    http()
+        .get(uri)
+        .send()
+        .expect("the JWKS answers")
+        .json()
+        .expect("a JWK Set")
+}
+
+/// Verifies `token` for `audience` against `keys`: signature, `typ`,
+/// `iss`, `exp`, `aud`; panics when anything is wrong.
+fn verify(
+    server: &Server,
+    keys: &jsonwebtoken::jwk::JwkSet,
+    token: &str,
+    audience: &str,
+) -> Verified {
+    let header = jsonwebtoken::decode_header(token).expect("a JWS header");
+    // RFC 9068 §2.1, §4: typ at+jwt, and the key named by kid.
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "{header:?}");
+    let kid = header.kid.as_deref().expect("the header names its key");
+    let jwk = keys
+        .find(kid)
+        .unwrap_or_else(|| panic!("kid {kid} is in the JWKS"));
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("a usable public key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[server.metadata()["issuer"].as_str().unwrap()]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    let data = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap_or_else(|e| panic!("the token verifies offline: {e}"));
+    Verified {
+        header,
+        claims: data.claims,
+    }
+}
+
+/// Asserts every RFC 9068 §2.2 claim of a verified token.
+#[track_caller]
+fn assert_claims(
+    server: &Server,
+    token: &Verified,
+    client_id: &str,
+    sub: &str,
+    aud: Value,
+    scope: &str,
+) {
+    let claims = &token.claims;
+    assert_eq!(claims["iss"], server.metadata()["issuer"], "{claims}");
+    assert_eq!(claims["client_id"], client_id, "{claims}");
+    assert_eq!(claims["sub"], sub, "{claims}");
+    assert_eq!(claims["aud"], aud, "{claims}");
+    assert_eq!(claims["scope"], scope, "{claims}");
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
+    // The default access token lifetime.
+    assert_eq!(exp - iat, 3600, "{claims}");
+    assert!(
+        claims["jti"].as_str().is_some_and(|jti| jti.len() >= 32),
+        "{claims}"
+    );
+    let names: Vec<&str> = claims
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names.len(), 8, "exactly the RFC 9068 claims: {names:?}");
+}
+
+#[test]
+fn jwt_access_tokens_verify_offline_against_the_jwks() {
+    let server = server_with_alice();
+    let svc = server
+        .client_add(&[
+            "svc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+            "--resource",
+            API,
+        ])
+        .expect("svc gets a secret");
+    let pw = server
+        .client_add(&[
+            "pw",
+            "--grant-type",
+            "password",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+            "--resource",
+            API,
+            "--resource",
+            BILLING,
+        ])
+        .expect("pw gets a secret");
+    let web = server
+        .client_add(&[
+            "web",
+            "--redirect-uri",
+            CALLBACK,
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+            "--resource",
+            API,
+            "--resource",
+            BILLING,
+        ])
+        .expect("web gets a secret");
+    let keys = jwks(&server);
+    let access = |body: &Value| {
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    };
+
+    // Client credentials: sub is the client itself (RFC 9068 §2.2).
+    let (status, body, _) = token_request(
+        &server,
+        "svc",
+        &svc,
+        &[("grant_type", "client_credentials")],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    let cc_token = access(&body);
+    let verified = verify(&server, &keys, &cc_token, API);
+    assert_eq!(
+        verified.header.alg,
+        jsonwebtoken::Algorithm::ES256,
+        "ES256 by default"
+    );
+    assert_claims(&server, &verified, "svc", "svc", json!(API), "read");
+
+    // Password: sub is alice's subject; aud from resource.
+    let (status, body, _) = token_request(
+        &server,
+        "pw",
+        &pw,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", crate::harness::PASSWORD),
+            ("resource", BILLING),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let subject = introspect_token(&server, "pw", &pw, &access(&body))["sub"]
+        .as_str()
+        .expect("alice's subject")
+        .to_owned();
+    let verified = verify(&server, &keys, &access(&body), BILLING);
+    assert_claims(&server, &verified, "pw", &subject, json!(BILLING), "read");
+    // Refresh tokens stay opaque; a refresh gives a new JWT with a new jti.
+    let refresh = body["refresh_token"].as_str().unwrap();
+    assert!(
+        jsonwebtoken::decode_header(refresh).is_err(),
+        "an opaque refresh token"
+    );
+    let (status, refreshed, _) = token_request(
+        &server,
+        "pw",
+        &pw,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    );
+    assert_eq!(status, 200, "{refreshed}");
+    let again = verify(&server, &keys, &access(&refreshed), BILLING);
+    assert_claims(&server, &again, "pw", &subject, json!(BILLING), "read");
+    assert_ne!(again.claims["jti"], verified.claims["jti"]);
+
+    // The code flow: aud from the authorization request's resources.
+    let code = code_for(&server, &format!("&resource={API}&resource={BILLING}"));
+    let (status, body, _) = token_request(
+        &server,
+        "web",
+        &web,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let verified = verify(&server, &keys, &access(&body), BILLING);
+    assert_claims(
+        &server,
+        &verified,
+        "web",
+        &subject,
+        json!([API, BILLING]),
+        "read",
+    );
+
+    // A resource server of another audience refuses it.
+    let header = jsonwebtoken::decode_header(&cc_token).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(keys.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[BILLING]);
+    assert!(
+        jsonwebtoken::decode::<Value>(&cc_token, &key, &validation).is_err(),
+        "wrong aud"
+    );
+
+    // Introspection and revocation work for a JWT as for an opaque token...
+    let introspection = introspect_token(&server, "svc", &svc, &cc_token);
+    assert_eq!(introspection["active"], true, "{introspection}");
+    assert_eq!(introspection["aud"], json!([API]));
+    let revoked = http()
+        .post(server.url("/revoke"))
+        .basic_auth("svc", Some(&svc))
+        .form(&[("token", cc_token.as_str())])
+        .send()
+        .expect("the revocation endpoint answers");
+    assert_eq!(revoked.status().as_u16(), 200);
+    assert_eq!(
+        introspect_token(&server, "svc", &svc, &cc_token)["active"],
+        false
+    );
+    // ... but a resource server checking offline accepts it until exp (README).
+    verify(&server, &jwks(&server), &cc_token, API);
+
+    // The resource rules hold for JWT clients too.
+    let (status, body, _) = token_request(
+        &server,
+        "svc",
+        &svc,
+        &[("grant_type", "client_credentials"), ("resource", BILLING)],
+    );
+    assert_oauth_error((status, &body), 400, "invalid_target");
 }
