@@ -526,3 +526,71 @@ fn jwt_access_tokens_verify_offline_against_the_jwks() {
     );
     assert_oauth_error((status, &body), 400, "invalid_target");
 }
+
+#[test]
+fn a_jwt_signed_before_a_rotation_still_verifies_after_it() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let config = dir.path().join("keys.toml");
+    // The new key signs at once; the server reloads the keys every second.
+    std::fs::write(
+        &config,
+        "[keys]\nactivation_delay_seconds = 0\nreload_interval_seconds = 1\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let server = Server::start_with(crate::harness::Options {
+        dir: Some(dir),
+        extra_args: vec!["--config".into(), config.clone()],
+        ..Default::default()
+    });
+    let secret = server
+        .client_add(&[
+            "svc",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--access-token-format",
+            "jwt",
+            "--resource",
+            API,
+        ])
+        .expect("svc gets a secret");
+    let token = || {
+        let (status, body, _) = token_request(
+            &server,
+            "svc",
+            &secret,
+            &[("grant_type", "client_credentials")],
+        );
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+    let kid = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    let before = token();
+    let output = crate::harness::grantbox_with(
+        &server.db,
+        &["keys", "rotate", "--alg", "ES256"],
+        None,
+        &[("GRANTBOX_CONFIG", config.as_str())],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::harness::text(&output.stderr)
+    );
+    // Within the reload interval the new key signs.
+    let started = std::time::Instant::now();
+    let after = loop {
+        let after = token();
+        if kid(&after) != kid(&before) {
+            break after;
+        }
+        assert!(started.elapsed().as_secs() < 5, "the new key never signed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // One JWKS verifies both: the old key stays published for its tokens.
+    let keys = jwks(&server);
+    verify(&server, &keys, &before, API);
+    verify(&server, &keys, &after, API);
+}
