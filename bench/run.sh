@@ -11,12 +11,14 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials authorization_code introspect refresh params_attack slow_clients"
+#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh params_attack slow_clients"
+#                               (jwt_<alg>: client credentials whose access tokens are RFC 9068
+#                               JWTs signed with <alg>, [keys] default_algorithm; Grantbox alone)
 #   ATTACK_CONNS=4 SLOW_CONNS=1000 (params_attack, slow_clients: the attack beside the
 #                               client-credentials load, from attack.py on LOADGEN_CPU)
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
-#   ATTACK_SERVERS="grantbox"
+#   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=28180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
@@ -48,7 +50,8 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials authorization_code introspect refresh params_attack slow_clients"}
+SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh params_attack slow_clients"}
+JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
@@ -182,6 +185,16 @@ pin() { # cpu -> command prefix: nice, and taskset when pinning
 
 gb() { "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" "$@" >>"$OUT/setup.log" 2>&1; }
 
+# The signing algorithm of a jwt_<alg> scenario.
+jwt_alg() { # scenario
+  case $1 in
+    jwt_es256) echo ES256 ;;
+    jwt_rs256) echo RS256 ;;
+    jwt_eddsa) echo EdDSA ;;
+    *) echo "unknown jwt scenario $1" >&2; exit 2 ;;
+  esac
+}
+
 # Grantbox: a fresh database with the clients (and user) the scenario needs.
 prepare_grantbox_db() { # scenario
   RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/grantbox-bench.XXXXXX")
@@ -192,6 +205,14 @@ prepare_grantbox_db() { # scenario
   fi
   if [[ $1 == params_attack ]]; then
     gb client add bench-web --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read
+  fi
+  if [[ $1 == jwt_* ]]; then
+    # RFC 9068 access tokens for an audience; the server signs with the
+    # scenario's algorithm (the config written here, read by start_server).
+    gb client add bench-jwt --grant-type client_credentials --scope read --scope write --secret "$GB_SECRET" \
+      --access-token-format jwt --resource https://api.example/
+    printf '[keys]\ndefault_algorithm = "%s"\nalgorithms = ["%s"]\n' "$(jwt_alg "$1")" "$(jwt_alg "$1")" \
+      >"$RUN_DIR/grantbox.toml"
   fi
   if [[ $1 == authorization_code ]]; then
     gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
@@ -205,7 +226,9 @@ start_server() { # name scenario
     grantbox)
       prepare_grantbox_db "$2"
       # GRANTBOX_LOG is left at its default (info): what an operator runs.
-      $p "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
+      local config=()
+      [[ -f $RUN_DIR/grantbox.toml ]] && config=(--config "$RUN_DIR/grantbox.toml")
+      $p "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" "${config[@]}" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
     oauth2orize)   NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
     oidc-provider) NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-oidc-provider/server.js" >>"$log" 2>&1 & ;;
     node-floor)    NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-floor/server.js" >>"$log" 2>&1 & ;;
@@ -235,6 +258,7 @@ creds() { # server scenario -> "id secret"
   [[ $1 == grantbox ]] && secret=$GB_SECRET
   [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
   [[ $1 == grantbox && $2 == authorization_code ]] && id=bench-code
+  [[ $1 == grantbox && $2 == jwt_* ]] && id=bench-jwt
   echo "$id $secret"
 }
 
@@ -249,7 +273,7 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 # client-credentials load beside their attack.
 load_of() { # scenario
   case $1 in
-    params_attack|slow_clients) echo client_credentials ;;
+    params_attack|slow_clients|jwt_*) echo client_credentials ;;
     *) echo "$1" ;;
   esac
 }
@@ -292,7 +316,14 @@ prepare() { # server scenario
   case $(load_of "$2") in
     client_credentials)
       body=$(post "$id" "$secret" /token -d grant_type=client_credentials -d 'scope=read write')
-      [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: no access token: $body" >&2; exit 1; } ;;
+      [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: no access token: $body" >&2; exit 1; }
+      if [[ $2 == jwt_* ]]; then
+        # A JWT of the scenario's algorithm: "eyJ" opens a JSON header.
+        local header; header=$(json_field access_token <<<"$body" | cut -d. -f1 | tr '_-' '/+')
+        header=$(printf '%s==' "$header" | base64 -d 2>/dev/null || true)
+        grep -q "\"alg\":\"$(jwt_alg "$2")\"" <<<"$header" \
+          || { echo "$1: not a $(jwt_alg "$2") JWT access token: $header" >&2; exit 1; }
+      fi ;;
     introspect)
       body=$(post "$id" "$secret" /token -d grant_type=client_credentials -d 'scope=read write')
       TOKEN=$(json_field access_token <<<"$body"); export TOKEN
@@ -379,6 +410,7 @@ servers_for() {
     refresh) echo "$REFRESH_SERVERS" ;;
     authorization_code) echo "$CODE_SERVERS" ;;
     params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
+    jwt_*) echo "$JWT_SERVERS" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
   esac
 }

@@ -22,6 +22,9 @@ SCENARIOS = {
     "params_attack": "client credentials beside 60 KB unauthenticated POST /authorize requests "
     "(distinct parameters or scope tokens), back to back",
     "slow_clients": "client credentials beside connections that never finish their request head (slowloris)",
+    "jwt_es256": "client credentials with RFC 9068 JWT access tokens signed with ES256",
+    "jwt_rs256": "client credentials with RFC 9068 JWT access tokens signed with RS256 (2048-bit)",
+    "jwt_eddsa": "client credentials with RFC 9068 JWT access tokens signed with EdDSA (Ed25519)",
 }
 NOTES = {
     "authorization_code": "Grantbox alone: the anchors' load scripts have no code scenario. The codes "

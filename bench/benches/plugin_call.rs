@@ -348,6 +348,7 @@ fn other_exchanges(c: &mut Criterion) {
                             grant_id: grantbox::secret::new_token(),
                             issued_at: now,
                             expires_at: now + 600,
+                            resources: Vec::new(),
                         })
                         .await
                         .expect("code inserted");
@@ -847,6 +848,49 @@ fn serve_startup(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
+// What signing a JWT access token costs per request, per algorithm: the RFC
+// 9068 claim set of a client-credentials token, signed by the host's `Keys`
+// (in-memory keys, as the server holds them once loaded).
+
+fn sign(c: &mut Criterion) {
+    use grantbox::keys::{Alg, Keys};
+    use grantbox::oauth::access_token::{self, AccessToken};
+    let mut group = c.benchmark_group("sign");
+    let now = Clock::system().now();
+    let audience = vec!["https://api.example/".to_owned()];
+    let scope = vec!["read".to_owned(), "write".to_owned()];
+    let claims = access_token::claims(&AccessToken {
+        issuer: "http://127.0.0.1:8080",
+        client_id: CLIENT_ID,
+        subject: None,
+        audience: &audience,
+        scope: &scope,
+        issued_at: now,
+        expires_at: now + 3600,
+        jti: &grantbox::secret::new_token(),
+        actor: None,
+    });
+    for (name, alg) in [
+        ("es256", Alg::ES256),
+        ("rs256", Alg::RS256),
+        ("eddsa", Alg::EdDSA),
+    ] {
+        let keys = Keys::ephemeral(alg, &[alg], now);
+        bench(&mut group, "sign", name, 100, |iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let jwt = keys
+                    .sign(access_token::JWT_TYPE, &claims, now)
+                    .expect("signed");
+                std::hint::black_box(jwt);
+            }
+            start.elapsed()
+        });
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
@@ -856,6 +900,7 @@ fn main() {
     store_write(&mut criterion);
     plugin_load(&mut criterion);
     serve_startup(&mut criterion);
+    sign(&mut criterion);
     criterion.final_summary();
 
     let rows = medians();

@@ -48,6 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 grant_id: secret::new_token(),
                 issued_at: now,
                 expires_at: now + LIFETIME_SECONDS,
+                resources: Vec::new(),
             })
             .await?;
         writeln!(file, "{code}")?;

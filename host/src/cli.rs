@@ -130,6 +130,15 @@ pub struct ClientAddArgs {
     /// private_key_jwt (EC P-256, RSA of 2048 bits or more, OKP Ed25519).
     #[arg(long)]
     pub jwks: Option<std::path::PathBuf>,
+    /// A resource (RFC 8707: an absolute URI without fragment) the client may
+    /// ask tokens for with `resource`; repeat for several. Its tokens are for
+    /// all of them when it names none.
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
+    /// `opaque` (the default) or `jwt` (RFC 9068 JWT access tokens, which
+    /// need at least one --resource for their `aud`).
+    #[arg(long, default_value = "opaque")]
+    pub access_token_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -346,6 +355,8 @@ impl From<ClientAddArgs> for ClientRegistration {
             auth_method: args.auth_method.as_deref().and_then(AuthMethod::parse),
             // Read from the file by `client add`.
             jwks: None,
+            resources: args.resources,
+            access_token_format: args.access_token_format,
         }
     }
 }
@@ -391,7 +402,7 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
 async fn client_list(store: &Store) -> anyhow::Result<()> {
     for client in store.list_clients().await? {
         println!(
-            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}",
+            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}\tresources={}\taccess_token_format={}",
             client.client_id,
             if client.public {
                 "public"
@@ -401,6 +412,8 @@ async fn client_list(store: &Store) -> anyhow::Result<()> {
             client.grant_types.join(","),
             client.scopes.join(","),
             client.redirect_uris.join(","),
+            client.resources.join(","),
+            client.access_token_format.as_str(),
         );
     }
     Ok(())

@@ -107,6 +107,8 @@ mod tests {
             created_at: 0,
             client_uri: None,
             auth: Default::default(),
+            resources: Vec::new(),
+            access_token_format: Default::default(),
         }
     }
 

@@ -25,7 +25,7 @@ pub use runtime::{Plugin, Runtime, RuntimeConfig, build_engine};
 
 use crate::clock::Clock;
 use crate::oauth::OAuthError;
-use crate::store::Store;
+use crate::store::{AccessTokenFormat, Store};
 
 /// What host capabilities work with: shared by every call.
 #[derive(Debug, Clone)]
@@ -41,6 +41,35 @@ pub struct HostServices {
     pub keys: Arc<crate::keys::Keys>,
     /// The issuer identifier: the `iss` of what the host signs for a plugin.
     pub issuer: String,
+}
+
+/// What the host binds to the access tokens a call issues, never the plugin:
+/// their form (RFC 9068) and their resources (RFC 8707).
+#[derive(Debug, Clone, Default)]
+pub struct TokenTarget {
+    /// How the client's access tokens look.
+    pub format: AccessTokenFormat,
+    /// `iss` of JWT access tokens: the server's issuer identifier.
+    pub issuer: String,
+    /// The resources registered for the client.
+    pub registered: Vec<String>,
+    /// The resources asked for: a token request's `resource` values (already
+    /// checked against `registered`), or the resources an authorization
+    /// request was validated for. Empty asks for the default: every resource
+    /// the client registered or the grant authorized.
+    pub requested: Vec<String>,
+}
+
+impl TokenTarget {
+    /// What a client's tokens are bound to when it asks for `requested`.
+    pub fn for_client(issuer: &str, client: &crate::store::Client, requested: Vec<String>) -> Self {
+        Self {
+            format: client.access_token_format,
+            issuer: issuer.to_owned(),
+            registered: client.resources.clone(),
+            requested,
+        }
+    }
 }
 
 /// A call's outcome when it did not succeed.

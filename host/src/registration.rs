@@ -8,8 +8,9 @@ use url::{Host, Url};
 
 use crate::client_assertion::{self, JwksError};
 use crate::oauth::client_auth::AuthMethod;
+use crate::oauth::resource::{self, MAX_RESOURCES};
 use crate::secret;
-use crate::store::{Client, ClientAuth, User};
+use crate::store::{AccessTokenFormat, Client, ClientAuth, User};
 
 /// A client as the operator describes it, before validation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub struct ClientRegistration {
     /// `private_key_jwt`: the client's JWK Set of public keys (the text of
     /// the `--jwks` file).
     pub jwks: Option<String>,
+    /// RFC 8707 resources the client may ask tokens for.
+    pub resources: Vec<String>,
+    /// `opaque` or `jwt`; empty means `opaque`.
+    pub access_token_format: String,
 }
 
 /// Why a registration was refused. Messages name the offending value, never a secret.
@@ -67,6 +72,16 @@ pub enum RegistrationError {
     SecretTooShort,
     #[error("client secret must be printable ascii characters")]
     SecretCharacters,
+    #[error("resource {uri:?} {reason} (rfc 8707 §2)")]
+    Resource { uri: String, reason: &'static str },
+    #[error("at most {MAX_RESOURCES} resources per client")]
+    TooManyResources,
+    #[error("access token format {0:?} is neither `opaque` nor `jwt`")]
+    AccessTokenFormat(String),
+    #[error(
+        "access token format `jwt` needs at least one --resource: a jwt access token must name its audience (rfc 9068 §3)"
+    )]
+    JwtWithoutResource,
     #[error(
         "username {0:?} must be 1 to 128 characters, none a control character, without leading or trailing whitespace"
     )]
@@ -209,6 +224,27 @@ pub fn validate(
         _ => {}
     }
 
+    let mut resources = Vec::with_capacity(reg.resources.len());
+    for uri in reg.resources {
+        if let Some(reason) = resource::malformed(&uri) {
+            return Err(RegistrationError::Resource { uri, reason });
+        }
+        if !resources.contains(&uri) {
+            resources.push(uri);
+        }
+    }
+    if resources.len() > MAX_RESOURCES {
+        return Err(RegistrationError::TooManyResources);
+    }
+    let access_token_format = match reg.access_token_format.as_str() {
+        "" => AccessTokenFormat::Opaque,
+        word => AccessTokenFormat::parse(word)
+            .ok_or_else(|| RegistrationError::AccessTokenFormat(word.to_owned()))?,
+    };
+    if access_token_format == AccessTokenFormat::Jwt && resources.is_empty() {
+        return Err(RegistrationError::JwtWithoutResource);
+    }
+
     let (secret_hash, generated) = match (reg.public, reg.secret) {
         (true, _) if reg.introspection => return Err(RegistrationError::PublicIntrospection),
         // Its keys are its credential: no secret exists to leak.
@@ -246,6 +282,8 @@ pub fn validate(
             method: reg.auth_method,
             jwks,
         },
+        resources,
+        access_token_format,
     };
     Ok((client, generated))
 }
@@ -591,6 +629,76 @@ mod tests {
         for (registration, error) in refused {
             assert_eq!(validate(registration, 0).map(|_| ()), Err(error));
         }
+    }
+
+    #[test]
+    fn resources_and_access_token_formats() {
+        let register = |resources: &[&str], format: &str| {
+            validate(
+                ClientRegistration {
+                    resources: strings(resources),
+                    access_token_format: format.into(),
+                    ..confidential()
+                },
+                0,
+            )
+            .map(|(client, _)| (client.resources, client.access_token_format))
+        };
+        // RFC 8707 §2: absolute URIs, kept as given, each once; opaque by default.
+        assert_eq!(
+            register(
+                &[
+                    "https://api.example/",
+                    "urn:example:billing",
+                    "https://api.example/"
+                ],
+                ""
+            ),
+            Ok((
+                strings(&["https://api.example/", "urn:example:billing"]),
+                AccessTokenFormat::Opaque
+            ))
+        );
+        assert_eq!(
+            register(&["https://api.example/"], "jwt"),
+            Ok((strings(&["https://api.example/"]), AccessTokenFormat::Jwt))
+        );
+        assert_eq!(
+            register(&[], "opaque"),
+            Ok((Vec::new(), AccessTokenFormat::Opaque))
+        );
+        // RFC 8707 §2: no fragment, and absolute.
+        assert_eq!(
+            register(&["https://api.example/#x"], ""),
+            Err(RegistrationError::Resource {
+                uri: "https://api.example/#x".into(),
+                reason: "must not contain a fragment"
+            })
+        );
+        assert_eq!(
+            register(&["/api"], ""),
+            Err(RegistrationError::Resource {
+                uri: "/api".into(),
+                reason: "is not an absolute uri"
+            })
+        );
+        // RFC 9068 §3: a JWT access token needs an audience to default to.
+        assert_eq!(
+            register(&[], "jwt"),
+            Err(RegistrationError::JwtWithoutResource)
+        );
+        assert_eq!(
+            register(&["https://api.example/"], "JWT"),
+            Err(RegistrationError::AccessTokenFormat("JWT".into()))
+        );
+        let many: Vec<String> = (0..=MAX_RESOURCES)
+            .map(|i| format!("https://r{i}.example/"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            register(&many, ""),
+            Err(RegistrationError::TooManyResources)
+        );
     }
 
     #[track_caller]

@@ -70,6 +70,11 @@ pub struct Client {
     pub created_at: i64,
     /// How the client authenticates, and what it verifies with.
     pub auth: ClientAuth,
+    /// RFC 8707: the resources (absolute URIs) the client may ask tokens for;
+    /// they are also the audience of its tokens when it asks for none.
+    pub resources: Vec<String>,
+    /// How the client's access tokens look (RFC 9068 for [`AccessTokenFormat::Jwt`]).
+    pub access_token_format: AccessTokenFormat,
 }
 
 /// A client's authentication method and what the server verifies it with,
@@ -83,6 +88,34 @@ pub struct ClientAuth {
     /// `private_key_jwt`: the registered JWK Set of public keys (JSON text,
     /// validated at registration by [`crate::client_assertion::parse_jwks`]).
     pub jwks: Option<String>,
+}
+
+/// The form of a client's access tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// A random string only the server can look up (`/introspect`).
+    #[default]
+    Opaque,
+    /// An RFC 9068 JWT a resource server checks against the JWKS.
+    Jwt,
+}
+
+impl AccessTokenFormat {
+    /// The word `client add --access-token-format` takes and the store keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "opaque" => Some(Self::Opaque),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
 }
 
 /// A user of the built-in login form.
@@ -200,6 +233,9 @@ pub struct NewCode {
     pub grant_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// RFC 8707 §2.2: the resources the authorization allows the token
+    /// request to ask for (bound by the host, never by the plugin).
+    pub resources: Vec<String>,
 }
 
 /// A stored authorization code.
@@ -215,6 +251,8 @@ pub struct CodeRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub redeemed_at: Option<i64>,
+    /// See [`NewCode::resources`].
+    pub resources: Vec<String>,
 }
 
 /// What [`Store::redeem_code`] found.

@@ -2,12 +2,14 @@
 //! client authentication. Nothing here does IO; the host's `endpoint/` feeds
 //! it values.
 
+pub mod access_token;
 pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod error;
 pub mod params;
 pub mod redirect;
+pub mod resource;
 pub mod response_mode;
 pub mod scope;
 

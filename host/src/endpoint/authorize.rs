@@ -36,6 +36,7 @@ impl Registration for Client {
             redirect_uris: &self.redirect_uris,
             grant_types: &self.grant_types,
             scopes: &self.scopes,
+            resources: &self.resources,
         }
     }
 }
@@ -180,6 +181,7 @@ async fn begin(
         response_type: request.response_type,
         response_mode: request.response_mode,
         scope: request.scope,
+        resources: request.resources,
         state: request.state,
         data,
         plugin: Some(request.grant.fingerprint.clone()),

@@ -18,7 +18,9 @@ use super::transaction::{self, SessionUser, Transaction};
 use crate::app::App;
 use crate::oauth::redirect;
 use crate::oauth::{ErrorCode, OAuthError, Params};
-use crate::plugin::{AuthorizationApproval, CallError, Registry, TransactionPluginError};
+use crate::plugin::{
+    AuthorizationApproval, CallError, Registry, TokenTarget, TransactionPluginError,
+};
 use crate::secret;
 use crate::store::Client;
 
@@ -149,7 +151,8 @@ async fn approve(
         scope: transaction.scope.clone(),
         data: transaction.data.clone(),
     };
-    let (params, issued) = match plugin.authorize_response(&approval).await {
+    let target = TokenTarget::for_client(&app.issuer, client, transaction.resources.clone());
+    let (params, issued) = match plugin.authorize_response(&approval, target).await {
         Ok(result) => result,
         Err(CallError::Refused(error)) => return fail(error),
         Err(CallError::Fault(_)) => return fail(OAuthError::server_error()),

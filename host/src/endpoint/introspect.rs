@@ -50,9 +50,10 @@ pub struct Details {
     pub exp: i64,
     pub iat: i64,
     pub iss: String,
-    /// Where the token may be used (RFC 7662 §2.2 `aud`): the `audience` and
-    /// `resource` values of a token exchange (RFC 8693 §2.1); absent when the
-    /// token has no restriction.
+    /// Where the token may be used (RFC 7662 §2.2 `aud`): the resources of
+    /// RFC 8707 (`resource`, or the client's registered ones) or the
+    /// `audience` and `resource` values of a token exchange (RFC 8693 §2.1);
+    /// absent when the token has no restriction.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aud: Vec<String>,
     /// The acting party of a delegation (RFC 8693 §4.1 `act`).
@@ -128,7 +129,13 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
             exp: record.expires_at,
             iat: record.issued_at,
             iss: issuer.to_owned(),
-            aud: record.audience.clone(),
+            // A refresh token's `audience` column holds the resources its
+            // grant may reach (RFC 8707 §2.2); it is used only here, at the
+            // token endpoint, so it has no audience to show.
+            aud: match record.kind {
+                TokenKind::Access => record.audience.clone(),
+                TokenKind::Refresh => Vec::new(),
+            },
             act: record.actor.clone().map(|sub| Actor { sub }),
         }),
     }
@@ -226,6 +233,8 @@ mod tests {
             introspection,
             created_at: 0,
             auth: Default::default(),
+            resources: Vec::new(),
+            access_token_format: Default::default(),
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

@@ -16,8 +16,8 @@ use crate::app::App;
 use crate::client_assertion;
 use crate::oauth::client_assertion::{Accepted, Expectations};
 use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
-use crate::oauth::{OAuthError, scope};
-use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse};
+use crate::oauth::{OAuthError, resource, scope};
+use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse, TokenTarget};
 use crate::ratelimit::{SignInOrigin, Throttled};
 use crate::secret;
 use crate::store::Client;
@@ -67,7 +67,9 @@ async fn exchange(
     };
     // The plugin's manifest names the parameters of its grant that may repeat
     // (`provides.repeatable_parameters`); they reach it as repeated pairs.
-    refuse_repeated(&params, &plugin.manifest.repeatable_parameters)?;
+    let mut repeatable = plugin.manifest.repeatable_parameters.clone();
+    repeatable.push("resource".to_owned());
+    refuse_repeated(&params, &repeatable)?;
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for grant type {grant_type}"
@@ -84,6 +86,20 @@ async fn exchange(
     };
     let mut excluded = vec!["grant_type", "scope"];
     excluded.extend_from_slice(CREDENTIAL_PARAMS);
+    // RFC 8707 §2: `resource` may repeat, and the host checks it against the
+    // registration and binds it to the tokens; a grant that takes `resource`
+    // as its own (RFC 8693, listed in its `repeatable_parameters`) decides it
+    // itself.
+    let host_resources = !(plugin.manifest.repeatable_parameters.iter()).any(|p| p == "resource");
+    let requested = if host_resources {
+        excluded.push("resource");
+        let requested = resource::requested(&params);
+        resource::audience(&requested, resource::Allowed::Registered(&client.resources))?;
+        requested.into_iter().map(str::to_owned).collect()
+    } else {
+        Vec::new()
+    };
+    let target = TokenTarget::for_client(&app.issuer, &client, requested);
     let request = TokenRequest {
         grant_type: grant_type.to_owned(),
         client: client_view(&client),
@@ -96,7 +112,7 @@ async fn exchange(
         .capabilities
         .contains(&Capability::Users)
         .then(|| Arc::new(SignInOrigin::new(login::client_address(app, peer, headers))));
-    let outcome = plugin.exchange_from(&request, origin.clone()).await;
+    let outcome = plugin.exchange_from(&request, origin.clone(), target).await;
     outcome.map_err(|error| {
         if let Some(throttled) = origin.and_then(|origin| origin.throttled()) {
             return Refused::Throttled(throttled);

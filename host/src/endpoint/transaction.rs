@@ -39,6 +39,10 @@ pub struct Transaction {
     #[serde(with = "mode")]
     pub response_mode: ResponseMode,
     pub scope: Vec<String>,
+    /// RFC 8707: the resources the request was authorized for, bound to the
+    /// code the grant issues.
+    #[serde(default)]
+    pub resources: Vec<String>,
     pub state: Option<String>,
     /// What the grant plugin kept (e.g. the PKCE challenge).
     pub data: Vec<(String, String)>,

@@ -3,17 +3,19 @@
 //! `host-error::denied` the plugin sees, logged and counted, never a trap.
 
 use super::Capability;
+use super::TokenTarget;
 use super::bindings::grantbox::plugin::{
     clock, codes, config, key_value, log, random, refresh_tokens, signing, token_exchange, tokens,
     types, users,
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
+use crate::oauth::{access_token, resource};
 use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
-    GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError, TokenKind,
-    TokenRecord,
+    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError,
+    TokenKind, TokenRecord,
 };
 
 use types::HostError;
@@ -155,6 +157,25 @@ impl CallCtx {
         Ok(())
     }
 
+    /// The audience of an access token (RFC 8707): the requested resources,
+    /// each among those the grant was `authorized` for (a redeemed code's or
+    /// refresh token's, §2.2) or else registered for the client; all of
+    /// those when none was requested. A refusal is kept, so the endpoint
+    /// answers `invalid_target` whatever the plugin makes of it.
+    fn audience(&mut self, authorized: Option<&[String]>) -> Result<Vec<String>, HostError> {
+        let requested: Vec<&str> = self.target.requested.iter().map(String::as_str).collect();
+        let allowed = match authorized {
+            Some(resources) => resource::Allowed::Authorized(resources),
+            None => resource::Allowed::Registered(&self.target.registered),
+        };
+        let audience = resource::audience(&requested, allowed);
+        audience.map_err(|error| {
+            let message = error.description.clone().unwrap_or_default();
+            self.invalid_target = Some(error);
+            HostError::InvalidArgument(message)
+        })
+    }
+
     fn services_or_unavailable(&self) -> Result<super::HostServices, HostError> {
         self.services()
             .cloned()
@@ -219,20 +240,26 @@ struct AccessPlan<'a> {
 /// What a refresh token minted with an access token looks like.
 struct RefreshPlan<'a> {
     scope: &'a [String],
+    /// The resources the grant is authorized for (RFC 8707 §2.2), kept in
+    /// the refresh token's `audience` for its rotations.
+    resources: &'a [String],
     /// The family's absolute end; `None` starts a new family now.
     grant_expires_at: Option<i64>,
 }
 
-/// Mints an access token, and a refresh token when `refresh` is given, for one grant.
+/// Mints an access token, and a refresh token when `refresh` is given, for one
+/// grant. The access token is opaque, or for a client registered for JWT
+/// access tokens an RFC 9068 JWT signed by the host's current key; either
+/// way the store keeps its hash, so `/introspect` and `/revoke` find it.
 fn mint(
     services: &super::HostServices,
+    target: &TokenTarget,
     client_id: &str,
     access: AccessPlan<'_>,
     refresh: Option<RefreshPlan<'_>>,
     grant_id: &str,
     now: i64,
-) -> (Vec<NewToken>, tokens::IssuedTokens) {
-    let access_token = secret::new_token();
+) -> Result<(Vec<NewToken>, tokens::IssuedTokens), HostError> {
     let lifetimes = services.lifetimes;
     let AccessPlan {
         subject,
@@ -242,6 +269,37 @@ fn mint(
         not_after,
     } = access;
     let expires_at = (now + lifetimes.access_token).min(not_after.unwrap_or(i64::MAX));
+    let access_token = match target.format {
+        AccessTokenFormat::Opaque => secret::new_token(),
+        AccessTokenFormat::Jwt => {
+            // RFC 9068 §3: a JWT access token always has an audience; one
+            // without a resource (a token exchange that named none) is for
+            // every resource the client registered.
+            let audience = match audience {
+                [] => target.registered.as_slice(),
+                audience => audience,
+            };
+            let jti = secret::new_token();
+            let claims = access_token::claims(&access_token::AccessToken {
+                issuer: &target.issuer,
+                client_id,
+                subject: subject.as_deref(),
+                audience,
+                scope,
+                issued_at: now,
+                expires_at,
+                jti: &jti,
+                actor: actor.as_deref(),
+            });
+            services
+                .keys
+                .sign(access_token::JWT_TYPE, &claims, now)
+                .map_err(|error| {
+                    tracing::error!(%error, "cannot sign an access token");
+                    HostError::Unavailable("cannot sign the access token".into())
+                })?
+        }
+    };
     let mut rows = vec![NewToken {
         token_hash: secret::token_hash(&access_token),
         kind: TokenKind::Access,
@@ -271,7 +329,7 @@ fn mint(
             issued_at: now,
             expires_at: (now + lifetimes.refresh_token_idle).min(grant_expires_at),
             grant_expires_at: Some(grant_expires_at),
-            audience: Vec::new(),
+            audience: plan.resources.to_vec(),
             actor: None,
         });
     }
@@ -283,7 +341,7 @@ fn mint(
         scope: scope.to_vec(),
         grant_id: grant_id.to_owned(),
     };
-    (rows, issued)
+    Ok((rows, issued))
 }
 
 impl types::Host for CallCtx {}
@@ -317,24 +375,33 @@ impl tokens::Host for CallCtx {
             }
             None => (secret::new_grant_id(now), GrantOrigin::New),
         };
+        // A redeemed code's grant reaches only what its authorization did;
+        // a new grant what the client registered.
+        let authorized = (self.authorized_resources.iter())
+            .find(|(id, _)| *id == grant_id)
+            .map(|(_, resources)| resources.clone());
+        let audience = self.audience(authorized.as_deref())?;
+        let grant_resources = authorized.unwrap_or_else(|| audience.clone());
         let refresh = grant.refresh_token && may_refresh;
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: grant.subject,
                 scope: &grant.scope,
-                audience: &[],
+                audience: &audience,
                 actor: None,
                 not_after: None,
             },
             refresh.then_some(RefreshPlan {
                 scope: &grant.scope,
+                resources: &grant_resources,
                 grant_expires_at: None,
             }),
             &grant_id,
             now,
-        );
+        )?;
         self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
@@ -402,6 +469,7 @@ impl token_exchange::Host for CallCtx {
         let not_after = self.looked_up.iter().map(|l| l.expires_at).min();
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: grant.subject,
@@ -413,7 +481,7 @@ impl token_exchange::Host for CallCtx {
             None,
             &grant_id,
             now,
-        );
+        )?;
         self.store_issued(&services, &rows, origin, &issued).await?;
         Ok(issued)
     }
@@ -523,6 +591,8 @@ impl codes::Host for CallCtx {
             grant_id: secret::new_grant_id(now),
             issued_at: now,
             expires_at: now + lifetime,
+            // Validated by the authorization request this call answers.
+            resources: self.target.requested.clone(),
         };
         let started = Clock::instant();
         let stored = services.store.insert_code(&row).await;
@@ -554,6 +624,7 @@ impl codes::Host for CallCtx {
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
             RedeemOutcome::Redeemed(record) => {
                 self.known_grants.push(record.grant_id.clone());
+                (self.authorized_resources).push((record.grant_id.clone(), record.resources));
                 Ok(codes::AuthorizationCode {
                     client_id: record.client_id,
                     subject: record.subject,
@@ -631,25 +702,34 @@ impl refresh_tokens::Host for CallCtx {
                 "scope wider than the refresh token's".into(),
             )));
         }
+        // Checked before the rotation, so a refused resource leaves the
+        // refresh token usable (RFC 8707 §2.2).
+        let audience = self
+            .audience(Some(&record.audience))
+            .map_err(RefreshError::Host)?;
         // The family and subject come from the stored token, never the plugin;
-        // the new refresh token keeps the old one's scope (RFC 6749 §6).
+        // the new refresh token keeps the old one's scope (RFC 6749 §6) and
+        // resources.
         let (rows, issued) = mint(
             &services,
+            &self.target,
             &client_id,
             AccessPlan {
                 subject: record.subject.clone(),
                 scope: &scope,
-                audience: &[],
+                audience: &audience,
                 actor: None,
                 not_after: None,
             },
             Some(RefreshPlan {
                 scope: &record.scope,
+                resources: &record.audience,
                 grant_expires_at: Some(record.grant_expires_at.unwrap_or(record.expires_at)),
             }),
             &record.grant_id,
             now,
-        );
+        )
+        .map_err(RefreshError::Host)?;
         self.reserve_issued(rows.len())
             .map_err(RefreshError::Host)?;
         let started = Clock::instant();

@@ -27,13 +27,13 @@ macro_rules! token_columns {
 
 macro_rules! code_columns {
     () => {
-        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at"
+        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at, resources"
     };
 }
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format"
     };
 }
 
@@ -75,8 +75,8 @@ macro_rules! shared_operations {
                 signing_key_columns, token_columns,
             };
             use $crate::store::{
-                Client, ClientAuth, CodeRecord, GrantOrigin, KvUsage, LoginFailures, NewCode,
-                NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow,
+                AccessTokenFormat, Client, ClientAuth, CodeRecord, GrantOrigin, KvUsage, LoginFailures,
+                NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow,
                 StoreError, StoreErrorKind, TokenKind,
                 TokenRecord, User, audience_from_column, audience_to_column, from_json,
                 join_scope, split_scope, to_hash, to_json, to_kind,
@@ -99,7 +99,7 @@ macro_rules! shared_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -114,6 +114,8 @@ macro_rules! shared_operations {
                     .bind(client.introspection)
                     .bind(client.auth.method.map(|m| m.as_str()))
                     .bind(client.auth.jwks.as_deref())
+                    .bind(audience_to_column(&client.resources)?)
+                    .bind(client.access_token_format.as_str())
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -279,8 +281,8 @@ macro_rules! shared_operations {
                 ) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO codes (code_hash, client_id, subject, redirect_uri, scope, \
-                         data, grant_id, issued_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         data, grant_id, issued_at, expires_at, resources) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(&code.code_hash[..])
                     .bind(&code.client_id)
@@ -291,6 +293,7 @@ macro_rules! shared_operations {
                     .bind(&code.grant_id)
                     .bind(code.issued_at)
                     .bind(code.expires_at)
+                    .bind(audience_to_column(&code.resources)?)
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
@@ -1239,6 +1242,16 @@ macro_rules! shared_operations {
                         },
                         jwks: get(row, "jwks")?,
                     },
+                    resources: audience_from_column(get(row, "resources")?)?,
+                    access_token_format: {
+                        let format: String = get(row, "access_token_format")?;
+                        AccessTokenFormat::parse(&format).ok_or_else(|| {
+                            StoreError::new(
+                                $crate::store::StoreErrorKind::Other,
+                                format!("access_token_format of client `{client_id}` is {format:?}"),
+                            )
+                        })?
+                    },
                     client_id,
                 })
             }
@@ -1285,6 +1298,7 @@ macro_rules! shared_operations {
                     issued_at: get(row, "issued_at")?,
                     expires_at: get(row, "expires_at")?,
                     redeemed_at: get(row, "redeemed_at")?,
+                    resources: audience_from_column(get(row, "resources")?)?,
                     client_id,
                 })
             }

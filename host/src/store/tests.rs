@@ -254,6 +254,8 @@ fn client(client_id: &str) -> Client {
         introspection: false,
         created_at: NOW,
         auth: ClientAuth::default(),
+        resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
+        access_token_format: AccessTokenFormat::Jwt,
     }
 }
 
@@ -304,6 +306,7 @@ fn code(name: &str, client_id: &str, grant_id: &str) -> NewCode {
         grant_id: grant_id.into(),
         issued_at: NOW,
         expires_at: NOW + 60,
+        resources: vec!["https://api.example/".into()],
     }
 }
 
@@ -422,6 +425,8 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         redirect_uris: vec![],
         grant_types: vec!["urn:example:grant".into()],
         scopes: vec![],
+        resources: vec![],
+        access_token_format: AccessTokenFormat::Opaque,
         ..client("b-public")
     };
     store
@@ -873,6 +878,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
             issued_at: expected.issued_at,
             expires_at: expected.expires_at,
             redeemed_at: Some(NOW + 1),
+            resources: expected.resources,
         }
     );
 

@@ -14,7 +14,7 @@
 //! [`Validated`] or one more [`Rejection::Redirect`].
 
 use super::redirect;
-use super::{ErrorCode, OAuthError, Params, ResponseMode, scope};
+use super::{ErrorCode, OAuthError, Params, ResponseMode, resource, scope};
 
 /// Why an authorization request stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct RegisteredClient<'a> {
     pub grant_types: &'a [String],
     /// The scope the client may ask for, and the default when it asks for none.
     pub scopes: &'a [String],
+    /// RFC 8707: the resources the client may ask for, and the default when
+    /// it asks for none.
+    pub resources: &'a [String],
 }
 
 /// A client as the endpoint found it: anything that can show its registration.
@@ -89,6 +92,9 @@ pub struct Validated<C, G> {
     pub response_mode: ResponseMode,
     pub state: Option<String>,
     pub scope: Vec<String>,
+    /// RFC 8707: the resources the grant is authorized for (the requested
+    /// ones, or every registered one).
+    pub resources: Vec<String>,
 }
 
 impl<C, G> Validated<C, G> {
@@ -187,7 +193,8 @@ pub fn validate<C: Registration, R: ResponseTypes>(
             ));
         }
     };
-    if let Some(name) = params.first_repeated() {
+    // RFC 8707 §2: `resource` may repeat; nothing else may.
+    if let Some(name) = params.first_repeated_except(&["resource"]) {
         return Err(fail(
             response_mode,
             OAuthError::invalid_request(format!("parameter {name} is repeated")),
@@ -222,6 +229,11 @@ pub fn validate<C: Registration, R: ResponseTypes>(
         // RFC 6749 §3.3: a missing scope means the pre-defined default, every registered scope.
         None => registration.scopes.to_vec(),
     };
+    let resources = resource::audience(
+        &resource::requested(params),
+        resource::Allowed::Registered(registration.resources),
+    )
+    .map_err(|e| fail(response_mode, e))?;
     Ok(Validated {
         client,
         grant,
@@ -231,6 +243,7 @@ pub fn validate<C: Registration, R: ResponseTypes>(
         response_mode,
         state,
         scope,
+        resources,
     })
 }
 
@@ -280,6 +293,7 @@ mod tests {
         redirect_uris: Vec<String>,
         grant_types: Vec<String>,
         scopes: Vec<String>,
+        resources: Vec<String>,
     }
 
     /// The registered clients, each named for what sets it apart.
@@ -289,6 +303,7 @@ mod tests {
             redirect_uris: strings(redirect_uris),
             grant_types: strings(grant_types),
             scopes: strings(&["read", "write"]),
+            resources: Vec::new(),
         };
         vec![
             client(
@@ -308,6 +323,14 @@ mod tests {
             ),
             client("no_uri", &[], &["authorization_code"]),
             client("implicit_only", &["https://spa.example/cb"], &["implicit"]),
+            Client {
+                resources: strings(&["https://api.example/", "https://billing.example/v1"]),
+                ..client(
+                    "with_resources",
+                    &["https://rs.example/cb"],
+                    &["authorization_code"],
+                )
+            },
         ]
     }
 
@@ -318,6 +341,7 @@ mod tests {
             redirect_uris: &client.redirect_uris,
             grant_types: &client.grant_types,
             scopes: &client.scopes,
+            resources: &client.resources,
         })
     }
 
@@ -343,7 +367,8 @@ mod tests {
     /// One line for an outcome, every field in it, so a row reads as prose:
     /// `page <error>: <description>`, `redirect <error> to <uri> in <mode>
     /// [state <state>]: <description>`, or `accept <grant> for <client> to
-    /// <uri> (<choice>) in <mode> [state <state>] scope <scope>`.
+    /// <uri> (<choice>) in <mode> [state <state>] scope <scope> [resource
+    /// <resources>]`.
     fn summary(outcome: Result<Validated<RegisteredClient<'_>, &str>, Rejection>) -> String {
         let state = |state: &Option<String>| match state {
             Some(state) => format!(" state {state}"),
@@ -368,13 +393,17 @@ mod tests {
                 error.description.unwrap_or_default()
             ),
             Ok(request) => {
+                let resources = match request.resources.as_slice() {
+                    [] => String::new(),
+                    resources => format!(" resource {}", resources.join(" ")),
+                };
                 let choice = match request.redirect_uri_choice {
                     RedirectUriChoice::Exact => "exact",
                     RedirectUriChoice::LoopbackPort => "loopback port",
                     RedirectUriChoice::OnlyRegistered => "only registered",
                 };
                 format!(
-                    "accept {} for {} to {} ({choice}) in {}{} scope {}",
+                    "accept {} for {} to {} ({choice}) in {}{} scope {}{resources}",
                     request.response_type.join("+"),
                     request.client.client_id,
                     request.redirect_uri,
@@ -607,6 +636,50 @@ mod tests {
         check(
             "client_id=web&response_type=token&scope=read%20admin&state=xyz",
             "redirect invalid_scope to https://web.example/cb in fragment state xyz: scope admin is not allowed for this client",
+        );
+    }
+
+    #[test]
+    fn the_resources_are_registered_ones() {
+        // RFC 8707 §2: a registered resource is authorized for the grant.
+        check(
+            "client_id=with_resources&response_type=code&resource=https://api.example/",
+            "accept code for with_resources to https://rs.example/cb (only registered) in query scope read write resource https://api.example/",
+        );
+        // RFC 8707 §2: resource may repeat at the authorization endpoint.
+        check(
+            "client_id=with_resources&response_type=code&resource=https://api.example/&resource=https://billing.example/v1",
+            "accept code for with_resources to https://rs.example/cb (only registered) in query scope read write resource https://api.example/ https://billing.example/v1",
+        );
+        // RFC 9068 §3: without resource, the grant covers every registered resource.
+        check(
+            "client_id=with_resources&response_type=code",
+            "accept code for with_resources to https://rs.example/cb (only registered) in query scope read write resource https://api.example/ https://billing.example/v1",
+        );
+        // RFC 8707 §2: an unregistered resource is invalid_target, sent back to the client.
+        check(
+            "client_id=with_resources&response_type=code&resource=https://evil.example/&state=xyz",
+            "redirect invalid_target to https://rs.example/cb in query state xyz: resource https://evil.example/ is not registered for the client",
+        );
+        // RFC 8707 §2: a resource that is not an absolute URI is invalid_target.
+        check(
+            "client_id=with_resources&response_type=code&resource=api",
+            "redirect invalid_target to https://rs.example/cb in query: resource api is not an absolute uri",
+        );
+        // RFC 8707 §2: a resource with a fragment is invalid_target.
+        check(
+            "client_id=with_resources&response_type=code&resource=https://api.example/%23top",
+            "redirect invalid_target to https://rs.example/cb in query: resource https://api.example/#top must not contain a fragment",
+        );
+        // A client that registered no resource may not name one.
+        check(
+            "client_id=web&response_type=token&resource=https://api.example/",
+            "redirect invalid_target to https://web.example/cb in fragment: resource https://api.example/ is not registered for the client",
+        );
+        // RFC 6749 §3.1: only resource may repeat; another repeated parameter still fails.
+        check(
+            "client_id=with_resources&response_type=code&resource=https://api.example/&state=a&state=b",
+            "redirect invalid_request to https://rs.example/cb in query: parameter state is repeated",
         );
     }
 

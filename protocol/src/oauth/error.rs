@@ -29,6 +29,9 @@ pub enum ErrorCode {
     ServerError,
     /// The server is currently unable to handle the request (overload, maintenance, database down).
     TemporarilyUnavailable,
+    /// RFC 8707 §2: the requested resource is invalid, missing, unknown, or
+    /// malformed.
+    InvalidTarget,
     /// An extension error code, e.g. `authorization_pending` (RFC 8628 §3.5).
     Extension(String),
 }
@@ -47,6 +50,7 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidTarget => "invalid_target",
             Self::Extension(code) => code,
         }
     }
@@ -66,6 +70,7 @@ impl ErrorCode {
             "access_denied" => Self::AccessDenied,
             "server_error" => Self::ServerError,
             "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            "invalid_target" => Self::InvalidTarget,
             other if is_error_text(other) && !other.is_empty() && !other.contains(' ') => {
                 Self::Extension(other.to_owned())
             }
@@ -123,6 +128,10 @@ impl OAuthError {
 
     pub fn unauthorized_client(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, description)
+    }
+
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     pub fn unsupported_grant_type(description: impl Into<String>) -> Self {

@@ -14,6 +14,7 @@ mod client_library;
 mod faults;
 mod hardening;
 mod hot_swap;
+mod jwt_access_tokens;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::plugin::bindings::{Plugin as PluginWorld, wit};
 use crate::plugin::{
     AuthorizationApproval, AuthorizationRequest, CallError, ClientView, Fault, FaultKind,
-    PluginInfo, TokenRequest, TokenResponse,
+    PluginInfo, TokenRequest, TokenResponse, TokenTarget,
 };
 
 /// The least deadline of the `info` call at load (see `Plugin::info`).
@@ -72,15 +72,17 @@ impl Plugin {
 
     /// Runs a token-endpoint exchange.
     pub async fn exchange(&self, request: &TokenRequest) -> Result<TokenResponse, CallError> {
-        self.exchange_from(request, None).await
+        self.exchange_from(request, None, TokenTarget::default())
+            .await
     }
 
     /// Runs a token-endpoint exchange whose password checks are throttled by
-    /// `origin`'s address.
+    /// `origin`'s address and whose access tokens are bound to `target`.
     pub async fn exchange_from(
         &self,
         request: &TokenRequest,
         origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
+        target: TokenTarget,
     ) -> Result<TokenResponse, CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
         async {
@@ -88,6 +90,7 @@ impl Plugin {
                 .begin(Some(request.client.clone()), self.shared.timeout)
                 .await?;
             call.store.data_mut().sign_in_origin = origin;
+            call.store.data_mut().target = target;
             let wit_request = wit::TokenRequest::from(request);
             let result = call
                 .instance
@@ -95,7 +98,14 @@ impl Plugin {
                 .call_exchange(&mut call.store, &wit_request)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
-            let response: TokenResponse = match self.finish("exchange", call, result)? {
+            let invalid_target = call.store.data_mut().invalid_target.take();
+            let finished = self.finish("exchange", call, result);
+            // The host refused a resource: that is the answer, whatever the
+            // plugin made of the refusal.
+            if let Some(error) = invalid_target {
+                return Err(CallError::Refused(error));
+            }
+            let response: TokenResponse = match finished? {
                 Ok(response) => response.into(),
                 Err(error) => return Err(CallError::Refused(error.into())),
             };
@@ -138,15 +148,18 @@ impl Plugin {
 
     /// Issues the response parameters of an approved transaction. Returns the
     /// parameters and what the host issued during the call.
+    /// `target` binds the resources of the transaction to what it issues.
     pub async fn authorize_response(
         &self,
         approval: &AuthorizationApproval,
+        target: TokenTarget,
     ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
         async {
             let mut call = self
                 .begin(Some(approval.client.clone()), self.shared.timeout)
                 .await?;
+            call.store.data_mut().target = target;
             let wit_approval = wit::AuthorizationApproval::from(approval);
             let result = call
                 .instance
@@ -154,9 +167,12 @@ impl Plugin {
                 .call_authorize_response(&mut call.store, &wit_approval)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
-            let params = self
-                .finish("authorize_response", call, result)?
-                .map_err(|error| CallError::Refused(error.into()))?;
+            let invalid_target = call.store.data_mut().invalid_target.take();
+            let finished = self.finish("authorize_response", call, result);
+            if let Some(error) = invalid_target {
+                return Err(CallError::Refused(error));
+            }
+            let params = finished?.map_err(|error| CallError::Refused(error.into()))?;
             Ok((params, issued))
         }
         .instrument(span)
@@ -197,6 +213,9 @@ impl Plugin {
             client,
             issued: Vec::new(),
             known_grants: Vec::new(),
+            authorized_resources: Vec::new(),
+            target: TokenTarget::default(),
+            invalid_target: None,
             looked_up: Vec::new(),
             found_refresh: None,
             sign_in_origin: None,

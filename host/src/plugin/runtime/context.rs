@@ -9,7 +9,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::CallShared;
-use crate::plugin::{Capability, ClientView, HostServices};
+use crate::oauth::OAuthError;
+use crate::plugin::{Capability, ClientView, HostServices, TokenTarget};
 use crate::store::TokenRecord;
 
 /// The data of one call's `Store`.
@@ -25,6 +26,14 @@ pub(in crate::plugin) struct CallCtx {
     pub(in crate::plugin) issued: Vec<String>,
     /// Token families this call learned from redeemed codes.
     pub(in crate::plugin) known_grants: Vec<String>,
+    /// The resources each redeemed code's grant was authorized for (RFC
+    /// 8707 §2.2), by grant id.
+    pub(in crate::plugin) authorized_resources: Vec<(String, Vec<String>)>,
+    /// The form and resources of the access tokens this call issues.
+    pub(in crate::plugin) target: TokenTarget,
+    /// Set when an issue was refused for its resources: the endpoint then
+    /// answers `invalid_target`, whatever the plugin made of the refusal.
+    pub(in crate::plugin) invalid_target: Option<OAuthError>,
     /// Tokens `token-exchange.lookup` found in this call: their family and
     /// expiry. An exchange may join only these families and never outlives them.
     pub(in crate::plugin) looked_up: Vec<LookedUp>,
