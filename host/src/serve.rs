@@ -407,8 +407,6 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         secret: None,
         client_uri: None,
         ..ClientRegistration::default()
-        resources: Vec::new(),
-        access_token_format: String::new(),
     };
     let (client, secret) = registration::validate(registration, clock.now())?;
     match store.insert_client(&client).await {
