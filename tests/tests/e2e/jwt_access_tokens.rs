@@ -350,10 +350,10 @@ fn assert_claims(
     assert_eq!(names.len(), 8, "exactly the RFC 9068 claims: {names:?}");
 }
 
-#[test]
-fn jwt_access_tokens_verify_offline_against_the_jwks() {
-    let server = server_with_alice();
-    let svc = server
+/// `svc`: client credentials for `read`, JWT access tokens for [`API`];
+/// returns its secret.
+fn jwt_service_client(server: &Server) -> String {
+    server
         .client_add(&[
             "svc",
             "--grant-type",
@@ -365,7 +365,13 @@ fn jwt_access_tokens_verify_offline_against_the_jwks() {
             "--resource",
             API,
         ])
-        .expect("svc gets a secret");
+        .expect("svc gets a secret")
+}
+
+#[test]
+fn jwt_access_tokens_verify_offline_against_the_jwks() {
+    let server = server_with_alice();
+    let svc = jwt_service_client(&server);
     let pw = server
         .client_add(&[
             "pw",
@@ -543,19 +549,7 @@ fn a_jwt_signed_before_a_rotation_still_verifies_after_it() {
         extra_args: vec!["--config".into(), config.clone()],
         ..Default::default()
     });
-    let secret = server
-        .client_add(&[
-            "svc",
-            "--grant-type",
-            "client_credentials",
-            "--scope",
-            "read",
-            "--access-token-format",
-            "jwt",
-            "--resource",
-            API,
-        ])
-        .expect("svc gets a secret");
+    let secret = jwt_service_client(&server);
     let token = || {
         let (status, body, _) = token_request(
             &server,
