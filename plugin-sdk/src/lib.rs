@@ -1,8 +1,9 @@
 //! Write Grantbox grant plugins in Rust: implement [`Grant`], call
 //! [`export!`], and test the logic natively with [`testing::TestHost`].
 //!
-//! A plugin is a WebAssembly component exporting the `grant` interface of
-//! `grantbox:plugin@1.2.0` (`wit/plugin.wit` in this crate). The host
+//! A plugin is a WebAssembly component exporting the `grant`, `endpoint` and
+//! `user-step` interfaces of `grantbox:plugin@1.3.0` (`wit/plugin.wit` in this
+//! crate; [`Grant`]'s defaults fill what a plugin does not serve). The host
 //! authenticates the client, checks the scope against the registration and
 //! then calls the plugin; the plugin reaches the host only through the
 //! capability functions in [`host`], each allowed only when its manifest asks
@@ -89,17 +90,19 @@ mod types;
 
 pub use params::{optional_param, param, repeated_param};
 pub use types::{
-    AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant,
-    ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens, OAuthError, Params, PluginInfo,
-    RedeemError, RefreshError, ResponseMode, ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest,
-    TokenResponse,
+    Approval, AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant,
+    EndpointRequest, EndpointResponse, ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens,
+    OAuthError, Params, PendingAuthorization, PluginInfo, RedeemError, RefreshError, ResponseMode,
+    ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest, TokenResponse, UserCodeEntry,
+    UserCodeOutcome, UserDecision,
 };
 
 /// The WIT package and version this SDK is built against. A manifest's
 /// `interface` names the lowest version the plugin needs: `@1.0.0` unless it
-/// uses something added later (e.g. [`host::token_exchange`], since 1.1.0, or [`host::signing`], since
-/// 1.2.0).
-pub const INTERFACE: &str = "grantbox:plugin@1.2.0";
+/// uses something added later (e.g. [`host::token_exchange`], since 1.1.0,
+/// [`host::signing`], since 1.2.0, or plugin endpoints and user steps, since
+/// 1.3.0).
+pub const INTERFACE: &str = "grantbox:plugin@1.3.0";
 
 /// A grant plugin: the `grant` interface of the WIT, with defaults for the
 /// endpoints a plugin does not serve.
@@ -145,6 +148,40 @@ pub trait Grant {
             request.grant_type
         )))
     }
+
+    /// Answers a request to one of the endpoints the manifest declares in
+    /// `[[provides.endpoints]]` (since 1.3.0).
+    ///
+    /// The default answers `server_error`: the host calls it only for a path
+    /// the manifest declares, so a plugin that declares one must implement it.
+    fn endpoint(request: EndpointRequest) -> Result<EndpointResponse, OAuthError> {
+        Err(OAuthError::server_error(format!(
+            "endpoint `{}` is not implemented by this plugin",
+            request.path
+        )))
+    }
+
+    /// Says what a user code entered at one of the manifest's
+    /// `[[provides.user-steps]]` stands for (since 1.3.0); `None` for a code
+    /// that is wrong, expired or used.
+    ///
+    /// The default knows no code.
+    fn find_user_code(entry: UserCodeEntry) -> Result<Option<PendingAuthorization>, OAuthError> {
+        let _ = entry;
+        Ok(None)
+    }
+
+    /// Records a signed-in user's decision on what a user code stood for
+    /// (since 1.3.0).
+    ///
+    /// The default answers `server_error`: the host calls it only after
+    /// [`Grant::find_user_code`] found the code.
+    fn complete_user_code(outcome: UserCodeOutcome) -> Result<(), OAuthError> {
+        Err(OAuthError::server_error(format!(
+            "user step `{}` is not implemented by this plugin",
+            outcome.step
+        )))
+    }
 }
 
 impl<G: Grant> bindings::exports::grantbox::plugin::grant::Guest for G {
@@ -162,6 +199,22 @@ impl<G: Grant> bindings::exports::grantbox::plugin::grant::Guest for G {
 
     fn exchange(request: TokenRequest) -> Result<TokenResponse, OAuthError> {
         G::exchange(request)
+    }
+}
+
+impl<G: Grant> bindings::exports::grantbox::plugin::endpoint::Guest for G {
+    fn handle(request: EndpointRequest) -> Result<EndpointResponse, OAuthError> {
+        G::endpoint(request)
+    }
+}
+
+impl<G: Grant> bindings::exports::grantbox::plugin::user_step::Guest for G {
+    fn find_user_code(entry: UserCodeEntry) -> Result<Option<PendingAuthorization>, OAuthError> {
+        G::find_user_code(entry)
+    }
+
+    fn complete_user_code(outcome: UserCodeOutcome) -> Result<(), OAuthError> {
+        G::complete_user_code(outcome)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The curated re-exports of the WIT types and the small constructors that
 //! make them pleasant to build; no other SDK module names the generated paths.
 
+use crate::bindings::exports::grantbox::plugin::{endpoint, user_step};
 use crate::bindings::grantbox::plugin::{codes, refresh_tokens, token_exchange, tokens, types};
 
 /// Name/value pairs: request parameters, transaction data, response parameters.
@@ -17,6 +18,11 @@ pub use codes::{AuthorizationCode, CodeGrant, RedeemError};
 pub use refresh_tokens::RefreshError;
 pub use token_exchange::{ExchangeGrant, ExchangedTokenInfo};
 pub use tokens::{IssuedTokens, TokenGrant, TokenInfo};
+
+pub use endpoint::{EndpointRequest, EndpointResponse};
+pub use user_step::{
+    Approval, Decision as UserDecision, PendingAuthorization, UserCodeEntry, UserCodeOutcome,
+};
 
 impl PluginInfo {
     /// Provides nothing yet; add types with [`PluginInfo::grant_type`] and

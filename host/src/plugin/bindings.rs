@@ -17,7 +17,69 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::exports::grantbox::plugin::{endpoint, grant, user_step};
 pub use self::grantbox::plugin::types as wit;
+
+/// Where a plugin's exports are, looked up once at load: `grant` always;
+/// `endpoint` and `user-step` (since 1.3.0) only when the component has them,
+/// so a plugin built against an older minor still loads.
+#[derive(Clone)]
+#[allow(dead_code)] // `endpoint` and `user-step` have no caller yet
+pub struct ExportIndices {
+    grant: grant::GuestIndices,
+    endpoint: Option<endpoint::GuestIndices>,
+    user_step: Option<user_step::GuestIndices>,
+}
+
+#[allow(dead_code)]
+impl ExportIndices {
+    pub fn new<T>(pre: &wasmtime::component::InstancePre<T>) -> wasmtime::Result<Self> {
+        Ok(Self {
+            grant: grant::GuestIndices::new(pre)?,
+            endpoint: endpoint::GuestIndices::new(pre).ok(),
+            user_step: user_step::GuestIndices::new(pre).ok(),
+        })
+    }
+
+    /// Whether the component exports `endpoint` and `user-step`.
+    pub fn has_endpoint(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    pub fn has_user_step(&self) -> bool {
+        self.user_step.is_some()
+    }
+
+    pub fn grant(
+        &self,
+        store: impl wasmtime::AsContextMut,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<grant::Guest> {
+        self.grant.load(store, instance)
+    }
+
+    pub fn endpoint(
+        &self,
+        store: impl wasmtime::AsContextMut,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<endpoint::Guest> {
+        let indices = self.endpoint.as_ref().ok_or_else(|| {
+            wasmtime::Error::msg("the component does not export `grantbox:plugin/endpoint`")
+        })?;
+        indices.load(store, instance)
+    }
+
+    pub fn user_step(
+        &self,
+        store: impl wasmtime::AsContextMut,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<user_step::Guest> {
+        let indices = self.user_step.as_ref().ok_or_else(|| {
+            wasmtime::Error::msg("the component does not export `grantbox:plugin/user-step`")
+        })?;
+        indices.load(store, instance)
+    }
+}
 
 impl From<&ClientView> for wit::Client {
     fn from(client: &ClientView) -> Self {

@@ -25,9 +25,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::warn;
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 
-use super::bindings::{Plugin as PluginWorld, PluginPre};
+use super::bindings::{ExportIndices, Plugin as PluginWorld};
 use super::manifest::{HOST_INTERFACE, INTERFACE_PACKAGE, InterfaceVersion, LimitCaps, Manifest};
 use super::{Capability, HostServices, PluginInfo};
 use context::KeyValueQuota;
@@ -87,7 +87,8 @@ pub struct Plugin {
     /// What identifies this version of the plugin across reloads, restarts
     /// and instances (see [`fingerprint`]); computed once at load.
     pub fingerprint: String,
-    pre: PluginPre<CallCtx>,
+    pre: InstancePre<CallCtx>,
+    exports: ExportIndices,
     shared: Arc<CallShared>,
 }
 
@@ -164,7 +165,7 @@ impl Runtime {
                 manifest.wasm_file
             )
         })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| {
+        let exports = ExportIndices::new(&instance_pre).map_err(|e| {
             format!(
                 "{source}: wasm.file: {} lacks an export: {e:#}",
                 manifest.wasm_file
@@ -204,7 +205,8 @@ impl Runtime {
             info: PluginInfo::default(),
             capabilities,
             fingerprint,
-            pre,
+            pre: instance_pre,
+            exports,
             shared,
         };
         let info = plugin

@@ -12,7 +12,7 @@ use super::Capability;
 /// The interface version this host implements (the WIT package of `plugin-sdk/wit`).
 pub const HOST_INTERFACE: InterfaceVersion = InterfaceVersion {
     major: 1,
-    minor: 2,
+    minor: 3,
     patch: 0,
 };
 /// The WIT package name plugins are built against.

@@ -14,11 +14,13 @@ use super::fault::{classify, record_fault};
 use super::ticker::Ticking;
 use super::{CallCtx, Plugin};
 use crate::clock::Clock;
-use crate::plugin::bindings::{Plugin as PluginWorld, wit};
+use crate::plugin::bindings::exports::grantbox::plugin::grant;
+use crate::plugin::bindings::wit;
 use crate::plugin::{
     AuthorizationApproval, AuthorizationRequest, CallError, ClientView, Fault, FaultKind,
     PluginInfo, TokenRequest, TokenResponse, TokenTarget,
 };
+use wasmtime::component::Instance;
 
 /// The least deadline of the `info` call at load (see `Plugin::info`).
 const LOAD_DEADLINE: Duration = Duration::from_secs(2);
@@ -39,7 +41,11 @@ const WALL_CLOCK_FACTOR: u32 = 10;
 /// A store and a fresh instance for one call.
 struct Call {
     store: Store<CallCtx>,
-    instance: PluginWorld,
+    /// The instance's `grant` export.
+    grant: grant::Guest,
+    /// The instance, for the exports added after 1.0 (`endpoint`, `user-step`).
+    #[allow(dead_code)]
+    instance: Instance,
     _ticking: Ticking,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -62,11 +68,7 @@ impl Plugin {
         let mut call = self
             .begin(None, self.shared.timeout.max(LOAD_DEADLINE))
             .await?;
-        let result = call
-            .instance
-            .grantbox_plugin_grant()
-            .call_info(&mut call.store)
-            .await;
+        let result = call.grant.call_info(&mut call.store).await;
         self.finish("info", call, result).map(PluginInfo::from)
     }
 
@@ -93,8 +95,7 @@ impl Plugin {
             call.store.data_mut().target = target;
             let wit_request = wit::TokenRequest::from(request);
             let result = call
-                .instance
-                .grantbox_plugin_grant()
+                .grant
                 .call_exchange(&mut call.store, &wit_request)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
@@ -135,8 +136,7 @@ impl Plugin {
                 .await?;
             let wit_request = wit::AuthorizationRequest::from(request);
             let result = call
-                .instance
-                .grantbox_plugin_grant()
+                .grant
                 .call_authorize_request(&mut call.store, &wit_request)
                 .await;
             self.finish("authorize_request", call, result)?
@@ -162,8 +162,7 @@ impl Plugin {
             call.store.data_mut().target = target;
             let wit_approval = wit::AuthorizationApproval::from(approval);
             let result = call
-                .instance
-                .grantbox_plugin_grant()
+                .grant
                 .call_authorize_response(&mut call.store, &wit_approval)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
@@ -245,8 +244,14 @@ impl Plugin {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let instance = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
+        let loaded = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => {
+                (self.exports.grant(&mut store, &instance)).map(|grant| (instance, grant))
+            }
+            Err(e) => Err(e),
+        };
+        let (instance, grant) = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 let fault = classify(&e, store.data());
                 record_fault(&self.shared, &fault);
@@ -255,6 +260,7 @@ impl Plugin {
         };
         Ok(Call {
             store,
+            grant,
             instance,
             _ticking: ticking,
             _permit: permit,
