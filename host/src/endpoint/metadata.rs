@@ -170,4 +170,23 @@ mod tests {
         assert!(json.get("code_challenge_methods_supported").is_none());
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
     }
+
+    /// A plugin endpoint may not claim a key of this document: the manifest
+    /// refuses the keys the host writes, so that list must hold every one.
+    #[test]
+    fn every_key_the_host_writes_is_reserved_from_plugins() {
+        let mut document = build(
+            "https://as.example",
+            &Registry::default(),
+            Some(vec!["read".into()]),
+        );
+        document.code_challenge_methods_supported = Some(vec!["S256"]);
+        let json = serde_json::to_value(&document).unwrap();
+        for key in json.as_object().unwrap().keys() {
+            assert!(
+                crate::plugin::manifest::HOST_METADATA_KEYS.contains(&key.as_str()),
+                "{key} is written by the host but a plugin endpoint may claim it"
+            );
+        }
+    }
 }

@@ -37,6 +37,10 @@ pub struct Manifest {
     /// Token-endpoint parameters of this plugin's grant types that may repeat
     /// (e.g. RFC 8693 `audience` and `resource`); every other one may not.
     pub repeatable_parameters: Vec<String>,
+    /// The plugin's own `POST` endpoints (`[[provides.endpoints]]`, since 1.3.0).
+    pub endpoints: Vec<EndpointDecl>,
+    /// The plugin's user code steps (`[[provides.user_steps]]`, since 1.3.0).
+    pub user_steps: Vec<UserStepDecl>,
     pub memory_bytes: usize,
     /// Guest work a call may do, in milliseconds of a reference core's time
     /// (counted in fuel, so waiting for a core does not count).
@@ -53,6 +57,100 @@ pub struct Manifest {
     pub key_value_write_bytes: u64,
     /// The `[config]` table as JSON, handed to the plugin unchanged.
     pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A plugin endpoint: a `POST` path of the host the plugin answers (through
+/// the WIT `endpoint` export), e.g. RFC 8628's device authorization endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointDecl {
+    /// Starts with `/`, e.g. `/device_authorization`.
+    pub path: String,
+    /// Whether the host authenticates the client as at the token endpoint
+    /// (default true); when false the plugin gets no client.
+    pub authenticate_client: bool,
+    /// The RFC 8414 metadata key that advertises the issuer followed by the path.
+    pub metadata: Option<String>,
+}
+
+/// A user code step: a page of the host at `path` where a signed-in user
+/// enters a code the plugin resolves (through the WIT `user-step` export).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStepDecl {
+    /// Starts with `/`, e.g. `/device`.
+    pub path: String,
+}
+
+/// The interface that introduced plugin endpoints and user steps.
+pub const ENDPOINTS_SINCE: InterfaceVersion = InterfaceVersion {
+    major: 1,
+    minor: 3,
+    patch: 0,
+};
+
+/// Paths the host routes itself; a plugin path may not be one of them.
+/// Entries ending in `/` are prefixes: the path itself without the slash and
+/// everything below it.
+pub const HOST_PATHS: [&str; 13] = [
+    "/authorize/",
+    "/token",
+    "/introspect",
+    "/revoke",
+    "/login",
+    "/logout",
+    "/jwks",
+    "/healthz",
+    "/static/",
+    "/favicon.ico",
+    "/.well-known/",
+    "/admin/",
+    "/metrics",
+];
+
+/// RFC 8414 §2 metadata keys the host writes itself (`endpoint/metadata.rs`
+/// checks this list against its document); a plugin endpoint may not claim one.
+pub const HOST_METADATA_KEYS: [&str; 19] = [
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "introspection_endpoint",
+    "revocation_endpoint",
+    "jwks_uri",
+    "grant_types_supported",
+    "response_types_supported",
+    "response_modes_supported",
+    "code_challenge_methods_supported",
+    "token_endpoint_auth_methods_supported",
+    "introspection_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_methods_supported",
+    "token_endpoint_auth_signing_alg_values_supported",
+    "introspection_endpoint_auth_signing_alg_values_supported",
+    "revocation_endpoint_auth_signing_alg_values_supported",
+    "scopes_supported",
+    "authorization_response_iss_parameter_supported",
+    "registration_endpoint",
+];
+
+/// Whether a plugin path is one the host routes itself (see [`HOST_PATHS`]).
+pub fn is_host_path(path: &str) -> bool {
+    HOST_PATHS.iter().any(|host| match host.strip_suffix('/') {
+        Some(prefix) => path == prefix || path.starts_with(host),
+        None => path == *host,
+    })
+}
+
+/// Whether `path` is a plugin path: `/`, then segments of `[a-z0-9_-]`
+/// separated by single slashes, no trailing slash.
+pub fn is_plugin_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
 }
 
 /// `major.minor.patch` of the `grantbox:plugin` WIT package.
@@ -176,6 +274,29 @@ struct RawProvides {
     grant_types: Vec<String>,
     #[serde(default)]
     repeatable_parameters: Vec<String>,
+    #[serde(default)]
+    endpoints: Vec<RawEndpoint>,
+    #[serde(default)]
+    user_steps: Vec<RawUserStep>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    path: String,
+    #[serde(default = "default_true")]
+    authenticate_client: bool,
+    metadata: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUserStep {
+    path: String,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Deserialize, Default)]
@@ -340,6 +461,7 @@ impl Manifest {
                 "the plugin provides neither a response type nor a grant type".into(),
             ));
         }
+        let (endpoints, user_steps) = validate_paths(&raw.provides, interface, &error)?;
         let memory_mib = raw.limits.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB);
         let memory_bytes =
             usize::try_from(memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
@@ -425,6 +547,8 @@ impl Manifest {
             response_types,
             grant_types: raw.provides.grant_types,
             repeatable_parameters: raw.provides.repeatable_parameters,
+            endpoints,
+            user_steps,
             memory_bytes,
             timeout_ms,
             host_calls,
@@ -443,6 +567,103 @@ impl Manifest {
             .unwrap_or_else(|| Path::new("."))
             .join(&self.wasm_file)
     }
+}
+
+/// Checks `[[provides.endpoints]]` and `[[provides.user_steps]]`: the
+/// interface that has them, path syntax, no host path, no path twice, and
+/// metadata keys of RFC 8414's form that the host does not write itself.
+fn validate_paths(
+    provides: &RawProvides,
+    interface: InterfaceVersion,
+    error: &dyn Fn(&str, String) -> ManifestError,
+) -> Result<(Vec<EndpointDecl>, Vec<UserStepDecl>), ManifestError> {
+    let declared = [
+        ("provides.endpoints", !provides.endpoints.is_empty()),
+        ("provides.user_steps", !provides.user_steps.is_empty()),
+    ];
+    for (field, present) in declared {
+        if present && !ENDPOINTS_SINCE.runs_on(interface) {
+            return Err(error(
+                field,
+                format!("needs {ENDPOINTS_SINCE} but the manifest names {interface}"),
+            ));
+        }
+    }
+    let paths = provides
+        .endpoints
+        .iter()
+        .map(|e| ("provides.endpoints", &e.path))
+        .chain(
+            provides
+                .user_steps
+                .iter()
+                .map(|s| ("provides.user_steps", &s.path)),
+        );
+    let mut seen = BTreeSet::new();
+    for (field, path) in paths {
+        if !is_plugin_path(path) {
+            return Err(error(
+                field,
+                format!(
+                    "path {path:?} must be \"/\" and segments of a-z, 0-9, _ or - separated by \"/\""
+                ),
+            ));
+        }
+        if is_host_path(path) {
+            return Err(error(
+                field,
+                format!("path {path:?} is a path the host routes itself"),
+            ));
+        }
+        if !seen.insert(path.as_str()) {
+            return Err(error(field, format!("path {path:?} is declared twice")));
+        }
+    }
+    let mut keys = BTreeSet::new();
+    for endpoint in &provides.endpoints {
+        let Some(key) = &endpoint.metadata else {
+            continue;
+        };
+        let well_formed = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !well_formed {
+            return Err(error(
+                "provides.endpoints",
+                format!("metadata {key:?} must be lowercase letters, digits or _"),
+            ));
+        }
+        if HOST_METADATA_KEYS.contains(&key.as_str()) {
+            return Err(error(
+                "provides.endpoints",
+                format!("metadata {key:?} is a key the host writes itself"),
+            ));
+        }
+        if !keys.insert(key.as_str()) {
+            return Err(error(
+                "provides.endpoints",
+                format!("metadata {key:?} is declared twice"),
+            ));
+        }
+    }
+    let endpoints = provides
+        .endpoints
+        .iter()
+        .map(|e| EndpointDecl {
+            path: e.path.clone(),
+            authenticate_client: e.authenticate_client,
+            metadata: e.metadata.clone(),
+        })
+        .collect();
+    let user_steps = provides
+        .user_steps
+        .iter()
+        .map(|s| UserStepDecl {
+            path: s.path.clone(),
+        })
+        .collect();
+    Ok((endpoints, user_steps))
 }
 
 /// Whether `[wasm] file` names a file beside `plugin.toml`: no directory,
@@ -623,6 +844,166 @@ grant_types = ["urn:x"]
             let error = error_of(&with(&format!("\"{host_read}\"")));
             assert!(error.contains("provides.repeatable_parameters"), "{error}");
             assert!(error.contains(host_read), "{error}");
+        }
+    }
+
+    fn with_paths(interface: &str, tables: &str) -> String {
+        format!("{}{tables}", manifest("").replace("@1.0.0", interface))
+    }
+
+    #[test]
+    fn endpoints_and_user_steps_are_read() {
+        let text = with_paths(
+            "@1.3.0",
+            r#"
+[[provides.endpoints]]
+path = "/device_authorization"
+metadata = "device_authorization_endpoint"
+
+[[provides.endpoints]]
+path = "/x/open-door"
+authenticate_client = false
+
+[[provides.user_steps]]
+path = "/device"
+"#,
+        );
+        let m = Manifest::parse(&text, "p", CAPS).unwrap();
+        assert_eq!(
+            m.endpoints,
+            vec![
+                EndpointDecl {
+                    path: "/device_authorization".into(),
+                    authenticate_client: true,
+                    metadata: Some("device_authorization_endpoint".into()),
+                },
+                EndpointDecl {
+                    path: "/x/open-door".into(),
+                    authenticate_client: false,
+                    metadata: None,
+                },
+            ]
+        );
+        assert_eq!(
+            m.user_steps,
+            vec![UserStepDecl {
+                path: "/device".into()
+            }]
+        );
+        let plain = Manifest::parse(&manifest(""), "p", CAPS).unwrap();
+        assert!(plain.endpoints.is_empty() && plain.user_steps.is_empty());
+    }
+
+    #[test]
+    fn endpoints_and_user_steps_are_checked() {
+        let endpoint = |path: &str, extra: &str| {
+            with_paths(
+                "@1.3.0",
+                &format!("\n[[provides.endpoints]]\npath = \"{path}\"\n{extra}\n"),
+            )
+        };
+        let step = |path: &str| {
+            with_paths(
+                "@1.3.0",
+                &format!("\n[[provides.user_steps]]\npath = \"{path}\"\n"),
+            )
+        };
+        // (manifest, field, words the message must hold)
+        let cases = [
+            (
+                with_paths("@1.2.0", "\n[[provides.endpoints]]\npath = \"/e\"\n"),
+                "provides.endpoints",
+                "grantbox:plugin@1.3.0",
+            ),
+            (
+                with_paths("@1.2.0", "\n[[provides.user_steps]]\npath = \"/s\"\n"),
+                "provides.user_steps",
+                "grantbox:plugin@1.2.0",
+            ),
+            (endpoint("device", ""), "provides.endpoints", "\"device\""),
+            (endpoint("/", ""), "provides.endpoints", "\"/\""),
+            (endpoint("/a//b", ""), "provides.endpoints", "/a//b"),
+            (endpoint("/a/", ""), "provides.endpoints", "/a/"),
+            (endpoint("/Device", ""), "provides.endpoints", "/Device"),
+            (endpoint("/a/../b", ""), "provides.endpoints", "/a/../b"),
+            (endpoint("/a?b", ""), "provides.endpoints", "/a?b"),
+            (step("/x y"), "provides.user_steps", "/x y"),
+            (endpoint("/token", ""), "provides.endpoints", "host routes"),
+            (step("/login"), "provides.user_steps", "host routes"),
+            (
+                endpoint("/authorize", ""),
+                "provides.endpoints",
+                "host routes",
+            ),
+            (
+                endpoint("/authorize/device", ""),
+                "provides.endpoints",
+                "host routes",
+            ),
+            (step("/admin/plugins"), "provides.user_steps", "host routes"),
+            (
+                endpoint("/metrics", ""),
+                "provides.endpoints",
+                "host routes",
+            ),
+            (
+                endpoint("/static/x", ""),
+                "provides.endpoints",
+                "host routes",
+            ),
+            (
+                endpoint("/e", "metadata = \"Bad-Key\""),
+                "provides.endpoints",
+                "Bad-Key",
+            ),
+            (
+                endpoint("/e", "metadata = \"\""),
+                "provides.endpoints",
+                "metadata",
+            ),
+            (
+                endpoint("/e", "metadata = \"token_endpoint\""),
+                "provides.endpoints",
+                "host writes itself",
+            ),
+            (
+                endpoint("/e", "method = \"GET\""),
+                "line",
+                "unknown field `method`",
+            ),
+            (
+                with_paths(
+                    "@1.3.0",
+                    "\n[[provides.endpoints]]\npath = \"/e\"\n[[provides.user_steps]]\npath = \"/e\"\n",
+                ),
+                "provides.user_steps",
+                "declared twice",
+            ),
+            (
+                with_paths(
+                    "@1.3.0",
+                    "\n[[provides.endpoints]]\npath = \"/e\"\nmetadata = \"k\"\n[[provides.endpoints]]\npath = \"/f\"\nmetadata = \"k\"\n",
+                ),
+                "provides.endpoints",
+                "declared twice",
+            ),
+        ];
+        for (text, field, words) in cases {
+            let error = error_of(&text);
+            assert!(
+                error.starts_with("dir/plugin.toml: ") && error.contains(field),
+                "{error}"
+            );
+            assert!(error.contains(words), "{words}: {error}");
+        }
+        // A path that merely begins like a host path is the plugin's.
+        for path in [
+            "/tokens",
+            "/authorized",
+            "/device_authorization",
+            "/a-b/c_d/9",
+        ] {
+            Manifest::parse(&endpoint(path, ""), "p", CAPS).unwrap();
         }
     }
 
