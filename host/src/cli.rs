@@ -439,6 +439,7 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
                         .map(|c| c.name())
                         .collect::<Vec<_>>(),
                 );
+                print_paths(plugin);
             }
             Ok(())
         }
@@ -497,8 +498,35 @@ async fn check(dir: &Path, raw: RawConfig, config_name: &str) -> anyhow::Result<
         .iter()
         .filter(|p| !p.manifest.source.starts_with("bundled:"))
         .count();
+    for plugin in registry.plugins() {
+        if !plugin.manifest.source.starts_with("bundled:") {
+            print_paths(plugin);
+        }
+    }
     println!("{}: {from_dir} plugin(s) valid", dir.display());
     Ok(())
+}
+
+/// A plugin's endpoints and user steps, one line each, under its own line.
+fn print_paths(plugin: &crate::plugin::Plugin) {
+    for endpoint in &plugin.manifest.endpoints {
+        let client = if endpoint.authenticate_client {
+            "client authenticated"
+        } else {
+            "no client authentication"
+        };
+        let metadata = endpoint
+            .metadata
+            .as_deref()
+            .map_or(String::new(), |key| format!(", metadata {key}"));
+        println!(
+            "  {}: endpoint POST {} ({client}{metadata})",
+            plugin.manifest.name, endpoint.path
+        );
+    }
+    for step in &plugin.manifest.user_steps {
+        println!("  {}: user step {}", plugin.manifest.name, step.path);
+    }
 }
 
 /// `POST /admin/plugins/reload` on a running server; prints what it loaded,

@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 pub use grantbox_protocol::oauth::ResponseMode;
 pub use grantbox_protocol::plugin::{
-    AuthorizationApproval, AuthorizationRequest, Capability, ClientView, PluginInfo,
-    TokenLifetimes, TokenRequest, TokenResponse, manifest,
+    AuthorizationApproval, AuthorizationRequest, Capability, ClientView, EndpointRequest,
+    EndpointResponse, PendingAuthorization, PluginInfo, TokenLifetimes, TokenRequest,
+    TokenResponse, UserCodeEntry, UserCodeOutcome, UserDecision, manifest,
 };
 pub use live::LiveRegistry;
 pub use manifest::{LimitCaps, Manifest, ManifestError};

@@ -158,3 +158,60 @@ pub struct PluginInfo {
     pub response_types: Vec<(String, ResponseMode)>,
     pub grant_types: Vec<String>,
 }
+
+/// A request to a plugin endpoint after the host's checks (see the WIT
+/// `endpoint-request`).
+#[derive(Debug, Clone)]
+pub struct EndpointRequest {
+    /// The endpoint's path as the manifest declares it.
+    pub path: String,
+    /// The authenticated client; `None` when the endpoint does not
+    /// authenticate clients.
+    pub client: Option<ClientView>,
+    /// The body parameters, client credentials removed.
+    pub params: Vec<(String, String)>,
+    /// The host's issuer identifier.
+    pub issuer: String,
+}
+
+/// A plugin endpoint's successful answer: a 2xx status and a JSON object's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A code a user entered at a user step (see the WIT `user-code-entry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCodeEntry {
+    /// The user step's path as the manifest declares it.
+    pub step: String,
+    /// The code as the user typed it.
+    pub user_code: String,
+}
+
+/// What a user code stands for (see the WIT `pending-authorization`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAuthorization {
+    pub client_id: String,
+    pub scope: Vec<String>,
+    /// Handed back with the outcome; never shown to the user.
+    pub data: Vec<(String, String)>,
+}
+
+/// A signed-in user's decision on a pending authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDecision {
+    Approved { subject: String, scope: Vec<String> },
+    Denied,
+}
+
+/// The outcome of a user step (see the WIT `user-code-outcome`).
+#[derive(Debug, Clone)]
+pub struct UserCodeOutcome {
+    pub step: String,
+    pub client: ClientView,
+    /// What `find-user-code` returned with the authorization.
+    pub data: Vec<(String, String)>,
+    pub decision: UserDecision,
+}

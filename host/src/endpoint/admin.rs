@@ -25,6 +25,10 @@ pub struct LoadedPlugin {
     pub source: String,
     pub grant_types: Vec<String>,
     pub response_types: Vec<String>,
+    /// The paths of its plugin endpoints (`POST`).
+    pub endpoints: Vec<String>,
+    /// The paths of its user code steps.
+    pub user_steps: Vec<String>,
 }
 
 /// `GET /metrics`: the Prometheus text, or 404 when no recorder is installed.
@@ -88,6 +92,12 @@ fn loaded(registry: &Registry) -> Vec<LoadedPlugin> {
                 .response_types
                 .iter()
                 .map(|(response_type, _)| response_type.clone())
+                .collect(),
+            endpoints: (plugin.manifest.endpoints.iter())
+                .map(|e| e.path.clone())
+                .collect(),
+            user_steps: (plugin.manifest.user_steps.iter())
+                .map(|s| s.path.clone())
                 .collect(),
         })
         .collect()

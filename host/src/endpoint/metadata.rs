@@ -1,8 +1,8 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414): the server's
-//! metadata, built from the issuer, the loaded plugins and the registered
-//! clients' scopes.
+//! metadata, built from the issuer, the loaded plugins (with the metadata
+//! keys of their endpoints) and the registered clients' scopes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -59,6 +59,11 @@ pub struct Metadata {
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// Plugin endpoints by the metadata key their manifest names (e.g.
+    /// `device_authorization_endpoint`): the issuer followed by the path. The
+    /// manifest refuses the keys above, so none is written twice.
+    #[serde(flatten)]
+    pub plugin_endpoints: BTreeMap<String, String>,
 }
 
 pub async fn metadata(State(app): State<App>) -> Response {
@@ -136,6 +141,10 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
             client_assertion::signing_alg_values_supported(),
         scopes_supported: scopes,
         authorization_response_iss_parameter_supported: true,
+        plugin_endpoints: registry
+            .endpoint_metadata()
+            .map(|(key, path)| (key.to_owned(), format!("{issuer}{path}")))
+            .collect(),
     }
 }
 

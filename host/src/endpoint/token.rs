@@ -67,9 +67,8 @@ async fn exchange(
     };
     // The plugin's manifest names the parameters of its grant that may repeat
     // (`provides.repeatable_parameters`); they reach it as repeated pairs.
-    let mut repeatable = plugin.manifest.repeatable_parameters.clone();
-    repeatable.push("resource".to_owned());
-    refuse_repeated(&params, &repeatable)?;
+    // With RFC 8707 `resource`, the list is made once, at load.
+    refuse_repeated(&params, &plugin.token_repeatable_parameters)?;
     if !client.grant_types.iter().any(|g| g == grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "the client is not registered for grant type {grant_type}"

@@ -6,8 +6,9 @@
 use crate::oauth::OAuthError;
 
 use super::{
-    AuthorizationApproval, AuthorizationRequest, ClientView, PluginInfo, ResponseMode,
-    TokenRequest, TokenResponse,
+    AuthorizationApproval, AuthorizationRequest, ClientView, EndpointRequest, EndpointResponse,
+    PendingAuthorization, PluginInfo, ResponseMode, TokenRequest, TokenResponse, UserCodeEntry,
+    UserCodeOutcome, UserDecision,
 };
 
 wasmtime::component::bindgen!({
@@ -24,14 +25,12 @@ pub use self::grantbox::plugin::types as wit;
 /// `endpoint` and `user-step` (since 1.3.0) only when the component has them,
 /// so a plugin built against an older minor still loads.
 #[derive(Clone)]
-#[allow(dead_code)] // `endpoint` and `user-step` have no caller yet
 pub struct ExportIndices {
     grant: grant::GuestIndices,
     endpoint: Option<endpoint::GuestIndices>,
     user_step: Option<user_step::GuestIndices>,
 }
 
-#[allow(dead_code)]
 impl ExportIndices {
     pub fn new<T>(pre: &wasmtime::component::InstancePre<T>) -> wasmtime::Result<Self> {
         Ok(Self {
@@ -124,6 +123,64 @@ impl From<&AuthorizationApproval> for wit::AuthorizationApproval {
             subject: approval.subject.clone(),
             scope: approval.scope.clone(),
             data: approval.data.clone(),
+        }
+    }
+}
+
+impl From<&EndpointRequest> for endpoint::EndpointRequest {
+    fn from(request: &EndpointRequest) -> Self {
+        Self {
+            path: request.path.clone(),
+            client: request.client.as_ref().map(wit::Client::from),
+            params: request.params.clone(),
+            issuer: request.issuer.clone(),
+        }
+    }
+}
+
+impl From<endpoint::EndpointResponse> for EndpointResponse {
+    fn from(response: endpoint::EndpointResponse) -> Self {
+        Self {
+            status: response.status,
+            body: response.body,
+        }
+    }
+}
+
+impl From<&UserCodeEntry> for user_step::UserCodeEntry {
+    fn from(entry: &UserCodeEntry) -> Self {
+        Self {
+            step: entry.step.clone(),
+            user_code: entry.user_code.clone(),
+        }
+    }
+}
+
+impl From<user_step::PendingAuthorization> for PendingAuthorization {
+    fn from(pending: user_step::PendingAuthorization) -> Self {
+        Self {
+            client_id: pending.client_id,
+            scope: pending.scope,
+            data: pending.data,
+        }
+    }
+}
+
+impl From<&UserCodeOutcome> for user_step::UserCodeOutcome {
+    fn from(outcome: &UserCodeOutcome) -> Self {
+        Self {
+            step: outcome.step.clone(),
+            client: (&outcome.client).into(),
+            data: outcome.data.clone(),
+            decision: match &outcome.decision {
+                UserDecision::Approved { subject, scope } => {
+                    user_step::Decision::Approved(user_step::Approval {
+                        subject: subject.clone(),
+                        scope: scope.clone(),
+                    })
+                }
+                UserDecision::Denied => user_step::Decision::Denied,
+            },
         }
     }
 }

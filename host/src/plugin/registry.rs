@@ -1,7 +1,9 @@
-//! The registry: which plugin answers each `response_type` and `grant_type`.
-//! Built from the bundled set, then a plugin directory whose plugins replace
-//! bundled ones of the same type; two directory plugins claiming one type is
-//! a startup error naming both files. A registry also keeps the plugins that
+//! The registry: which plugin answers each `response_type` and `grant_type`,
+//! each plugin endpoint and user step path, and each metadata key of a plugin
+//! endpoint. Built from the bundled set, then a plugin directory whose
+//! plugins replace bundled ones of the same type or path; two directory
+//! plugins claiming one type, path or metadata key is a startup error naming
+//! both files. A registry also keeps the plugins that
 //! earlier reloads replaced, for a while, so that an authorization
 //! transaction is decided by the plugin version that began it.
 
@@ -11,7 +13,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use super::manifest::{Manifest, normalize_response_type};
+use super::manifest::{EndpointDecl, Manifest, normalize_response_type};
 use super::{PluginRef, ResponseMode, Runtime, bundled};
 
 /// A plugin set that could not be loaded; the message names file and field.
@@ -25,8 +27,19 @@ pub struct Registry {
     plugins: Vec<PluginRef>,
     by_response_type: BTreeMap<String, (PluginRef, ResponseMode)>,
     by_grant_type: BTreeMap<String, PluginRef>,
+    /// Plugin endpoints and user steps by path; a path is one or the other.
+    by_path: BTreeMap<String, (PluginRef, PluginPath)>,
+    /// Plugin endpoints by the RFC 8414 metadata key that advertises them.
+    by_metadata_key: BTreeMap<String, PluginRef>,
     /// Plugins that earlier reloads replaced, newest last.
     retired: Vec<Retired>,
+}
+
+/// What a plugin serves at one of its paths.
+#[derive(Debug, Clone)]
+enum PluginPath {
+    Endpoint(EndpointDecl),
+    UserStep,
 }
 
 /// A plugin an earlier reload replaced, and when (Unix seconds).
@@ -76,6 +89,7 @@ impl Registry {
                     .by_response_type
                     .values()
                     .any(|(q, _)| Arc::ptr_eq(p, q))
+                || registry.by_path.values().any(|(q, _)| Arc::ptr_eq(p, q))
         });
         registry.check_names_are_unique()?;
         Ok(registry)
@@ -105,16 +119,49 @@ impl Registry {
             let key =
                 normalize_response_type(response_type).unwrap_or_else(|| response_type.clone());
             if let Some((existing, _)) = self.by_response_type.get(&key) {
-                self.replace_or_conflict(existing, &plugin, origin, "response_type", &key)?;
+                let what = format!("response_type {key:?}");
+                self.replace_or_conflict(existing, &plugin, origin, "provides", &what)?;
             }
             self.by_response_type.insert(key, (plugin.clone(), *mode));
         }
         for grant_type in &plugin.info.grant_types {
             if let Some(existing) = self.by_grant_type.get(grant_type) {
-                self.replace_or_conflict(existing, &plugin, origin, "grant_type", grant_type)?;
+                let what = format!("grant_type {grant_type:?}");
+                self.replace_or_conflict(existing, &plugin, origin, "provides", &what)?;
             }
             self.by_grant_type
                 .insert(grant_type.clone(), plugin.clone());
+        }
+        let paths = (plugin.manifest.endpoints.iter())
+            .map(|e| {
+                (
+                    "provides.endpoints",
+                    &e.path,
+                    PluginPath::Endpoint(e.clone()),
+                )
+            })
+            .chain(
+                (plugin.manifest.user_steps.iter())
+                    .map(|s| ("provides.user_steps", &s.path, PluginPath::UserStep)),
+            );
+        for (field, path, served) in paths {
+            if let Some((existing, _)) = self.by_path.get(path) {
+                let what = format!("path {path:?}");
+                self.replace_or_conflict(existing, &plugin, origin, field, &what)?;
+            }
+            self.by_path.insert(path.clone(), (plugin.clone(), served));
+        }
+        for key in plugin
+            .manifest
+            .endpoints
+            .iter()
+            .filter_map(|e| e.metadata.as_ref())
+        {
+            if let Some(existing) = self.by_metadata_key.get(key) {
+                let what = format!("metadata key {key:?}");
+                self.replace_or_conflict(existing, &plugin, origin, "provides.endpoints", &what)?;
+            }
+            self.by_metadata_key.insert(key.clone(), plugin.clone());
         }
         self.plugins.push(plugin);
         Ok(())
@@ -125,18 +172,18 @@ impl Registry {
         existing: &PluginRef,
         plugin: &PluginRef,
         origin: &Origin,
-        kind: &str,
-        value: &str,
+        field: &str,
+        what: &str,
     ) -> Result<(), LoadError> {
         let existing_is_bundled = existing.manifest.source.starts_with("bundled:");
         if *origin == Origin::Bundled || !existing_is_bundled {
             return Err(LoadError(format!(
-                "{}: provides: {kind} {value:?} is also provided by {}",
+                "{}: {field}: {what} is also provided by {}",
                 plugin.manifest.source, existing.manifest.source
             )));
         }
         info!(
-            %kind, %value,
+            %what,
             bundled = %existing.manifest.name,
             replacement = %plugin.manifest.source,
             "a plugin from the plugin directory replaces a bundled one"
@@ -198,6 +245,44 @@ impl Registry {
         let excess = retired.len().saturating_sub(MAX_RETIRED);
         retired.drain(..excess);
         self.retired = retired;
+    }
+
+    /// The plugin endpoint at `path` and its declaration.
+    pub fn endpoint(&self, path: &str) -> Option<(&PluginRef, &EndpointDecl)> {
+        match self.by_path.get(path)? {
+            (plugin, PluginPath::Endpoint(declared)) => Some((plugin, declared)),
+            (_, PluginPath::UserStep) => None,
+        }
+    }
+
+    /// The plugin whose user step is at `path`.
+    pub fn user_step(&self, path: &str) -> Option<&PluginRef> {
+        match self.by_path.get(path)? {
+            (plugin, PluginPath::UserStep) => Some(plugin),
+            (_, PluginPath::Endpoint(_)) => None,
+        }
+    }
+
+    /// Every plugin endpoint, by path.
+    pub fn endpoints(&self) -> impl Iterator<Item = (&PluginRef, &EndpointDecl)> {
+        self.by_path
+            .values()
+            .filter_map(|(plugin, served)| match served {
+                PluginPath::Endpoint(declared) => Some((plugin, declared)),
+                PluginPath::UserStep => None,
+            })
+    }
+
+    /// Each RFC 8414 metadata key a plugin endpoint claims, and its path.
+    pub fn endpoint_metadata(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.by_metadata_key.iter().filter_map(|(key, plugin)| {
+            let declared =
+                (plugin.manifest.endpoints.iter()).find(|e| e.metadata.as_ref() == Some(key))?;
+            // Only while the plugin still serves the path.
+            self.endpoint(&declared.path)
+                .filter(|(serving, _)| Arc::ptr_eq(serving, plugin))
+                .map(|_| (key.as_str(), declared.path.as_str()))
+        })
     }
 
     pub fn for_grant_type(&self, grant_type: &str) -> Option<&PluginRef> {
@@ -278,3 +363,6 @@ async fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<PluginRef>, LoadE
     }
     Ok(plugins)
 }
+
+#[cfg(test)]
+mod tests;

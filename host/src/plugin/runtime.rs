@@ -87,6 +87,10 @@ pub struct Plugin {
     /// What identifies this version of the plugin across reloads, restarts
     /// and instances (see [`fingerprint`]); computed once at load.
     pub fingerprint: String,
+    /// The token-endpoint parameters that may repeat for this plugin's grant
+    /// types: the manifest's `repeatable_parameters` and RFC 8707 `resource`,
+    /// computed once at load.
+    pub token_repeatable_parameters: Vec<String>,
     pre: InstancePre<CallCtx>,
     exports: ExportIndices,
     shared: Arc<CallShared>,
@@ -171,6 +175,7 @@ impl Runtime {
                 manifest.wasm_file
             )
         })?;
+        check_optional_exports(&manifest, &exports)?;
 
         let capabilities: BTreeSet<Capability> = manifest
             .capabilities
@@ -200,11 +205,16 @@ impl Runtime {
             services: self.services.clone(),
         });
         let fingerprint = fingerprint(&manifest, &capabilities);
+        let mut token_repeatable_parameters = manifest.repeatable_parameters.clone();
+        if !token_repeatable_parameters.iter().any(|p| p == "resource") {
+            token_repeatable_parameters.push("resource".to_owned());
+        }
         let mut plugin = Plugin {
             manifest,
             info: PluginInfo::default(),
             capabilities,
             fingerprint,
+            token_repeatable_parameters,
             pre: instance_pre,
             exports,
             shared,
@@ -220,16 +230,56 @@ impl Runtime {
 }
 
 /// A plugin version's identity: name, version, the wasm's SHA-256, the
-/// granted capabilities and the `[config]` table, hashed.
+/// granted capabilities, the `[config]` table and, when it has any, its
+/// endpoints and user steps, hashed. (A plugin without endpoints keeps the
+/// fingerprint it had before they existed, so an upgrade of the host does
+/// not orphan the transactions it began.)
 fn fingerprint(manifest: &Manifest, capabilities: &BTreeSet<Capability>) -> String {
-    let identity = serde_json::json!([
-        manifest.name,
-        manifest.version,
-        manifest.wasm_sha256,
-        capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        manifest.config,
-    ]);
-    hex::encode(Sha256::digest(identity.to_string()))
+    let mut identity = vec![
+        serde_json::json!(manifest.name),
+        serde_json::json!(manifest.version),
+        serde_json::json!(manifest.wasm_sha256),
+        serde_json::json!(capabilities.iter().map(|c| c.name()).collect::<Vec<_>>()),
+        serde_json::Value::Object(manifest.config.clone()),
+    ];
+    if !manifest.endpoints.is_empty() || !manifest.user_steps.is_empty() {
+        let endpoints: Vec<_> = (manifest.endpoints.iter())
+            .map(|e| serde_json::json!([e.path, e.authenticate_client, e.metadata]))
+            .collect();
+        let user_steps: Vec<_> = manifest.user_steps.iter().map(|s| &s.path).collect();
+        identity.push(serde_json::json!([endpoints, user_steps]));
+    }
+    hex::encode(Sha256::digest(
+        serde_json::Value::Array(identity).to_string(),
+    ))
+}
+
+/// A manifest that declares endpoints or user steps needs a component that
+/// exports `endpoint` or `user-step`.
+fn check_optional_exports(manifest: &Manifest, exports: &ExportIndices) -> Result<(), String> {
+    let needed = [
+        (
+            "provides.endpoints",
+            !manifest.endpoints.is_empty(),
+            exports.has_endpoint(),
+            "endpoint",
+        ),
+        (
+            "provides.user_steps",
+            !manifest.user_steps.is_empty(),
+            exports.has_user_step(),
+            "user-step",
+        ),
+    ];
+    for (field, declared, exported, interface) in needed {
+        if declared && !exported {
+            return Err(format!(
+                "{}: {field}: wasm.file {} does not export {INTERFACE_PACKAGE}/{interface}",
+                manifest.source, manifest.wasm_file
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The component must export `grantbox:plugin/grant` of a version this host

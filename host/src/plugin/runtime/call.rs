@@ -15,10 +15,12 @@ use super::ticker::Ticking;
 use super::{CallCtx, Plugin};
 use crate::clock::Clock;
 use crate::plugin::bindings::exports::grantbox::plugin::grant;
+use crate::plugin::bindings::exports::grantbox::plugin::{endpoint, user_step};
 use crate::plugin::bindings::wit;
 use crate::plugin::{
-    AuthorizationApproval, AuthorizationRequest, CallError, ClientView, Fault, FaultKind,
-    PluginInfo, TokenRequest, TokenResponse, TokenTarget,
+    AuthorizationApproval, AuthorizationRequest, CallError, ClientView, EndpointRequest,
+    EndpointResponse, Fault, FaultKind, PendingAuthorization, PluginInfo, TokenRequest,
+    TokenResponse, TokenTarget, UserCodeEntry, UserCodeOutcome,
 };
 use wasmtime::component::Instance;
 
@@ -44,7 +46,6 @@ struct Call {
     /// The instance's `grant` export.
     grant: grant::Guest,
     /// The instance, for the exports added after 1.0 (`endpoint`, `user-step`).
-    #[allow(dead_code)]
     instance: Instance,
     _ticking: Ticking,
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -176,6 +177,126 @@ impl Plugin {
         }
         .instrument(span)
         .await
+    }
+
+    /// Answers a request to one of the plugin's endpoints.
+    pub async fn endpoint(&self, request: &EndpointRequest) -> Result<EndpointResponse, CallError> {
+        self.endpoint_from(request, TokenTarget::default()).await
+    }
+
+    /// Answers a request to one of the plugin's endpoints; access tokens the
+    /// call issues are bound to `target`. A status outside 2xx or a body that
+    /// is not a JSON object breaks the contract: a fault.
+    pub async fn endpoint_from(
+        &self,
+        request: &EndpointRequest,
+        target: TokenTarget,
+    ) -> Result<EndpointResponse, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "endpoint");
+        async {
+            let mut call = self
+                .begin(request.client.clone(), self.shared.timeout)
+                .await?;
+            call.store.data_mut().target = target;
+            let guest = (self.exports)
+                .endpoint(&mut call.store, &call.instance)
+                .map_err(|e| self.missing_export(&e))?;
+            let wit_request = endpoint::EndpointRequest::from(request);
+            let result = guest.call_handle(&mut call.store, &wit_request).await;
+            let invalid_target = call.store.data_mut().invalid_target.take();
+            let finished = self.finish("endpoint", call, result);
+            if let Some(error) = invalid_target {
+                return Err(CallError::Refused(error));
+            }
+            let response: EndpointResponse = match finished? {
+                Ok(response) => response.into(),
+                Err(error) => return Err(CallError::Refused(error.into())),
+            };
+            if !(200..300).contains(&response.status) {
+                return Err(self
+                    .contract_fault(&format!(
+                        "endpoint {} answered status {}, not 2xx",
+                        request.path, response.status
+                    ))
+                    .into());
+            }
+            let is_object = serde_json::from_str::<serde_json::Value>(&response.body)
+                .is_ok_and(|body| body.is_object());
+            if !is_object {
+                return Err(self
+                    .contract_fault(&format!(
+                        "endpoint {} answered a body that is not a JSON object",
+                        request.path
+                    ))
+                    .into());
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// What a code entered at a user step stands for; `None` for a wrong,
+    /// expired or used one. The call has no client.
+    pub async fn find_user_code(
+        &self,
+        entry: &UserCodeEntry,
+    ) -> Result<Option<PendingAuthorization>, CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "find_user_code");
+        async {
+            let mut call = self.begin(None, self.shared.timeout).await?;
+            let guest = (self.exports)
+                .user_step(&mut call.store, &call.instance)
+                .map_err(|e| self.missing_export(&e))?;
+            let wit_entry = user_step::UserCodeEntry::from(entry);
+            let result = guest.call_find_user_code(&mut call.store, &wit_entry).await;
+            match self.finish("find_user_code", call, result)? {
+                Ok(pending) => Ok(pending.map(PendingAuthorization::from)),
+                Err(error) => Err(CallError::Refused(error.into())),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Tells the plugin the user's decision at a user step; the call's client
+    /// is the one the pending authorization named.
+    pub async fn complete_user_code(&self, outcome: &UserCodeOutcome) -> Result<(), CallError> {
+        let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "complete_user_code");
+        async {
+            let mut call = self
+                .begin(Some(outcome.client.clone()), self.shared.timeout)
+                .await?;
+            let guest = (self.exports)
+                .user_step(&mut call.store, &call.instance)
+                .map_err(|e| self.missing_export(&e))?;
+            let wit_outcome = user_step::UserCodeOutcome::from(outcome);
+            let result = guest
+                .call_complete_user_code(&mut call.store, &wit_outcome)
+                .await;
+            self.finish("complete_user_code", call, result)?
+                .map_err(|error| CallError::Refused(error.into()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Whether the component exports `endpoint` (checked at load against
+    /// `[[provides.endpoints]]`).
+    pub fn has_endpoint_export(&self) -> bool {
+        self.exports.has_endpoint()
+    }
+
+    /// Whether the component exports `user-step` (checked at load against
+    /// `[[provides.user_steps]]`).
+    pub fn has_user_step_export(&self) -> bool {
+        self.exports.has_user_step()
+    }
+
+    /// A component lacking an export the manifest declares is refused at
+    /// load, so a missing one here breaks the contract.
+    fn missing_export(&self, error: &wasmtime::Error) -> Fault {
+        self.contract_fault(&format!("{error:#}"))
     }
 
     /// A fault for a response that broke the contract; counted like a trap.
