@@ -121,6 +121,8 @@ where
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/jwks", get(endpoint::jwks::jwks))
+        // The paths plugins declare: read from each request's registry snapshot.
+        .fallback(endpoint::plugin_route::route)
         .layer(middleware::from_fn_with_state(app.clone(), session_lifetime))
         .layer(sessions)
         .layer(middleware::from_fn(record_request))
@@ -172,10 +174,8 @@ async fn record_request(request: Request, next: Next) -> Response {
 }
 
 async fn refuse_query(request: Request, next: Next) -> Response {
-    if request.uri().query().is_some() {
-        return endpoint::json_error(&crate::oauth::OAuthError::invalid_request(
-            "parameters belong in the request body, not in the URL",
-        ));
+    if let Err(error) = endpoint::refuse_query(request.uri()) {
+        return endpoint::json_error(&error);
     }
     next.run(request).await
 }

@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod page;
+pub mod plugin_route;
 pub mod revoke;
 pub mod token;
 pub mod transaction;
@@ -41,6 +42,17 @@ pub fn json_error(error: &OAuthError) -> Response {
         );
     }
     response
+}
+
+/// Endpoints whose parameters belong in the body (the token, introspection,
+/// revocation and plugin endpoints) refuse any query string.
+pub fn refuse_query(uri: &axum::http::Uri) -> Result<(), OAuthError> {
+    match uri.query() {
+        Some(_) => Err(OAuthError::invalid_request(
+            "parameters belong in the request body, not in the URL",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1: the body is

@@ -21,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod operations;
+mod plugin_endpoints;
 mod plugin_limits;
 mod plugins;
 mod postgres;

@@ -2,10 +2,12 @@
 //! `plugin_generation` in every token and authorization response, so a test
 //! sees which version of the plugin answered. `[config] grant_type` and
 //! `response_type` pick what it claims, so one wasm can replace a bundled grant.
+//! Its plugin endpoint (`/swap_echo` in its manifest) echoes the generation,
+//! the client and the parameters, and misbehaves when a parameter asks it to.
 
 use grantbox_sdk::{
-    AuthorizationApproval, AuthorizationRequest, Grant, OAuthError, Params, PluginInfo,
-    ResponseMode, TokenGrant, TokenRequest, TokenResponse, host,
+    AuthorizationApproval, AuthorizationRequest, EndpointRequest, EndpointResponse, Grant,
+    OAuthError, Params, PluginInfo, ResponseMode, TokenGrant, TokenRequest, TokenResponse, host,
 };
 
 /// The grant type claimed when the config names none.
@@ -59,6 +61,57 @@ impl Grant for Swap {
         let response = TokenResponse::from(host::tokens::issue(&grant)?);
         Ok(response.with_extra(GENERATION_PARAM, &generation()?))
     }
+
+    /// Answers `{"plugin_generation", "path", "client_id", "params"}`; the
+    /// parameters `status` (the status to answer), `raw_body` (a body sent as
+    /// it is) and `error` (an OAuth error code to answer with) make it
+    /// misbehave on purpose.
+    fn endpoint(request: EndpointRequest) -> Result<EndpointResponse, OAuthError> {
+        let param = |name: &str| {
+            (request.params.iter())
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        if let Some(code) = param("error") {
+            return Err(OAuthError::new(code, "the request asked for this error"));
+        }
+        let status = param("status").and_then(|s| s.parse().ok()).unwrap_or(200);
+        if let Some(raw) = param("raw_body") {
+            return Ok(EndpointResponse {
+                status,
+                body: raw.to_string(),
+            });
+        }
+        let client_id = match &request.client {
+            Some(client) => json_string(&client.client_id),
+            None => "null".to_string(),
+        };
+        let params: Vec<String> = (request.params.iter())
+            .map(|(key, value)| format!("[{},{}]", json_string(key), json_string(value)))
+            .collect();
+        let body = format!(
+            "{{\"{GENERATION_PARAM}\":{},\"path\":{},\"client_id\":{client_id},\"params\":[{}]}}",
+            json_string(&generation()?),
+            json_string(&request.path),
+            params.join(",")
+        );
+        Ok(EndpointResponse { status, body })
+    }
+}
+
+/// `text` as a JSON string.
+fn json_string(text: &str) -> String {
+    let mut json = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => json.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+    json
 }
 
 grantbox_sdk::export!(Swap);

@@ -42,3 +42,36 @@ fn info_claims_the_configured_types() {
     assert_eq!(info.response_types[0].response_type, vec!["urn:test:swap"]);
     assert!(test_host().info::<Swap>().response_types.is_empty());
 }
+
+fn endpoint_request(params: &[(&str, &str)]) -> grantbox_sdk::EndpointRequest {
+    grantbox_sdk::EndpointRequest {
+        path: "/swap_echo".into(),
+        client: None,
+        params: (params.iter())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        issuer: "https://as.example".into(),
+    }
+}
+
+#[test]
+fn the_endpoint_echoes_the_generation_and_the_parameters() {
+    use grantbox_sdk::Grant;
+    let mut test_host = test_host().config("generation", "7");
+    let response = test_host
+        .run(|| Swap::endpoint(endpoint_request(&[("a", "x\"y")])))
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        r#"{"plugin_generation":"7","path":"/swap_echo","client_id":null,"params":[["a","x\"y"]]}"#
+    );
+    let raw = test_host
+        .run(|| Swap::endpoint(endpoint_request(&[("raw_body", "oops"), ("status", "302")])))
+        .unwrap();
+    assert_eq!((raw.status, raw.body.as_str()), (302, "oops"));
+    let error = test_host
+        .run(|| Swap::endpoint(endpoint_request(&[("error", "slow_down")])))
+        .unwrap_err();
+    assert_eq!(error.error, "slow_down");
+}
