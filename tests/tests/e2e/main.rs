@@ -36,4 +36,5 @@ mod throttle;
 mod token;
 mod token_exchange;
 mod token_lifetimes;
+mod user_steps;
 mod versioning;
