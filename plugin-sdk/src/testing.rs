@@ -128,7 +128,9 @@ pub struct LogLine {
 }
 
 /// The in-memory host. Configure it with the builder methods, call the
-/// plugin with [`TestHost::exchange`] (or any code with [`TestHost::run`]),
+/// plugin with [`TestHost::exchange`], [`TestHost::authorize_request`],
+/// [`TestHost::endpoint`], [`TestHost::find_user_code`] or
+/// [`TestHost::complete_user_code`] (or any code with [`TestHost::run`]),
 /// then inspect what the plugin left behind.
 ///
 /// Rules it enforces, as the real host does: capabilities not granted
