@@ -22,7 +22,8 @@
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
 #   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
-#   DEVICES=2000                (device_poll: device authorizations started before the run)
+#   DEVICES=2000                (device_poll: device authorizations started before the run; 100 in
+#                               --smoke unless given)
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=28180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
@@ -59,6 +60,7 @@ CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-flo
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
 DEVICE_SERVERS=${DEVICE_SERVERS:-"grantbox"}
+DEVICES_GIVEN=${DEVICES:-}
 DEVICES=${DEVICES:-2000}
 export DEVICE_GRANT_TYPE=urn:ietf:params:oauth:grant-type:device_code
 ATTACK_SERVERS=${ATTACK_SERVERS:-"grantbox"}
@@ -95,7 +97,7 @@ for arg in "$@"; do
   case $arg in
     --setup-only) SETUP_ONLY=1 ;;
     --quick) REPS=1; DURATION=3; WARMUP=1 ;;
-    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; DEVICES=100; BUILD_PROFILE=dev
+    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; DEVICES=${DEVICES_GIVEN:-100}; BUILD_PROFILE=dev
              OUT=${OUT:-$TARGET/bench-smoke/run}; RESULTS=${RESULTS:-$TARGET/bench-smoke/table}; rm -rf "$OUT" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
