@@ -160,13 +160,14 @@ macro_rules! shared_operations {
                     user: &User,
                 ) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO users (username, password_hash, subject, created_at) \
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO users (username, password_hash, subject, created_at, claims) \
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(&user.username)
                     .bind(&user.password_hash)
                     .bind(&user.subject)
                     .bind(user.created_at)
+                    .bind(to_json(&user.claims, "user claims")?)
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(format!("user `{}`", user.username), e))?;
@@ -178,7 +179,7 @@ macro_rules! shared_operations {
                     username: &str,
                 ) -> Result<Option<User>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT username, password_hash, subject, created_at FROM users \
+                        "SELECT username, password_hash, subject, created_at, claims FROM users \
                          WHERE username = $1",
                     )
                     .bind(username)
@@ -186,6 +187,20 @@ macro_rules! shared_operations {
                     .await
                     .map_err(|e| error(format!("cannot read user `{username}`"), e))?;
                     row.as_ref().map(user_from_row).transpose()
+                }
+
+                pub(in $crate::store) async fn update_user_claims(
+                    &self,
+                    username: &str,
+                    claims: &serde_json::Map<String, serde_json::Value>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE users SET claims = $1 WHERE username = $2")
+                        .bind(to_json(claims, "user claims")?)
+                        .bind(username)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(|e| error(format!("cannot update user `{username}`"), e))?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 pub(in $crate::store) async fn insert_tokens(
@@ -1241,6 +1256,7 @@ macro_rules! shared_operations {
                     password_hash: get(row, "password_hash")?,
                     subject: get(row, "subject")?,
                     created_at: get(row, "created_at")?,
+                    claims: from_json(&get::<String>(row, "claims")?, "user claims")?,
                 })
             }
 
