@@ -15,6 +15,7 @@ pub mod plugin_route;
 pub mod revoke;
 pub mod token;
 pub mod transaction;
+pub mod user_step;
 
 use std::sync::Arc;
 
