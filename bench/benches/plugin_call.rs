@@ -295,6 +295,7 @@ fn other_exchanges(c: &mut Criterion) {
                 subject: grantbox::secret::new_token(),
                 password_hash: grantbox::secret::hash_password(PASSWORD).expect("a hash"),
                 created_at: Clock::system().now(),
+                claims: Default::default(),
             })
             .await
             .expect("user inserted");

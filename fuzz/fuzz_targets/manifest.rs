@@ -7,7 +7,8 @@
 #![no_main]
 
 use grantbox_protocol::plugin::manifest::{
-    HOST_INTERFACE, InterfaceVersion, LimitCaps, Manifest, normalize_response_type,
+    ENDPOINTS_SINCE, HOST_INTERFACE, HOST_METADATA_KEYS, InterfaceVersion, LimitCaps, Manifest,
+    is_host_path, is_plugin_path, normalize_response_type,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -27,6 +28,8 @@ const FIELDS: &[&str] = &[
     "provides.response_types",
     "provides.grant_types",
     "provides.repeatable_parameters",
+    "provides.endpoints",
+    "provides.user_steps",
     "limits.memory_mib",
     "limits.timeout_ms",
     "config",
@@ -85,6 +88,17 @@ fuzz_target!(|data: &[u8]| {
                     && !["grant_type", "scope", "client_id", "client_secret"].contains(&p.as_str())
             }));
             assert!(m.repeatable_parameters.is_empty() || !m.grant_types.is_empty());
+            let paths: Vec<&str> = (m.endpoints.iter().map(|e| e.path.as_str()))
+                .chain(m.user_steps.iter().map(|s| s.path.as_str()))
+                .collect();
+            assert!(paths.is_empty() || ENDPOINTS_SINCE.runs_on(m.interface));
+            for (i, path) in paths.iter().enumerate() {
+                assert!(is_plugin_path(path) && !is_host_path(path), "{path}");
+                assert!(!paths[..i].contains(path), "{path} twice");
+            }
+            for key in m.endpoints.iter().filter_map(|e| e.metadata.as_deref()) {
+                assert!(!key.is_empty() && !HOST_METADATA_KEYS.contains(&key));
+            }
             assert!(
                 m.capabilities
                     .iter()

@@ -1,6 +1,7 @@
 //! Tests that keep ARCHITECTURE.md a true map of this crate: every source
 //! file is named there, and the layering it states holds (which files may
-//! name the HTTP stack, SQL and wasmtime).
+//! name the HTTP stack, SQL and wasmtime), and the host's code knows plugin
+//! endpoints and user steps, never a protocol built on them.
 
 use std::path::{Path, PathBuf};
 
@@ -122,4 +123,47 @@ fn the_layer_check_finds_a_breach() {
     let found = layer_breaches(&root, &files);
     std::fs::remove_dir_all(&root).unwrap();
     assert_eq!(found, ["oauth/bad.rs:1 uses sqlx"]);
+}
+
+/// Lines of code (comments and `#[cfg(test)]` modules left out) under `root`
+/// that contain `word`, ignoring case.
+fn code_naming(root: &Path, files: &[PathBuf], word: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        let name = file.to_string_lossy().replace('\\', "/");
+        if name.ends_with("tests.rs") || name == "architecture.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let code = text
+            .lines()
+            .take_while(|line| line.trim() != "#[cfg(test)]");
+        for (n, line) in code.enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.to_ascii_lowercase().contains(word) {
+                found.push(format!("{name}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// The device authorization grant (RFC 8628) is a plugin with an endpoint
+/// and a user step; the host routes both without knowing what they are for.
+#[test]
+fn the_host_code_never_names_a_protocol_plugins_bring() {
+    let root = Path::new(HOST).join("src");
+    let files = sources(&root, &root);
+    let found = code_naming(&root, &files, "device");
+    assert!(found.is_empty(), "{found:#?}");
+    let probe = std::env::temp_dir().join(format!("grantbox-naming-{}", std::process::id()));
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::write(
+        probe.join("x.rs"),
+        "// a device in a comment\nlet grant = \"Device_code\";\n#[cfg(test)]\nmod t { const D: &str = \"device\"; }\n",
+    )
+    .unwrap();
+    let found = code_naming(&probe, &sources(&probe, &probe), "device");
+    std::fs::remove_dir_all(&probe).unwrap();
+    assert_eq!(found, ["x.rs:2: let grant = \"Device_code\";"]);
 }

@@ -1,4 +1,4 @@
-//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add`,
+//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add|update`,
 //! `keys list|rotate|retire` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
@@ -149,6 +149,17 @@ pub enum UserCommand {
         /// Read the password from standard input (required: never a flag).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// An OpenID Connect claim, `name=value` (e.g. `name=Alice`,
+        /// `email=alice@example.com`, `email_verified=true`); repeatable.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+    },
+    /// Change a user's OpenID Connect claims: `--claim name=value` sets one,
+    /// `--claim name=` removes it.
+    Update {
+        username: String,
+        #[arg(long = "claim", value_name = "NAME=VALUE", required = true)]
+        claims: Vec<String>,
     },
 }
 
@@ -228,16 +239,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ClientCommand::List => client_list(&store).await,
             }
         }
-        Command::User(UserCommand::Add { username, .. }) => {
+        Command::User(UserCommand::Add {
+            username, claims, ..
+        }) => {
             let store = open_store(cli.db, &raw).await?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
                 .context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\n', '\r']);
-            let user = registration::validate_user(&username, password, Clock::system().now())?;
+            let now = Clock::system().now();
+            let user = registration::validate_user(&username, password, &claims, now)?;
             store.insert_user(&user).await?;
             println!("user {username} added");
+            Ok(())
+        }
+        Command::User(UserCommand::Update { username, claims }) => {
+            let store = open_store(cli.db, &raw).await?;
+            let user = store
+                .find_user(&username)
+                .await?
+                .with_context(|| format!("user {username:?} does not exist"))?;
+            let mut user_claims = user.claims;
+            crate::openid::claims::apply(&mut user_claims, &claims)?;
+            if !store.update_user_claims(&username, &user_claims).await? {
+                bail!("user {username:?} does not exist");
+            }
+            println!("user {username} updated");
             Ok(())
         }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,

@@ -21,6 +21,7 @@ pub mod store;
 pub mod ui;
 
 pub use grantbox_protocol::oauth;
+pub use grantbox_protocol::openid;
 
 #[cfg(test)]
 mod architecture;

@@ -9,6 +9,7 @@ use url::{Host, Url};
 use crate::client_assertion::{self, JwksError};
 use crate::oauth::client_auth::AuthMethod;
 use crate::oauth::resource::{self, MAX_RESOURCES};
+use crate::openid::claims::{self, ClaimError};
 use crate::secret;
 use crate::store::{AccessTokenFormat, Client, ClientAuth, User};
 
@@ -102,6 +103,8 @@ pub enum RegistrationError {
     PrivateKeyJwtSecret,
     #[error("{0}")]
     Jwks(#[from] JwksError),
+    #[error("{0}")]
+    Claim(#[from] ClaimError),
 }
 
 /// Shortest operator-supplied client secret, in characters.
@@ -289,8 +292,14 @@ pub fn validate(
 }
 
 /// Validates a user registration into a storable [`User`] created at `now`,
-/// with a fresh random subject and an argon2id password hash.
-pub fn validate_user(username: &str, password: &str, now: i64) -> Result<User, RegistrationError> {
+/// with a fresh random subject, an argon2id password hash and the OpenID
+/// Connect claims of `claims` (`name=value` each, see [`claims::parse`]).
+pub fn validate_user(
+    username: &str,
+    password: &str,
+    claims: &[String],
+    now: i64,
+) -> Result<User, RegistrationError> {
     let length = username.chars().count();
     if !(1..=128).contains(&length)
         || username.chars().any(char::is_control)
@@ -301,6 +310,8 @@ pub fn validate_user(username: &str, password: &str, now: i64) -> Result<User, R
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(RegistrationError::PasswordTooShort);
     }
+    let mut user_claims = serde_json::Map::new();
+    claims::apply(&mut user_claims, claims)?;
     let password_hash = secret::hash_password(password)
         .map_err(|e| RegistrationError::HashPassword(e.to_string()))?;
     Ok(User {
@@ -308,6 +319,7 @@ pub fn validate_user(username: &str, password: &str, now: i64) -> Result<User, R
         subject: secret::new_token(),
         password_hash,
         created_at: now,
+        claims: user_claims,
     })
 }
 
@@ -766,7 +778,7 @@ mod tests {
 
     #[track_caller]
     fn check_user(username: &str, password: &str, expect: Result<(), RegistrationError>) {
-        match (validate_user(username, password, 42), expect) {
+        match (validate_user(username, password, &[], 42), expect) {
             (Ok(user), Ok(())) => {
                 assert_eq!(user.username, username);
                 assert_eq!(user.created_at, 42);
@@ -797,8 +809,8 @@ mod tests {
 
     #[test]
     fn users_get_distinct_subjects() {
-        let a = validate_user("alice", "password", 0).expect("valid");
-        let b = validate_user("alice", "password", 0).expect("valid");
+        let a = validate_user("alice", "password", &[], 0).expect("valid");
+        let b = validate_user("alice", "password", &[], 0).expect("valid");
         assert_ne!(a.subject, b.subject);
     }
 

@@ -420,7 +420,8 @@ async fn seed_demo(store: &Store, clock: &Clock) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     }
     let password = crate::secret::new_token();
-    let user = registration::validate_user("demo", &password, clock.now())?;
+    let claims = ["name=Demo User".to_owned()];
+    let user = registration::validate_user("demo", &password, &claims, clock.now())?;
     match store.insert_user(&user).await {
         Ok(()) => println!("demo user: username=demo password={password} (printed once)"),
         Err(e) if e.kind() == StoreErrorKind::Conflict => println!("demo user: demo exists"),

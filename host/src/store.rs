@@ -128,6 +128,9 @@ pub struct User {
     /// argon2id PHC string ([`crate::secret::hash_password`]).
     pub password_hash: String,
     pub created_at: i64,
+    /// OpenID Connect claims (`name`, `email`, …), typed as
+    /// `grantbox_protocol::openid::claims` parses them.
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Whether a token is an access token or a refresh token.
@@ -418,6 +421,15 @@ impl Store {
 
     pub async fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         on_backend!(self, s => s.find_user(username).await)
+    }
+
+    /// Replaces a user's claims; false when there is no such user.
+    pub async fn update_user_claims(
+        &self,
+        username: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.update_user_claims(username, claims).await)
     }
 
     /// Inserts tokens atomically, so an access and refresh pair lands

@@ -59,9 +59,9 @@ pub struct Metadata {
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
-    /// Plugin endpoints by the metadata key their manifest names (e.g.
-    /// `device_authorization_endpoint`): the issuer followed by the path. The
-    /// manifest refuses the keys above, so none is written twice.
+    /// Plugin endpoints by the metadata key their manifest names: the issuer
+    /// followed by the path. The manifest refuses the keys above, so none is
+    /// written twice.
     #[serde(flatten)]
     pub plugin_endpoints: BTreeMap<String, String>,
 }

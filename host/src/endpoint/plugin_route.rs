@@ -102,3 +102,27 @@ fn endpoint_response(response: EndpointResponse) -> Response {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     http
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plugin::manifest::is_host_path;
+
+    /// A plugin path may not shadow a route of the server: every route
+    /// `app.rs` declares must be one the manifest refuses.
+    #[test]
+    fn every_route_of_the_server_is_refused_to_plugins() {
+        let source = include_str!("../app.rs");
+        let routes: Vec<&str> = source
+            .split(".route(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(routes.len() >= 15, "{routes:?}");
+        for route in routes {
+            assert!(
+                is_host_path(route),
+                "{route} is routed by the server but a plugin may declare it (HOST_PATHS)"
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! A plugin's user step (`GET`/`POST` at a path its manifest declares under
-//! `[[provides.user_steps]]`): a signed-in user enters a short code, the
-//! plugin says what it stands for, the user signs in if needed and consents,
+//! `[[provides.user_steps]]`): a person enters a short code, the plugin
+//! says what it stands for, the person signs in if needed and consents,
 //! and the plugin hears the outcome. The host renders every page, checks the
 //! CSRF tokens, throttles wrong codes per session and address (RFC 8628
 //! §5.1) and always asks for consent; it knows nothing of what the code is for.

@@ -14,6 +14,8 @@ mod call;
 mod context;
 mod engine;
 mod fault;
+#[cfg(test)]
+mod tests;
 mod ticker;
 
 use std::collections::BTreeSet;

@@ -160,13 +160,14 @@ macro_rules! shared_operations {
                     user: &User,
                 ) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO users (username, password_hash, subject, created_at) \
-                         VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO users (username, password_hash, subject, created_at, claims) \
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(&user.username)
                     .bind(&user.password_hash)
                     .bind(&user.subject)
                     .bind(user.created_at)
+                    .bind(to_json(&user.claims, "user claims")?)
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(format!("user `{}`", user.username), e))?;
@@ -178,7 +179,7 @@ macro_rules! shared_operations {
                     username: &str,
                 ) -> Result<Option<User>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT username, password_hash, subject, created_at FROM users \
+                        "SELECT username, password_hash, subject, created_at, claims FROM users \
                          WHERE username = $1",
                     )
                     .bind(username)
@@ -186,6 +187,20 @@ macro_rules! shared_operations {
                     .await
                     .map_err(|e| error(format!("cannot read user `{username}`"), e))?;
                     row.as_ref().map(user_from_row).transpose()
+                }
+
+                pub(in $crate::store) async fn update_user_claims(
+                    &self,
+                    username: &str,
+                    claims: &serde_json::Map<String, serde_json::Value>,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query("UPDATE users SET claims = $1 WHERE username = $2")
+                        .bind(to_json(claims, "user claims")?)
+                        .bind(username)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(|e| error(format!("cannot update user `{username}`"), e))?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 pub(in $crate::store) async fn insert_tokens(
@@ -1092,34 +1107,21 @@ macro_rules! shared_operations {
                     refresh_token: &Presented,
                 ) -> Result<Option<TokenRecord>, StoreError> {
                     let Presented {
-                        hash,
-                        client_id,
-                        now,
+                        hash, client_id, ..
                     } = refresh_token;
                     if LOCK_FAMILY.is_some()
                         && lock_refresh_family(tx, hash, client_id).await?.is_none()
                     {
                         return Ok(None);
                     }
-                    let rotated = sqlx::query(concat!(
+                    const ROTATE: &str = concat!(
                         "UPDATE tokens SET rotated_at = $1 \
                          WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
                          AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
                          RETURNING ",
                         token_columns!()
-                    ))
-                    .bind(now)
-                    .bind(&hash[..])
-                    .bind(client_id)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(|e| {
-                        error(
-                            format!("cannot rotate refresh token of client `{client_id}`"),
-                            e,
-                        )
-                    })?;
-                    rotated.as_ref().map(token_from_row).transpose()
+                    );
+                    use_once(tx, ROTATE, refresh_token, "rotate refresh token", token_from_row).await
                 }
 
                 /// The single-use guarantee of codes: only one UPDATE can see
@@ -1130,28 +1132,20 @@ macro_rules! shared_operations {
                     code: &Presented,
                 ) -> Result<Option<CodeRecord>, StoreError> {
                     let Presented {
-                        hash,
-                        client_id,
-                        now,
+                        hash, client_id, ..
                     } = code;
                     if LOCK_FAMILY.is_some()
                         && lock_code_family(tx, hash, client_id).await?.is_none()
                     {
                         return Ok(None);
                     }
-                    let redeemed = sqlx::query(concat!(
+                    const REDEEM: &str = concat!(
                         "UPDATE codes SET redeemed_at = $1 \
                          WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL \
                          AND expires_at > $1 RETURNING ",
                         code_columns!()
-                    ))
-                    .bind(now)
-                    .bind(&hash[..])
-                    .bind(client_id)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
-                    redeemed.as_ref().map(code_from_row).transpose()
+                    );
+                    use_once(tx, REDEEM, code, "redeem code", code_from_row).await
                 }
 
                 async fn insert(
@@ -1262,7 +1256,34 @@ macro_rules! shared_operations {
                     password_hash: get(row, "password_hash")?,
                     subject: get(row, "subject")?,
                     created_at: get(row, "created_at")?,
+                    claims: from_json(&get::<String>(row, "claims")?, "user claims")?,
                 })
+            }
+
+            /// Marks a presented single-use credential used: `sql` is an
+            /// `UPDATE … RETURNING` (bound to `now`, the hash and the client)
+            /// that only one writer can match. The row as it was, decoded, if
+            /// this use won.
+            async fn use_once<R>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                sql: &'static str,
+                presented: &Presented,
+                what: &str,
+                decode: fn(&Row) -> Result<R, StoreError>,
+            ) -> Result<Option<R>, StoreError> {
+                let Presented {
+                    hash,
+                    client_id,
+                    now,
+                } = presented;
+                let row = sqlx::query(sql)
+                    .bind(now)
+                    .bind(&hash[..])
+                    .bind(client_id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(|e| error(format!("cannot {what} of client `{client_id}`"), e))?;
+                row.as_ref().map(decode).transpose()
             }
 
             fn token_from_row(row: &Row) -> Result<TokenRecord, StoreError> {

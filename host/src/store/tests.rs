@@ -570,11 +570,15 @@ async fn postgresql_settings_come_from_the_url() {
 
 async fn users_insert_find_and_conflict(backend: Backend) {
     let (_db, store) = open_temp(backend).await;
+    let mut claims = serde_json::Map::new();
+    claims.insert("name".into(), "Alice".into());
+    claims.insert("email_verified".into(), true.into());
     let user = User {
         username: "alice".into(),
         subject: "s-alice".into(),
         password_hash: "$argon2id$...".into(),
         created_at: NOW,
+        claims,
     };
     store.insert_user(&user).await.expect("insert");
     assert_eq!(
@@ -582,6 +586,29 @@ async fn users_insert_find_and_conflict(backend: Backend) {
         Some(user.clone())
     );
     assert_eq!(store.find_user("bob").await.expect("find"), None);
+
+    let mut changed = user.claims.clone();
+    changed.remove("name");
+    changed.insert("email".into(), "alice@example.com".into());
+    assert!(
+        store
+            .update_user_claims("alice", &changed)
+            .await
+            .expect("update")
+    );
+    assert!(
+        !store
+            .update_user_claims("bob", &changed)
+            .await
+            .expect("update")
+    );
+    let found = store
+        .find_user("alice")
+        .await
+        .expect("find")
+        .expect("alice");
+    assert_eq!(found.claims, changed);
+    assert_eq!(found.subject, user.subject);
 
     let error = store.insert_user(&user).await.expect_err("duplicate");
     assert_eq!(error.kind(), StoreErrorKind::Conflict);
@@ -1603,6 +1630,7 @@ async fn everything_survives_reopening(backend: Backend) {
                 subject: "s-alice".into(),
                 password_hash: "phc".into(),
                 created_at: NOW,
+                claims: serde_json::Map::new(),
             })
             .await
             .expect("user");

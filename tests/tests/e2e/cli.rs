@@ -90,6 +90,57 @@ fn user_add_reads_the_password_from_stdin() {
 }
 
 #[test]
+fn user_claims_are_checked_when_added_and_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("g.db").display());
+    let run = |args: &[&str]| grantbox(&db, args, Some("correct horse battery\n"));
+    let refused = |args: &[&str], expect: &str| {
+        let output = run(args);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    };
+    let add = ["user", "add", "alice", "--password-stdin"];
+    refused(
+        &[&add[..], &["--claim", "sub=someone-else"]].concat(),
+        "\"sub\"",
+    );
+    refused(
+        &[&add[..], &["--claim", "email_verified=yes"]].concat(),
+        "\"email_verified\" must be true or false",
+    );
+    refused(&[&add[..], &["--claim", "name"]].concat(), "name=value");
+    let output = run(&[
+        &add[..],
+        &[
+            "--claim",
+            "name=Alice Liddell",
+            "--claim",
+            "email=alice@example.com",
+        ],
+    ]
+    .concat());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let update = ["user", "update", "alice"];
+    let output = run(&[
+        &update[..],
+        &["--claim", "email_verified=true", "--claim", "name="],
+    ]
+    .concat());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    refused(
+        &[&update[..], &["--claim", "updated_at=soon"]].concat(),
+        "updated_at",
+    );
+    refused(
+        &["user", "update", "bob", "--claim", "name=Bob"],
+        "\"bob\" does not exist",
+    );
+    refused(&["user", "update", "alice"], "--claim");
+}
+
+#[test]
 fn a_client_added_while_serving_is_usable_at_once_and_survives_a_crash() {
     let server = Server::start();
     let secret = confidential_client(&server, "late", &["client_credentials"], &[]);

@@ -1,7 +1,8 @@
 //! A plugin's user step over the real binary, with the bundled device
 //! authorization plugin (RFC 8628) as the plugin: the code entry page, sign-in,
 //! the consent page, the done page, the wrong-code error and its throttle
-//! per session and per address, CSRF, the `verification_uri_complete`
+//! per session and per address, CSRF, the plugin's refusal shown to the
+//! person, the `verification_uri_complete`
 //! pre-fill that never approves by itself, a hot swap while a step is
 //! pending, and the pages clicked through in headless Chromium.
 
@@ -320,6 +321,29 @@ fn a_wrong_code_is_an_error_on_the_same_page_and_the_right_one_then_works() {
     );
     assert_consent(&visitor.to_consent(&server, &right));
     assert!(server.logs().contains("wrong user code"), "logged");
+}
+
+#[test]
+fn a_code_another_person_used_meanwhile_shows_the_plugins_message() {
+    let (server, _config) = start(None);
+    let device = start_device(&server, "read");
+    let first = Visitor::from("198.51.100.8");
+    let second = Visitor::from("198.51.100.9");
+    let first_consent = first.to_consent(&server, &first.enter_code(&server, &device.user_code));
+    let second_consent = second.to_consent(&server, &second.enter_code(&server, &device.user_code));
+    assert_consent(&first_consent);
+    assert_consent(&second_consent);
+    let done = first.decide(&server, &first_consent, "allow");
+    assert!(done.body.contains("Access allowed"), "{}", done.body);
+    // The plugin refuses the second decision; the person reads why.
+    let refused = second.decide(&server, &second_consent, "cancel");
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("this code was already used"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(poll(&server, &device).0, 200, "the first decision stands");
 }
 
 #[test]

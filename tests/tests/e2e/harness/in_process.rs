@@ -202,7 +202,7 @@ impl InProcess {
 
     /// Adds a user, as `grantbox user add` does.
     pub fn user_add(&self, username: &str, password: &str) {
-        let user = registration::validate_user(username, password, Clock::system().now())
+        let user = registration::validate_user(username, password, &[], Clock::system().now())
             .unwrap_or_else(|e| panic!("user add: {e}"));
         let store = self.store();
         self.runtime
