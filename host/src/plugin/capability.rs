@@ -81,7 +81,8 @@ impl CallCtx {
     ///
     /// The namespace is measured before the write, not in the same statement:
     /// calls running at once may each pass and together overshoot the quota
-    /// by at most their per-call write budgets.
+    /// by at most their per-call write budgets. A recent measurement stands in
+    /// for a new one while its upper bound fits (`KeyValueEstimate`).
     async fn reserve_key_value_write(
         &mut self,
         services: &super::HostServices,
@@ -97,6 +98,10 @@ impl CallCtx {
                 quota.write_bytes_per_call,
                 self.plugin_name()
             )));
+        }
+        if self.key_value_estimate().admit(quota, size) {
+            self.key_value_written += size;
+            return Ok(());
         }
         let started = Clock::instant();
         let usage = services.store.kv_usage(self.plugin_name(), key, now).await;
@@ -118,6 +123,7 @@ impl CallCtx {
                 quota.bytes
             )));
         }
+        self.key_value_estimate().record(keys, bytes);
         self.key_value_written += size;
         Ok(())
     }

@@ -32,8 +32,8 @@ use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use super::bindings::{ExportIndices, Plugin as PluginWorld};
 use super::manifest::{HOST_INTERFACE, INTERFACE_PACKAGE, InterfaceVersion, LimitCaps, Manifest};
 use super::{Capability, HostServices, PluginInfo};
-use context::KeyValueQuota;
 pub(super) use context::{CallCtx, LookedUp};
+use context::{KeyValueEstimate, KeyValueQuota};
 pub use engine::build_engine;
 use ticker::{EpochTicker, TickerState};
 
@@ -120,6 +120,7 @@ struct CallShared {
     host_calls: u32,
     host_time: Duration,
     key_value: KeyValueQuota,
+    key_value_estimate: KeyValueEstimate,
     calls: Arc<Semaphore>,
     ticker: Arc<TickerState>,
     services: Option<HostServices>,
@@ -202,6 +203,7 @@ impl Runtime {
                 bytes: manifest.key_value_bytes,
                 write_bytes_per_call: manifest.key_value_write_bytes,
             },
+            key_value_estimate: KeyValueEstimate::default(),
             calls: self.calls.clone(),
             ticker: self.ticker.state.clone(),
             services: self.services.clone(),

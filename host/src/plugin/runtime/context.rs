@@ -9,6 +9,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::CallShared;
+use crate::clock::Clock;
 use crate::oauth::OAuthError;
 use crate::plugin::{Capability, ClientView, HostServices, TokenTarget};
 use crate::store::TokenRecord;
@@ -94,6 +95,55 @@ pub(in crate::plugin) struct KeyValueQuota {
     pub(in crate::plugin) write_bytes_per_call: u64,
 }
 
+/// How long a measurement of a plugin's key-value namespace stands in for
+/// measuring it again (see [`KeyValueEstimate`]).
+const KEY_VALUE_ESTIMATE_TTL: Duration = Duration::from_secs(1);
+
+/// A plugin's key-value namespace as last measured, plus what writes since
+/// may have added, each counted as a new key of its full size. While that
+/// upper bound fits the quota, a write needs no measurement, which scans the
+/// whole namespace; a write the bound does not admit, or any write once the
+/// measurement is [`KEY_VALUE_ESTIMATE_TTL`] old, measures again. So a
+/// namespace of many keys (e.g. many pending device flows) costs one scan a
+/// second, not one per write, and the quota holds as before.
+#[derive(Debug, Default)]
+pub(in crate::plugin) struct KeyValueEstimate(std::sync::Mutex<Option<Measured>>);
+
+#[derive(Debug)]
+struct Measured {
+    at: Instant,
+    keys: u64,
+    bytes: u64,
+}
+
+impl KeyValueEstimate {
+    /// Admits a write of `size` bytes without measuring, when the bound
+    /// leaves room for it under `quota`; counts it in the bound then.
+    pub(in crate::plugin) fn admit(&self, quota: KeyValueQuota, size: u64) -> bool {
+        let mut measured = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(m) = measured.as_mut() else {
+            return false;
+        };
+        let fresh = m.at.elapsed() < KEY_VALUE_ESTIMATE_TTL;
+        if fresh && m.keys < quota.keys && m.bytes.saturating_add(size) <= quota.bytes {
+            m.keys += 1;
+            m.bytes += size;
+            return true;
+        }
+        false
+    }
+
+    /// Records a measurement: the namespace with the write it admitted.
+    pub(in crate::plugin) fn record(&self, keys: u64, bytes: u64) {
+        let mut measured = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *measured = Some(Measured {
+            at: Clock::instant(),
+            keys,
+            bytes,
+        });
+    }
+}
+
 impl WasiView for CallCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -130,6 +180,10 @@ impl CallCtx {
 
     pub(in crate::plugin) fn key_value_quota(&self) -> KeyValueQuota {
         self.shared.key_value
+    }
+
+    pub(in crate::plugin) fn key_value_estimate(&self) -> &KeyValueEstimate {
+        &self.shared.key_value_estimate
     }
 
     /// Counts a host call against the call's budget; fails once the budget

@@ -1,11 +1,12 @@
 //! A plugin version's fingerprint: its endpoints and user steps are part of
 //! it, and a plugin without any keeps the fingerprint it had before they
-//! existed.
+//! existed. The key-value estimate admits only writes its upper bound fits.
 
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
 
+use super::context::{KeyValueEstimate, KeyValueQuota};
 use super::fingerprint;
 use crate::plugin::{Capability, LimitCaps, Manifest};
 
@@ -65,4 +66,22 @@ fn endpoints_and_user_steps_are_part_of_the_fingerprint() {
         .map(|tables| fingerprint(&manifest(tables), &capabilities))
         .collect();
     assert_eq!(fingerprints.len(), variants.len(), "{fingerprints:?}");
+}
+
+#[test]
+fn the_key_value_estimate_admits_only_what_its_bound_fits() {
+    let quota = KeyValueQuota {
+        keys: 12,
+        bytes: 200,
+        write_bytes_per_call: 1000,
+    };
+    let estimate = KeyValueEstimate::default();
+    assert!(!estimate.admit(quota, 1), "nothing measured yet");
+    estimate.record(10, 100);
+    assert!(estimate.admit(quota, 50), "11 keys, 150 bytes");
+    assert!(!estimate.admit(quota, 51), "would be 201 bytes");
+    assert!(estimate.admit(quota, 10), "12 keys, 160 bytes");
+    assert!(!estimate.admit(quota, 1), "a 13th key might not fit");
+    estimate.record(3, 30);
+    assert!(estimate.admit(quota, 1), "a new measurement starts again");
 }
