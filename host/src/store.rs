@@ -88,6 +88,10 @@ pub struct ClientAuth {
     /// `private_key_jwt`: the registered JWK Set of public keys (JSON text,
     /// validated at registration by [`crate::client_assertion::parse_jwks`]).
     pub jwks: Option<String>,
+    /// `client_secret_jwt`: the client secret, the HMAC key of its
+    /// assertions, sealed under the key-encryption key
+    /// ([`crate::keys::KeyEncryptionKey::seal_client_secret`]).
+    pub secret_sealed: Option<Vec<u8>>,
 }
 
 /// The form of a client's access tokens.

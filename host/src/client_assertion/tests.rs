@@ -68,15 +68,66 @@ fn a_registered_key_verifies_its_assertions_and_no_other() {
         .unwrap();
     assert_eq!(
         check(&confused),
-        Err(AssertionError::Rule(Rejection::UnsupportedAlg(
-            "HS256".into()
-        )))
+        Err(AssertionError::MethodAlg {
+            alg: "HS256",
+            method: "private_key_jwt"
+        })
     );
     // A verified signature does not excuse the claims.
     let mut late = claims("j6");
     late.expires_at = Some(Duration::from_secs(NOW as u64 + 3600));
     assert_eq!(
         check(&es.sign(late).unwrap()),
+        Err(AssertionError::Rule(Rejection::TooLongLived))
+    );
+}
+
+#[test]
+fn the_client_secret_keys_hmac_assertions_and_nothing_else() {
+    let secret = b"a-client-secret-of-forty-three-characters!!";
+    let check = |token: &str| verify_hmac(secret, token, &expect());
+    let accepted = check(
+        &HS256Key::from_bytes(secret)
+            .authenticate(claims("j1"))
+            .unwrap(),
+    )
+    .expect("HS256");
+    assert_eq!(accepted.jti, "j1");
+    assert!(
+        check(
+            &HS384Key::from_bytes(secret)
+                .authenticate(claims("j2"))
+                .unwrap()
+        )
+        .is_ok()
+    );
+    assert!(
+        check(
+            &HS512Key::from_bytes(secret)
+                .authenticate(claims("j3"))
+                .unwrap()
+        )
+        .is_ok()
+    );
+    let other = HS256Key::from_bytes(b"another-secret-of-forty-three-characters!!!");
+    assert_eq!(
+        check(&other.authenticate(claims("j4")).unwrap()),
+        Err(AssertionError::Signature { alg: "HS256" })
+    );
+    // A signature, even a valid one, is not this method's.
+    let es = ES256KeyPair::generate();
+    assert_eq!(
+        check(&es.sign(claims("j5")).unwrap()),
+        Err(AssertionError::MethodAlg {
+            alg: "ES256",
+            method: "client_secret_jwt"
+        })
+    );
+    // The claims still rule.
+    let mut late = claims("j6");
+    late.expires_at = Some(Duration::from_secs(NOW as u64 + 3600));
+    assert_eq!(
+        check(&HS256Key::from_bytes(secret).authenticate(late).unwrap()),
         Err(AssertionError::Rule(Rejection::TooLongLived))
     );
 }

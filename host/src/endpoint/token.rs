@@ -15,7 +15,7 @@ use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated}
 use crate::app::App;
 use crate::client_assertion;
 use crate::oauth::client_assertion::{Accepted, Expectations};
-use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
+use crate::oauth::client_auth::{self, AuthMethod, CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, resource, scope};
 use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse, TokenTarget};
 use crate::ratelimit::{SignInOrigin, Throttled};
@@ -196,10 +196,19 @@ fn check_credentials(
                 audiences: &audiences,
                 now,
             };
-            let jwks = client.auth.jwks.as_deref().unwrap_or_default();
-            client_assertion::verify(jwks, assertion, &expect)
-                .map(Some)
-                .map_err(|error| error.to_string())
+            let verified = if client.auth.method == Some(AuthMethod::ClientSecretJwt) {
+                let sealed = client.auth.secret_sealed.as_deref().unwrap_or_default();
+                let secret = app
+                    .keys
+                    .key_encryption_key()
+                    .open_client_secret(&client.client_id, sealed)
+                    .map_err(|error| format!("the client's sealed secret: {error}"))?;
+                client_assertion::verify_hmac(&secret, assertion, &expect)
+            } else {
+                let jwks = client.auth.jwks.as_deref().unwrap_or_default();
+                client_assertion::verify(jwks, assertion, &expect)
+            };
+            verified.map(Some).map_err(|error| error.to_string())
         }
         _ if presents_its_credentials(client, credentials) => Ok(None),
         _ => Err("the secret does not match".to_owned()),

@@ -131,30 +131,8 @@ pub async fn open(
     environment: Option<&str>,
     now: i64,
 ) -> anyhow::Result<Opened> {
-    let rows = store
-        .list_signing_keys()
-        .await
-        .context("cannot read the signing keys")?;
-    let (kek, source, created_key_file) = match find_key_encryption_key(config, db, environment)? {
-        Some((kek, source)) => (kek, source, false),
-        None if !rows.is_empty() => bail!(
-            "the database holds {} signing keys but no key-encryption key was given: set {KEY_ENCRYPTION_KEY_ENV} or [keys] key_encryption_key_file to the key they were sealed under{}",
-            rows.len(),
-            default_key_file(db)
-                .map(|p| format!(" (the key file {} is missing)", p.display()))
-                .unwrap_or_default()
-        ),
-        None => match default_key_file(db) {
-            Some(path) => {
-                let kek = create_key_file(&path)?;
-                (kek, KekSource::DefaultFile(path), true)
-            }
-            None => bail!(
-                "no key-encryption key: on PostgreSQL set {KEY_ENCRYPTION_KEY_ENV} (32 random bytes, base64url, the same on every instance) or [keys] key_encryption_key_file"
-            ),
-        },
-    };
-    check_key_encryption_key(&rows, &kek, &source)?;
+    let (kek, source, created_key_file, rows) =
+        key_encryption_key_and_rows(store, config, db, environment).await?;
     let keys = Keys::new(kek, config.default_alg, Vec::new());
     keys.replace(unseal_published(&rows, &keys, now)?);
     let mut created = Vec::new();
@@ -184,6 +162,56 @@ pub async fn open(
         created_key_file,
         created,
     })
+}
+
+/// The key-encryption key as `serve` finds it, for `client add` (which
+/// seals a `client_secret_jwt` client's secret): from the environment or
+/// the configured file, or on SQLite the key file beside the database
+/// (created on first use); refused, with `serve`'s errors, when it is
+/// missing or is not the key the stored signing keys were sealed under.
+/// Also says where it came from and whether the key file was just created.
+pub async fn open_key_encryption_key(
+    store: &Store,
+    config: &KeysConfig,
+    db: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<(KeyEncryptionKey, KekSource, bool)> {
+    let (kek, source, created_key_file, _) =
+        key_encryption_key_and_rows(store, config, db, environment).await?;
+    Ok((kek, source, created_key_file))
+}
+
+async fn key_encryption_key_and_rows(
+    store: &Store,
+    config: &KeysConfig,
+    db: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<(KeyEncryptionKey, KekSource, bool, Vec<SigningKeyRow>)> {
+    let rows = store
+        .list_signing_keys()
+        .await
+        .context("cannot read the signing keys")?;
+    let (kek, source, created_key_file) = match find_key_encryption_key(config, db, environment)? {
+        Some((kek, source)) => (kek, source, false),
+        None if !rows.is_empty() => bail!(
+            "the database holds {} signing keys but no key-encryption key was given: set {KEY_ENCRYPTION_KEY_ENV} or [keys] key_encryption_key_file to the key they were sealed under{}",
+            rows.len(),
+            default_key_file(db)
+                .map(|p| format!(" (the key file {} is missing)", p.display()))
+                .unwrap_or_default()
+        ),
+        None => match default_key_file(db) {
+            Some(path) => {
+                let kek = create_key_file(&path)?;
+                (kek, KekSource::DefaultFile(path), true)
+            }
+            None => bail!(
+                "no key-encryption key: on PostgreSQL set {KEY_ENCRYPTION_KEY_ENV} (32 random bytes, base64url, the same on every instance) or [keys] key_encryption_key_file"
+            ),
+        },
+    };
+    check_key_encryption_key(&rows, &kek, &source)?;
+    Ok((kek, source, created_key_file, rows))
 }
 
 /// Replaces the key set with the store's (the periodic reload): keys already

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed"
     };
 }
 
@@ -99,7 +99,7 @@ macro_rules! shared_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -116,6 +116,7 @@ macro_rules! shared_operations {
                     .bind(client.auth.jwks.as_deref())
                     .bind(audience_to_column(&client.resources)?)
                     .bind(client.access_token_format.as_str())
+                    .bind(client.auth.secret_sealed.as_deref())
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -1241,6 +1242,7 @@ macro_rules! shared_operations {
                             })?),
                         },
                         jwks: get(row, "jwks")?,
+                        secret_sealed: get(row, "secret_sealed")?,
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
                     access_token_format: {

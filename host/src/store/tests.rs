@@ -1520,13 +1520,15 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::PrivateKeyJwt),
             jwks: Some(r#"{"keys":[]}"#.into()),
+            secret_sealed: None,
         },
         ..client("keyed")
     };
     let hmac = Client {
         auth: ClientAuth {
-            method: Some(AuthMethod::ClientSecretPost),
+            method: Some(AuthMethod::ClientSecretJwt),
             jwks: None,
+            secret_sealed: Some(vec![1, 0, 255, 7]),
         },
         ..client("hmac")
     };

@@ -311,6 +311,7 @@ fn lifecycle_metadata_document() {
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "client_secret_jwt",
         "none"
     ]);
     assert_eq!(body["token_endpoint_auth_methods_supported"], methods);
@@ -320,7 +321,8 @@ fn lifecycle_metadata_document() {
         json!([
             "client_secret_basic",
             "client_secret_post",
-            "private_key_jwt"
+            "private_key_jwt",
+            "client_secret_jwt"
         ]),
         "public clients cannot introspect"
     );
