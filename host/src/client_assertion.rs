@@ -2,7 +2,8 @@
 //! `private_key_jwt` the JWK Set a client registers (`client add --jwks`),
 //! checked once at registration and parsed again at each use; for
 //! `client_secret_jwt` the HMAC keyed with the client secret (OpenID Connect
-//! Core §9). Signatures and MACs are verified with
+//! Core §9); and for an assertion naming no registered client, the same work
+//! against fixed dummy keys. Signatures and MACs are verified with
 //! jwt-simple (constant-time for MACs) before the claim rules of
 //! `oauth::client_assertion` run. Knows no HTTP and no store.
 
@@ -148,6 +149,34 @@ pub fn verify_hmac(
     let claims = client_assertion::read_claims(assertion)?;
     Ok(client_assertion::check_claims(&claims, expect)?)
 }
+
+/// For an assertion whose `sub` names no registered client: the work a
+/// registered client's assertion of the same `alg` costs (parsing a JWK Set
+/// and verifying a signature, or an HMAC), against fixed dummy keys, so the
+/// time of the refusal does not tell an unknown client id from a known one.
+/// The caller refuses the client whatever this returns; it returns what the
+/// verification found, so a test can see that the verification ran.
+pub fn verify_for_unknown_client(
+    assertion: &str,
+    expect: &Expectations<'_>,
+) -> Result<Accepted, AssertionError> {
+    let header = client_assertion::read_header(assertion)?;
+    if header.alg.is_hmac() {
+        return verify_hmac(DUMMY_SECRET.as_bytes(), assertion, expect);
+    }
+    let keys = registered_keys(DUMMY_JWKS).map_err(|_| AssertionError::NotVerifiable)?;
+    // The dummy keys have no kid: whatever the header names, its algorithm's
+    // dummy key is tried, as a registered key would be.
+    verify_with_keys(&keys, header.alg, None, assertion, expect)
+}
+
+/// The HMAC key of [`verify_for_unknown_client`]: as long as a generated
+/// client secret. Public on purpose: what it verifies is refused anyway.
+pub(crate) const DUMMY_SECRET: &str = "unknown-client-dummy-secret-43-characters--";
+
+/// The public keys of [`verify_for_unknown_client`], one per asymmetric
+/// algorithm (their private parts were discarded when they were made).
+const DUMMY_JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "afGRM_gV2-0-xBZiCmqP7joNhJ-7lze19YgrfqKY6J4", "y": "Lu49pAtM94ml9GpCYMGJ7gagSx2Lybv_XsIWYLdLP5E"}, {"kty": "RSA", "n": "rewQ23_UQaxHH33-D0-dbm7NCYNv5TCDSGxhr0SojFEzVczWPth4laSvJRUhr7eJzZAl02NgYH8ghKco18ox19xgN58jk9VLq-t7NwcV0fNJosZNeZWFOomxVEkebNMvjyLLqcYvem6egHk_iBbcILgl1I6i3F4pM1q7M_v8Ykkw61c-aEXxiz0ov5xEcyETvTYcQ5yNI9SvOzQhdSbn1zPRupGg1epktfR-zwsRC9tkk5Esy_429Kek48tQfoUAQwCHjnKr1mtyfTV9rqIw6Q7QEg9qe6mmeaJOa1syDs-Frebk2axTRiCnjTfwESOm418YP5rBxHi6K1wt-zFEUw", "e": "AQAB"}, {"kty": "OKP", "crv": "Ed25519", "x": "HS1JSdZIhAVerSTwGundmui9LVrxo28DzNZfIJwRXyk"}]}"#;
 
 /// jwt-simple's checks at `expect.now`, with the clock skew.
 fn options(expect: &Expectations<'_>) -> VerificationOptions {

@@ -133,6 +133,38 @@ fn the_client_secret_keys_hmac_assertions_and_nothing_else() {
 }
 
 #[test]
+fn an_unknown_client_s_assertion_is_verified_against_dummy_keys() {
+    let check = |token: &str| verify_for_unknown_client(token, &expect());
+    // The dummy HMAC key verifies what it keyed: the MAC was computed.
+    let dummy = HS256Key::from_bytes(DUMMY_SECRET.as_bytes());
+    assert_eq!(
+        check(&dummy.authenticate(claims("j1")).unwrap()).map(|a| a.jti),
+        Ok("j1".to_owned())
+    );
+    let other = HS512Key::from_bytes(b"another-secret-of-forty-three-characters!!!");
+    assert_eq!(
+        check(&other.authenticate(claims("j2")).unwrap()),
+        Err(AssertionError::Signature { alg: "HS512" })
+    );
+    // A signature of each algorithm reaches the dummy key of its algorithm,
+    // whatever kid it names (not "no key", which would cost nothing).
+    let es = ES256KeyPair::generate().with_key_id("some-kid");
+    assert_eq!(
+        check(&es.sign(claims("j3")).unwrap()),
+        Err(AssertionError::Signature { alg: "ES256" })
+    );
+    let ed = Ed25519KeyPair::generate();
+    assert_eq!(
+        check(&ed.sign(claims("j4")).unwrap()),
+        Err(AssertionError::Signature { alg: "EdDSA" })
+    );
+    // The dummy set holds one parsed key per asymmetric algorithm.
+    let keys = registered_keys(DUMMY_JWKS).expect("the dummy keys parse");
+    let algs: Vec<Alg> = keys.iter().map(|key| key.alg).collect();
+    assert_eq!(algs, [Alg::Es256, Alg::Rs256, Alg::EdDsa]);
+}
+
+#[test]
 fn jwks_registration_rules() {
     let es: Value = serde_json::from_str(&ES256KeyPair::generate().public_key().to_jwk()).unwrap();
     let es_private: Value = serde_json::from_str(&ES256KeyPair::generate().to_jwk()).unwrap();

@@ -153,8 +153,12 @@ pub async fn authenticate_client(
     let checked = match &client {
         Some(client) => check_credentials(app, client, credentials, now),
         None => {
-            // Spend the same hashing work as for a known client.
-            let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+            // Spend the same hashing or verifying work as for a known client.
+            if let Credentials::Assertion { assertion, .. } = credentials {
+                let _ = verify_unknown_client(app, client_id, assertion, now);
+            } else {
+                let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+            }
             Err("unknown client".to_owned())
         }
     };
@@ -213,6 +217,24 @@ fn check_credentials(
         _ if presents_its_credentials(client, credentials) => Ok(None),
         _ => Err("the secret does not match".to_owned()),
     }
+}
+
+/// An assertion naming no registered client, verified against dummy keys
+/// of its `alg` (refused whatever the result).
+fn verify_unknown_client(
+    app: &App,
+    client_id: &str,
+    assertion: &str,
+    now: i64,
+) -> Result<Accepted, client_assertion::AssertionError> {
+    let token_endpoint = format!("{}/token", app.issuer);
+    let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
+    let expect = Expectations {
+        client_id,
+        audiences: &audiences,
+        now,
+    };
+    client_assertion::verify_for_unknown_client(assertion, &expect)
 }
 
 /// RFC 7523 §3 item 7: an assertion's `jti` is used once, until it expires,

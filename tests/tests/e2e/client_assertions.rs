@@ -328,6 +328,11 @@ fn jwt_client_assertions_authenticate_once_and_refuse_every_bad_one() {
         "an unregistered key under a registered kid",
         &borrowed_kid.assertion(&claims("keyed", json!(token_endpoint), "k2")),
     );
+    // A client nobody registered (verified against dummy keys, refused alike).
+    refused(
+        "unknown client",
+        &ec.assertion(&claims("nobody", json!(token_endpoint), "nobody")),
+    );
     // iss must be the client too.
     let mut foreign_issuer = claims("keyed", json!(token_endpoint), "iss");
     foreign_issuer["iss"] = json!("other");
