@@ -674,6 +674,15 @@ impl Store {
         on_backend!(self, s => s.insert_signing_key(key).await)
     }
 
+    /// Stores `key` unless a key of its algorithm that is not retired exists
+    /// (the first key of an algorithm, made at start); whether it was
+    /// stored. Instances starting at once on one PostgreSQL store one key
+    /// per algorithm between them: the check and the insert hold a
+    /// transaction lock per algorithm (`pg_advisory_xact_lock`).
+    pub async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.insert_first_signing_key(key).await)
+    }
+
     /// Every stored key, oldest first.
     pub async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
         on_backend!(self, s => s.list_signing_keys().await)

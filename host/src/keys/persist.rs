@@ -136,6 +136,7 @@ pub async fn open(
     let keys = Keys::new(kek, config.default_alg, Vec::new());
     keys.replace(unseal_published(&rows, &keys, now)?);
     let mut created = Vec::new();
+    let mut attempted = false;
     for alg in &config.algorithms {
         let usable = keys
             .infos()
@@ -143,17 +144,21 @@ pub async fn open(
             .any(|info| info.alg == *alg && info.retired_at.is_none());
         if !usable {
             // Nothing was signed with this algorithm yet: it signs at once.
+            // Stored only if no other instance starting at the same time
+            // stored one first (the store serialises the check and insert).
             let key = SigningKey::generate(*alg, now, now);
-            store
-                .insert_signing_key(&row(&key, keys.key_encryption_key()))
+            let stored = store
+                .insert_first_signing_key(&row(&key, keys.key_encryption_key()))
                 .await
                 .with_context(|| format!("cannot store the new {alg} signing key"))?;
-            created.push(key.info.clone());
+            if stored {
+                created.push(key.info.clone());
+            }
+            attempted = true;
         }
     }
-    if !created.is_empty() {
-        // Read back: an instance starting at the same time may have created
-        // keys too, and every instance must pick the same signing key.
+    if attempted {
+        // Read back: the key another instance made may be the one stored.
         reload(store, &keys, now).await?;
     }
     Ok(Opened {

@@ -878,6 +878,54 @@ macro_rules! shared_operations {
                     Ok(())
                 }
 
+                pub(in $crate::store) async fn insert_first_signing_key(
+                    &self,
+                    key: &SigningKeyRow,
+                ) -> Result<bool, StoreError> {
+                    let what = format!("create the first {} signing key", key.alg);
+                    let mut tx = begin_write(&self.writer, &what).await?;
+                    // Where write transactions run concurrently (PostgreSQL),
+                    // instances starting at once serialise here per algorithm,
+                    // so the second sees the first's key; SQLite's `BEGIN
+                    // IMMEDIATE` already serialises every writer.
+                    if let Some(lock) = LOCK_FAMILY {
+                        sqlx::query(lock)
+                            .bind(format!("grantbox first signing key {}", key.alg))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| error(format!("cannot lock to {what}"), e))?;
+                    }
+                    let usable = sqlx::query(
+                        "SELECT kid FROM signing_keys WHERE alg = $1 AND retired_at IS NULL LIMIT 1",
+                    )
+                    .bind(&key.alg)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| error(format!("cannot {what}"), e))?;
+                    if usable.is_some() {
+                        return Ok(false);
+                    }
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (",
+                        signing_key_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.public_jwk)
+                    .bind(&key.private_sealed)
+                    .bind(&key.kek_check)
+                    .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .bind(key.retired_at)
+                    .bind(key.published_until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
+                    commit(tx, &what).await?;
+                    Ok(true)
+                }
+
                 pub(in $crate::store) async fn list_signing_keys(
                     &self,
                 ) -> Result<Vec<SigningKeyRow>, StoreError> {
