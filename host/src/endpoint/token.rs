@@ -99,7 +99,7 @@ async fn exchange(
     } else {
         Vec::new()
     };
-    let target = TokenTarget::for_client(&app.issuer, &client, requested);
+    let target = TokenTarget::for_client(&client, requested);
     let request = TokenRequest {
         grant_type: grant_type.to_owned(),
         client: client_view(&client),
