@@ -30,6 +30,7 @@ mod resource_server;
 mod sandbox;
 mod scaffold;
 mod security;
+mod signing;
 mod throttle;
 mod token;
 mod token_exchange;
