@@ -206,7 +206,11 @@ fn check_credentials(
                     .keys
                     .key_encryption_key()
                     .open_client_secret(&client.client_id, sealed)
-                    .map_err(|error| format!("the client's sealed secret: {error}"))?;
+                    .map_err(|error| {
+                        // The operator's to fix (an altered row): not the client's doing.
+                        tracing::error!(client_id = ?client.client_id, %error, "a client_secret_jwt client's sealed secret does not open");
+                        format!("the client's sealed secret: {error}")
+                    })?;
                 client_assertion::verify_hmac(&secret, assertion, &expect)
             } else {
                 let jwks = client.auth.jwks.as_deref().unwrap_or_default();
