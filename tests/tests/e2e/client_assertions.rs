@@ -597,3 +597,81 @@ fn client_secret_jwt_authenticates_once_and_refuses_every_bad_assertion(
         "{stderr}"
     );
 }
+
+/// `client add --auth-method client_secret_jwt` on a SQLite database no
+/// server has opened yet creates the key-encryption key file beside it, as
+/// `serve` would (mode 0600), and the server then started on it uses that
+/// key: the client authenticates. Without the file, once keys are sealed
+/// under it, `client add` stops with `serve`'s error.
+#[test]
+fn client_secret_jwt_registration_opens_the_key_encryption_key_as_serve_does() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let db_path = dir.path().join("fresh.db");
+    let db = format!("sqlite://{}", db_path.display());
+    let add = |client_id: &str| {
+        grantbox_with(
+            &db,
+            &[
+                "client",
+                "add",
+                client_id,
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "read",
+                "--auth-method",
+                "client_secret_jwt",
+            ],
+            None,
+            &[],
+        )
+    };
+    let output = add("first");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let key_file = dir.path().join("fresh.db.key-encryption-key");
+    assert!(
+        stderr.contains("created the key-encryption key file"),
+        "{stderr}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is its owner's only");
+    }
+    let secret = text(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: ").map(str::to_owned))
+        .expect("the secret is shown once");
+
+    let server = Server::start_with(crate::harness::Options {
+        db: Some(db.clone()),
+        dir: Some(dir.clone()),
+        ..Default::default()
+    });
+    let token_endpoint = server.metadata()["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assertion = hmac_assertion(
+        jsonwebtoken::Algorithm::HS256,
+        &secret,
+        &claims("first", json!(token_endpoint), "first"),
+    );
+    let grant = [("grant_type", "client_credentials"), ("scope", "read")];
+    let (status, body) = post(&server, "/token", &assertion, &grant);
+    assert_eq!(status, 200, "{body}\n{}", server.logs());
+    drop(server);
+
+    // The signing keys are sealed under the file's key now: without it,
+    // `client add` refuses as `serve` does.
+    std::fs::remove_file(&key_file).unwrap();
+    let output = add("second");
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no key-encryption key was given") && stderr.contains("is missing"),
+        "{stderr}"
+    );
+}
