@@ -124,7 +124,9 @@ pub struct ClientAddArgs {
     /// revocation endpoints (RFC 7591 `token_endpoint_auth_method`); any
     /// other method is refused. Without it, a confidential client may use
     /// client_secret_basic or client_secret_post, a public client none.
-    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])]
+    /// client_secret_jwt keeps the secret sealed under the key-encryption
+    /// key (as `serve` finds it), since it is the key of the client's HMACs.
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"])]
     pub auth_method: Option<String>,
     /// A JSON file with the client's JWK Set of public keys, for
     /// private_key_jwt (EC P-256, RSA of 2048 bits or more, OKP Ed25519).
@@ -233,9 +235,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::serve(config, args.demo).await
         }
         Command::Client(command) => {
-            let store = open_store(cli.db, &raw).await?;
+            // A client_secret_jwt client's secret is sealed under the
+            // key-encryption key, found as `serve` finds it.
+            let sealing = matches!(&command, ClientCommand::Add(args)
+                if args.auth_method.as_deref() == Some("client_secret_jwt"));
+            let (store, config) = if sealing {
+                let flags = ServeFlags {
+                    db: cli.db,
+                    ..ServeFlags::default()
+                };
+                let config = ServeConfig::resolve(flags, raw, &config_name)?;
+                let store = Store::open(&config.db)
+                    .await
+                    .with_context(|| format!("opening the database {}", config.db))?;
+                (store, Some(config))
+            } else {
+                (open_store(cli.db, &raw).await?, None)
+            };
             match command {
-                ClientCommand::Add(args) => client_add(&store, args).await,
+                ClientCommand::Add(args) => client_add(&store, args, config.as_ref()).await,
                 ClientCommand::List => client_list(&store).await,
             }
         }
@@ -389,7 +407,11 @@ impl From<ClientAddArgs> for ClientRegistration {
     }
 }
 
-async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
+async fn client_add(
+    store: &Store,
+    args: ClientAddArgs,
+    config: Option<&ServeConfig>,
+) -> anyhow::Result<()> {
     // The JWK Set is read here: the conversion does no IO.
     let jwks = match &args.jwks {
         Some(path) => Some(
@@ -403,7 +425,28 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         jwks,
         ..ClientRegistration::from(args)
     };
-    let (client, secret) = match registration::validate(registration, Clock::system().now()) {
+    let kek = match config {
+        Some(config) => {
+            let environment = std::env::var(persist::KEY_ENCRYPTION_KEY_ENV).ok();
+            let (kek, source, created) = persist::open_key_encryption_key(
+                store,
+                &config.keys,
+                &config.db,
+                environment.as_deref(),
+            )
+            .await
+            .context("the key-encryption key that seals the client secret")?;
+            if created {
+                eprintln!(
+                    "created the key-encryption key file: {source} (mode 0600; keep it with the database)"
+                );
+            }
+            Some(kek)
+        }
+        None => None,
+    };
+    let now = Clock::system().now();
+    let (client, secret) = match registration::validate_sealing(registration, now, kek.as_ref()) {
         Err(RegistrationError::Jwks(error)) => {
             let file = jwks_file.as_deref().unwrap_or(Path::new("--jwks"));
             bail!("{}: {error}", file.display())
@@ -420,9 +463,14 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         (false, None) if client.auth.jwks.is_some() => {
             println!("private_key_jwt client: no secret; it signs assertions with its own keys")
         }
-        (false, None) => {
-            println!("client_secret: the one given with --secret (only its hash is stored)")
-        }
+        (false, None) => match client.auth.secret_sealed {
+            Some(_) => println!(
+                "client_secret: the one given with --secret (kept sealed under the key-encryption key, as the key of its assertions)"
+            ),
+            None => {
+                println!("client_secret: the one given with --secret (only its hash is stored)")
+            }
+        },
     }
     Ok(())
 }

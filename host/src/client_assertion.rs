@@ -1,11 +1,16 @@
-//! JWT client authentication (`private_key_jwt`, RFC 7523 §2.2) in the host: the JWK Set a client registers (`client add --jwks`),
-//! checked once at registration and parsed again at each use, and an
-//! assertion's signature, verified with jwt-simple before the claim rules of
+//! JWT client authentication (RFC 7523 §2.2) in the host: for
+//! `private_key_jwt` the JWK Set a client registers (`client add --jwks`),
+//! checked once at registration and parsed again at each use; for
+//! `client_secret_jwt` the HMAC keyed with the client secret (OpenID Connect
+//! Core §9); and for an assertion naming no registered client, the same work
+//! against fixed dummy keys. Signatures and MACs are verified with
+//! jwt-simple (constant-time for MACs) before the claim rules of
 //! `oauth::client_assertion` run. Knows no HTTP and no store.
 
 use jwt_simple::prelude::{
     Duration, ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike,
-    NoCustomClaims, RS256PublicKey, RSAPublicKeyLike, VerificationOptions,
+    HS256Key, HS384Key, HS512Key, MACLike, NoCustomClaims, RS256PublicKey, RSAPublicKeyLike,
+    VerificationOptions,
 };
 use serde_json::{Map, Value};
 
@@ -67,6 +72,11 @@ pub enum AssertionError {
     Signature { alg: &'static str },
     #[error("the client has no usable registered keys")]
     NotVerifiable,
+    #[error("alg {alg} is not one of {method}'s algorithms")]
+    MethodAlg {
+        alg: &'static str,
+        method: &'static str,
+    },
 }
 
 /// Member names that carry private key material (RFC 7518 §6.2.2, §6.3.2,
@@ -81,41 +91,128 @@ pub fn parse_jwks(text: &str) -> Result<String, JwksError> {
     Ok(serde_json::json!({ "keys": stored }).to_string())
 }
 
-/// Verifies `assertion` as the credential of the client whose registered
-/// JWK Set is `jwks`: a registered key of the header's algorithm (and `kid`,
-/// when given) verifies the signature, and the claims meet RFC 7523 §3.
-/// Only public-key algorithms are read (`oauth::client_assertion::Alg`), so
-/// an HMAC keyed with a public key never verifies (algorithm confusion).
+/// Verifies `assertion` as the `private_key_jwt` credential of the client
+/// whose registered JWK Set is `jwks`: a registered key of the header's
+/// algorithm (and `kid`, when given) verifies the signature, and the claims
+/// meet RFC 7523 §3. An HMAC is refused before any key is read, so an HMAC
+/// keyed with a public key never verifies (algorithm confusion).
 pub fn verify(
     jwks: &str,
     assertion: &str,
     expect: &Expectations<'_>,
 ) -> Result<Accepted, AssertionError> {
     let header = client_assertion::read_header(assertion)?;
-    let options = VerificationOptions {
+    if header.alg.is_hmac() {
+        return Err(AssertionError::MethodAlg {
+            alg: header.alg.as_str(),
+            method: "private_key_jwt",
+        });
+    }
+    let keys = registered_keys(jwks).map_err(|_| AssertionError::NotVerifiable)?;
+    verify_with_keys(&keys, header.alg, header.kid, assertion, expect)
+}
+
+/// Verifies `assertion` as the `client_secret_jwt` credential of a client
+/// whose secret is `secret` (its octets are the HMAC key, OpenID Connect
+/// Core §10.1): HS256, HS384 or HS512 only, compared in constant time, then
+/// the claims of RFC 7523 §3.
+pub fn verify_hmac(
+    secret: &[u8],
+    assertion: &str,
+    expect: &Expectations<'_>,
+) -> Result<Accepted, AssertionError> {
+    let header = client_assertion::read_header(assertion)?;
+    if !header.alg.is_hmac() {
+        return Err(AssertionError::MethodAlg {
+            alg: header.alg.as_str(),
+            method: "client_secret_jwt",
+        });
+    }
+    let options = options(expect);
+    let verified = match header.alg {
+        Alg::Hs256 => HS256Key::from_bytes(secret)
+            .verify_token::<NoCustomClaims>(assertion, Some(options))
+            .is_ok(),
+        Alg::Hs384 => HS384Key::from_bytes(secret)
+            .verify_token::<NoCustomClaims>(assertion, Some(options))
+            .is_ok(),
+        Alg::Hs512 => HS512Key::from_bytes(secret)
+            .verify_token::<NoCustomClaims>(assertion, Some(options))
+            .is_ok(),
+        Alg::Es256 | Alg::Rs256 | Alg::EdDsa => unreachable!("refused above: not an HMAC"),
+    };
+    if !verified {
+        return Err(AssertionError::Signature {
+            alg: header.alg.as_str(),
+        });
+    }
+    let claims = client_assertion::read_claims(assertion)?;
+    Ok(client_assertion::check_claims(&claims, expect)?)
+}
+
+/// For an assertion whose `sub` names no registered client: the work a
+/// registered client's assertion of the same `alg` costs (parsing a JWK Set
+/// and verifying a signature, or an HMAC), against fixed dummy keys, so the
+/// time of the refusal does not tell an unknown client id from a known one.
+/// The caller refuses the client whatever this returns; it returns what the
+/// verification found, so a test can see that the verification ran.
+pub fn verify_for_unknown_client(
+    assertion: &str,
+    expect: &Expectations<'_>,
+) -> Result<Accepted, AssertionError> {
+    let header = client_assertion::read_header(assertion)?;
+    if header.alg.is_hmac() {
+        return verify_hmac(DUMMY_SECRET.as_bytes(), assertion, expect);
+    }
+    let keys = registered_keys(DUMMY_JWKS).map_err(|_| AssertionError::NotVerifiable)?;
+    // The dummy keys have no kid: whatever the header names, its algorithm's
+    // dummy key is tried, as a registered key would be.
+    verify_with_keys(&keys, header.alg, None, assertion, expect)
+}
+
+/// The HMAC key of [`verify_for_unknown_client`]: as long as a generated
+/// client secret. Public on purpose: what it verifies is refused anyway.
+pub(crate) const DUMMY_SECRET: &str = "unknown-client-dummy-secret-43-characters--";
+
+/// The public keys of [`verify_for_unknown_client`], one per asymmetric
+/// algorithm (their private parts were discarded when they were made).
+const DUMMY_JWKS: &str = r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "afGRM_gV2-0-xBZiCmqP7joNhJ-7lze19YgrfqKY6J4", "y": "Lu49pAtM94ml9GpCYMGJ7gagSx2Lybv_XsIWYLdLP5E"}, {"kty": "RSA", "n": "rewQ23_UQaxHH33-D0-dbm7NCYNv5TCDSGxhr0SojFEzVczWPth4laSvJRUhr7eJzZAl02NgYH8ghKco18ox19xgN58jk9VLq-t7NwcV0fNJosZNeZWFOomxVEkebNMvjyLLqcYvem6egHk_iBbcILgl1I6i3F4pM1q7M_v8Ykkw61c-aEXxiz0ov5xEcyETvTYcQ5yNI9SvOzQhdSbn1zPRupGg1epktfR-zwsRC9tkk5Esy_429Kek48tQfoUAQwCHjnKr1mtyfTV9rqIw6Q7QEg9qe6mmeaJOa1syDs-Frebk2axTRiCnjTfwESOm418YP5rBxHi6K1wt-zFEUw", "e": "AQAB"}, {"kty": "OKP", "crv": "Ed25519", "x": "HS1JSdZIhAVerSTwGundmui9LVrxo28DzNZfIJwRXyk"}]}"#;
+
+/// jwt-simple's checks at `expect.now`, with the clock skew.
+fn options(expect: &Expectations<'_>) -> VerificationOptions {
+    VerificationOptions {
         artificial_time: Some(Duration::from_secs(expect.now.max(0) as u64)),
         time_tolerance: Some(Duration::from_secs(CLOCK_SKEW_SECONDS as u64)),
         ..VerificationOptions::default()
-    };
-    let keys = registered_keys(jwks).map_err(|_| AssertionError::NotVerifiable)?;
+    }
+}
+
+/// A key of `alg` among `keys` (and of `kid`, when given) verifies the
+/// signature, and the claims pass.
+fn verify_with_keys(
+    keys: &[RegisteredKey],
+    alg: Alg,
+    kid: Option<String>,
+    assertion: &str,
+    expect: &Expectations<'_>,
+) -> Result<Accepted, AssertionError> {
+    let options = options(expect);
     let candidates: Vec<&RegisteredKey> = keys
         .iter()
-        .filter(|key| key.alg == header.alg)
-        .filter(|key| header.kid.is_none() || key.kid == header.kid)
+        .filter(|key| key.alg == alg)
+        .filter(|key| kid.is_none() || key.kid == kid)
         .collect();
     if candidates.is_empty() {
         return Err(AssertionError::NoKey {
-            alg: header.alg.as_str(),
-            kid: header.kid,
+            alg: alg.as_str(),
+            kid,
         });
     }
     let verified = candidates
         .iter()
         .any(|key| key.public_key.verifies(assertion, &options));
     if !verified {
-        return Err(AssertionError::Signature {
-            alg: header.alg.as_str(),
-        });
+        return Err(AssertionError::Signature { alg: alg.as_str() });
     }
     let claims = client_assertion::read_claims(assertion)?;
     Ok(client_assertion::check_claims(&claims, expect)?)
@@ -202,13 +299,14 @@ fn registered_key(index: usize, jwk: Map<String, Value>) -> Result<RegisteredKey
         ("OKP", Some("Ed25519")) => Alg::EdDsa,
         _ => return Err(JwksError::KeyType { index, kty, crv }),
     };
+    let expected = alg.as_str();
     if let Some(declared) = jwk.get("alg")
         && declared.as_str() != Some(alg.as_str())
     {
         return Err(JwksError::Alg {
             index,
             alg: declared.to_string(),
-            expected: alg.as_str(),
+            expected,
         });
     }
     if let Some(key_use) = jwk.get("use")
@@ -237,6 +335,7 @@ fn registered_key(index: usize, jwk: Map<String, Value>) -> Result<RegisteredKey
     let public_key = match alg {
         Alg::Es256 => PublicKey::Es256(ES256PublicKey::from_jwk(&json).map_err(invalid)?),
         Alg::EdDsa => PublicKey::EdDsa(Ed25519PublicKey::from_jwk(&json).map_err(invalid)?),
+        Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => unreachable!("key types map to public-key algs"),
         Alg::Rs256 => {
             let bits = rsa_modulus_bits(&jwk).ok_or(JwksError::Invalid {
                 index,

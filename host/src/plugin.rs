@@ -48,10 +48,9 @@ pub struct HostServices {
 /// their form (RFC 9068) and their resources (RFC 8707).
 #[derive(Debug, Clone, Default)]
 pub struct TokenTarget {
-    /// How the client's access tokens look.
+    /// How the client's access tokens look (their `iss` is
+    /// [`HostServices::issuer`]).
     pub format: AccessTokenFormat,
-    /// `iss` of JWT access tokens: the server's issuer identifier.
-    pub issuer: String,
     /// The resources registered for the client.
     pub registered: Vec<String>,
     /// The resources asked for: a token request's `resource` values (already
@@ -63,10 +62,9 @@ pub struct TokenTarget {
 
 impl TokenTarget {
     /// What a client's tokens are bound to when it asks for `requested`.
-    pub fn for_client(issuer: &str, client: &crate::store::Client, requested: Vec<String>) -> Self {
+    pub fn for_client(client: &crate::store::Client, requested: Vec<String>) -> Self {
         Self {
             format: client.access_token_format,
-            issuer: issuer.to_owned(),
             registered: client.resources.clone(),
             requested,
         }

@@ -7,6 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
 use crate::client_assertion::{self, JwksError};
+use crate::keys::KeyEncryptionKey;
 use crate::oauth::client_auth::AuthMethod;
 use crate::oauth::resource::{self, MAX_RESOURCES};
 use crate::openid::claims::{self, ClaimError};
@@ -101,6 +102,10 @@ pub enum RegistrationError {
     JwksUnused,
     #[error("a private_key_jwt client has no secret: it signs with its own keys (--jwks)")]
     PrivateKeyJwtSecret,
+    #[error(
+        "a client_secret_jwt client's secret is kept sealed under the key-encryption key, and none was given"
+    )]
+    KeyEncryptionKeyRequired,
     #[error("{0}")]
     Jwks(#[from] JwksError),
     #[error("{0}")]
@@ -131,6 +136,17 @@ pub const KNOWN_GRANT_TYPES: [&str; 5] = [
 pub fn validate(
     reg: ClientRegistration,
     now: i64,
+) -> Result<(Client, Option<String>), RegistrationError> {
+    validate_sealing(reg, now, None)
+}
+
+/// As [`validate`]; a `client_secret_jwt` client's secret is also kept
+/// sealed under `kek` (the server needs the secret itself as the HMAC key
+/// of the client's assertions), so that method needs it.
+pub fn validate_sealing(
+    reg: ClientRegistration,
+    now: i64,
+    kek: Option<&KeyEncryptionKey>,
 ) -> Result<(Client, Option<String>), RegistrationError> {
     if reg.client_id.is_empty()
         || reg.client_id.len() > 255
@@ -248,6 +264,18 @@ pub fn validate(
         return Err(RegistrationError::JwtWithoutResource);
     }
 
+    let sealing_kek = match reg.auth_method {
+        Some(AuthMethod::ClientSecretJwt) => {
+            Some(kek.ok_or(RegistrationError::KeyEncryptionKeyRequired)?)
+        }
+        _ => None,
+    };
+    let mut secret_sealed = None;
+    let mut seal = |secret: &str| {
+        if let Some(kek) = sealing_kek {
+            secret_sealed = Some(kek.seal_client_secret(&reg.client_id, secret));
+        }
+    };
     let (secret_hash, generated) = match (reg.public, reg.secret) {
         (true, _) if reg.introspection => return Err(RegistrationError::PublicIntrospection),
         // Its keys are its credential: no secret exists to leak.
@@ -261,10 +289,12 @@ pub fn validate(
             if secret.len() < MIN_SECRET_LEN {
                 return Err(RegistrationError::SecretTooShort);
             }
+            seal(&secret);
             (Some(secret::token_hash(&secret).to_vec()), None)
         }
         (false, None) => {
             let secret = secret::new_token();
+            seal(&secret);
             (Some(secret::token_hash(&secret).to_vec()), Some(secret))
         }
     };
@@ -284,6 +314,7 @@ pub fn validate(
         auth: ClientAuth {
             method: reg.auth_method,
             jwks,
+            secret_sealed,
         },
         resources,
         access_token_format,
@@ -604,6 +635,34 @@ mod tests {
         let (client, generated) =
             validate(with(Some(AuthMethod::ClientSecretPost), None, None), 0).expect("post");
         assert!(client.secret_hash.is_some() && generated.is_some());
+        assert_eq!(
+            client.auth.secret_sealed, None,
+            "only client_secret_jwt keeps a copy"
+        );
+        // client_secret_jwt: the secret, generated or given, is also sealed
+        // under the key-encryption key, bound to the client id.
+        let kek = KeyEncryptionKey::generate();
+        let hmac = |secret| with(Some(AuthMethod::ClientSecretJwt), None, secret);
+        let (client, generated) =
+            validate_sealing(hmac(None), 0, Some(&kek)).expect("client_secret_jwt");
+        let generated = generated.expect("a generated secret is shown once");
+        let sealed = client.auth.secret_sealed.expect("sealed");
+        let opened = kek
+            .open_client_secret(&client.client_id, &sealed)
+            .expect("opens");
+        assert_eq!(opened.as_slice(), generated.as_bytes());
+        assert!(kek.open_client_secret("another", &sealed).is_err());
+        assert_eq!(
+            client.secret_hash,
+            Some(secret::token_hash(&generated).to_vec())
+        );
+        let (client, generated) =
+            validate_sealing(hmac(Some(SECRET_32)), 0, Some(&kek)).expect("given secret");
+        assert_eq!(generated, None, "an operator's secret is not echoed");
+        let opened = kek
+            .open_client_secret(&client.client_id, &client.auth.secret_sealed.unwrap())
+            .unwrap();
+        assert_eq!(opened.as_slice(), SECRET_32.as_bytes());
         let refused = [
             (
                 with(Some(AuthMethod::PrivateKeyJwt), None, None),
@@ -621,6 +680,14 @@ mod tests {
             (
                 with(Some(AuthMethod::None), None, None),
                 RegistrationError::ConfidentialNone,
+            ),
+            (
+                with(Some(AuthMethod::ClientSecretJwt), None, None),
+                RegistrationError::KeyEncryptionKeyRequired,
+            ),
+            (
+                with(Some(AuthMethod::ClientSecretJwt), Some(es), None),
+                RegistrationError::JwksUnused,
             ),
             (
                 ClientRegistration {

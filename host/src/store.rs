@@ -88,6 +88,10 @@ pub struct ClientAuth {
     /// `private_key_jwt`: the registered JWK Set of public keys (JSON text,
     /// validated at registration by [`crate::client_assertion::parse_jwks`]).
     pub jwks: Option<String>,
+    /// `client_secret_jwt`: the client secret, the HMAC key of its
+    /// assertions, sealed under the key-encryption key
+    /// ([`crate::keys::KeyEncryptionKey::seal_client_secret`]).
+    pub secret_sealed: Option<Vec<u8>>,
 }
 
 /// The form of a client's access tokens.
@@ -680,6 +684,15 @@ impl Store {
     /// Stores a new key; an existing `kid` is a [`StoreErrorKind::Conflict`].
     pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<(), StoreError> {
         on_backend!(self, s => s.insert_signing_key(key).await)
+    }
+
+    /// Stores `key` unless a key of its algorithm that is not retired exists
+    /// (the first key of an algorithm, made at start); whether it was
+    /// stored. Instances starting at once on one PostgreSQL store one key
+    /// per algorithm between them: the check and the insert hold a
+    /// transaction lock per algorithm (`pg_advisory_xact_lock`).
+    pub async fn insert_first_signing_key(&self, key: &SigningKeyRow) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.insert_first_signing_key(key).await)
     }
 
     /// Every stored key, oldest first.

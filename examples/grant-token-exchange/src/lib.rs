@@ -10,15 +10,13 @@
 //! token joins the subject token's family, so revoking the subject's grant
 //! revokes it too, and the host ends it no later than the tokens presented.
 //!
-//! A client whose `[config]` says `token_format = "jwt"` gets instead a JWT
-//! access token (RFC 9068) with `act`, signed by the host through the
-//! `signing` capability (interface 1.2.0) with the key its JWKS publishes:
-//! a resource server checks it offline. Such a token is not stored, so it
-//! lives briefly (`jwt_lifetime_seconds`) and cannot be revoked.
+//! The form of the new token is the calling client's registration's, not
+//! the plugin's: for a client registered with `client add
+//! --access-token-format jwt` the host mints it as a JWT access token (RFC
+//! 9068, `act` included) signed with the key its JWKS publishes, and stores
+//! it like any token, so introspection and revocation work for it too.
 
 use std::collections::BTreeMap;
-
-use serde_json::{Map, json};
 
 use grantbox_sdk::host::config::ConfigError;
 use grantbox_sdk::{
@@ -36,13 +34,6 @@ pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_tok
 
 /// The most `audience` plus `resource` values one request may carry.
 pub const MAX_TARGETS: usize = 16;
-
-/// The JOSE header `typ` of a JWT access token (RFC 9068 §2.1).
-pub const JWT_ACCESS_TOKEN_TYPE: &str = "at+jwt";
-
-/// How long a JWT access token lives unless `jwt_lifetime_seconds` says
-/// otherwise: short, because nothing can revoke it before `exp`.
-pub const DEFAULT_JWT_LIFETIME_SECONDS: u64 = 300;
 
 /// The token exchange grant.
 pub struct TokenExchange;
@@ -89,19 +80,16 @@ impl Grant for TokenExchange {
         )?;
 
         let subject = lookup_access_token("subject_token", subject_token)?;
-        let (actor, actor_expires_at) = match actor_token {
+        // The host ends the new token no later than the tokens looked up.
+        let actor = match actor_token {
             // A token of a client acting for itself has no subject: the
             // client is then the actor.
             Some(token) => {
                 let actor = lookup_access_token("actor_token", token)?;
-                let expires_at = actor.token.expires_at;
-                (
-                    Some(actor.token.subject.unwrap_or(actor.token.client_id)),
-                    expires_at,
-                )
+                Some(actor.token.subject.unwrap_or(actor.token.client_id))
             }
             // Exchanging a delegated token again keeps who acts.
-            None => (subject.actor.clone(), u64::MAX),
+            None => subject.actor.clone(),
         };
         let scope = narrow_scope(request.scope, &request.client.scopes, &subject)?;
         // Without `audience` or `resource` the new token keeps the subject
@@ -112,18 +100,8 @@ impl Grant for TokenExchange {
             audience
         };
 
-        if policy.token_format == TokenFormat::Jwt {
-            return jwt_access_token(JwtAccessToken {
-                client_id: &request.client.client_id,
-                subject: &subject,
-                scope,
-                audience,
-                actor,
-                not_after: subject.token.expires_at.min(actor_expires_at),
-                lifetime: policy.jwt_lifetime_seconds,
-            });
-        }
-
+        // Opaque or an RFC 9068 JWT, as the client is registered: the host
+        // decides, signs and stores it.
         let issued = host::token_exchange::issue(&ExchangeGrant {
             subject: subject.token.subject.clone(),
             scope,
@@ -138,72 +116,6 @@ impl Grant for TokenExchange {
 }
 
 grantbox_sdk::export!(TokenExchange);
-
-/// What a JWT access token of an exchange says.
-struct JwtAccessToken<'a> {
-    /// The calling client, RFC 9068 `client_id`.
-    client_id: &'a str,
-    subject: &'a ExchangedTokenInfo,
-    scope: Vec<String>,
-    audience: Vec<String>,
-    actor: Option<String>,
-    /// The earliest expiry of the tokens presented: the new one never
-    /// outlives them.
-    not_after: u64,
-    lifetime: u64,
-}
-
-/// A JWT access token (RFC 9068 §2.2) signed by the host: `sub` is the
-/// subject token's subject, or its client when it had none (a client acting
-/// for itself, §2.2); `aud` the requested or inherited audience, which a JWT
-/// access token must have (§3, `invalid_target` otherwise); `act` the actor
-/// of a delegation (RFC 8693 §4.1). The host adds `iss`.
-fn jwt_access_token(token: JwtAccessToken<'_>) -> Result<TokenResponse, OAuthError> {
-    if token.audience.is_empty() {
-        return Err(OAuthError::invalid_target(format!(
-            "client {} receives JWT access tokens, which need an audience or resource",
-            token.client_id
-        )));
-    }
-    let now = host::clock::now()?;
-    let exp = now.saturating_add(token.lifetime).min(token.not_after);
-    if exp <= now {
-        return Err(OAuthError::invalid_request(
-            "subject_token is not an active access token of this server",
-        ));
-    }
-    let jti: String = host::random::bytes(16)?
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    let subject = &token.subject.token;
-    let mut claims = Map::new();
-    claims.insert(
-        "sub".into(),
-        json!(subject.subject.as_deref().unwrap_or(&subject.client_id)),
-    );
-    claims.insert("aud".into(), json!(token.audience));
-    claims.insert("client_id".into(), json!(token.client_id));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(exp));
-    claims.insert("jti".into(), json!(jti));
-    if !token.scope.is_empty() {
-        claims.insert("scope".into(), json!(token.scope.join(" ")));
-    }
-    if let Some(actor) = &token.actor {
-        claims.insert("act".into(), json!({ "sub": actor }));
-    }
-    let access_token = host::signing::sign(JWT_ACCESS_TOKEN_TYPE, &claims)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: Some(exp - now),
-        refresh_token: None,
-        scope: Some(token.scope),
-        extra: Vec::new(),
-    }
-    .with_extra("issued_token_type", ACCESS_TOKEN_TYPE))
-}
 
 /// Accepts only access tokens of this server (RFC 8693 §3 identifiers).
 fn check_token_type(name: &str, value: &str) -> Result<(), OAuthError> {
@@ -270,32 +182,15 @@ struct Config {
 }
 
 /// What the calling client may ask for, from `[config.clients.<client_id>]`.
+/// Unknown keys are errors: a `token_format` left from an older version
+/// would otherwise be ignored in silence (the registration decides now).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Policy {
     #[serde(default)]
     audiences: Vec<String>,
     #[serde(default)]
     resources: Vec<String>,
-    /// `opaque` (the default) or `jwt`.
-    #[serde(default)]
-    token_format: TokenFormat,
-    #[serde(default = "default_jwt_lifetime")]
-    jwt_lifetime_seconds: u64,
-}
-
-/// What an exchange issues to a client.
-#[derive(Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum TokenFormat {
-    /// A token of this server, stored, introspectable and revocable.
-    #[default]
-    Opaque,
-    /// A JWT access token (RFC 9068) the host signs, checked offline.
-    Jwt,
-}
-
-fn default_jwt_lifetime() -> u64 {
-    DEFAULT_JWT_LIFETIME_SECONDS
 }
 
 impl Policy {

@@ -409,182 +409,24 @@ fn without_the_capability_the_host_refuses() {
     );
 }
 
-/// [`setup`] with `orders-api` registered for JWT access tokens.
-fn jwt_setup(extra_policy: &str) -> (TestHost, String) {
+#[test]
+fn a_token_format_in_the_config_is_an_error_the_registration_decides() {
+    // The form of the token is the client's registration's (`client add
+    // --access-token-format`), not the plugin's: an older `[config]` that
+    // still says `token_format` is refused rather than ignored in silence.
     let (test_host, subject_token) = setup();
-    let test_host = test_host
-        .grant_capabilities(&[
-            Capability::TokenExchange,
-            Capability::Config,
-            Capability::Signing,
-            Capability::Clock,
-            Capability::Random,
-        ])
-        .config_raw(
-            "clients",
-            &format!(
-                r#"{{"orders-api": {{"audiences": ["billing", "shipping"],
-                    "resources": ["https://billing.example/api"],
-                    "token_format": "jwt"{extra_policy}}}}}"#
-            ),
-        );
-    (test_host, subject_token)
-}
-
-/// Verifies `jwt` with `jsonwebtoken` (not the crate the test host signs
-/// with) against the test host's public key, as a resource server would:
-/// signature, `alg`, `typ`, `kid`, `iss` and `aud`. Returns the claims.
-fn verify_jwt(test_host: &TestHost, jwt: &str, audience: &str) -> serde_json::Value {
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-    let header = decode_header(jwt).unwrap();
-    assert_eq!(header.alg, Algorithm::ES256);
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    assert_eq!(
-        header.kid.as_deref(),
-        Some(grantbox_sdk::testing::SIGNING_KEY_ID)
+    let mut test_host = test_host.config_raw(
+        "clients",
+        r#"{"orders-api": {"audiences": ["billing"], "token_format": "jwt"}}"#,
     );
-    let key = DecodingKey::from_ec_pem(TestHost::signing_public_key_pem().as_bytes()).unwrap();
-    let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&[test_host.issuer_identifier()]);
-    validation.set_audience(&[audience]);
-    // The test host's clock is fixed in 2023; `exp` is checked against it below.
-    validation.validate_exp = false;
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    decode::<serde_json::Value>(jwt, &key, &validation)
-        .unwrap()
-        .claims
-}
-
-#[test]
-fn a_jwt_client_gets_a_signed_rfc_9068_token_with_act() {
-    let (mut test_host, subject_token) = jwt_setup("");
-    let actor_token = test_host.existing_token("orders-api", None, &["orders:read"]);
-    let stored_before = test_host.issued_tokens().len();
-    let response = exchange(
+    check_error(
         &mut test_host,
-        Some(&["orders:read"]),
+        None,
         &[
             ("subject_token", &subject_token),
             ("subject_token_type", ACCESS_TOKEN_TYPE),
-            ("actor_token", &actor_token),
-            ("actor_token_type", ACCESS_TOKEN_TYPE),
             ("audience", "billing"),
-            ("resource", "https://billing.example/api"),
         ],
-    )
-    .unwrap();
-    assert_eq!(response.token_type, "Bearer");
-    assert_eq!(response.expires_in, Some(300));
-    assert_eq!(
-        extra(&response, "issued_token_type"),
-        Some(ACCESS_TOKEN_TYPE)
+        ("server_error", "token_format"),
     );
-    // Signed by the host, not stored as a token of its own.
-    assert_eq!(
-        test_host.signed_tokens(),
-        std::slice::from_ref(&response.access_token)
-    );
-    assert_eq!(test_host.issued_tokens().len(), stored_before);
-
-    let claims = verify_jwt(&test_host, &response.access_token, "billing");
-    let now = test_host.now();
-    assert_eq!(claims["iss"], "https://grantbox.test");
-    assert_eq!(claims["sub"], "alice");
-    assert_eq!(
-        claims["aud"],
-        serde_json::json!(["billing", "https://billing.example/api"])
-    );
-    assert_eq!(claims["client_id"], CLIENT);
-    assert_eq!(claims["scope"], "orders:read");
-    assert_eq!(claims["iat"], now);
-    assert_eq!(claims["exp"], now + 300);
-    assert_eq!(claims["act"], serde_json::json!({"sub": "orders-api"}));
-    assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
-
-    // Impersonation: no `act`; each token has its own `jti`.
-    let second = exchange(
-        &mut test_host,
-        None,
-        &[
-            ("subject_token", &subject_token),
-            ("subject_token_type", ACCESS_TOKEN_TYPE),
-            ("audience", "shipping"),
-        ],
-    )
-    .unwrap();
-    let second = verify_jwt(&test_host, &second.access_token, "shipping");
-    assert!(second.get("act").is_none(), "{second}");
-    assert_eq!(second["scope"], "orders:read orders:write");
-    assert_ne!(second["jti"], claims["jti"]);
-
-    // A changed claim breaks the signature: the verification above can fail.
-    use base64::Engine as _;
-    let mut forged_claims = claims.clone();
-    forged_claims["sub"] = "bob".into();
-    let forged_claims =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged_claims.to_string());
-    let mut parts: Vec<&str> = response.access_token.split('.').collect();
-    parts[1] = &forged_claims;
-    let forged = parts.join(".");
-    let key = jsonwebtoken::DecodingKey::from_ec_pem(TestHost::signing_public_key_pem().as_bytes())
-        .unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    let error = jsonwebtoken::decode::<serde_json::Value>(&forged, &key, &validation).unwrap_err();
-    assert_eq!(
-        error.kind(),
-        &jsonwebtoken::errors::ErrorKind::InvalidSignature
-    );
-}
-
-#[test]
-fn a_jwt_never_outlives_the_tokens_presented_and_follows_the_configured_lifetime() {
-    let (mut test_host, subject_token) = jwt_setup(r#", "jwt_lifetime_seconds": 120"#);
-    let params = [
-        ("subject_token", subject_token.as_str()),
-        ("subject_token_type", ACCESS_TOKEN_TYPE),
-        ("audience", "billing"),
-    ];
-    let response = exchange(&mut test_host, None, &params).unwrap();
-    assert_eq!(response.expires_in, Some(120));
-    let claims = verify_jwt(&test_host, &response.access_token, "billing");
-    assert_eq!(claims["exp"], test_host.now() + 120);
-
-    // The subject token (3600 s from the clock it was issued at) ends in 50 s.
-    test_host.advance(3600 - 50);
-    let response = exchange(&mut test_host, None, &params).unwrap();
-    assert_eq!(response.expires_in, Some(50));
-    let claims = verify_jwt(&test_host, &response.access_token, "billing");
-    assert_eq!(claims["exp"], test_host.now() + 50);
-}
-
-#[test]
-fn a_jwt_needs_an_audience_and_the_signing_capability() {
-    let (mut test_host, subject_token) = jwt_setup("");
-    let params = [
-        ("subject_token", subject_token.as_str()),
-        ("subject_token_type", ACCESS_TOKEN_TYPE),
-    ];
-    check_error(
-        &mut test_host,
-        None,
-        &params,
-        ("invalid_target", "audience"),
-    );
-
-    let with_audience = [params[0], params[1], ("audience", "billing")];
-    let mut test_host = test_host.grant_capabilities(&[
-        Capability::TokenExchange,
-        Capability::Config,
-        Capability::Clock,
-        Capability::Random,
-    ]);
-    check_error(
-        &mut test_host,
-        None,
-        &with_audience,
-        ("server_error", "refused a capability"),
-    );
-    assert!(test_host.signed_tokens().is_empty());
 }

@@ -68,9 +68,10 @@ fn a_registered_key_verifies_its_assertions_and_no_other() {
         .unwrap();
     assert_eq!(
         check(&confused),
-        Err(AssertionError::Rule(Rejection::UnsupportedAlg(
-            "HS256".into()
-        )))
+        Err(AssertionError::MethodAlg {
+            alg: "HS256",
+            method: "private_key_jwt"
+        })
     );
     // A verified signature does not excuse the claims.
     let mut late = claims("j6");
@@ -79,6 +80,88 @@ fn a_registered_key_verifies_its_assertions_and_no_other() {
         check(&es.sign(late).unwrap()),
         Err(AssertionError::Rule(Rejection::TooLongLived))
     );
+}
+
+#[test]
+fn the_client_secret_keys_hmac_assertions_and_nothing_else() {
+    let secret = b"a-client-secret-of-forty-three-characters!!";
+    let check = |token: &str| verify_hmac(secret, token, &expect());
+    let accepted = check(
+        &HS256Key::from_bytes(secret)
+            .authenticate(claims("j1"))
+            .unwrap(),
+    )
+    .expect("HS256");
+    assert_eq!(accepted.jti, "j1");
+    assert!(
+        check(
+            &HS384Key::from_bytes(secret)
+                .authenticate(claims("j2"))
+                .unwrap()
+        )
+        .is_ok()
+    );
+    assert!(
+        check(
+            &HS512Key::from_bytes(secret)
+                .authenticate(claims("j3"))
+                .unwrap()
+        )
+        .is_ok()
+    );
+    let other = HS256Key::from_bytes(b"another-secret-of-forty-three-characters!!!");
+    assert_eq!(
+        check(&other.authenticate(claims("j4")).unwrap()),
+        Err(AssertionError::Signature { alg: "HS256" })
+    );
+    // A signature, even a valid one, is not this method's.
+    let es = ES256KeyPair::generate();
+    assert_eq!(
+        check(&es.sign(claims("j5")).unwrap()),
+        Err(AssertionError::MethodAlg {
+            alg: "ES256",
+            method: "client_secret_jwt"
+        })
+    );
+    // The claims still rule.
+    let mut late = claims("j6");
+    late.expires_at = Some(Duration::from_secs(NOW as u64 + 3600));
+    assert_eq!(
+        check(&HS256Key::from_bytes(secret).authenticate(late).unwrap()),
+        Err(AssertionError::Rule(Rejection::TooLongLived))
+    );
+}
+
+#[test]
+fn an_unknown_client_s_assertion_is_verified_against_dummy_keys() {
+    let check = |token: &str| verify_for_unknown_client(token, &expect());
+    // The dummy HMAC key verifies what it keyed: the MAC was computed.
+    let dummy = HS256Key::from_bytes(DUMMY_SECRET.as_bytes());
+    assert_eq!(
+        check(&dummy.authenticate(claims("j1")).unwrap()).map(|a| a.jti),
+        Ok("j1".to_owned())
+    );
+    let other = HS512Key::from_bytes(b"another-secret-of-forty-three-characters!!!");
+    assert_eq!(
+        check(&other.authenticate(claims("j2")).unwrap()),
+        Err(AssertionError::Signature { alg: "HS512" })
+    );
+    // A signature of each algorithm reaches the dummy key of its algorithm,
+    // whatever kid it names (not "no key", which would cost nothing).
+    let es = ES256KeyPair::generate().with_key_id("some-kid");
+    assert_eq!(
+        check(&es.sign(claims("j3")).unwrap()),
+        Err(AssertionError::Signature { alg: "ES256" })
+    );
+    let ed = Ed25519KeyPair::generate();
+    assert_eq!(
+        check(&ed.sign(claims("j4")).unwrap()),
+        Err(AssertionError::Signature { alg: "EdDSA" })
+    );
+    // The dummy set holds one parsed key per asymmetric algorithm.
+    let keys = registered_keys(DUMMY_JWKS).expect("the dummy keys parse");
+    let algs: Vec<Alg> = keys.iter().map(|key| key.alg).collect();
+    assert_eq!(algs, [Alg::Es256, Alg::Rs256, Alg::EdDsa]);
 }
 
 #[test]

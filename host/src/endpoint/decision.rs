@@ -171,7 +171,7 @@ async fn approve(
         scope: transaction.scope.clone(),
         data: transaction.data.clone(),
     };
-    let target = TokenTarget::for_client(&app.issuer, client, transaction.resources.clone());
+    let target = TokenTarget::for_client(client, transaction.resources.clone());
     let (params, issued) = match plugin.authorize_response(&approval, target).await {
         Ok(result) => result,
         Err(CallError::Refused(error)) => return fail(error),

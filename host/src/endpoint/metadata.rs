@@ -15,18 +15,20 @@ use crate::plugin::Registry;
 
 /// Client authentication methods of the token and revocation endpoints;
 /// `none` is a public client's bare `client_id`.
-const AUTH_METHODS: [&str; 4] = [
+const AUTH_METHODS: [&str; 5] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "client_secret_jwt",
     "none",
 ];
 
 /// Introspection refuses public clients, so `none` is not offered there.
-const INTROSPECTION_AUTH_METHODS: [&str; 3] = [
+const INTROSPECTION_AUTH_METHODS: [&str; 4] = [
     "client_secret_basic",
     "client_secret_post",
     "private_key_jwt",
+    "client_secret_jwt",
 ];
 
 /// The RFC 8414 §2 document.
@@ -46,9 +48,9 @@ pub struct Metadata {
     /// only when that plugin's `[config] allow_plain` is true.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_challenge_methods_supported: Option<Vec<&'static str>>,
-    pub token_endpoint_auth_methods_supported: [&'static str; 4],
-    pub introspection_endpoint_auth_methods_supported: [&'static str; 3],
-    pub revocation_endpoint_auth_methods_supported: [&'static str; 4],
+    pub token_endpoint_auth_methods_supported: [&'static str; 5],
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 4],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 5],
     /// The JWS algorithms verified in `private_key_jwt` assertions (RFC 8414
     /// §2), the same at all three endpoints.
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,

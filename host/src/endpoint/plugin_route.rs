@@ -70,7 +70,7 @@ async fn call(
     };
     refuse_repeated(&params, &plugin.manifest.repeatable_parameters)?;
     let target = match &client {
-        Some(client) => TokenTarget::for_client(&app.issuer, client, Vec::new()),
+        Some(client) => TokenTarget::for_client(client, Vec::new()),
         None => TokenTarget::default(),
     };
     let request = EndpointRequest {

@@ -15,7 +15,7 @@ use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated}
 use crate::app::App;
 use crate::client_assertion;
 use crate::oauth::client_assertion::{Accepted, Expectations};
-use crate::oauth::client_auth::{self, CREDENTIAL_PARAMS, Credentials};
+use crate::oauth::client_auth::{self, AuthMethod, CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::{OAuthError, resource, scope};
 use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse, TokenTarget};
 use crate::ratelimit::{SignInOrigin, Throttled};
@@ -98,7 +98,7 @@ async fn exchange(
     } else {
         Vec::new()
     };
-    let target = TokenTarget::for_client(&app.issuer, &client, requested);
+    let target = TokenTarget::for_client(&client, requested);
     let request = TokenRequest {
         grant_type: grant_type.to_owned(),
         client: client_view(&client),
@@ -152,8 +152,12 @@ pub async fn authenticate_client(
     let checked = match &client {
         Some(client) => check_credentials(app, client, credentials, now),
         None => {
-            // Spend the same hashing work as for a known client.
-            let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+            // Spend the same hashing or verifying work as for a known client.
+            if let Credentials::Assertion { assertion, .. } = credentials {
+                let _ = verify_unknown_client(app, client_id, assertion, now);
+            } else {
+                let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
+            }
             Err("unknown client".to_owned())
         }
     };
@@ -195,14 +199,45 @@ fn check_credentials(
                 audiences: &audiences,
                 now,
             };
-            let jwks = client.auth.jwks.as_deref().unwrap_or_default();
-            client_assertion::verify(jwks, assertion, &expect)
-                .map(Some)
-                .map_err(|error| error.to_string())
+            let verified = if client.auth.method == Some(AuthMethod::ClientSecretJwt) {
+                let sealed = client.auth.secret_sealed.as_deref().unwrap_or_default();
+                let secret = app
+                    .keys
+                    .key_encryption_key()
+                    .open_client_secret(&client.client_id, sealed)
+                    .map_err(|error| {
+                        // The operator's to fix (an altered row): not the client's doing.
+                        tracing::error!(client_id = ?client.client_id, %error, "a client_secret_jwt client's sealed secret does not open");
+                        format!("the client's sealed secret: {error}")
+                    })?;
+                client_assertion::verify_hmac(&secret, assertion, &expect)
+            } else {
+                let jwks = client.auth.jwks.as_deref().unwrap_or_default();
+                client_assertion::verify(jwks, assertion, &expect)
+            };
+            verified.map(Some).map_err(|error| error.to_string())
         }
         _ if presents_its_credentials(client, credentials) => Ok(None),
         _ => Err("the secret does not match".to_owned()),
     }
+}
+
+/// An assertion naming no registered client, verified against dummy keys
+/// of its `alg` (refused whatever the result).
+fn verify_unknown_client(
+    app: &App,
+    client_id: &str,
+    assertion: &str,
+    now: i64,
+) -> Result<Accepted, client_assertion::AssertionError> {
+    let token_endpoint = format!("{}/token", app.issuer);
+    let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
+    let expect = Expectations {
+        client_id,
+        audiences: &audiences,
+        now,
+    };
+    client_assertion::verify_for_unknown_client(assertion, &expect)
 }
 
 /// RFC 7523 §3 item 7: an assertion's `jti` is used once, until it expires,

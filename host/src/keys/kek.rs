@@ -119,6 +119,22 @@ impl KeyEncryptionKey {
         sealed
     }
 
+    /// Seals a `client_secret_jwt` client's secret, bound to its client id so
+    /// that a sealed secret copied to another client's row does not open.
+    pub fn seal_client_secret(&self, client_id: &str, secret: &str) -> Vec<u8> {
+        self.seal(secret.as_bytes(), &client_secret_label(client_id))
+    }
+
+    /// Opens what [`KeyEncryptionKey::seal_client_secret`] sealed for `client_id`.
+    pub fn open_client_secret(
+        &self,
+        client_id: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        self.open(sealed, &client_secret_label(client_id))
+            .map(Zeroizing::new)
+    }
+
     /// Opens what [`KeyEncryptionKey::seal`] sealed with the same associated data.
     pub fn open(&self, sealed: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, OpenError> {
         if sealed.len() < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] != SEALED_V1 {
@@ -137,4 +153,11 @@ impl KeyEncryptionKey {
             )
             .map_err(|_| OpenError::Refused)
     }
+}
+
+/// The associated data of a sealed client secret.
+fn client_secret_label(client_id: &str) -> Vec<u8> {
+    let mut label = b"grantbox client_secret_jwt secret v1\0".to_vec();
+    label.extend_from_slice(client_id.as_bytes());
+    label
 }

@@ -131,6 +131,67 @@ pub async fn open(
     environment: Option<&str>,
     now: i64,
 ) -> anyhow::Result<Opened> {
+    let (kek, source, created_key_file, rows) =
+        key_encryption_key_and_rows(store, config, db, environment).await?;
+    let keys = Keys::new(kek, config.default_alg, Vec::new());
+    keys.replace(unseal_published(&rows, &keys, now)?);
+    let mut created = Vec::new();
+    let mut attempted = false;
+    for alg in &config.algorithms {
+        let usable = keys
+            .infos()
+            .iter()
+            .any(|info| info.alg == *alg && info.retired_at.is_none());
+        if !usable {
+            // Nothing was signed with this algorithm yet: it signs at once.
+            // Stored only if no other instance starting at the same time
+            // stored one first (the store serialises the check and insert).
+            let key = SigningKey::generate(*alg, now, now);
+            let stored = store
+                .insert_first_signing_key(&row(&key, keys.key_encryption_key()))
+                .await
+                .with_context(|| format!("cannot store the new {alg} signing key"))?;
+            if stored {
+                created.push(key.info.clone());
+            }
+            attempted = true;
+        }
+    }
+    if attempted {
+        // Read back: the key another instance made may be the one stored.
+        reload(store, &keys, now).await?;
+    }
+    Ok(Opened {
+        keys,
+        source,
+        created_key_file,
+        created,
+    })
+}
+
+/// The key-encryption key as `serve` finds it, for `client add` (which
+/// seals a `client_secret_jwt` client's secret): from the environment or
+/// the configured file, or on SQLite the key file beside the database
+/// (created on first use); refused, with `serve`'s errors, when it is
+/// missing or is not the key the stored signing keys were sealed under.
+/// Also says where it came from and whether the key file was just created.
+pub async fn open_key_encryption_key(
+    store: &Store,
+    config: &KeysConfig,
+    db: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<(KeyEncryptionKey, KekSource, bool)> {
+    let (kek, source, created_key_file, _) =
+        key_encryption_key_and_rows(store, config, db, environment).await?;
+    Ok((kek, source, created_key_file))
+}
+
+async fn key_encryption_key_and_rows(
+    store: &Store,
+    config: &KeysConfig,
+    db: &str,
+    environment: Option<&str>,
+) -> anyhow::Result<(KeyEncryptionKey, KekSource, bool, Vec<SigningKeyRow>)> {
     let rows = store
         .list_signing_keys()
         .await
@@ -155,35 +216,7 @@ pub async fn open(
         },
     };
     check_key_encryption_key(&rows, &kek, &source)?;
-    let keys = Keys::new(kek, config.default_alg, Vec::new());
-    keys.replace(unseal_published(&rows, &keys, now)?);
-    let mut created = Vec::new();
-    for alg in &config.algorithms {
-        let usable = keys
-            .infos()
-            .iter()
-            .any(|info| info.alg == *alg && info.retired_at.is_none());
-        if !usable {
-            // Nothing was signed with this algorithm yet: it signs at once.
-            let key = SigningKey::generate(*alg, now, now);
-            store
-                .insert_signing_key(&row(&key, keys.key_encryption_key()))
-                .await
-                .with_context(|| format!("cannot store the new {alg} signing key"))?;
-            created.push(key.info.clone());
-        }
-    }
-    if !created.is_empty() {
-        // Read back: an instance starting at the same time may have created
-        // keys too, and every instance must pick the same signing key.
-        reload(store, &keys, now).await?;
-    }
-    Ok(Opened {
-        keys,
-        source,
-        created_key_file,
-        created,
-    })
+    Ok((kek, source, created_key_file, rows))
 }
 
 /// Replaces the key set with the store's (the periodic reload): keys already

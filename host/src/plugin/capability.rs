@@ -287,7 +287,7 @@ fn mint(
             };
             let jti = secret::new_token();
             let claims = access_token::claims(&access_token::AccessToken {
-                issuer: &target.issuer,
+                issuer: &services.issuer,
                 client_id,
                 subject: subject.as_deref(),
                 audience,

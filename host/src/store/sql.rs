@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed"
     };
 }
 
@@ -99,7 +99,7 @@ macro_rules! shared_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -116,6 +116,7 @@ macro_rules! shared_operations {
                     .bind(client.auth.jwks.as_deref())
                     .bind(audience_to_column(&client.resources)?)
                     .bind(client.access_token_format.as_str())
+                    .bind(client.auth.secret_sealed.as_deref())
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -892,6 +893,54 @@ macro_rules! shared_operations {
                     Ok(())
                 }
 
+                pub(in $crate::store) async fn insert_first_signing_key(
+                    &self,
+                    key: &SigningKeyRow,
+                ) -> Result<bool, StoreError> {
+                    let what = format!("create the first {} signing key", key.alg);
+                    let mut tx = begin_write(&self.writer, &what).await?;
+                    // Where write transactions run concurrently (PostgreSQL),
+                    // instances starting at once serialise here per algorithm,
+                    // so the second sees the first's key; SQLite's `BEGIN
+                    // IMMEDIATE` already serialises every writer.
+                    if let Some(lock) = LOCK_FAMILY {
+                        sqlx::query(lock)
+                            .bind(format!("grantbox first signing key {}", key.alg))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| error(format!("cannot lock to {what}"), e))?;
+                    }
+                    let usable = sqlx::query(
+                        "SELECT kid FROM signing_keys WHERE alg = $1 AND retired_at IS NULL LIMIT 1",
+                    )
+                    .bind(&key.alg)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| error(format!("cannot {what}"), e))?;
+                    if usable.is_some() {
+                        return Ok(false);
+                    }
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (",
+                        signing_key_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.public_jwk)
+                    .bind(&key.private_sealed)
+                    .bind(&key.kek_check)
+                    .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .bind(key.retired_at)
+                    .bind(key.published_until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
+                    commit(tx, &what).await?;
+                    Ok(true)
+                }
+
                 pub(in $crate::store) async fn list_signing_keys(
                     &self,
                 ) -> Result<Vec<SigningKeyRow>, StoreError> {
@@ -1235,6 +1284,7 @@ macro_rules! shared_operations {
                             })?),
                         },
                         jwks: get(row, "jwks")?,
+                        secret_sealed: get(row, "secret_sealed")?,
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
                     access_token_format: {

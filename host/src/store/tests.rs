@@ -150,6 +150,7 @@ conformance!(
     concurrent_login_failures_from_two_stores_are_all_counted,
     signing_keys_insert_list_retire_and_conflict,
     a_signing_key_from_one_store_is_seen_by_another,
+    two_instances_starting_at_once_create_one_first_key_per_algorithm,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -234,6 +235,95 @@ async fn a_signing_key_from_one_store_is_seen_by_another(backend: Backend) {
     assert_eq!(
         one.list_signing_keys().await.unwrap()[0].retired_at,
         Some(NOW)
+    );
+}
+
+async fn two_instances_starting_at_once_create_one_first_key_per_algorithm(backend: Backend) {
+    use crate::config::KeysConfig;
+    use crate::keys::{Alg, KeyEncryptionKey, persist};
+    let db = TestDb::new(backend).await;
+    let kek = KeyEncryptionKey::generate().encode();
+    let config = KeysConfig {
+        algorithms: vec![Alg::ES256, Alg::EdDSA],
+        ..KeysConfig::default()
+    };
+    // Four instances on one database, each with its own pool.
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(Store::open(&db.url).await.expect("open"));
+    }
+    // Several rounds: a race lost once in a while would still show.
+    for round in 0..3 {
+        if round > 0 {
+            execute(&instances[0], "DELETE FROM signing_keys").await;
+        }
+        let starts: Vec<_> = instances
+            .iter()
+            .map(|store| {
+                let (store, url, config) = (store.clone(), db.url.clone(), config.clone());
+                let kek = kek.clone();
+                tokio::spawn(async move {
+                    let opened = persist::open(&store, &config, &url, Some(kek.as_str()), NOW)
+                        .await
+                        .expect("keys open");
+                    (
+                        opened.created.len(),
+                        persist::signing_kids(&opened.keys.infos(), NOW),
+                    )
+                })
+            })
+            .collect();
+        let mut created = 0;
+        let mut signing = Vec::new();
+        for start in starts {
+            let (count, kids) = start.await.expect("task");
+            created += count;
+            signing.push(kids);
+        }
+        let rows = instances[0].list_signing_keys().await.expect("list");
+        let algs: Vec<&str> = rows.iter().map(|row| row.alg.as_str()).collect();
+        assert_eq!(
+            rows.len(),
+            2,
+            "one key per algorithm, round {round}: {algs:?}"
+        );
+        assert!(
+            algs.contains(&"ES256") && algs.contains(&"EdDSA"),
+            "{algs:?}"
+        );
+        assert_eq!(created, 2, "the keys were created once between them");
+        assert!(
+            signing.windows(2).all(|pair| pair[0] == pair[1]),
+            "every instance signs with the same keys: {signing:?}"
+        );
+    }
+    // A retired key is no usable key: the next start creates one again.
+    let store = &instances[1];
+    let es256 = store
+        .list_signing_keys()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|row| row.alg == "ES256")
+        .expect("an ES256 key");
+    store
+        .retire_signing_key(&es256.kid, NOW, NOW + 60)
+        .await
+        .expect("retire");
+    let mut replacement = es256.clone();
+    replacement.kid = "replacement".into();
+    assert!(
+        store
+            .insert_first_signing_key(&replacement)
+            .await
+            .expect("insert")
+    );
+    replacement.kid = "another".into();
+    assert!(
+        !store
+            .insert_first_signing_key(&replacement)
+            .await
+            .expect("insert")
     );
 }
 
@@ -1547,13 +1637,15 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::PrivateKeyJwt),
             jwks: Some(r#"{"keys":[]}"#.into()),
+            secret_sealed: None,
         },
         ..client("keyed")
     };
     let hmac = Client {
         auth: ClientAuth {
-            method: Some(AuthMethod::ClientSecretPost),
+            method: Some(AuthMethod::ClientSecretJwt),
             jwks: None,
+            secret_sealed: Some(vec![1, 0, 255, 7]),
         },
         ..client("hmac")
     };

@@ -1,4 +1,5 @@
-//! JWT client authentication (`private_key_jwt`: RFC 7523 §2.2, §3; RFC 7521 §4.2): the rules
+//! JWT client authentication (`private_key_jwt` and `client_secret_jwt`: RFC 7523 §2.2, §3;
+//! RFC 7521 §4.2; OpenID Connect Core §9): the rules
 //! an assertion's header and claims must meet, once its signature has been
 //! verified elsewhere. Takes the decoded JOSE header, the claims and `now`;
 //! knows no key, no store and no clock.
@@ -23,8 +24,9 @@ pub const CLOCK_SKEW_SECONDS: i64 = 30;
 pub const MAX_JTI_LEN: usize = 256;
 
 /// The JWS algorithms Grantbox verifies in client assertions (RFC 7518 §3.1
-/// names; `EdDSA` from RFC 8037 with Ed25519 keys): public-key ones only,
-/// so an HMAC (`HS256`, keyed perhaps with a public key) is never accepted.
+/// names; `EdDSA` from RFC 8037 with Ed25519 keys). Public-key ones serve
+/// `private_key_jwt` only and HMAC ones `client_secret_jwt` only, so an HMAC
+/// keyed with a client's public key never verifies (algorithm confusion).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alg {
     /// ECDSA with P-256 and SHA-256: `private_key_jwt`.
@@ -33,11 +35,24 @@ pub enum Alg {
     Rs256,
     /// Ed25519: `private_key_jwt`.
     EdDsa,
+    /// HMAC with SHA-256 keyed with the client secret: `client_secret_jwt`.
+    Hs256,
+    /// HMAC with SHA-384: `client_secret_jwt`.
+    Hs384,
+    /// HMAC with SHA-512: `client_secret_jwt`.
+    Hs512,
 }
 
 impl Alg {
     /// Every algorithm.
-    pub const ALL: [Alg; 3] = [Alg::Es256, Alg::Rs256, Alg::EdDsa];
+    pub const ALL: [Alg; 6] = [
+        Alg::Es256,
+        Alg::Rs256,
+        Alg::EdDsa,
+        Alg::Hs256,
+        Alg::Hs384,
+        Alg::Hs512,
+    ];
 
     /// The `alg` header value.
     pub fn as_str(self) -> &'static str {
@@ -45,7 +60,16 @@ impl Alg {
             Self::Es256 => "ES256",
             Self::Rs256 => "RS256",
             Self::EdDsa => "EdDSA",
+            Self::Hs256 => "HS256",
+            Self::Hs384 => "HS384",
+            Self::Hs512 => "HS512",
         }
+    }
+
+    /// A MAC keyed with the client secret (`client_secret_jwt`), not a
+    /// signature by a registered public key (`private_key_jwt`).
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Self::Hs256 | Self::Hs384 | Self::Hs512)
     }
 
     /// Reads an `alg` header value; `none` and anything unlisted is `None`.
@@ -55,7 +79,7 @@ impl Alg {
 }
 
 /// The `..._endpoint_auth_signing_alg_values_supported` list (RFC 8414 §2):
-/// exactly the algorithms verified.
+/// exactly the algorithms verified, for either method.
 pub fn signing_alg_values_supported() -> Vec<&'static str> {
     Alg::ALL.iter().map(|a| a.as_str()).collect()
 }
@@ -413,13 +437,23 @@ mod tests {
             ),
             (
                 json!({"alg": "HS256"}),
-                Err(Rejection::UnsupportedAlg("HS256".into())),
+                Ok(Header {
+                    alg: Alg::Hs256,
+                    kid: None,
+                }),
             ),
             (json!({"alg": "none"}), Err(Rejection::Unsigned)),
             (json!({"alg": "None"}), Err(Rejection::Unsigned)),
             (
                 json!({"alg": "HS512"}),
-                Err(Rejection::UnsupportedAlg("HS512".into())),
+                Ok(Header {
+                    alg: Alg::Hs512,
+                    kid: None,
+                }),
+            ),
+            (
+                json!({"alg": "HS1"}),
+                Err(Rejection::UnsupportedAlg("HS1".into())),
             ),
             (
                 json!({"alg": "es256"}),
@@ -462,9 +496,14 @@ mod tests {
     #[test]
     fn advertised_algorithms_are_those_parsed() {
         let listed = signing_alg_values_supported();
-        assert_eq!(listed, ["ES256", "RS256", "EdDSA"]);
+        assert_eq!(
+            listed,
+            ["ES256", "RS256", "EdDSA", "HS256", "HS384", "HS512"]
+        );
         for alg in listed {
-            assert_eq!(Alg::parse(alg).map(Alg::as_str), Some(alg));
+            let parsed = Alg::parse(alg).expect("listed algorithms parse");
+            assert_eq!(parsed.as_str(), alg);
+            assert_eq!(parsed.is_hmac(), alg.starts_with("HS"), "{alg}");
         }
         assert_eq!(Alg::parse("none"), None);
     }

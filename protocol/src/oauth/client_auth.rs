@@ -1,7 +1,7 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): reads the
 //! credentials from HTTP Basic (`client_secret_basic`), the body
-//! (`client_secret_post`), a JWT client assertion (`private_key_jwt`, RFC
-//! 7523 §2.2) or a bare `client_id` (`none`, public
+//! (`client_secret_post`), a JWT client assertion (`private_key_jwt` or
+//! `client_secret_jwt`, RFC 7523 §2.2) or a bare `client_id` (`none`, public
 //! clients), and says which registered method a presentation fits.
 
 use base64::Engine as _;
@@ -16,15 +16,19 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// RFC 7523 §2.2 signed with a key whose public part the client registered.
     PrivateKeyJwt,
+    /// RFC 7523 §2.2 with an HMAC keyed with the client secret (OpenID
+    /// Connect Core §9): the secret never travels.
+    ClientSecretJwt,
     /// A public client: `client_id` only.
     None,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
+    pub const ALL: [AuthMethod; 5] = [
         Self::ClientSecretBasic,
         Self::ClientSecretPost,
         Self::PrivateKeyJwt,
+        Self::ClientSecretJwt,
         Self::None,
     ];
 
@@ -34,6 +38,7 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
             Self::None => "none",
         }
     }
@@ -47,7 +52,10 @@ impl AuthMethod {
 /// the client's `token_endpoint_auth_method`; a client registered without
 /// one keeps the behaviour before the column existed: a public client
 /// presents `none`, a confidential one Basic or the body. A client
-/// registered for one method fails with any other (RFC 7591 §2).
+/// registered for one method fails with any other (RFC 7591 §2). A client
+/// assertion fits either JWT method here; its `alg` tells them apart once
+/// the registration is known (an HMAC for `client_secret_jwt`, a signature
+/// for `private_key_jwt`).
 pub fn method_allowed(
     registered: Option<AuthMethod>,
     public: bool,
@@ -55,6 +63,9 @@ pub fn method_allowed(
 ) -> bool {
     let presented = credentials.method();
     match registered {
+        Some(AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt) => {
+            matches!(credentials, Credentials::Assertion { .. })
+        }
         Some(method) => presented == method.as_str(),
         None if public => presented == "none",
         None => matches!(
@@ -73,8 +84,8 @@ pub enum Credentials {
     Post { client_id: String, secret: String },
     /// `none`: a public client identifies itself with `client_id` only.
     None { client_id: String },
-    /// `private_key_jwt`: `client_assertion`, whose unverified `sub` names
-    /// the client (RFC 7523 §3 item 2).
+    /// `private_key_jwt` or `client_secret_jwt`: `client_assertion`, whose
+    /// unverified `sub` names the client (RFC 7523 §3 item 2).
     Assertion {
         client_id: String,
         assertion: String,
@@ -97,13 +108,15 @@ impl Credentials {
         }
     }
 
-    /// The method's name in RFC 7591 §2 `token_endpoint_auth_method` terms.
+    /// The method's name in RFC 7591 §2 `token_endpoint_auth_method` terms;
+    /// `client_assertion` for either JWT method (which one depends on the
+    /// client's registration and the assertion's `alg`).
     pub fn method(&self) -> &'static str {
         match self {
             Self::Basic { .. } => "client_secret_basic",
             Self::Post { .. } => "client_secret_post",
             Self::None { .. } => "none",
-            Self::Assertion { .. } => "private_key_jwt",
+            Self::Assertion { .. } => "client_assertion",
         }
     }
 }
@@ -369,14 +382,15 @@ mod tests {
             client_id: "c".into(),
             assertion: "a.b.c".into(),
         };
-        use AuthMethod::{ClientSecretBasic, ClientSecretPost, PrivateKeyJwt};
-        let rows: [(Option<AuthMethod>, bool, [bool; 4]); 6] = [
+        use AuthMethod::{ClientSecretBasic, ClientSecretJwt, ClientSecretPost, PrivateKeyJwt};
+        let rows: [(Option<AuthMethod>, bool, [bool; 4]); 7] = [
             // registered, public: allowed for [basic, post, none, assertion]
             (None, false, [true, true, false, false]),
             (None, true, [false, false, true, false]),
             (Some(ClientSecretBasic), false, [true, false, false, false]),
             (Some(ClientSecretPost), false, [false, true, false, false]),
             (Some(PrivateKeyJwt), false, [false, false, false, true]),
+            (Some(ClientSecretJwt), false, [false, false, false, true]),
             (Some(AuthMethod::None), true, [false, false, true, false]),
         ];
         for (registered, public, expect) in rows {

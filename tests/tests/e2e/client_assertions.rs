@@ -1,12 +1,15 @@
-//! JWT client authentication (`private_key_jwt`, RFC 7523 §2.2, §3) over the
-//! real binary: a client registered with `client add --auth-method
-//! private_key_jwt --jwks FILE` and no secret authenticates at /token,
-//! /introspect and /revoke with ES256, RS256 and EdDSA assertions signed
-//! here with the p256, rsa and ed25519-dalek crates (not the host's
-//! jwt-simple); a replay, a wrong `aud`, an expired or too long-lived
-//! assertion, `alg: none`, an HMAC keyed with the public key, another
-//! client's key and a method other than the registered one are all
-//! `invalid_client`. One server for the whole matrix.
+//! JWT client authentication (RFC 7523 §2.2, §3) over the real binary. A
+//! client registered with `client add --auth-method private_key_jwt --jwks
+//! FILE` and no secret authenticates at /token, /introspect and /revoke with
+//! ES256, RS256 and EdDSA assertions signed here with the p256, rsa and
+//! ed25519-dalek crates (not the host's jwt-simple); a replay, a wrong
+//! `aud`, an expired or too long-lived assertion, `alg: none`, an HMAC keyed
+//! with the public key, another client's key and a method other than the
+//! registered one are all `invalid_client`. A `client_secret_jwt` client
+//! authenticates with HS256, HS384 and HS512 assertions keyed with its
+//! secret (signed with jsonwebtoken); a wrong secret, a replay, `alg: none`,
+//! a signature and the secret itself are refused. One server for the whole
+//! matrix.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{
-    Server, assert_oauth_error, grantbox, http, service_client, text, token_request,
+    Server, assert_oauth_error, grantbox, grantbox_with, http, service_client, text, token_request,
 };
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -162,7 +165,7 @@ fn jwks_file(server: &Server, name: &str, keys: &[&Value]) -> String {
 }
 
 #[test]
-fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
+fn jwt_client_assertions_authenticate_once_and_refuse_every_bad_one() {
     let server = Server::start();
     let metadata = server.metadata();
     let issuer = metadata["issuer"].as_str().unwrap().to_owned();
@@ -178,10 +181,15 @@ fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
         );
         assert_eq!(
             metadata[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
-            json!(["ES256", "RS256", "EdDSA"]),
+            json!(["ES256", "RS256", "EdDSA", "HS256", "HS384", "HS512"]),
             "{metadata}"
         );
     }
+    client_secret_jwt_authenticates_once_and_refuses_every_bad_assertion(
+        &server,
+        &issuer,
+        &token_endpoint,
+    );
 
     let signers = [
         Signer::es256("ec"),
@@ -320,6 +328,11 @@ fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
         "an unregistered key under a registered kid",
         &borrowed_kid.assertion(&claims("keyed", json!(token_endpoint), "k2")),
     );
+    // A client nobody registered (verified against dummy keys, refused alike).
+    refused(
+        "unknown client",
+        &ec.assertion(&claims("nobody", json!(token_endpoint), "nobody")),
+    );
     // iss must be the client too.
     let mut foreign_issuer = claims("keyed", json!(token_endpoint), "iss");
     foreign_issuer["iss"] = json!("other");
@@ -412,5 +425,253 @@ fn private_key_jwt_authenticates_once_and_refuses_every_bad_assertion() {
         text(&output.stderr).contains("--jwks"),
         "{}",
         text(&output.stderr)
+    );
+}
+
+/// An HMAC assertion (RFC 7518 §3.2) keyed with `secret`, from jsonwebtoken.
+fn hmac_assertion(alg: jsonwebtoken::Algorithm, secret: &str, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(alg),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// `client_secret_jwt` (OpenID Connect Core §9), on the shared server.
+fn client_secret_jwt_authenticates_once_and_refuses_every_bad_assertion(
+    server: &Server,
+    issuer: &str,
+    token_endpoint: &str,
+) {
+    use jsonwebtoken::Algorithm::{HS256, HS384, HS512};
+    for endpoint in ["token", "introspection", "revocation"] {
+        let methods = &server.metadata()[format!("{endpoint}_endpoint_auth_methods_supported")];
+        assert!(
+            methods
+                .as_array()
+                .unwrap()
+                .contains(&json!("client_secret_jwt")),
+            "{methods}"
+        );
+    }
+    let hmac_client = [
+        "hmac",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "read",
+        "--auth-method",
+        "client_secret_jwt",
+    ];
+    let secret = server
+        .client_add(&hmac_client)
+        .expect("the generated secret is shown once");
+    let grant = [("grant_type", "client_credentials"), ("scope", "read")];
+    let mut first_assertion = None;
+    for alg in [HS256, HS384, HS512] {
+        let assertion = hmac_assertion(
+            alg,
+            &secret,
+            &claims("hmac", json!(token_endpoint), &format!("{alg:?}-token")),
+        );
+        let (status, body) = post(server, "/token", &assertion, &grant);
+        assert_eq!(status, 200, "{alg:?}: {body}\n{}", server.logs());
+        let access_token = body["access_token"].as_str().unwrap().to_owned();
+        first_assertion.get_or_insert(assertion);
+        let introspect = hmac_assertion(
+            alg,
+            &secret,
+            &claims("hmac", json!(issuer), &format!("{alg:?}-introspect")),
+        );
+        let (status, body) = post(
+            server,
+            "/introspect",
+            &introspect,
+            &[("token", &access_token)],
+        );
+        assert_eq!(
+            (status, &body["active"]),
+            (200, &json!(true)),
+            "{alg:?}: {body}"
+        );
+        let revoke = hmac_assertion(
+            alg,
+            &secret,
+            &claims("hmac", json!(issuer), &format!("{alg:?}-revoke")),
+        );
+        let (status, body) = post(server, "/revoke", &revoke, &[("token", &access_token)]);
+        assert_eq!(status, 200, "{alg:?}: {body}");
+        let again = hmac_assertion(
+            alg,
+            &secret,
+            &claims("hmac", json!(issuer), &format!("{alg:?}-introspect-2")),
+        );
+        let (_, body) = post(server, "/introspect", &again, &[("token", &access_token)]);
+        assert_eq!(body["active"], false, "{alg:?}: revoked");
+    }
+
+    let refused = |what: &str, assertion: &str| {
+        let (status, body) = post(server, "/token", assertion, &grant);
+        assert_oauth_error((status, &body), 401, "invalid_client");
+        assert_eq!(
+            body["error_description"], "client authentication failed",
+            "{what}: {body}"
+        );
+    };
+    refused("replay", first_assertion.as_deref().unwrap());
+    let wrong_secret = "a-secret-of-the-same-length-that-is-not-it";
+    refused(
+        "wrong secret",
+        &hmac_assertion(
+            HS256,
+            wrong_secret,
+            &claims("hmac", json!(token_endpoint), "wrong"),
+        ),
+    );
+    refused(
+        "wrong aud",
+        &hmac_assertion(
+            HS256,
+            &secret,
+            &claims("hmac", json!("https://rs.example"), "aud"),
+        ),
+    );
+    let unsigned = jws(
+        &json!({"alg": "none", "typ": "JWT"}),
+        &claims("hmac", json!(token_endpoint), "none"),
+        &|_| Vec::new(),
+    );
+    refused("alg none", &unsigned);
+    // A signature is private_key_jwt's, even by a key nobody registered.
+    let signer = Signer::rs256("rsa");
+    refused(
+        "RS256 for a client_secret_jwt client",
+        &signer.assertion(&claims("hmac", json!(token_endpoint), "rs256")),
+    );
+    // The secret itself, by Basic or in the body: not the registered method.
+    let (status, body, _) = token_request(server, "hmac", &secret, &grant);
+    assert_oauth_error((status, &body), 401, "invalid_client");
+    let mut form = grant.to_vec();
+    form.extend([("client_id", "hmac"), ("client_secret", secret.as_str())]);
+    let response = http()
+        .post(server.url("/token"))
+        .form(&form)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401, "client_secret_post");
+    let logs = server.logs();
+    assert!(!logs.contains(&secret), "the secret is never logged");
+
+    // An operator's own secret is sealed as well and keys the HMAC.
+    let given = "an-operator-chosen-secret-of-more-than-32-characters";
+    let mut with_secret = hmac_client.to_vec();
+    with_secret[0] = "hmac-given";
+    with_secret.extend(["--secret", given]);
+    let shown = server.client_add(&with_secret).unwrap_or_default();
+    assert!(!shown.contains(given), "not echoed: {shown}");
+    let assertion = hmac_assertion(
+        HS256,
+        given,
+        &claims("hmac-given", json!(token_endpoint), "given"),
+    );
+    let (status, body) = post(server, "/token", &assertion, &grant);
+    assert_eq!(status, 200, "{body}");
+
+    // `client add` opens the key-encryption key as `serve` does: a key other
+    // than the one the signing keys were sealed under is refused.
+    let mut args = vec!["client", "add"];
+    args.extend(hmac_client);
+    args[2] = "hmac-wrong-key";
+    let wrong_key = "b3RoZXIta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU";
+    let output = grantbox_with(
+        &server.db,
+        &args,
+        None,
+        &[("GRANTBOX_KEY_ENCRYPTION_KEY", wrong_key)],
+    );
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("GRANTBOX_KEY_ENCRYPTION_KEY is not the one signing key"),
+        "{stderr}"
+    );
+}
+
+/// `client add --auth-method client_secret_jwt` on a SQLite database no
+/// server has opened yet creates the key-encryption key file beside it, as
+/// `serve` would (mode 0600), and the server then started on it uses that
+/// key: the client authenticates. Without the file, once keys are sealed
+/// under it, `client add` stops with `serve`'s error.
+#[test]
+fn client_secret_jwt_registration_opens_the_key_encryption_key_as_serve_does() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let db_path = dir.path().join("fresh.db");
+    let db = format!("sqlite://{}", db_path.display());
+    let add = |client_id: &str| {
+        grantbox_with(
+            &db,
+            &[
+                "client",
+                "add",
+                client_id,
+                "--grant-type",
+                "client_credentials",
+                "--scope",
+                "read",
+                "--auth-method",
+                "client_secret_jwt",
+            ],
+            None,
+            &[],
+        )
+    };
+    let output = add("first");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let key_file = dir.path().join("fresh.db.key-encryption-key");
+    assert!(
+        stderr.contains("created the key-encryption key file"),
+        "{stderr}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is its owner's only");
+    }
+    let secret = text(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: ").map(str::to_owned))
+        .expect("the secret is shown once");
+
+    let server = Server::start_with(crate::harness::Options {
+        db: Some(db.clone()),
+        dir: Some(dir.clone()),
+        ..Default::default()
+    });
+    let token_endpoint = server.metadata()["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assertion = hmac_assertion(
+        jsonwebtoken::Algorithm::HS256,
+        &secret,
+        &claims("first", json!(token_endpoint), "first"),
+    );
+    let grant = [("grant_type", "client_credentials"), ("scope", "read")];
+    let (status, body) = post(&server, "/token", &assertion, &grant);
+    assert_eq!(status, 200, "{body}\n{}", server.logs());
+    drop(server);
+
+    // The signing keys are sealed under the file's key now: without it,
+    // `client add` refuses as `serve` does.
+    std::fs::remove_file(&key_file).unwrap();
+    let output = add("second");
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no key-encryption key was given") && stderr.contains("is missing"),
+        "{stderr}"
     );
 }

@@ -312,6 +312,7 @@ fn lifecycle_metadata_document() {
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
+        "client_secret_jwt",
         "none"
     ]);
     assert_eq!(body["token_endpoint_auth_methods_supported"], methods);
@@ -321,7 +322,8 @@ fn lifecycle_metadata_document() {
         json!([
             "client_secret_basic",
             "client_secret_post",
-            "private_key_jwt"
+            "private_key_jwt",
+            "client_secret_jwt"
         ]),
         "public clients cannot introspect"
     );

@@ -36,6 +36,7 @@ mod signing;
 mod throttle;
 mod token;
 mod token_exchange;
+mod token_exchange_jwt;
 mod token_lifetimes;
 mod user_steps;
 mod versioning;

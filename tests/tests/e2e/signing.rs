@@ -1,60 +1,33 @@
-//! The `signing` capability (interface 1.2.0) over the real binary:
-//! `examples/grant-token-exchange`, for a client its `[config]` registers
-//! for JWTs, answers a token exchange with a JWT access token (RFC 9068,
-//! with `act`) the host signed; a resource server holding only `/jwks`
-//! verifies it with `jsonwebtoken`, a JOSE implementation other than the
-//! host's. Without `signing` in the manifest the host denies the call.
+//! The `signing` capability (interface 1.2.0) over the real binary, with the
+//! fault plugin in `sign` mode: granted, the plugin answers with a JWT the
+//! host signed (`iss` the host's, `kid` a key of `/jwks`), which a resource
+//! server verifies with `jsonwebtoken` (a JOSE implementation other than the
+//! host's); the host does not store it, so `/introspect` does not know it.
+//! Withheld from the manifest, the call is denied and the plugin sees the
+//! refusal. One server for both.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, alice_password_request, confidential_client, http, install_plugin,
-    test_plugin_wasm, token_request, user_add, workspace,
+    Options, Server, fault_manifest, http, install_plugin, introspect_token, test_plugin_wasm,
+    token_request,
 };
 
-const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
-const PASSWORD: &str = "correct horse battery staple";
+const AUDIENCE: &str = "https://api.example/";
 
-/// The example's own `plugin.toml` with the wasm's hash, `orders-api`
-/// registered for JWT access tokens, and `edit` applied.
-fn manifest(edit: impl Fn(String) -> String) -> String {
-    let example =
-        std::fs::read_to_string(workspace().join("examples/grant-token-exchange/plugin.toml"))
-            .expect("the example has a plugin.toml");
-    let with_hash = example.replace(
-        "file = \"grant_token_exchange.wasm\"",
-        "file = \"{wasm}\"\nsha256 = \"{sha256}\"",
-    );
-    edit(format!(
-        "{with_hash}\n[config.clients.orders-api]\naudiences = [\"billing\"]\ntoken_format = \"jwt\"\n"
-    ))
+fn grant_type(name: &str) -> String {
+    format!("urn:grantbox:test:{name}")
 }
 
-/// A server with the plugin, alice, `web` (password grant) and `orders-api`
-/// (exchanges); returns alice's token and `orders-api`'s secret.
-fn start(manifest: &str) -> (Server, tempfile::TempDir, String, String) {
-    let wasm = test_plugin_wasm("grant-token-exchange");
-    let plugins = tempfile::tempdir().unwrap();
-    install_plugin(plugins.path(), "grant-token-exchange", &wasm, manifest);
-    let server = Server::start_with(Options {
-        plugins: Some(plugins.path().to_owned()),
-        ..Default::default()
-    });
-    user_add(&server, "alice", PASSWORD);
-    let web = confidential_client(&server, "web", &["password"], &["orders:read"]);
-    let orders_api = confidential_client(
-        &server,
-        "orders-api",
-        &[GRANT_TYPE, "client_credentials"],
-        &["orders:read"],
-    );
-    let (status, body, _) = alice_password_request(&server, "web", &web, Some("orders:read"));
-    assert_eq!(status, 200, "{body}");
-    let alice = body["access_token"].as_str().unwrap().to_owned();
-    (server, plugins, alice, orders_api)
+/// The fault plugin in `sign` mode as `name`, on interface 1.2.0 with
+/// `capabilities`.
+fn manifest(name: &str, capabilities: &str) -> String {
+    let manifest = fault_manifest(&grant_type(name), "sign", capabilities);
+    let newer = manifest.replace("grantbox:plugin@1.0.0", "grantbox:plugin@1.2.0");
+    assert_ne!(newer, manifest, "the fault manifest names its interface");
+    format!("{newer}audience = \"{AUDIENCE}\"\n")
 }
 
 fn get_json(server: &Server, path: &str) -> Value {
@@ -62,94 +35,76 @@ fn get_json(server: &Server, path: &str) -> Value {
 }
 
 #[test]
-fn an_exchanged_jwt_verifies_against_the_jwks_alone() {
-    let (server, _plugins, alice, orders_api) = start(&manifest(|m| m));
-    let (status, actor, _) = token_request(
-        &server,
-        "orders-api",
-        &orders_api,
-        &[("grant_type", "client_credentials")],
+fn a_plugin_signs_through_the_host_only_when_granted_and_the_jwt_is_not_stored() {
+    let wasm = test_plugin_wasm("fault-plugin");
+    let plugins = tempfile::tempdir().unwrap();
+    install_plugin(
+        plugins.path(),
+        "sign",
+        &wasm,
+        &manifest("sign", "\"config\", \"clock\", \"signing\""),
     );
-    assert_eq!(status, 200, "{actor}");
+    install_plugin(
+        plugins.path(),
+        "sign-withheld",
+        &wasm,
+        &manifest("sign-withheld", "\"config\", \"clock\""),
+    );
+    let server = Server::start_with(Options {
+        plugins: Some(plugins.path().to_owned()),
+        ..Default::default()
+    });
+    let secret = server
+        .client_add(&[
+            "svc",
+            "--grant-type",
+            &grant_type("sign"),
+            "--grant-type",
+            &grant_type("sign-withheld"),
+        ])
+        .unwrap();
+
     let (status, body, _) = token_request(
         &server,
-        "orders-api",
-        &orders_api,
-        &[
-            ("grant_type", GRANT_TYPE),
-            ("subject_token", &alice),
-            ("subject_token_type", ACCESS_TOKEN),
-            ("actor_token", actor["access_token"].as_str().unwrap()),
-            ("actor_token_type", ACCESS_TOKEN),
-            ("audience", "billing"),
-        ],
+        "svc",
+        &secret,
+        &[("grant_type", &grant_type("sign"))],
     );
     assert_eq!(status, 200, "{body}\n{}", server.logs());
-    assert_eq!(body["issued_token_type"], ACCESS_TOKEN);
-    assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 300);
     let jwt = body["access_token"].as_str().unwrap();
-
-    // What a resource server does: the metadata's issuer, the JWKS, offline.
-    let metadata = get_json(&server, "/.well-known/oauth-authorization-server");
-    let issuer = metadata["issuer"].as_str().unwrap();
+    let issuer = server.metadata()["issuer"].as_str().unwrap().to_owned();
     let jwks: JwkSet = serde_json::from_value(get_json(&server, "/jwks")).unwrap();
     let header = decode_header(jwt).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let kid = header.kid.as_deref().expect("a kid");
-    let jwk = jwks.find(kid).expect("the JWKS publishes the signing key");
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("a kid"))
+        .expect("the JWKS publishes the signing key");
     let mut validation = Validation::new(header.alg);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&["billing"]);
+    validation.set_issuer(&[&issuer]);
+    validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     let claims = decode::<Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("verifies offline: {e}"))
         .claims;
-    assert_eq!(claims["iss"], issuer);
-    assert!(claims["sub"].as_str().is_some_and(|sub| !sub.is_empty()));
-    assert_eq!(claims["aud"], serde_json::json!(["billing"]));
-    assert_eq!(claims["client_id"], "orders-api");
-    assert_eq!(claims["scope"], "orders:read");
-    assert_eq!(claims["act"], serde_json::json!({"sub": "orders-api"}));
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        300
-    );
-    assert!(claims["jti"].as_str().is_some_and(|jti| jti.len() == 32));
+    assert_eq!(claims["iss"], issuer.as_str(), "the host sets iss");
+    assert_eq!(claims["client_id"], "svc");
+    // Not stored: the server does not know what a plugin signed itself.
+    let described = introspect_token(&server, "svc", &secret, jwt);
+    assert_eq!(described["active"], false, "{described}");
 
-    // Another audience's resource server refuses it.
-    let mut elsewhere = Validation::new(header.alg);
-    elsewhere.set_audience(&["shipping"]);
-    assert!(decode::<Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &elsewhere).is_err());
-}
-
-#[test]
-fn without_signing_in_the_manifest_the_host_denies_it() {
-    let manifest = manifest(|m| {
-        let without = m.replace(
-            "capabilities = [\"token-exchange\", \"config\", \"signing\", \"clock\", \"random\"]",
-            "capabilities = [\"token-exchange\", \"config\", \"clock\", \"random\"]",
-        );
-        assert_ne!(without, m, "the example asks for signing");
-        without
-    });
-    let (server, _plugins, alice, orders_api) = start(&manifest);
     let (status, body, _) = token_request(
         &server,
-        "orders-api",
-        &orders_api,
-        &[
-            ("grant_type", GRANT_TYPE),
-            ("subject_token", &alice),
-            ("subject_token_type", ACCESS_TOKEN),
-            ("audience", "billing"),
-        ],
+        "svc",
+        &secret,
+        &[("grant_type", &grant_type("sign-withheld"))],
     );
     assert_eq!(status, 500, "{body}");
-    assert_eq!(body["error"], "server_error");
-    let logs = server.logs_once(|logs| logs.contains("capability=\"signing\""));
+    let description = body["error_description"].as_str().unwrap_or_default();
     assert!(
-        logs.contains("plugin called a capability it was not granted"),
-        "{logs}"
+        description.starts_with("host refused after 0: denied"),
+        "{body}"
     );
+    let denied = |l: &str| l.contains("was not granted") && l.contains("signing");
+    let logs = server.logs_once(denied);
+    assert!(logs.lines().any(denied), "{logs}");
 }

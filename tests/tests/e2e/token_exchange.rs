@@ -420,8 +420,8 @@ fn only_the_token_exchange_grant_takes_repeated_audience() {
 #[test]
 fn without_the_capability_in_its_manifest_the_plugin_is_refused_by_the_host() {
     let withheld = manifest().replace(
-        "capabilities = [\"token-exchange\", \"config\",",
-        "capabilities = [\"config\",",
+        "capabilities = [\"token-exchange\", \"config\"]",
+        "capabilities = [\"config\"]",
     );
     assert_ne!(withheld, manifest(), "the example asks for token-exchange");
     let setup = setup_with(&withheld);

@@ -38,6 +38,10 @@ pub enum Mode {
     /// Reports what WASI gives it (environment, arguments, files, clocks)
     /// and what the `clock` capability says, as a `server_error` description.
     Sandbox,
+    /// Has the host sign an access-token-shaped claim set (`typ` `at+jwt`,
+    /// `aud` `[config] audience`, a minute long) through `signing`, and
+    /// answers with the JWT as its access token; a refusal as the others.
+    Sign,
 }
 
 impl Mode {
@@ -55,6 +59,7 @@ impl Mode {
             "key-value-gets" => Mode::KeyValueGets,
             "password-checks" => Mode::PasswordChecks,
             "sandbox" => Mode::Sandbox,
+            "sign" => Mode::Sign,
             _ => return None,
         })
     }
@@ -149,6 +154,7 @@ impl Grant for Fault {
                 issue(request)
             }
             Mode::Sandbox => Err(OAuthError::server_error(sandbox_report())),
+            Mode::Sign => sign(request).map_err(|error| refused(0, error)),
         }
     }
 }
@@ -169,6 +175,28 @@ fn token_grant(request: TokenRequest) -> TokenGrant {
         refresh_token: false,
         grant_id: None,
     }
+}
+
+/// A JWT the host signed for this call, as the access token.
+fn sign(request: TokenRequest) -> Result<TokenResponse, HostError> {
+    let now = host::clock::now()?;
+    let audience = host::config::get("audience")?.unwrap_or_default();
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), request.client.client_id.clone().into());
+    claims.insert("client_id".into(), request.client.client_id.into());
+    claims.insert("aud".into(), audience.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + 60).into());
+    claims.insert("jti".into(), "fault-plugin-signed".into());
+    let access_token = host::signing::sign("at+jwt", &claims)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: Some(60),
+        refresh_token: None,
+        scope: None,
+        extra: Vec::new(),
+    })
 }
 
 /// The plugin's answer when the host refused a call after `done` succeeded:

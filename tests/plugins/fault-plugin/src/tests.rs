@@ -32,6 +32,7 @@ fn info_claims_the_configured_grant_type() {
 fn modes_parse() {
     assert_eq!(Mode::parse("memory"), Some(Mode::Memory));
     assert_eq!(Mode::parse("sandbox"), Some(Mode::Sandbox));
+    assert_eq!(Mode::parse("sign"), Some(Mode::Sign));
     assert_eq!(Mode::parse("Memory"), None);
 }
 
@@ -53,6 +54,24 @@ fn capability_mode_reports_the_refusal() {
     assert_eq!(
         error.error_description.as_deref(),
         Some("host refused: capability `users` is not granted to this plugin")
+    );
+}
+
+#[test]
+fn sign_mode_answers_with_what_the_host_signed() {
+    let mut granted = test_host("sign")
+        .grant_capabilities(&[Capability::Config, Capability::Clock, Capability::Signing])
+        .config("audience", "https://api.example/");
+    let request = granted.token_request(DEFAULT_GRANT_TYPE, None, &[]);
+    let response = granted.exchange::<Fault>(request).unwrap();
+    assert_eq!(granted.signed_tokens(), [response.access_token]);
+    let mut denied = test_host("sign").grant_capabilities(&[Capability::Config, Capability::Clock]);
+    let request = denied.token_request(DEFAULT_GRANT_TYPE, None, &[]);
+    let error = denied.exchange::<Fault>(request).unwrap_err();
+    assert!(
+        error
+            .error_description
+            .is_some_and(|d| d.starts_with("host refused after 0: denied")),
     );
 }
 
