@@ -579,6 +579,7 @@ async fn users_insert_find_and_conflict(backend: Backend) {
         password_hash: "$argon2id$...".into(),
         created_at: NOW,
         claims,
+        disabled_at: None,
     };
     store.insert_user(&user).await.expect("insert");
     assert_eq!(
@@ -1547,6 +1548,7 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::PrivateKeyJwt),
             jwks: Some(r#"{"keys":[]}"#.into()),
+            previous_secret: None,
         },
         ..client("keyed")
     };
@@ -1554,6 +1556,7 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::ClientSecretPost),
             jwks: None,
+            previous_secret: None,
         },
         ..client("hmac")
     };
@@ -1631,6 +1634,7 @@ async fn everything_survives_reopening(backend: Backend) {
                 password_hash: "phc".into(),
                 created_at: NOW,
                 claims: serde_json::Map::new(),
+                disabled_at: None,
             })
             .await
             .expect("user");
