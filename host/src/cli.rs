@@ -1,6 +1,11 @@
-//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add|update`,
-//! `keys list|rotate|retire` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
-//! `GRANTBOX_*` variable.
+//! The command line (README.md, "Command line"): `serve`, `client
+//! add|show|list|update|remove|rotate-secret`, `user
+//! add|update|list|show|set-password|disable|enable|remove`, `consent`,
+//! `token revoke`, `audit list`, `keys list|rotate|retire` and `plugins
+//! list|check|export|new|build|reload`. Every `serve` flag also reads a
+//! `GRANTBOX_*` variable; the operator commands are in `cli/manage.rs`.
+
+mod manage;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,9 @@ use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::store::Store;
+use manage::{
+    AuditCommand, ClientListArgs, ClientUpdateArgs, ConsentCommand, Operator, TokenCommand,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +38,9 @@ pub struct Cli {
     /// A TOML config file; flags and environment variables win over it.
     #[arg(long, global = true, env = "GRANTBOX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Print results as JSON (for scripts) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +55,15 @@ pub enum Command {
     /// Manage resource owners for the built-in login.
     #[command(subcommand)]
     User(UserCommand),
+    /// List and withdraw the consents users gave clients.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Kill switches: revoke every token a client or a user holds.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the audit trail of operator changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// List, rotate and retire the signing keys (never shows a private key).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -83,8 +103,21 @@ pub struct ServeArgs {
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
     Add(ClientAddArgs),
+    /// Show one client (never its secret).
+    Show { id: String },
     /// List registered clients.
-    List,
+    List(ClientListArgs),
+    /// Change a client's registration (the checks of `client add`).
+    Update(ClientUpdateArgs),
+    /// Remove a client and revoke every token and refresh family it holds.
+    Remove { id: String },
+    /// Give a confidential client a new secret, printed alone on stdout.
+    RotateSecret {
+        id: String,
+        /// Seconds the previous secret stays valid (default 0: not at all).
+        #[arg(long, default_value_t = crate::manage::DEFAULT_SECRET_GRACE_SECONDS)]
+        grace: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +194,23 @@ pub enum UserCommand {
         #[arg(long = "claim", value_name = "NAME=VALUE", required = true)]
         claims: Vec<String>,
     },
+    /// List users (never their password hashes).
+    List,
+    /// Show one user.
+    Show { username: String },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (required: never a flag).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no sign-in, every token revoked, sessions ended.
+    Disable { username: String },
+    /// Let a disabled user sign in again.
+    Enable { username: String },
+    /// Remove a user, their consents, and revoke every token they hold.
+    Remove { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,12 +282,67 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = ServeConfig::resolve(flags, raw, &config_name)?;
             crate::serve::serve(config, args.demo).await
         }
-        Command::Client(command) => {
+        Command::Client(ClientCommand::Add(args)) => {
             let store = open_store(cli.db, &raw).await?;
+            client_add(&store, args).await
+        }
+        Command::Client(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let json = cli.json;
             match command {
-                ClientCommand::Add(args) => client_add(&store, args).await,
-                ClientCommand::List => client_list(&store).await,
+                ClientCommand::Add(_) => unreachable!("matched above"),
+                ClientCommand::Show { id } => manage::client_show(&operator, &id, json).await,
+                ClientCommand::List(args) => manage::client_list(&operator, args, json).await,
+                ClientCommand::Update(args) => manage::client_update(&operator, args, json).await,
+                ClientCommand::Remove { id } => manage::client_remove(&operator, &id, json).await,
+                ClientCommand::RotateSecret { id, grace } => {
+                    manage::client_rotate_secret(&operator, &id, grace, json).await
+                }
             }
+        }
+        Command::User(
+            command @ (UserCommand::List
+            | UserCommand::Show { .. }
+            | UserCommand::SetPassword { .. }
+            | UserCommand::Disable { .. }
+            | UserCommand::Enable { .. }
+            | UserCommand::Remove { .. }),
+        ) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let json = cli.json;
+            match command {
+                UserCommand::List => manage::user_list(&operator, json).await,
+                UserCommand::Show { username } => {
+                    manage::user_show(&operator, &username, json).await
+                }
+                UserCommand::SetPassword { username, .. } => {
+                    manage::user_set_password(&operator, &username, json).await
+                }
+                UserCommand::Disable { username } => {
+                    manage::user_disable(&operator, &username, json).await
+                }
+                UserCommand::Enable { username } => {
+                    manage::user_enable(&operator, &username, json).await
+                }
+                UserCommand::Remove { username } => {
+                    manage::user_remove(&operator, &username, json).await
+                }
+                UserCommand::Add { .. } | UserCommand::Update { .. } => {
+                    unreachable!("matched below")
+                }
+            }
+        }
+        Command::Consent(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::consent(&operator, command, cli.json).await
+        }
+        Command::Token(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::token(&operator, command, cli.json).await
+        }
+        Command::Audit(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::audit(&operator, command, cli.json).await
         }
         Command::User(UserCommand::Add {
             username, claims, ..
@@ -423,26 +528,6 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         (false, None) => {
             println!("client_secret: the one given with --secret (only its hash is stored)")
         }
-    }
-    Ok(())
-}
-
-async fn client_list(store: &Store) -> anyhow::Result<()> {
-    for client in store.list_clients().await? {
-        println!(
-            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}\tresources={}\taccess_token_format={}",
-            client.client_id,
-            if client.public {
-                "public"
-            } else {
-                "confidential"
-            },
-            client.grant_types.join(","),
-            client.scopes.join(","),
-            client.redirect_uris.join(","),
-            client.resources.join(","),
-            client.access_token_format.as_str(),
-        );
     }
     Ok(())
 }
