@@ -772,3 +772,6 @@ fn not_found(what: &'static str, name: &str) -> ManageError {
         name: name.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;
