@@ -21,9 +21,7 @@ use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::store::Store;
-use manage::{
-    AuditCommand, ClientListArgs, ClientUpdateArgs, ConsentCommand, Operator, TokenCommand,
-};
+use manage::{AuditCommand, ConsentCommand, Operator, TokenCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -103,21 +101,8 @@ pub struct ServeArgs {
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
     Add(ClientAddArgs),
-    /// Show one client (never its secret).
-    Show { id: String },
-    /// List registered clients.
-    List(ClientListArgs),
-    /// Change a client's registration (the checks of `client add`).
-    Update(ClientUpdateArgs),
-    /// Remove a client and revoke every token and refresh family it holds.
-    Remove { id: String },
-    /// Give a confidential client a new secret, printed alone on stdout.
-    RotateSecret {
-        id: String,
-        /// Seconds the previous secret stays valid (default 0: not at all).
-        #[arg(long, default_value_t = crate::manage::DEFAULT_SECRET_GRACE_SECONDS)]
-        grace: i64,
-    },
+    #[command(flatten)]
+    Operation(manage::ClientOperation),
 }
 
 #[derive(Debug, Args)]
@@ -194,23 +179,8 @@ pub enum UserCommand {
         #[arg(long = "claim", value_name = "NAME=VALUE", required = true)]
         claims: Vec<String>,
     },
-    /// List users (never their password hashes).
-    List,
-    /// Show one user.
-    Show { username: String },
-    /// Set a user's password, read from standard input.
-    SetPassword {
-        username: String,
-        /// Read the password from standard input (required: never a flag).
-        #[arg(long, required = true)]
-        password_stdin: bool,
-    },
-    /// Disable a user: no sign-in, every token revoked, sessions ended.
-    Disable { username: String },
-    /// Let a disabled user sign in again.
-    Enable { username: String },
-    /// Remove a user, their consents, and revoke every token they hold.
-    Remove { username: String },
+    #[command(flatten)]
+    Operation(manage::UserOperation),
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,51 +256,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(cli.db, &raw).await?;
             client_add(&store, args).await
         }
-        Command::Client(command) => {
+        Command::Client(ClientCommand::Operation(operation)) => {
             let operator = Operator::Database(open_store(cli.db, &raw).await?);
-            let json = cli.json;
-            match command {
-                ClientCommand::Add(_) => unreachable!("matched above"),
-                ClientCommand::Show { id } => manage::client_show(&operator, &id, json).await,
-                ClientCommand::List(args) => manage::client_list(&operator, args, json).await,
-                ClientCommand::Update(args) => manage::client_update(&operator, args, json).await,
-                ClientCommand::Remove { id } => manage::client_remove(&operator, &id, json).await,
-                ClientCommand::RotateSecret { id, grace } => {
-                    manage::client_rotate_secret(&operator, &id, grace, json).await
-                }
-            }
+            manage::client(&operator, operation, cli.json).await
         }
-        Command::User(
-            command @ (UserCommand::List
-            | UserCommand::Show { .. }
-            | UserCommand::SetPassword { .. }
-            | UserCommand::Disable { .. }
-            | UserCommand::Enable { .. }
-            | UserCommand::Remove { .. }),
-        ) => {
+        Command::User(UserCommand::Operation(operation)) => {
             let operator = Operator::Database(open_store(cli.db, &raw).await?);
-            let json = cli.json;
-            match command {
-                UserCommand::List => manage::user_list(&operator, json).await,
-                UserCommand::Show { username } => {
-                    manage::user_show(&operator, &username, json).await
-                }
-                UserCommand::SetPassword { username, .. } => {
-                    manage::user_set_password(&operator, &username, json).await
-                }
-                UserCommand::Disable { username } => {
-                    manage::user_disable(&operator, &username, json).await
-                }
-                UserCommand::Enable { username } => {
-                    manage::user_enable(&operator, &username, json).await
-                }
-                UserCommand::Remove { username } => {
-                    manage::user_remove(&operator, &username, json).await
-                }
-                UserCommand::Add { .. } | UserCommand::Update { .. } => {
-                    unreachable!("matched below")
-                }
-            }
+            manage::user(&operator, operation, cli.json).await
         }
         Command::Consent(command) => {
             let operator = Operator::Database(open_store(cli.db, &raw).await?);

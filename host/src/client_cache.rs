@@ -9,9 +9,10 @@
 //! CLI) bumps a counter in the database; every instance reads that counter at
 //! most once a second ([`ClientCache::follow_changes`]) and forgets every
 //! entry when it moved, so a removed or rotated client stops working on every
-//! instance within about a second. An entry is still dropped after
-//! [`TTL_SECONDS`] so that a row changed by hand in the database takes effect
-//! within that time. Client authentication reads the store again when a check
+//! instance within about a second; the instance that served an RFC 7592
+//! change forgets the entry at once ([`ClientCache::forget`]). An entry is
+//! still dropped after [`TTL_SECONDS`] so that a row changed by hand in the
+//! database takes effect within that time. Client authentication reads the store again when a check
 //! fails against a cached entry ([`ClientCache::refresh`]), which is what an
 //! unknown client id costs too.
 
@@ -111,6 +112,12 @@ impl ClientCache {
             },
         );
         Ok(Some(client))
+    }
+
+    /// Drops the entry of a client changed or deleted through this instance
+    /// (RFC 7592), so that its next request reads the store.
+    pub fn forget(&self, client_id: &str) {
+        self.write().remove(client_id);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {

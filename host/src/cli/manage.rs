@@ -23,6 +23,50 @@ pub enum Operator {
     Database(Store),
 }
 
+/// The `client` subcommands that are operations (`client add` stays in `cli.rs`).
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum ClientOperation {
+    /// Show one client (never its secret).
+    Show { id: String },
+    /// List registered clients.
+    List(ClientListArgs),
+    /// Change a client's registration (the checks of `client add`).
+    Update(ClientUpdateArgs),
+    /// Remove a client and revoke every token and refresh family it holds.
+    Remove { id: String },
+    /// Give a confidential client a new secret, printed alone on stdout.
+    RotateSecret {
+        id: String,
+        /// Seconds the previous secret stays valid (default 0: not at all).
+        #[arg(long, default_value_t = manage::DEFAULT_SECRET_GRACE_SECONDS)]
+        grace: i64,
+    },
+}
+
+/// The `user` subcommands that are operations (`user add|update` stay in `cli.rs`).
+#[derive(Debug, Subcommand)]
+pub enum UserOperation {
+    /// List users (never their password hashes).
+    List,
+    /// Show one user.
+    Show { username: String },
+    /// Set a user's password, read from standard input.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (required: never a flag).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user: no sign-in, every token revoked, sessions ended.
+    Disable { username: String },
+    /// Let a disabled user sign in again.
+    Enable { username: String },
+    /// Remove a user, their consents, and revoke every token they hold.
+    Remove { username: String },
+}
+
 #[derive(Debug, Args)]
 pub struct ClientListArgs {
     /// Only clients registered for this grant type.
@@ -282,16 +326,42 @@ impl Operator {
 }
 
 /// `client show|list|update|remove|rotate-secret`.
-pub async fn client_show(operator: &Operator, id: &str, json: bool) -> anyhow::Result<()> {
+pub async fn client(
+    operator: &Operator,
+    operation: ClientOperation,
+    json: bool,
+) -> anyhow::Result<()> {
+    match operation {
+        ClientOperation::Show { id } => client_show(operator, &id, json).await,
+        ClientOperation::List(args) => client_list(operator, args, json).await,
+        ClientOperation::Update(args) => client_update(operator, args, json).await,
+        ClientOperation::Remove { id } => client_remove(operator, &id, json).await,
+        ClientOperation::RotateSecret { id, grace } => {
+            client_rotate_secret(operator, &id, grace, json).await
+        }
+    }
+}
+
+/// `user list|show|set-password|disable|enable|remove`.
+pub async fn user(operator: &Operator, operation: UserOperation, json: bool) -> anyhow::Result<()> {
+    match operation {
+        UserOperation::List => user_list(operator, json).await,
+        UserOperation::Show { username } => user_show(operator, &username, json).await,
+        UserOperation::SetPassword { username, .. } => {
+            user_set_password(operator, &username, json).await
+        }
+        UserOperation::Disable { username } => user_disable(operator, &username, json).await,
+        UserOperation::Enable { username } => user_enable(operator, &username, json).await,
+        UserOperation::Remove { username } => user_remove(operator, &username, json).await,
+    }
+}
+
+async fn client_show(operator: &Operator, id: &str, json: bool) -> anyhow::Result<()> {
     let client = operator.client_show(id).await?;
     print_clients(std::slice::from_ref(&client), json, false)
 }
 
-pub async fn client_list(
-    operator: &Operator,
-    args: ClientListArgs,
-    json: bool,
-) -> anyhow::Result<()> {
+async fn client_list(operator: &Operator, args: ClientListArgs, json: bool) -> anyhow::Result<()> {
     let public = match (args.public, args.confidential) {
         (true, _) => Some(true),
         (_, true) => Some(false),
@@ -305,7 +375,7 @@ pub async fn client_list(
     print_clients(&clients, json, true)
 }
 
-pub async fn client_update(
+async fn client_update(
     operator: &Operator,
     args: ClientUpdateArgs,
     json: bool,
@@ -342,7 +412,7 @@ pub async fn client_update(
     print_clients(std::slice::from_ref(&client), json, false)
 }
 
-pub async fn client_remove(operator: &Operator, id: &str, json: bool) -> anyhow::Result<()> {
+async fn client_remove(operator: &Operator, id: &str, json: bool) -> anyhow::Result<()> {
     let removed = operator.client_remove(id).await?;
     if json {
         return print_json(&removed);
@@ -356,7 +426,7 @@ pub async fn client_remove(operator: &Operator, id: &str, json: bool) -> anyhow:
 
 /// The new secret alone on stdout; what else there is to say on stderr (or
 /// the whole result as JSON on stdout with `--json`).
-pub async fn client_rotate_secret(
+async fn client_rotate_secret(
     operator: &Operator,
     id: &str,
     grace_seconds: i64,
@@ -380,22 +450,17 @@ pub async fn client_rotate_secret(
     Ok(())
 }
 
-/// `user list|show|set-password|disable|enable|remove`.
-pub async fn user_list(operator: &Operator, json: bool) -> anyhow::Result<()> {
+async fn user_list(operator: &Operator, json: bool) -> anyhow::Result<()> {
     let users = operator.user_list().await?;
     print_users(&users, json, true)
 }
 
-pub async fn user_show(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
+async fn user_show(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
     let user = operator.user_show(username).await?;
     print_users(std::slice::from_ref(&user), json, false)
 }
 
-pub async fn user_set_password(
-    operator: &Operator,
-    username: &str,
-    json: bool,
-) -> anyhow::Result<()> {
+async fn user_set_password(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
     let password = read_password()?;
     let user = operator.user_set_password(username, &password).await?;
     if json {
@@ -405,7 +470,7 @@ pub async fn user_set_password(
     Ok(())
 }
 
-pub async fn user_disable(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
+async fn user_disable(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
     let disabled = operator.user_disable(username).await?;
     if json {
         return print_json(&disabled);
@@ -417,7 +482,7 @@ pub async fn user_disable(operator: &Operator, username: &str, json: bool) -> an
     Ok(())
 }
 
-pub async fn user_enable(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
+async fn user_enable(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
     let user = operator.user_enable(username).await?;
     if json {
         return print_json(&user);
@@ -426,7 +491,7 @@ pub async fn user_enable(operator: &Operator, username: &str, json: bool) -> any
     Ok(())
 }
 
-pub async fn user_remove(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
+async fn user_remove(operator: &Operator, username: &str, json: bool) -> anyhow::Result<()> {
     let removed = operator.user_remove(username).await?;
     if json {
         return print_json(&removed);
