@@ -1,5 +1,6 @@
 //! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add|update`,
-//! `keys list|rotate|retire` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
+//! `keys list|rotate|retire`, `registration token create` and
+//! `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable.
 
 use std::io::Read as _;
@@ -50,7 +51,37 @@ pub enum Command {
     /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCommand {
+    /// Initial access tokens, which a client presents to `POST /register`.
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Create an initial access token; it is printed once, alone on standard
+    /// output, and only its SHA-256 is stored.
+    Create {
+        /// How many registrations it allows (default 1).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..), conflicts_with = "multi_use")]
+        uses: Option<i64>,
+        /// Allow any number of registrations until it expires.
+        #[arg(long)]
+        multi_use: bool,
+        /// Seconds until it expires (default 86400, a day).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..), default_value_t = DEFAULT_INITIAL_ACCESS_TOKEN_LIFETIME)]
+        expires_in: i64,
+    },
+}
+
+/// Seconds an initial access token is valid unless `--expires-in` says otherwise.
+pub const DEFAULT_INITIAL_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -269,6 +300,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,
+        Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
+            uses,
+            multi_use,
+            expires_in,
+        })) => {
+            let store = open_store(cli.db, &raw).await?;
+            let uses_left = if multi_use {
+                None
+            } else {
+                Some(uses.unwrap_or(1))
+            };
+            registration_token_create(&store, uses_left, expires_in).await
+        }
         Command::Keys(command) => {
             let flags = ServeFlags {
                 db: cli.db,
@@ -354,6 +398,37 @@ async fn keys(command: KeysCommand, config: &ServeConfig) -> anyhow::Result<()> 
             Ok(())
         }
     }
+}
+
+/// `grantbox registration token create`, on the times of
+/// `GRANTBOX_CLOCK_OFFSET` like `serve`: the token alone on stdout, what it
+/// allows on stderr.
+async fn registration_token_create(
+    store: &Store,
+    uses_left: Option<i64>,
+    expires_in: i64,
+) -> anyhow::Result<()> {
+    let now = crate::serve::clock_from_environment()?.now();
+    let token = crate::secret::new_token();
+    let expires_at = now.saturating_add(expires_in);
+    store
+        .insert_initial_access_token(&crate::store::InitialAccessToken {
+            token_hash: crate::secret::token_hash(&token),
+            uses_left,
+            created_at: now,
+            expires_at: Some(expires_at),
+        })
+        .await?;
+    println!("{token}");
+    let uses = match uses_left {
+        None => "any number of registrations".to_owned(),
+        Some(1) => "one registration".to_owned(),
+        Some(n) => format!("{n} registrations"),
+    };
+    eprintln!(
+        "initial access token created: {uses} until {expires_at} (unix time); it is shown only now"
+    );
+    Ok(())
 }
 
 async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store> {

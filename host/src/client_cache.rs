@@ -4,10 +4,11 @@
 //!
 //! Only clients that exist are cached: a client registered while the server
 //! runs (`grantbox client add`, from another process or instance) is read from
-//! the store on its first request and is usable at once. A registration never
-//! changes once stored (there is no update or delete), so an entry cannot go
-//! stale through Grantbox; an entry is still dropped after [`TTL_SECONDS`] so
-//! that a row changed by hand in the database takes effect within that time.
+//! the store on its first request and is usable at once. A client changed or
+//! deleted through RFC 7592 is forgotten by the instance that served the
+//! request ([`ClientCache::forget`]); other instances, and a row changed by
+//! hand in the database, catch up when an entry is dropped after
+//! [`TTL_SECONDS`]. A deleted client's tokens are gone from the store at once.
 //! Client authentication reads the store again when a check fails against a
 //! cached entry ([`ClientCache::refresh`]), which is what an unknown client
 //! id costs too.
@@ -72,6 +73,12 @@ impl ClientCache {
             },
         );
         Ok(Some(client))
+    }
+
+    /// Drops the entry of a client changed or deleted through this instance
+    /// (RFC 7592), so that its next request reads the store.
+    pub fn forget(&self, client_id: &str) {
+        self.write().remove(client_id);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {

@@ -284,6 +284,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         clients: Default::default(),
         keys,
         jwks_max_age: config.keys.jwks_max_age(),
+        registration: config.registration.clone(),
     });
     let sessions = SessionBackend::open(&store)
         .await
