@@ -18,7 +18,7 @@ use grantbox::config::{RawConfig, ServeConfig, ServeFlags};
 use grantbox::plugin::{HostServices, LiveRegistry, Registry, Runtime};
 use grantbox::ratelimit::LoginLimiter;
 use grantbox::registration::{self, ClientRegistration};
-use grantbox::store::{SessionBackend, Store};
+use grantbox::store::{Client, InitialAccessToken, SessionBackend, Store};
 use grantbox::ui::Ui;
 use reqwest::header::HeaderMap;
 use tower::ServiceExt as _;
@@ -120,6 +120,12 @@ impl Call {
 impl InProcess {
     /// The router as `grantbox serve` builds it with no flags and no config file.
     pub fn start() -> InProcess {
+        Self::start_with_config(RawConfig::default())
+    }
+
+    /// The router as `grantbox serve` builds it with no flags and the config
+    /// file `raw`.
+    pub fn start_with_config(raw: RawConfig) -> InProcess {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -132,8 +138,8 @@ impl InProcess {
             issuer: Some(IN_PROCESS_ISSUER.into()),
             ..ServeFlags::default()
         };
-        let config = ServeConfig::resolve(flags, RawConfig::default(), "in-process")
-            .expect("the default configuration is valid");
+        let config =
+            ServeConfig::resolve(flags, raw, "in-process").expect("the configuration is valid");
         let (router, store) = runtime.block_on(build(config));
         InProcess {
             issuer: IN_PROCESS_ISSUER.into(),
@@ -208,6 +214,31 @@ impl InProcess {
         self.runtime
             .block_on(store.insert_user(&user))
             .unwrap_or_else(|e| panic!("user add: {e}"));
+    }
+
+    /// A new initial access token for `POST /register`, as `grantbox
+    /// registration token create` stores it: `uses_left` `None` for any
+    /// number of uses, valid for a day.
+    pub fn initial_access_token(&self, uses_left: Option<i64>) -> String {
+        let token = grantbox::secret::new_token();
+        let now = Clock::system().now();
+        let stored = InitialAccessToken {
+            token_hash: grantbox::secret::token_hash(&token),
+            uses_left,
+            created_at: now,
+            expires_at: Some(now + 86_400),
+        };
+        self.runtime
+            .block_on(self.store().insert_initial_access_token(&stored))
+            .unwrap_or_else(|e| panic!("initial access token: {e}"));
+        token
+    }
+
+    /// The client as stored, if it exists.
+    pub fn find_client(&self, client_id: &str) -> Option<Client> {
+        self.runtime
+            .block_on(self.store().find_client(client_id))
+            .unwrap_or_else(|e| panic!("find client {client_id}: {e}"))
     }
 
     fn store(&self) -> &Store {
