@@ -11,7 +11,9 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh params_attack slow_clients"
+#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh device_poll params_attack slow_clients"
+#                               (device_poll: devices polling /token for a device code (RFC 8628 §3.4)
+#                               that nobody approves, answered authorization_pending or slow_down)
 #                               (jwt_<alg>: client credentials whose access tokens are RFC 9068
 #                               JWTs signed with <alg>, [keys] default_algorithm; Grantbox alone)
 #   ATTACK_CONNS=4 SLOW_CONNS=1000 (params_attack, slow_clients: the attack beside the
@@ -20,6 +22,7 @@
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
 #   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
+#   DEVICES=2000                (device_poll: device authorizations started before the run)
 #   SERVER_CPU=1 LOADGEN_CPU=0 PORT=28180 NICE=-20
 #   QUIET_MAX=10 QUIET_WAIT=120 MAX_FOREIGN=4 RETRIES=2
 #   FLOOR_CAPACITY=3000000      (axum-floor pre-sized map, as in the anchors' README)
@@ -50,11 +53,14 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh params_attack slow_clients"}
+SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh device_poll params_attack slow_clients"}
 JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
+DEVICE_SERVERS=${DEVICE_SERVERS:-"grantbox"}
+DEVICES=${DEVICES:-2000}
+export DEVICE_GRANT_TYPE=urn:ietf:params:oauth:grant-type:device_code
 ATTACK_SERVERS=${ATTACK_SERVERS:-"grantbox"}
 ATTACK_CONNS=${ATTACK_CONNS:-4}
 SLOW_CONNS=${SLOW_CONNS:-1000}
@@ -89,7 +95,7 @@ for arg in "$@"; do
   case $arg in
     --setup-only) SETUP_ONLY=1 ;;
     --quick) REPS=1; DURATION=3; WARMUP=1 ;;
-    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; BUILD_PROFILE=dev
+    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; DEVICES=100; BUILD_PROFILE=dev
              OUT=${OUT:-$TARGET/bench-smoke/run}; RESULTS=${RESULTS:-$TARGET/bench-smoke/table}; rm -rf "$OUT" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
@@ -214,6 +220,9 @@ prepare_grantbox_db() { # scenario
     printf '[keys]\ndefault_algorithm = "%s"\nalgorithms = ["%s"]\n' "$(jwt_alg "$1")" "$(jwt_alg "$1")" \
       >"$RUN_DIR/grantbox.toml"
   fi
+  if [[ $1 == device_poll ]]; then
+    gb client add bench-device --grant-type "$DEVICE_GRANT_TYPE" --scope read --scope write --secret "$GB_SECRET"
+  fi
   if [[ $1 == authorization_code ]]; then
     gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
   fi
@@ -258,6 +267,7 @@ creds() { # server scenario -> "id secret"
   [[ $1 == grantbox ]] && secret=$GB_SECRET
   [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
   [[ $1 == grantbox && $2 == authorization_code ]] && id=bench-code
+  [[ $1 == grantbox && $2 == device_poll ]] && id=bench-device
   [[ $1 == grantbox && $2 == jwt_* ]] && id=bench-jwt
   echo "$id $secret"
 }
@@ -340,6 +350,19 @@ prepare() { # server scenario
       body=$(post "$id" "$secret" /token -d grant_type=authorization_code -d "code=$(cat "$OUT/pool.check")" \
         --data-urlencode "redirect_uri=$REDIRECT_URI" -d "code_verifier=$CODE_VERIFIER")
       [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: code redemption failed: $body" >&2; exit 1; } ;;
+    device_poll)
+      # DEVICES device authorizations nobody will approve (RFC 8628 §3.1),
+      # one pool for the warm-up and the run: each request polls the next
+      # device code in turn; a device polled again within its interval hears
+      # slow_down, which costs the same (one read and one write of its record).
+      seq 1 "$DEVICES" | xargs -P 4 -I{} curl -fsS -u "$id:$secret" -d 'scope=read' \
+        "http://127.0.0.1:$PORT/device_authorization" \
+        | grep -o '"device_code" *: *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/' >"$OUT/pool.measure"
+      if (( $(wc -l <"$OUT/pool.measure") < DEVICES )); then echo "$1: could not start $DEVICES device authorizations" >&2; exit 1; fi
+      cp "$OUT/pool.measure" "$OUT/pool.warmup"
+      body=$(curl -sS -u "$id:$secret" -d "grant_type=$DEVICE_GRANT_TYPE" -d "device_code=$(head -1 "$OUT/pool.measure")" \
+        "http://127.0.0.1:$PORT/token")
+      grep -q '"error" *: *"authorization_pending"' <<<"$body" || { echo "$1: the first poll is not pending: $body" >&2; exit 1; } ;;
     refresh)
       # Two pools, one for the warm-up and one for the measured run, each with
       # more refresh tokens than connections. Password grant: Grantbox checks
@@ -377,13 +400,18 @@ wait_quiet() { # waits until the machine is below QUIET_MAX % busy, QUIET_WAIT s
   done
   PRE_BUSY=$b
 }
+# Answers that count as errors: non-2xx, except for device_poll, where every
+# answer is a 400 and only those neither pending nor slow_down count.
+status_errors() { # scenario benchjson
+  if [[ $1 == device_poll ]]; then jf unexpected "$2"; else jf err_status "$2"; fi
+}
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 jf() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
 
 run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
   local p TIMEFORMAT='%3U %3S' u s
   p=$(pin "$LOADGEN_CPU")
-  { time REFRESH_FILE=$3 CODE_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
+  { time REFRESH_FILE=$3 CODE_FILE=$3 DEVICE_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
       -s "$BENCH_DIR/wrk/token_load.lua" "http://127.0.0.1:$PORT" >"$2" 2>&1 ; } 2>"$2.time"
   read -r u s <"$2.time"
   WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
@@ -409,6 +437,7 @@ servers_for() {
     introspect) echo "$INTROSPECT_SERVERS" ;;
     refresh) echo "$REFRESH_SERVERS" ;;
     authorization_code) echo "$CODE_SERVERS" ;;
+    device_poll) echo "$DEVICE_SERVERS" ;;
     params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
     jwt_*) echo "$JWT_SERVERS" ;;
     *) echo "unknown scenario $1" >&2; exit 2 ;;
@@ -470,7 +499,7 @@ for rep in $(seq 1 "$REPS"); do
       done
       printf '[%d/%d] rep %d %-18s %-14s %9.0f req/s  p50 %6d us  p99 %6d us  errors %d  server %5.2f cpu-s  foreign %5.1f%%\n' \
         "$n" "$total" "$rep" "$sc" "$srv" "$(jf rps "$res")" "$(jf p50_us "$res")" "$(jf p99_us "$res")" \
-        "$(( $(jf err_status "$res") + $(jf err_connect "$res") + $(jf err_read "$res") + $(jf err_write "$res") + $(jf err_timeout "$res") ))" \
+        "$(( $(status_errors "$sc" "$res") + $(jf err_connect "$res") + $(jf err_read "$res") + $(jf err_write "$res") + $(jf err_timeout "$res") ))" \
         "$server_cpu" "$foreign"
     done
   done

@@ -19,6 +19,8 @@ SCENARIOS = {
     "authorization_code": "authorization code redemption: POST /token grant_type=authorization_code with PKCE S256, one code a request",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
     "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
+    "device_poll": "device polling: POST /token grant_type=urn:ietf:params:oauth:grant-type:device_code "
+    "for device codes nobody approves (RFC 8628 §3.4), client_secret_basic",
     "params_attack": "client credentials beside 60 KB unauthenticated POST /authorize requests "
     "(distinct parameters or scope tokens), back to back",
     "slow_clients": "client credentials beside connections that never finish their request head (slowloris)",
@@ -32,6 +34,12 @@ NOTES = {
     "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
     "with the replay check, each in a group commit shared with the requests in flight.",
     "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
+    "device_poll": "Grantbox alone: the anchors' load scripts have no device flow. DEVICES device "
+    "authorizations are started before the run; each request polls the next device code in turn "
+    "and is answered 400 `authorization_pending`, or `slow_down` when the code comes round again "
+    "within its interval (the same work: the bundled plugin reads the device record from its "
+    "key-value store and writes it back). Errors count answers that are neither; CPU/req is the "
+    "CPU per poll.",
     "params_attack": "Grantbox alone (issue 14 item 2): the client-credentials load of the first table, "
     "while `attack.py params` (ATTACK_CONNS connections, on the load generator's core) sends the "
     "review's worst case to /authorize. Compare req/s, p50 and p99 with the client-credentials "
@@ -63,7 +71,9 @@ def median(values):
 
 
 def errors(w):
-    return sum(w[k] for k in ("err_status", "err_connect", "err_read", "err_write", "err_timeout"))
+    # device_poll's answers are all 400s; its wrk script counts the unexpected ones.
+    status = w["unexpected"] if "unexpected" in w else w["err_status"]
+    return status + sum(w[k] for k in ("err_connect", "err_read", "err_write", "err_timeout"))
 
 
 def load(out_dir):

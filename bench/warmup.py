@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Warm a server up with the scenario's request, ending without a request in flight.
 
-    warmup.py SCENARIO PORT SECONDS CONNECTIONS [REFRESH_FILE | CODE_FILE]
+    warmup.py SCENARIO PORT SECONDS CONNECTIONS [REFRESH_FILE | CODE_FILE | DEVICE_FILE]
 
 Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN (introspect),
 REDIRECT_URI and CODE_VERIFIER (authorization_code).
@@ -47,6 +47,13 @@ def main(argv):
         if len(tokens) < connections:
             print(f"warmup: {len(tokens)} refresh tokens for {connections} connections", file=sys.stderr)
             return 1
+    elif scenario == "device_poll":
+        # Every answer is a 400 (authorization_pending or slow_down): the
+        # non-2xx count is the request count here.
+        path, body = "/token", None
+        devices = [line.strip() for line in open(refresh_file) if line.strip()]
+        device_index = [0]
+        device_body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code="
     elif scenario == "authorization_code":
         path, body = "/token", None
         codes = iter([line.strip() for line in open(refresh_file) if line.strip()])
@@ -73,6 +80,11 @@ def main(argv):
                 if code is None:
                     break  # every seeded code is used
                 payload = code_body + code
+            if scenario == "device_poll":
+                with lock:
+                    device = devices[device_index[0] % len(devices)]
+                    device_index[0] += 1
+                payload = device_body + device
             try:
                 connection.request("POST", path, payload, headers)
                 response = connection.getresponse()

@@ -18,9 +18,16 @@
 --                                redeems one of the codes in $CODE_FILE (seeded through the
 --                                store by seed-codes, all with the PKCE challenge of
 --                                $CODE_VERIFIER); a code is never sent twice.
+--   SCENARIO=device_poll         POST /token grant_type=urn:ietf:params:oauth:grant-type:device_code
+--                                &device_code=... (RFC 8628 §3.4): each request polls the next of
+--                                the device codes in $DEVICE_FILE in turn (started before the run,
+--                                never approved). Every answer is a 400 (authorization_pending or
+--                                slow_down), which wrk counts as a status error; a response() hook
+--                                counts the answers that are neither ("unexpected" in BENCHJSON) and
+--                                the slow_down ones ("slow_down").
 --
 -- Env: CLIENT_ID, CLIENT_SECRET (client_secret_basic), TOKEN, REFRESH_FILE, CODE_FILE,
--- REDIRECT_URI, CODE_VERIFIER, WRK_THREADS.
+-- DEVICE_FILE, REDIRECT_URI, CODE_VERIFIER, WRK_THREADS.
 -- Non-2xx answers and socket errors are counted by wrk and reported in BENCHJSON.
 
 local scenario = os.getenv("SCENARIO") or "client_credentials"
@@ -46,6 +53,9 @@ end
 local function form_escape(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
+
+-- The threads setup() saw, for done() to read their counters.
+threads = {}
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -128,18 +138,68 @@ elseif scenario == "refresh" then
       if token then pool[#pool + 1] = token end
     end
   end
+elseif scenario == "device_poll" then
+  wrk.path = "/token"
+  local file = os.getenv("DEVICE_FILE") or error("SCENARIO=device_poll needs DEVICE_FILE")
+  local prefix = "grant_type=" .. form_escape("urn:ietf:params:oauth:grant-type:device_code") .. "&device_code="
+
+  -- Each thread polls every n-th device code, round and round.
+  local counter = 0
+  function setup(thread)
+    thread:set("index", counter)
+    counter = counter + 1
+    threads[#threads + 1] = thread
+  end
+
+  local devices, next_device = {}, 0
+  unexpected, slow_down = 0, 0
+  function init(args)
+    local n, i = tonumber(os.getenv("WRK_THREADS") or "1"), 0
+    for line in io.lines(file) do
+      if line ~= "" then
+        if i % n == index then devices[#devices + 1] = line end
+        i = i + 1
+      end
+    end
+    if #devices == 0 then error("no device codes in " .. file) end
+  end
+
+  function request()
+    next_device = next_device % #devices + 1
+    return wrk.format(nil, nil, nil, prefix .. devices[next_device])
+  end
+
+  function response(status, headers, body)
+    if status ~= 400 then
+      unexpected = unexpected + 1
+    elseif body:find('"slow_down"', 1, true) then
+      slow_down = slow_down + 1
+    elseif not body:find('"authorization_pending"', 1, true) then
+      unexpected = unexpected + 1
+    end
+  end
 else
   error("unknown SCENARIO " .. scenario)
 end
 
--- One machine-readable line for run.sh (latency in microseconds).
+-- One machine-readable line for run.sh (latency in microseconds); device_poll
+-- adds the counts its response() hook kept in each thread.
 function done(summary, latency, requests)
   local e = summary.errors
+  local extra = ""
+  if scenario == "device_poll" then
+    local unexpected, slow = 0, 0
+    for _, thread in ipairs(threads) do
+      unexpected = unexpected + thread:get("unexpected")
+      slow = slow + thread:get("slow_down")
+    end
+    extra = string.format(",\"unexpected\":%d,\"slow_down\":%d", unexpected, slow)
+  end
   io.write(string.format(
     "BENCHJSON {\"requests\":%d,\"duration_us\":%d,\"rps\":%.1f," ..
     "\"p50_us\":%d,\"p90_us\":%d,\"p99_us\":%d,\"max_us\":%d,\"mean_us\":%.1f," ..
-    "\"err_connect\":%d,\"err_read\":%d,\"err_write\":%d,\"err_status\":%d,\"err_timeout\":%d}\n",
+    "\"err_connect\":%d,\"err_read\":%d,\"err_write\":%d,\"err_status\":%d,\"err_timeout\":%d%s}\n",
     summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
-    e.connect, e.read, e.write, e.status, e.timeout))
+    e.connect, e.read, e.write, e.status, e.timeout, extra))
 end

@@ -409,16 +409,8 @@ async fn registration_token_create(
     expires_in: i64,
 ) -> anyhow::Result<()> {
     let now = crate::serve::clock_from_environment()?.now();
-    let token = crate::secret::new_token();
+    let token = create_initial_access_token(store, uses_left, expires_in, now).await?;
     let expires_at = now.saturating_add(expires_in);
-    store
-        .insert_initial_access_token(&crate::store::InitialAccessToken {
-            token_hash: crate::secret::token_hash(&token),
-            uses_left,
-            created_at: now,
-            expires_at: Some(expires_at),
-        })
-        .await?;
     println!("{token}");
     let uses = match uses_left {
         None => "any number of registrations".to_owned(),
@@ -429,6 +421,41 @@ async fn registration_token_create(
         "initial access token created: {uses} until {expires_at} (unix time); it is shown only now"
     );
     Ok(())
+}
+
+/// Creates an initial access token for `POST /register` at `now`: stores
+/// only its SHA-256, writes the audit record (named by the hash's first
+/// bytes, never by the token) and returns the token, to be shown once.
+/// `uses_left` `None`: any number of registrations until it expires.
+pub async fn create_initial_access_token(
+    store: &Store,
+    uses_left: Option<i64>,
+    expires_in: i64,
+    now: i64,
+) -> anyhow::Result<String> {
+    let token = crate::secret::new_token();
+    let token_hash = crate::secret::token_hash(&token);
+    let expires_at = now.saturating_add(expires_in);
+    store
+        .insert_initial_access_token(&crate::store::InitialAccessToken {
+            token_hash,
+            uses_left,
+            created_at: now,
+            expires_at: Some(expires_at),
+        })
+        .await?;
+    let after = serde_json::json!({ "uses_left": uses_left, "expires_at": expires_at });
+    crate::manage::audit(
+        store,
+        &crate::manage::Actor::Cli,
+        "registration_token.create",
+        &format!("initial access token {}", hex::encode(&token_hash[..6])),
+        None,
+        Some(after),
+        now,
+    )
+    .await?;
+    Ok(token)
 }
 
 async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store> {

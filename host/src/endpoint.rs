@@ -16,6 +16,7 @@ pub mod registration;
 pub mod revoke;
 pub mod token;
 pub mod transaction;
+pub mod user_step;
 
 use std::sync::Arc;
 

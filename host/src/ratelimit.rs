@@ -3,6 +3,8 @@
 //! together, per address and per username, and a throttled attempt is refused
 //! (before any password is hashed) until a wait that grows with each failure.
 //! Nothing locks an account: the right password from another address still works.
+//! The same counters, under names of their own, throttle wrong user codes at
+//! a plugin's user step per session and per address (RFC 8628 §5.1).
 
 use std::sync::Mutex;
 
@@ -263,6 +265,110 @@ impl Counters {
         AttemptFailures {
             pair: find(&self.pair),
             username: find(&self.username),
+            address: find(&self.address),
+        }
+    }
+}
+
+/// The user-code throttle's policy (RFC 8628 §5.1): the login throttle's
+/// shape, counted per session instead of per username. A session may get a
+/// few codes wrong (a typo, a code read off a screen) before it waits; an
+/// address that opens session after session meets the address brake. A
+/// right code clears nothing: anyone can get valid codes of their own, so a
+/// valid code must not buy more guesses.
+pub const USER_CODE_LIMITS: LoginLimits = LoginLimits {
+    free_failures: 5,
+    wait_increment_seconds: 60,
+    max_wait_seconds: 15 * 60,
+    address_failures: 20,
+    // Not used: user codes have no username counter.
+    username_failures: u32::MAX,
+    // A user code lives minutes; a guesser's record need not outlive it by much.
+    failure_reset_seconds: 3600,
+};
+
+/// The throttle of wrong user codes at a user step, over the same stored
+/// counters as sign-ins (every instance shares them), named apart from them.
+#[derive(Debug, Clone)]
+pub struct UserCodeLimiter {
+    limits: LoginLimits,
+    store: Store,
+}
+
+impl UserCodeLimiter {
+    pub fn new(limits: LoginLimits, store: Store) -> Self {
+        Self { limits, store }
+    }
+
+    pub fn limits(&self) -> &LoginLimits {
+        &self.limits
+    }
+
+    /// Whether `session` (the session's throttle key) from `address` may
+    /// try a user code now.
+    pub async fn check(&self, session: &str, address: &str, now: i64) -> Result<(), Refusal> {
+        let counters = UserCodeCounters::new(session, address);
+        let stored = self
+            .store
+            .find_login_failures(&counters.all(), self.reset_before(now))
+            .await?;
+        decide(&self.limits, &counters.attempt(&stored), now).map_err(Refusal::Throttled)
+    }
+
+    /// Counts a wrong user code against the session and the address.
+    pub async fn record_failure(
+        &self,
+        session: &str,
+        address: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let counters = UserCodeCounters::new(session, address);
+        self.store
+            .add_login_failure(&counters.all(), now, self.reset_before(now))
+            .await
+            .map(drop)
+    }
+
+    fn reset_before(&self, now: i64) -> i64 {
+        now - self.limits.failure_reset_seconds
+    }
+}
+
+/// The names of a user-code attempt's counters: prefixed `user_code:` so
+/// that they never meet a sign-in counter (`pair:`, `username:`, `address:`).
+struct UserCodeCounters {
+    session: String,
+    address: String,
+}
+
+impl UserCodeCounters {
+    fn new(session: &str, address: &str) -> Self {
+        Self {
+            session: format!("user_code:session:{session}"),
+            address: format!("user_code:address:{address}"),
+        }
+    }
+
+    fn all(&self) -> [String; 2] {
+        [self.session.clone(), self.address.clone()]
+    }
+
+    /// The session counter takes the place of the pair, the address stays
+    /// the address; there is no username.
+    fn attempt(&self, stored: &[LoginFailures]) -> AttemptFailures {
+        let find = |name: &str| {
+            stored
+                .iter()
+                .find(|row| row.counter == name)
+                .map(|row| Failures {
+                    failures: row.failures,
+                    last_failure_at: row.last_failure_at,
+                })
+                .unwrap_or_default()
+        };
+        AttemptFailures {
+            pair: find(&self.session),
+            username: Failures::default(),
             address: find(&self.address),
         }
     }

@@ -1,6 +1,7 @@
-//! The pages people see: login, consent, sign-out, error and the form_post
-//! carrier, rendered with minijinja (HTML auto-escaped). Defaults are built in;
-//! an operator's template directory overrides them file by file.
+//! The pages people see: login, consent, sign-out, error, the form_post
+//! carrier, and a user step's code entry and done pages, rendered with
+//! minijinja (HTML auto-escaped). Defaults are built in; an operator's
+//! template directory overrides them file by file.
 
 use std::path::Path;
 
@@ -8,13 +9,18 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// The templates every deployment has; a template directory may replace any.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("ui/base.html")),
     ("login.html", include_str!("ui/login.html")),
     ("consent.html", include_str!("ui/consent.html")),
     ("error.html", include_str!("ui/error.html")),
     ("signed_in.html", include_str!("ui/signed_in.html")),
     ("form_post.html", include_str!("ui/form_post.html")),
+    ("user_code.html", include_str!("ui/user_code.html")),
+    (
+        "user_code_done.html",
+        include_str!("ui/user_code_done.html"),
+    ),
 ];
 const DEFAULT_CSS: &str = include_str!("ui/grantbox.css");
 /// The one script Grantbox serves: the form_post auto-submit, allowed by hash.
@@ -84,3 +90,6 @@ impl Ui {
             .map_err(|e| UiError(format!("{name}: line {}: {e}", e.line().unwrap_or(0))))
     }
 }
+
+#[cfg(test)]
+mod tests;

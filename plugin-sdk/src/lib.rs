@@ -84,11 +84,16 @@ mod config_error;
 pub mod host;
 mod oauth_error;
 mod params;
+mod scope;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod types;
 
 pub use params::{optional_param, param, repeated_param};
+pub use scope::{MAX_SCOPE_TOKENS, check_scope, parse_scope, requested_scope};
+/// The JSON library [`EndpointResponse::json`] takes its values from, so a
+/// plugin can build a response body with `grantbox_sdk::serde_json::json!`.
+pub use serde_json;
 pub use types::{
     Approval, AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant,
     EndpointRequest, EndpointResponse, ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens,

@@ -21,6 +21,7 @@
 //! ```
 
 pub(crate) mod backend;
+mod endpoints;
 mod fixtures;
 mod signing;
 #[cfg(test)]

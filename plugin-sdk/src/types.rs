@@ -128,3 +128,69 @@ impl Client {
 pub(crate) fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|word| word.to_string()).collect()
 }
+
+impl Client {
+    /// Whether the registration's RFC 7591 `grant_types` lists `grant_type`:
+    /// a plugin endpoint that starts a grant checks it and answers
+    /// `unauthorized_client` when not (RFC 6749 §5.2).
+    pub fn has_grant_type(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|listed| listed == grant_type)
+    }
+}
+
+impl EndpointRequest {
+    /// The client the host authenticated, or `server_error` when the
+    /// manifest's endpoint does not authenticate clients
+    /// (`authenticate_client = false`) and so the request carries none.
+    pub fn authenticated_client(&self) -> Result<&Client, OAuthError> {
+        self.client.as_ref().ok_or_else(|| {
+            OAuthError::server_error(format!(
+                "endpoint `{}` needs an authenticated client; its manifest entry must not set authenticate_client = false",
+                self.path
+            ))
+        })
+    }
+
+    /// The URL of the plugin's endpoint or user step at `path` (e.g.
+    /// `/device`): the issuer identifier followed by the path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+}
+
+impl EndpointResponse {
+    /// A response with `status` (a 2xx) whose body is the JSON object `body`;
+    /// the host sends it as `application/json` with `Cache-Control: no-store`.
+    ///
+    /// `body` should be an object (`serde_json::json!({ ... })`); the host
+    /// refuses anything else, as it refuses a status outside 2xx.
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            body: body.to_string(),
+        }
+    }
+
+    /// A `200 OK` response with the JSON object `body` (see [`EndpointResponse::json`]).
+    pub fn ok(body: &serde_json::Value) -> Self {
+        Self::json(200, body)
+    }
+}
+
+impl PendingAuthorization {
+    /// The authorization a user code stands for: `client_id` asks for `scope`.
+    pub fn new(client_id: &str, scope: &[String]) -> Self {
+        Self {
+            client_id: client_id.to_string(),
+            scope: scope.to_vec(),
+            data: Vec::new(),
+        }
+    }
+
+    /// Adds a name/value pair the host keeps with the step and hands back in
+    /// the [`UserCodeOutcome`]'s `data` (read it with [`crate::param`]).
+    pub fn with_data(mut self, name: &str, value: &str) -> Self {
+        self.data.push((name.to_string(), value.to_string()));
+        self
+    }
+}

@@ -1,7 +1,8 @@
 //! After the authorization request is valid and the user is signed in: the
-//! consent page, the decision endpoint (`POST /authorize/decision`), the
-//! return from the login form (`GET /authorize/continue`), and the grant
-//! plugin's response once the request is approved.
+//! consent page (which a plugin's user step shows too), the decision
+//! endpoint (`POST /authorize/decision`, handing a user step's decision to
+//! `user_step`), the return from the login form (`GET /authorize/continue`),
+//! and the grant plugin's response once the request is approved.
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -14,7 +15,7 @@ use tower_sessions::Session;
 use super::authorize::{After, bad_request, finish, see_other, unavailable};
 use super::page;
 use super::token::client_view;
-use super::transaction::{self, SessionUser, Transaction};
+use super::transaction::{self, SessionUser, Stored, Transaction};
 use crate::app::App;
 use crate::oauth::redirect;
 use crate::oauth::{ErrorCode, OAuthError, Params};
@@ -53,34 +54,53 @@ pub(super) async fn proceed(
     if may_skip_consent && (client.trusted || remembered) {
         return approve(app, registry, session, transaction, (client, user), after).await;
     }
-    let redirect_host = url::Url::parse(&transaction.redirect_uri)
-        .ok()
+    consent_page(
+        app,
+        (client, user),
+        &transaction.scope,
+        (&transaction.id, &transaction.csrf_token),
+        Some(&transaction.redirect_uri),
+    )
+}
+
+/// The consent page (client name, scopes, the signed-in user) whose form
+/// posts to `/authorize/decision` with the transaction's id and CSRF token.
+/// `redirect_uri` is where an authorization request's answer goes; a user
+/// step has none, and its page then allows no form action but this server.
+pub(super) fn consent_page(
+    app: &App,
+    (client, user): (&Client, &SessionUser),
+    scope: &[String],
+    (transaction_id, csrf_token): (&str, &str),
+    redirect_uri: Option<&str>,
+) -> Response {
+    let redirect_host = redirect_uri
+        .and_then(|uri| url::Url::parse(uri).ok())
         .map(|u| {
             u.host_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("{}:", u.scheme()))
         })
         .unwrap_or_default();
-    page::render_towards(
-        app,
-        StatusCode::OK,
-        "consent.html",
-        context! {
-            client_name => client.name.clone().unwrap_or_else(|| client.client_id.clone()),
-            client_id => client.client_id,
-            client_uri => client.client_uri,
-            username => user.username,
-            scopes => transaction
-                .scope
-                .iter()
-                .map(|scope| (scope.clone(), app.scope_descriptions.get(scope).cloned()))
-                .collect::<Vec<_>>(),
-            redirect_host,
-            transaction_id => transaction.id,
-            csrf_token => transaction.csrf_token,
-        },
-        &transaction.redirect_uri,
-    )
+    let context = context! {
+        client_name => client.name.clone().unwrap_or_else(|| client.client_id.clone()),
+        client_id => client.client_id,
+        client_uri => client.client_uri,
+        username => user.username,
+        scopes => scope
+            .iter()
+            .map(|scope| (scope.clone(), app.scope_descriptions.get(scope).cloned()))
+            .collect::<Vec<_>>(),
+        redirect_host,
+        transaction_id,
+        csrf_token,
+    };
+    match redirect_uri {
+        Some(redirect_uri) => {
+            page::render_towards(app, StatusCode::OK, "consent.html", context, redirect_uri)
+        }
+        None => page::render(app, StatusCode::OK, "consent.html", context),
+    }
 }
 
 /// Takes the transaction out of the session and claims its decision in the
@@ -259,8 +279,13 @@ pub async fn decision(
             "The transaction_id parameter is missing.",
         );
     };
-    let transaction = match transaction::find(&session, id, now).await {
-        Ok(Some(transaction)) => transaction,
+    // The consent page of a user step posts here too, so that an operator's
+    // consent template serves both.
+    let transaction = match transaction::find_any(&session, id, now).await {
+        Ok(Some(Stored::Authorization(transaction))) => transaction,
+        Ok(Some(Stored::UserStep(step))) => {
+            return super::user_step::decide(&app, &registry, &session, step, &form).await;
+        }
         Ok(None) => return lost_transaction(&app),
         Err(error) => return unavailable(&app, &error),
     };
@@ -327,7 +352,7 @@ pub async fn decision(
     approve(&app, &registry, &session, transaction, party, After::Post).await
 }
 
-fn lost_transaction(app: &App) -> Response {
+pub(super) fn lost_transaction(app: &App) -> Response {
     page::error(
         app,
         StatusCode::FORBIDDEN,

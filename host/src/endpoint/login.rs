@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::page;
-use super::transaction::{self, SessionUser};
+use super::transaction::{self, SessionUser, Stored};
 use crate::app::App;
 use crate::oauth::{ErrorCode, OAuthError, Params};
 use crate::ratelimit::{Refusal, Throttled};
@@ -23,19 +23,21 @@ pub struct LoginQuery {
     transaction_id: Option<String>,
 }
 
-/// Where to go after signing in: back to the transaction, never to a URL the
-/// request names (no open redirect).
-fn next_location(transaction_id: Option<&str>) -> String {
-    match transaction_id {
-        Some(id)
-            if id
+/// Where to go after signing in: back to the transaction (the authorization
+/// request, or the user step it began at), never to a URL the request names
+/// (no open redirect: a user step's path is one a manifest declared).
+async fn next_location(app: &App, session: &Session, transaction_id: Option<&str>) -> String {
+    let Some(id) = transaction_id.filter(|id| {
+        !id.is_empty()
+            && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                && !id.is_empty() =>
-        {
-            format!("/authorize/continue?transaction_id={id}")
-        }
-        _ => "/login".to_owned(),
+    }) else {
+        return "/login".to_owned();
+    };
+    match transaction::find_user_step(session, id, app.clock.now()).await {
+        Ok(Some(step)) => format!("{}?transaction_id={id}", step.step),
+        _ => format!("/authorize/continue?transaction_id={id}"),
     }
 }
 
@@ -47,20 +49,23 @@ fn see_other(location: &str) -> Response {
     response
 }
 
-/// The name of the client a transaction is for, and where it will redirect.
+/// The name of the client a transaction is for, and where it will redirect
+/// (`None` for a user step: nothing is redirected to the client).
 async fn transaction_client(
     app: &App,
     session: &Session,
     transaction_id: Option<&str>,
-) -> Option<(String, String)> {
-    let transaction = transaction::find(session, transaction_id?, app.clock.now())
-        .await
-        .ok()??;
-    let client = app.store.find_client(&transaction.client_id).await.ok()??;
-    Some((
-        client.name.unwrap_or(client.client_id),
-        transaction.redirect_uri,
-    ))
+) -> Option<(String, Option<String>)> {
+    let (client_id, redirect_uri) =
+        match transaction::find_any(session, transaction_id?, app.clock.now())
+            .await
+            .ok()??
+        {
+            Stored::Authorization(t) => (t.client_id, Some(t.redirect_uri)),
+            Stored::UserStep(t) => (t.client_id, None),
+        };
+    let client = app.store.find_client(&client_id).await.ok()??;
+    Some((client.name.unwrap_or(client.client_id), redirect_uri))
 }
 
 async fn login_page(
@@ -85,12 +90,18 @@ async fn login_page(
     };
     match transaction_client(app, session, transaction_id).await {
         // Signing in may lead straight on to the client (trusted, or consented before).
-        Some((client_name, redirect_uri)) => page::render_towards(
+        Some((client_name, Some(redirect_uri))) => page::render_towards(
             app,
             status,
             "login.html",
             context! { csrf_token, transaction_id, username, error, client_name },
             &redirect_uri,
+        ),
+        Some((client_name, None)) => page::render(
+            app,
+            status,
+            "login.html",
+            context! { csrf_token, transaction_id, username, error, client_name },
         ),
         None => page::render(
             app,
@@ -109,7 +120,7 @@ pub async fn login_form(
     match transaction::user(&session).await {
         Ok(Some(user)) if query.transaction_id.is_some() => {
             let _ = user;
-            see_other(&next_location(query.transaction_id.as_deref()))
+            see_other(&next_location(&app, &session, query.transaction_id.as_deref()).await)
         }
         Ok(Some(user)) => {
             let csrf_token = transaction::csrf_token(&session).await.unwrap_or_default();
@@ -224,7 +235,7 @@ pub async fn login(
             "Try again later.",
         );
     }
-    see_other(&next_location(transaction_id.as_deref()))
+    see_other(&next_location(&app, &session, transaction_id.as_deref()).await)
 }
 
 pub async fn logout(
@@ -242,7 +253,7 @@ pub async fn logout(
     see_other("/login")
 }
 
-fn unavailable_page(app: &App) -> Response {
+pub(super) fn unavailable_page(app: &App) -> Response {
     page::error(
         app,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -252,7 +263,7 @@ fn unavailable_page(app: &App) -> Response {
 }
 
 /// RFC 6585 §4: a throttled attempt is told when to come back.
-fn with_retry_after(mut response: Response, throttled: Throttled) -> Response {
+pub(super) fn with_retry_after(mut response: Response, throttled: Throttled) -> Response {
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(throttled.retry_after.max(1) as u64),
@@ -294,8 +305,9 @@ pub fn client_address(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Strin
 }
 
 /// A form of this server's own pages bound to the session: the login and
-/// logout forms. Malformed → 400 page; a missing or wrong CSRF token → 403 page.
-async fn session_form(
+/// logout forms, and a user step's code entry. Malformed → 400 page; a
+/// missing or wrong CSRF token → 403 page.
+pub(super) async fn session_form(
     app: &App,
     session: &Session,
     headers: &HeaderMap,

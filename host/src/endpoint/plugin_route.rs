@@ -4,8 +4,9 @@
 //! the manifest's `repeatable_parameters`, client authentication unless the
 //! manifest turns it off), then the plugin's answer as JSON that is never
 //! cached. Which plugin serves a path is read from the request's registry
-//! snapshot, so a reload swaps the routes with the plugins. Every other path
-//! is 404, as without the fallback.
+//! snapshot, so a reload swaps the routes with the plugins. `GET` and `POST`
+//! to a user step go to `user_step.rs`. Every other path is 404, as without
+//! the fallback.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -22,9 +23,12 @@ use crate::oauth::{OAuthError, Params};
 use crate::plugin::manifest::EndpointDecl;
 use crate::plugin::{CallError, EndpointRequest, EndpointResponse, PluginRef, TokenTarget};
 
-/// The fallback handler: a plugin endpoint, or 404.
+/// The fallback handler: a plugin endpoint, a user step, or 404.
 pub async fn route(State(app): State<App>, request: Request) -> Response {
     let registry = app.registry();
+    if let Some(plugin) = registry.user_step(request.uri().path()) {
+        return super::user_step::handle(&app, plugin, request).await;
+    }
     let Some((plugin, declared)) = registry.endpoint(request.uri().path()) else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
+use crate::manage::{self, Actor, ManageError};
 use crate::oauth::client_auth::AuthMethod;
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::secret;
@@ -77,7 +78,26 @@ pub async fn register(State(app): State<App>, headers: HeaderMap, body: Bytes) -
         Ok(RegisterOutcome::InitialAccessTokenRefused) => return refused_initial_access_token(),
         Err(error) => return store_error(&error),
     }
-    tracing::info!(client_id = %client.client_id, public = client.public, "client registered (rfc 7591)");
+    // The audit trail of operator changes records registrations too; the
+    // client exists whatever happens to its record, so a failure is logged
+    // and the client still gets its credentials.
+    let actor = Actor::Registration {
+        client_id: client.client_id.clone(),
+    };
+    let view = serde_json::to_value(manage::ClientView::from(&client)).ok();
+    if let Err(error) = manage::audit(
+        &app.store,
+        &actor,
+        "client.register",
+        &client.client_id,
+        None,
+        view,
+        now,
+    )
+    .await
+    {
+        tracing::error!(%error, client_id = %client.client_id, "cannot write the audit record of a registration");
+    }
     let mut document = client_information(&app, &client);
     if let Some(secret) = secret {
         document.insert("client_secret".into(), secret.into());
@@ -137,20 +157,51 @@ pub async fn update(
                 .into_response();
         }
     }
-    let (mut client, _) = match validate(&app, &metadata, Some(&current), app.clock.now()) {
+    let now = app.clock.now();
+    let (mut client, _) = match validate(&app, &metadata, Some(&current), now) {
         Ok(validated) => validated,
         Err(error) => return error.into_response(),
     };
-    // RFC 7592 §2.2: the client cannot choose its secret; it keeps the one issued.
-    client.secret_hash = current.secret_hash.clone();
-    client.created_at = current.created_at;
-    match app.store.update_client(&client).await {
-        Ok(true) => {}
-        Ok(false) => return invalid_registration_token(),
-        Err(error) => return store_error(&error),
+    // A full replacement (RFC 7592 §2.2) through the operator's update, which
+    // keeps the id, the secret (the client cannot choose it) and the
+    // creation time, and writes the audit record.
+    let update = manage::ClientUpdate {
+        redirect_uris: Some(client.redirect_uris.clone()),
+        grant_types: Some(client.grant_types.clone()),
+        scopes: Some(client.scopes.clone()),
+        // An empty name or URI removes it.
+        client_name: Some(client.name.clone().unwrap_or_default()),
+        client_uri: Some(client.client_uri.clone().unwrap_or_default()),
+        trusted: Some(false),
+        introspection: Some(false),
+        resources: Some(Vec::new()),
+        access_token_format: Some(client.access_token_format.as_str().to_owned()),
+        token_endpoint_auth_method: client.auth.method.map(|m| m.as_str().to_owned()),
+        jwks: client.auth.jwks.clone(),
+    };
+    let actor = Actor::Registration {
+        client_id: client_id.clone(),
+    };
+    match manage::client_update(&app.store, &actor, &client_id, update, now).await {
+        Ok(_) => {}
+        Err(ManageError::NotFound { .. }) => return invalid_registration_token(),
+        Err(ManageError::Invalid { field, message }) => {
+            let error = if field == "redirect_uris" {
+                "invalid_redirect_uri"
+            } else {
+                "invalid_client_metadata"
+            };
+            return MetadataError {
+                error,
+                description: format!("{field}: {message}"),
+            }
+            .into_response();
+        }
+        Err(error) => return manage_error(&error),
     }
     app.clients.forget(&client_id);
-    tracing::info!(client_id = %client_id, "registered client updated (rfc 7592)");
+    client.secret_hash = current.secret_hash.clone();
+    client.created_at = current.created_at;
     json_response(StatusCode::OK, client_information(&app, &client))
 }
 
@@ -164,12 +215,16 @@ pub async fn delete(
     if let Err(response) = authorize(&app, &client_id, &headers).await {
         return response;
     }
-    match app.store.delete_client(&client_id).await {
-        Ok(_) => {}
-        Err(error) => return store_error(&error),
+    // The operator's removal: every token family of the client revoked, its
+    // codes, consents and registration access token gone, an audit record.
+    let actor = Actor::Registration {
+        client_id: client_id.clone(),
+    };
+    match manage::client_remove(&app.store, &actor, &client_id, app.clock.now()).await {
+        Ok(_) | Err(ManageError::NotFound { .. }) => {}
+        Err(error) => return manage_error(&error),
     }
     app.clients.forget(&client_id);
-    tracing::info!(client_id = %client_id, "registered client deleted (rfc 7592)");
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(response.headers_mut());
     response
@@ -572,6 +627,15 @@ fn invalid_registration_token() -> Response {
     unauthorized(
         true,
         "the registration access token is not valid for this client",
+    )
+}
+
+fn manage_error(error: &ManageError) -> Response {
+    tracing::error!(%error, "operation failed at the client configuration endpoint");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "the server cannot complete the request now",
     )
 }
 

@@ -1,6 +1,7 @@
-//! Authorization transactions kept in the session while the user signs in and
-//! decides (OAuth2orize's transaction store): several per session, each with
-//! an id, a CSRF token, an expiry, removed once decided. What an
+//! Transactions kept in the session while the user signs in and decides
+//! (OAuth2orize's transaction store): several per session, each with an id,
+//! a CSRF token, an expiry, removed once decided. Two kinds share the store:
+//! an authorization request, and a plugin's user step after a right code. What an
 //! unauthenticated request may store is bounded: `state` and the whole
 //! transaction have a size cap, and a session without a signed-in user lives
 //! only as long as a transaction.
@@ -14,6 +15,7 @@ use crate::plugin::ResponseMode;
 const TRANSACTIONS: &str = "grantbox.transactions";
 const USER: &str = "grantbox.user";
 const CSRF: &str = "grantbox.csrf";
+const THROTTLE_KEY: &str = "grantbox.throttle";
 /// At most this many open transactions per session; the oldest goes first.
 const MAX_TRANSACTIONS: usize = 16;
 /// The longest `state` kept and sent back, in bytes.
@@ -52,6 +54,64 @@ pub struct Transaction {
     pub plugin: Option<String>,
 }
 
+/// A plugin's user step waiting for the user's decision: the user entered a
+/// code the plugin knew, and is asked to sign in and consent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserStepTransaction {
+    pub id: String,
+    pub csrf_token: String,
+    pub expires_at: i64,
+    /// The user step's path, as the plugin's manifest declares it.
+    pub step: String,
+    /// The manifest name of the plugin that knew the code, for messages.
+    pub plugin_name: String,
+    /// The fingerprint of that plugin version (`plugin::registry::fingerprint`),
+    /// so the same version hears the outcome, even across a reload.
+    pub plugin: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    /// What the plugin returned with the code, handed back with the outcome.
+    pub data: Vec<(String, String)>,
+}
+
+/// One stored transaction of either kind. Untagged, so that sessions saved
+/// before user steps existed (a list of bare authorization transactions)
+/// still read: an authorization needs fields a user step has not.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stored {
+    Authorization(Transaction),
+    UserStep(UserStepTransaction),
+}
+
+impl Stored {
+    fn id(&self) -> &str {
+        match self {
+            Stored::Authorization(t) => &t.id,
+            Stored::UserStep(t) => &t.id,
+        }
+    }
+
+    fn expires_at(&self) -> i64 {
+        match self {
+            Stored::Authorization(t) => t.expires_at,
+            Stored::UserStep(t) => t.expires_at,
+        }
+    }
+}
+
+impl From<Transaction> for Stored {
+    fn from(transaction: Transaction) -> Self {
+        Stored::Authorization(transaction)
+    }
+}
+
+impl From<UserStepTransaction> for Stored {
+    fn from(transaction: UserStepTransaction) -> Self {
+        Stored::UserStep(transaction)
+    }
+}
+
 /// The signed-in resource owner.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionUser {
@@ -69,7 +129,7 @@ fn failed(error: tower_sessions::session::Error) -> SessionError {
     SessionError(error.to_string())
 }
 
-type Transactions = Vec<Transaction>;
+type Transactions = Vec<Stored>;
 
 /// Refuses a transaction too large to keep for a user who has not signed in:
 /// a `state` over [`MAX_STATE_BYTES`] or a whole over [`MAX_TRANSACTION_BYTES`].
@@ -85,6 +145,18 @@ pub fn check_size(transaction: &Transaction) -> Result<(), OAuthError> {
     if size > MAX_TRANSACTION_BYTES {
         return Err(OAuthError::invalid_request(format!(
             "the authorization request is larger than {MAX_TRANSACTION_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a user-step transaction over [`MAX_TRANSACTION_BYTES`]: it is
+/// kept before the user signs in, and its size is the plugin's data.
+pub fn check_user_step_size(transaction: &UserStepTransaction) -> Result<(), OAuthError> {
+    let size = serde_json::to_vec(transaction).map_or(usize::MAX, |json| json.len());
+    if size > MAX_TRANSACTION_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "the data of a pending user step is larger than {MAX_TRANSACTION_BYTES} bytes"
         )));
     }
     Ok(())
@@ -111,48 +183,68 @@ pub async fn set_session_lifetime(
 
 pub async fn save(
     session: &Session,
-    transaction: Transaction,
+    transaction: impl Into<Stored>,
     now: i64,
 ) -> Result<(), SessionError> {
-    let mut transactions: Transactions = session
-        .get(TRANSACTIONS)
-        .await
-        .map_err(failed)?
-        .unwrap_or_default();
-    transactions.retain(|t| t.expires_at > now);
+    let mut transactions = stored(session).await?;
+    transactions.retain(|t| t.expires_at() > now);
     if transactions.len() >= MAX_TRANSACTIONS {
         transactions.remove(0);
     }
-    transactions.push(transaction);
+    transactions.push(transaction.into());
     session
         .insert(TRANSACTIONS, transactions)
         .await
         .map_err(failed)
 }
 
-/// The open transaction with this id, if it has not expired.
+async fn stored(session: &Session) -> Result<Transactions, SessionError> {
+    Ok(session
+        .get(TRANSACTIONS)
+        .await
+        .map_err(failed)?
+        .unwrap_or_default())
+}
+
+/// The open transaction of either kind with this id, if it has not expired.
+pub async fn find_any(
+    session: &Session,
+    id: &str,
+    now: i64,
+) -> Result<Option<Stored>, SessionError> {
+    Ok(stored(session)
+        .await?
+        .into_iter()
+        .find(|t| t.id() == id && t.expires_at() > now))
+}
+
+/// The open authorization transaction with this id, if it has not expired.
 pub async fn find(
     session: &Session,
     id: &str,
     now: i64,
 ) -> Result<Option<Transaction>, SessionError> {
-    let transactions: Transactions = session
-        .get(TRANSACTIONS)
-        .await
-        .map_err(failed)?
-        .unwrap_or_default();
-    Ok(transactions
-        .into_iter()
-        .find(|t| t.id == id && t.expires_at > now))
+    Ok(match find_any(session, id, now).await? {
+        Some(Stored::Authorization(transaction)) => Some(transaction),
+        _ => None,
+    })
+}
+
+/// The open user-step transaction with this id, if it has not expired.
+pub async fn find_user_step(
+    session: &Session,
+    id: &str,
+    now: i64,
+) -> Result<Option<UserStepTransaction>, SessionError> {
+    Ok(match find_any(session, id, now).await? {
+        Some(Stored::UserStep(transaction)) => Some(transaction),
+        _ => None,
+    })
 }
 
 pub async fn remove(session: &Session, id: &str) -> Result<(), SessionError> {
-    let mut transactions: Transactions = session
-        .get(TRANSACTIONS)
-        .await
-        .map_err(failed)?
-        .unwrap_or_default();
-    transactions.retain(|t| t.id != id);
+    let mut transactions = stored(session).await?;
+    transactions.retain(|t| t.id() != id);
     session
         .insert(TRANSACTIONS, transactions)
         .await
@@ -188,6 +280,21 @@ pub async fn csrf_token(session: &Session) -> Result<String, SessionError> {
     Ok(token)
 }
 
+/// The session's key for throttling wrong user codes, made on first use.
+/// Unlike the session id and the CSRF token it survives signing in, so a
+/// session's count of wrong codes goes on after the user signs in.
+pub async fn throttle_key(session: &Session) -> Result<String, SessionError> {
+    if let Some(key) = session.get::<String>(THROTTLE_KEY).await.map_err(failed)? {
+        return Ok(key);
+    }
+    let key = crate::secret::new_token();
+    session
+        .insert(THROTTLE_KEY, key.clone())
+        .await
+        .map_err(failed)?;
+    Ok(key)
+}
+
 /// Constant-time comparison of a presented CSRF token.
 pub fn tokens_match(expected: &str, presented: Option<&str>) -> bool {
     use subtle::ConstantTimeEq;
@@ -195,6 +302,9 @@ pub fn tokens_match(expected: &str, presented: Option<&str>) -> bool {
         p.len() == expected.len() && bool::from(p.as_bytes().ct_eq(expected.as_bytes()))
     })
 }
+
+#[cfg(test)]
+mod tests;
 
 mod mode {
     use serde::{Deserialize, Deserializer, Serializer};

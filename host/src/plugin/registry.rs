@@ -302,6 +302,18 @@ impl Registry {
     }
 }
 
+/// The plugin version a pending user step began with.
+impl Registry {
+    /// The plugin with this fingerprint, current or kept after a reload
+    /// replaced it (for as long as a transaction lives); `None` once gone.
+    pub fn by_fingerprint(&self, fingerprint: &str) -> Option<&PluginRef> {
+        self.plugins
+            .iter()
+            .chain(self.retired.iter().rev().map(|retired| &retired.plugin))
+            .find(|plugin| plugin.fingerprint == fingerprint)
+    }
+}
+
 async fn load_bundled(runtime: &Runtime) -> Result<Vec<PluginRef>, LoadError> {
     let mut plugins = Vec::new();
     for bundled in bundled::BUNDLED {

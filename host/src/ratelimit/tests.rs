@@ -123,3 +123,73 @@ fn a_request_keeps_its_longest_refusal() {
     assert_eq!(origin.throttled(), Some(Throttled { retry_after: 30 }));
     assert_eq!(origin.address(), "192.0.2.1");
 }
+
+#[test]
+fn wrong_user_codes_wait_per_session_and_per_address() {
+    let none = Failures::default();
+    let cases = [
+        (failures(4, 0), failures(4, 0), None, "a few typos are free"),
+        (
+            failures(5, 0),
+            failures(5, 0),
+            Some(60),
+            "the fifth wrong code in a session waits",
+        ),
+        (
+            failures(7, 30),
+            failures(7, 30),
+            Some(150),
+            "each wrong code adds a minute",
+        ),
+        (
+            failures(1000, 0),
+            failures(1000, 0),
+            Some(900),
+            "capped at fifteen minutes",
+        ),
+        (
+            none,
+            failures(20, 0),
+            Some(60),
+            "a fresh session from a guessing address waits",
+        ),
+        (
+            failures(1, 0),
+            failures(19, 0),
+            None,
+            "sessions under the address brake",
+        ),
+    ];
+    for (session, address, expect, why) in cases {
+        let attempt = AttemptFailures {
+            pair: session,
+            username: none,
+            address,
+        };
+        let got = decide(&USER_CODE_LIMITS, &attempt, NOW)
+            .err()
+            .map(|t| t.retry_after);
+        assert_eq!(got, expect, "{why}: {attempt:?}");
+    }
+}
+
+#[test]
+fn user_code_counters_are_named_apart_from_sign_in_counters() {
+    let user_code = UserCodeCounters::new("s1", "192.0.2.1");
+    let sign_in = Counters::new("s1", Some("192.0.2.1"));
+    for name in user_code.all() {
+        assert!(name.starts_with("user_code:"), "{name}");
+        assert!(
+            !sign_in.all().contains(&name),
+            "{name} is also a sign-in counter"
+        );
+    }
+    let stored = [LoginFailures {
+        counter: "user_code:session:s1".into(),
+        failures: 3,
+        last_failure_at: NOW,
+    }];
+    let attempt = user_code.attempt(&stored);
+    assert_eq!(attempt.pair.failures, 3);
+    assert_eq!(attempt.address, Failures::default());
+}

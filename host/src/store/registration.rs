@@ -1,6 +1,7 @@
 //! Dynamic client registration in the store (RFC 7591, RFC 7592): initial
 //! access tokens, the registration of a client with its registration access
-//! token in one transaction, and the update and deletion of a client. Only
+//! token in one transaction, and the check of that token. Updating and
+//! deleting a client are the operator's operations (`store/manage.rs`). Only
 //! SHA-256 hashes of the tokens are stored. The SQL, the same on both
 //! backends, is the body of [`registration_operations!`], which
 //! `store/sqlite.rs` and `store/postgres.rs` each expand once.
@@ -71,19 +72,6 @@ impl Store {
         token_hash: &[u8; 32],
     ) -> Result<bool, StoreError> {
         on_backend!(self, s => s.registration_token_matches(client_id, token_hash).await)
-    }
-
-    /// Replaces everything stored about `client.client_id` but its id and
-    /// `created_at`; false when there is no such client.
-    pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.update_client(client).await)
-    }
-
-    /// Deletes a client and, with it, every token, code, consent, assertion
-    /// `jti` and registration access token of it, so that its tokens are
-    /// inactive at once on every instance; false when there is no such client.
-    pub async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        on_backend!(self, s => s.delete_client(client_id).await)
     }
 }
 
@@ -172,7 +160,7 @@ macro_rules! registration_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -189,6 +177,8 @@ macro_rules! registration_operations {
                     .bind(client.auth.jwks.as_deref())
                     .bind(audience_to_column(&client.resources)?)
                     .bind(client.access_token_format.as_str())
+                    .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
+                    .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -225,51 +215,6 @@ macro_rules! registration_operations {
                         error(format!("cannot read the registration access token of client `{client_id}`"), e)
                     })?;
                     Ok(found.is_some())
-                }
-
-                pub(in $crate::store) async fn update_client(
-                    &self,
-                    client: &Client,
-                ) -> Result<bool, StoreError> {
-                    let client_id = &client.client_id;
-                    let done = sqlx::query(
-                        "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
-                         grant_types = $5, scopes = $6, public = $7, trusted = $8, client_uri = $9, \
-                         introspection = $10, token_endpoint_auth_method = $11, jwks = $12, \
-                         resources = $13, access_token_format = $14 WHERE client_id = $1",
-                    )
-                    .bind(client_id)
-                    .bind(client.secret_hash.as_deref())
-                    .bind(client.name.as_deref())
-                    .bind(to_json(&client.redirect_uris, "redirect uris")?)
-                    .bind(to_json(&client.grant_types, "grant types")?)
-                    .bind(to_json(&client.scopes, "scopes")?)
-                    .bind(client.public)
-                    .bind(client.trusted)
-                    .bind(client.client_uri.as_deref())
-                    .bind(client.introspection)
-                    .bind(client.auth.method.map(|m| m.as_str()))
-                    .bind(client.auth.jwks.as_deref())
-                    .bind(audience_to_column(&client.resources)?)
-                    .bind(client.access_token_format.as_str())
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| error(format!("cannot update client `{client_id}`"), e))?;
-                    Ok(done.rows_affected() == 1)
-                }
-
-                pub(in $crate::store) async fn delete_client(
-                    &self,
-                    client_id: &str,
-                ) -> Result<bool, StoreError> {
-                    // The foreign keys cascade to its tokens, codes, consents,
-                    // assertion jtis and registration access token.
-                    let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-                        .bind(client_id)
-                        .execute(&self.writer)
-                        .await
-                        .map_err(|e| error(format!("cannot delete client `{client_id}`"), e))?;
-                    Ok(done.rows_affected() == 1)
                 }
             }
         }

@@ -538,3 +538,26 @@ fn assert_error_checks_the_code_and_the_description() {
     });
     assert!(ok.is_err(), "a success fails the assertion");
 }
+
+mod endpoints;
+
+#[test]
+fn the_capabilities_are_the_imports_of_the_wit_world() {
+    // The host keeps its own list (it does not depend on the SDK); both are
+    // the `import`s of the one WIT world, which this test reads.
+    let wit = include_str!("../../wit/plugin.wit");
+    let world = wit
+        .split("world plugin {")
+        .nth(1)
+        .expect("the WIT has the plugin world");
+    let imports: Vec<&str> = world
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("import "))
+        .map(|name| name.trim_end_matches(';'))
+        .collect();
+    let names: Vec<&str> = Capability::ALL
+        .iter()
+        .map(|capability| capability.name())
+        .collect();
+    assert_eq!(names, imports);
+}

@@ -294,7 +294,8 @@ fn lifecycle_metadata_document() {
             "client_credentials",
             "implicit",
             "password",
-            "refresh_token"
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code"
         ])
     );
     assert_eq!(body["response_types_supported"], json!(["code", "token"]));

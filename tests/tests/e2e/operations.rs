@@ -28,7 +28,7 @@ fn a_corrupted_compiled_plugin_is_detected_and_recompiled() {
         .collect();
     assert_eq!(
         artifacts.len(),
-        5,
+        6,
         "one compiled artifact per bundled plugin: {artifacts:?}"
     );
     for artifact in &artifacts {

@@ -656,3 +656,61 @@ fn open_registration_needs_no_initial_access_token() {
         .send(Call::post("/register", b"{}".to_vec()).header("content-type", "application/json"));
     assert_eq!(reply.status, 404);
 }
+
+/// Registrations and the RFC 7592 changes are in the audit trail under the
+/// client's own name, token creation under the CLI's, and no record holds
+/// a token or a secret.
+#[test]
+fn registrations_and_their_changes_are_audited_without_secrets() {
+    let app = open_in_process(true);
+    let token = app.initial_access_token(None);
+    let (status, registered, _) = register_in_process(
+        &app,
+        Some(&token),
+        r#"{"grant_types":["client_credentials"],"scope":"read"}"#,
+        "application/json",
+    );
+    assert_eq!(status, 201, "{registered}");
+    let client_id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let registration_token = registered["registration_access_token"].as_str().unwrap();
+    let path = format!("/register/{client_id}");
+    let bearer = format!("Bearer {registration_token}");
+    let update =
+        json!({"client_id": client_id, "grant_types": ["client_credentials"], "scope": "write"});
+    let reply = app.send(
+        Call::post(&path, update.to_string())
+            .method(http::Method::PUT)
+            .header("content-type", "application/json")
+            .header("authorization", &bearer),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.find_client(client_id).unwrap().scopes, ["write"]);
+    let call = Call::get(&path)
+        .method(http::Method::DELETE)
+        .header("authorization", &bearer);
+    assert_eq!(app.send(call).status, 204);
+    assert!(app.find_client(client_id).is_none());
+
+    let records = app.audit_records();
+    let by_client = format!("registration:{client_id}");
+    let actions: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("cli", "registration_token.create"),
+            (by_client.as_str(), "client.register"),
+            (by_client.as_str(), "client.update"),
+            (by_client.as_str(), "client.remove"),
+        ]
+    );
+    for record in &records {
+        let text = format!("{record:?}");
+        for secret in [token.as_str(), secret, registration_token] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}

@@ -81,11 +81,21 @@ async fn endpoints_and_user_steps_are_found_by_path() {
     assert!(registry.endpoint("/x").is_none());
     assert!(registry.user_step("/x_authorization").is_none());
     assert!(registry.endpoint("/y").is_none() && registry.user_step("/y").is_none());
+    // The bundled plugins (the device grant) declare endpoints of their own.
     assert_eq!(
-        registry.endpoint_metadata().collect::<Vec<_>>(),
+        registry
+            .endpoint_metadata()
+            .filter(|(key, _)| key.starts_with("x_"))
+            .collect::<Vec<_>>(),
         vec![("x_authorization_endpoint", "/x_authorization")]
     );
-    assert_eq!(registry.endpoints().count(), 2);
+    assert_eq!(
+        registry
+            .endpoints()
+            .filter(|(_, declared)| declared.path.starts_with("/x"))
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use grantbox::config::{RawConfig, ServeConfig, ServeFlags};
 use grantbox::plugin::{HostServices, LiveRegistry, Registry, Runtime};
 use grantbox::ratelimit::LoginLimiter;
 use grantbox::registration::{self, ClientRegistration};
-use grantbox::store::{Client, InitialAccessToken, SessionBackend, Store};
+use grantbox::store::{AuditFilter, AuditRecord, Client, SessionBackend, Store};
 use grantbox::ui::Ui;
 use reqwest::header::HeaderMap;
 use tower::ServiceExt as _;
@@ -91,6 +91,12 @@ impl Call {
             .extend_pairs(form)
             .finish();
         Call::post(path, body)
+    }
+
+    /// Another method than the constructor's (e.g. `PUT`, `DELETE`).
+    pub fn method(mut self, method: http::Method) -> Call {
+        self.request = self.request.method(method);
+        self
     }
 
     /// Sets header `name` (replacing one of that name, as reqwest's
@@ -216,22 +222,26 @@ impl InProcess {
             .unwrap_or_else(|e| panic!("user add: {e}"));
     }
 
-    /// A new initial access token for `POST /register`, as `grantbox
-    /// registration token create` stores it: `uses_left` `None` for any
+    /// A new initial access token for `POST /register`, made as `grantbox
+    /// registration token create` makes it: `uses_left` `None` for any
     /// number of uses, valid for a day.
     pub fn initial_access_token(&self, uses_left: Option<i64>) -> String {
-        let token = grantbox::secret::new_token();
         let now = Clock::system().now();
-        let stored = InitialAccessToken {
-            token_hash: grantbox::secret::token_hash(&token),
-            uses_left,
-            created_at: now,
-            expires_at: Some(now + 86_400),
-        };
         self.runtime
-            .block_on(self.store().insert_initial_access_token(&stored))
-            .unwrap_or_else(|e| panic!("initial access token: {e}"));
-        token
+            .block_on(grantbox::cli::create_initial_access_token(
+                self.store(),
+                uses_left,
+                86_400,
+                now,
+            ))
+            .unwrap_or_else(|e| panic!("initial access token: {e:#}"))
+    }
+
+    /// The audit trail, oldest first.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        self.runtime
+            .block_on(self.store().list_audit(&AuditFilter::default()))
+            .unwrap_or_else(|e| panic!("audit records: {e}"))
     }
 
     /// The client as stored, if it exists.
