@@ -8,7 +8,7 @@
 //! deleted through RFC 7592 is forgotten by the instance that served the
 //! request ([`ClientCache::forget`]); other instances, and a row changed by
 //! hand in the database, catch up when an entry is dropped after
-//! [`TTL_SECONDS`]. A deleted client's tokens are gone from the store at once.
+//! [`TTL_SECONDS`]. A deleted client's tokens are revoked in the store at once.
 //! Client authentication reads the store again when a check fails against a
 //! cached entry ([`ClientCache::refresh`]), which is what an unknown client
 //! id costs too.
