@@ -130,6 +130,18 @@ fn registration_is_closed_by_default() {
     assert_eq!(status, 404);
     let (status, _, _) = configure(&server, reqwest::Method::GET, "any", &token, None);
     assert_eq!(status, 404);
+    // The command refuses what makes no sense, and then prints no token.
+    for args in [
+        &["--uses", "0"][..],
+        &["--uses", "2", "--multi-use"],
+        &["--expires-in", "0"],
+    ] {
+        let mut full = vec!["registration", "token", "create"];
+        full.extend_from_slice(args);
+        let output = grantbox(&server.db, &full, None);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
