@@ -59,7 +59,7 @@ pub enum ManageError {
 }
 
 /// A client as operators see it: everything but its secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientView {
     pub client_id: String,
     pub client_name: Option<String>,
@@ -82,7 +82,7 @@ pub struct ClientView {
 }
 
 /// Which clients [`client_list`] returns.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFilter {
     /// Clients registered for this grant type.
     pub grant_type: Option<String>,
@@ -93,7 +93,7 @@ pub struct ClientFilter {
 /// A change to a client: each field present replaces what is registered,
 /// through the same validation as a new registration. An empty name or
 /// `client_uri` removes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
     pub redirect_uris: Option<Vec<String>>,
@@ -112,7 +112,7 @@ pub struct ClientUpdate {
 }
 
 /// What removing a client did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRemoved {
     pub client_id: String,
     /// Tokens that were still unrevoked.
@@ -120,7 +120,7 @@ pub struct ClientRemoved {
 }
 
 /// A rotated secret: shown once, never stored in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRotated {
     pub client_id: String,
     pub client_secret: String,
@@ -129,7 +129,7 @@ pub struct SecretRotated {
 }
 
 /// A user as operators see it: everything but the password hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
     pub username: String,
     pub subject: String,
@@ -139,7 +139,7 @@ pub struct UserView {
 }
 
 /// What disabling or removing a user, or revoking tokens, did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokensRevoked {
     /// The client id or username whose tokens were revoked.
     pub target: String,
@@ -147,7 +147,7 @@ pub struct TokensRevoked {
 }
 
 /// A remembered consent, by client.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentView {
     pub username: String,
     pub client_id: String,
@@ -156,7 +156,7 @@ pub struct ConsentView {
 }
 
 /// An audit record as listed: `before` and `after` as JSON values.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
@@ -772,3 +772,6 @@ fn not_found(what: &'static str, name: &str) -> ManageError {
         name: name.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;

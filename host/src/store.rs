@@ -708,6 +708,12 @@ impl Store {
         on_backend!(self, s => s.revoke_subject_tokens(subject, now).await)
     }
 
+    /// How many times a registered client was changed or removed (not
+    /// added): the client cache reads it to know when to forget its entries.
+    pub async fn clients_generation(&self) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.clients_generation().await)
+    }
+
     /// All users, ordered by username.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
         on_backend!(self, s => s.list_users().await)

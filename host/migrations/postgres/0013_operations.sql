@@ -23,3 +23,12 @@ CREATE INDEX audit_records_at ON audit_records (at);
 CREATE INDEX tokens_client_id ON tokens (client_id);
 CREATE INDEX tokens_subject ON tokens (subject);
 CREATE INDEX codes_subject ON codes (subject);
+
+-- Bumped by every change to a registered client (update, secret rotation,
+-- removal), so that each instance's client cache notices within a second
+-- that it must read the clients again (`client_cache.rs`).
+CREATE TABLE change_counters (
+    name  TEXT   NOT NULL PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO change_counters (name, value) VALUES ('clients', 0);

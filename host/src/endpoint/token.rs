@@ -136,6 +136,10 @@ pub async fn authenticate_client(
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client_id = credentials.client_id();
     let now = app.clock.now();
+    if let Err(error) = app.clients.follow_changes(&app.store, now).await {
+        // The cache stays as it is (entries still expire after their TTL).
+        tracing::warn!(%error, "cannot read the clients' change counter");
+    }
     if let Some(cached) = app.clients.cached(client_id, now)
         && let Ok(accepted) = check_credentials(app, &cached, credentials, now)
     {

@@ -38,6 +38,7 @@ macro_rules! manage_operations {
                 .execute(&self.writer)
                 .await
                 .map_err(|e| error(format!("cannot update client `{client_id}`"), e))?;
+                bump_clients(&self.writer).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -58,6 +59,7 @@ macro_rules! manage_operations {
                 .execute(&self.writer)
                 .await
                 .map_err(|e| error(format!("cannot set the secret of client `{client_id}`"), e))?;
+                bump_clients(&self.writer).await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -86,6 +88,7 @@ macro_rules! manage_operations {
                     rollback(tx, what).await?;
                     return Ok(None);
                 }
+                bump_clients(&mut *tx).await?;
                 commit(tx, what).await?;
                 Ok(Some(revoked))
             }
@@ -126,6 +129,13 @@ macro_rules! manage_operations {
                 .await?;
                 commit(tx, what).await?;
                 Ok(revoked)
+            }
+
+            pub(in $crate::store) async fn clients_generation(&self) -> Result<i64, StoreError> {
+                sqlx::query_scalar("SELECT value FROM change_counters WHERE name = 'clients'")
+                    .fetch_one(&self.readers)
+                    .await
+                    .map_err(|e| error("cannot read the clients' change counter", e))
             }
 
             pub(in $crate::store) async fn list_users(&self) -> Result<Vec<User>, StoreError> {
@@ -312,6 +322,19 @@ macro_rules! manage_operations {
                 records.reverse();
                 Ok(records)
             }
+        }
+
+        /// Counts one more change to the registered clients (after the change,
+        /// so that a cache that sees the new count reads the new rows).
+        async fn bump_clients<'c, E>(executor: E) -> Result<(), StoreError>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            sqlx::query("UPDATE change_counters SET value = value + 1 WHERE name = 'clients'")
+                .execute(executor)
+                .await
+                .map_err(|e| error("cannot count a change to the clients", e))?;
+            Ok(())
         }
 
         /// Revokes every token of the families `select` names (bound to

@@ -2211,11 +2211,14 @@ async fn client_update_and_previous_secret_round_trip(backend: Backend) {
         access_token_format: AccessTokenFormat::Jwt,
         ..original.clone()
     };
+    let generation = store.clients_generation().await.unwrap();
     assert!(store.update_client(&changed).await.unwrap());
     assert_eq!(
         store.find_client("c1").await.unwrap(),
         Some(changed.clone())
     );
+    let updated = store.clients_generation().await.unwrap();
+    assert!(updated > generation, "an update counts as a change");
     assert!(!store.update_client(&client("missing")).await.unwrap());
 
     let previous = PreviousSecret {
@@ -2230,6 +2233,10 @@ async fn client_update_and_previous_secret_round_trip(backend: Backend) {
             .unwrap()
     );
     let found = store.find_client("c1").await.unwrap().expect("client");
+    assert!(
+        store.clients_generation().await.unwrap() > updated,
+        "so does a new secret"
+    );
     assert_eq!(found.secret_hash.as_deref(), Some(&new_hash[..]));
     assert_eq!(found.auth.previous_secret, Some(previous));
     assert!(
