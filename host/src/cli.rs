@@ -445,7 +445,8 @@ async fn registration_token_create(
     expires_in: i64,
 ) -> anyhow::Result<()> {
     let now = crate::serve::clock_from_environment()?.now();
-    let token = create_initial_access_token(store, uses_left, expires_in, now).await?;
+    let actor = crate::manage::Actor::Cli;
+    let token = create_initial_access_token(store, &actor, uses_left, expires_in, now).await?;
     let expires_at = now.saturating_add(expires_in);
     println!("{token}");
     let uses = match uses_left {
@@ -460,11 +461,13 @@ async fn registration_token_create(
 }
 
 /// Creates an initial access token for `POST /register` at `now`: stores
-/// only its SHA-256, writes the audit record (named by the hash's first
-/// bytes, never by the token) and returns the token, to be shown once.
-/// `uses_left` `None`: any number of registrations until it expires.
+/// only its SHA-256, writes the audit record of `actor` (named by the hash's
+/// first bytes, never by the token) and returns the token, to be shown once.
+/// `uses_left` `None`: any number of registrations until it expires. Shaped
+/// like the operations of `manage.rs`, so the admin API can call it too.
 pub async fn create_initial_access_token(
     store: &Store,
+    actor: &crate::manage::Actor,
     uses_left: Option<i64>,
     expires_in: i64,
     now: i64,
@@ -483,7 +486,7 @@ pub async fn create_initial_access_token(
     let after = serde_json::json!({ "uses_left": uses_left, "expires_at": expires_at });
     crate::manage::audit(
         store,
-        &crate::manage::Actor::Cli,
+        actor,
         "registration_token.create",
         &format!("initial access token {}", hex::encode(&token_hash[..6])),
         None,

@@ -230,6 +230,7 @@ impl InProcess {
         self.runtime
             .block_on(grantbox::cli::create_initial_access_token(
                 self.store(),
+                &grantbox::manage::Actor::Cli,
                 uses_left,
                 86_400,
                 now,
