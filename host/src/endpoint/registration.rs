@@ -434,12 +434,20 @@ fn validate(
 }
 
 /// `none`, a secret, or keys: what an update may not change.
-fn credential_kind(public: bool, method: Option<AuthMethod>) -> u8 {
+fn credential_kind(public: bool, method: Option<AuthMethod>) -> Credential {
     match (public, method) {
-        (true, _) => 0,
-        (false, Some(AuthMethod::PrivateKeyJwt)) => 2,
-        (false, _) => 1,
+        (true, _) => Credential::None,
+        (false, Some(AuthMethod::PrivateKeyJwt)) => Credential::Keys,
+        (false, _) => Credential::Secret,
     }
+}
+
+/// What a client authenticates with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Credential {
+    None,
+    Secret,
+    Keys,
 }
 
 /// RFC 7591 §2.1: `authorization_code` goes with `code`, `implicit` with
