@@ -663,6 +663,20 @@ fn open_registration_needs_no_initial_access_token() {
         app.find_client(answer["client_id"].as_str().unwrap())
             .is_some_and(|c| c.public)
     );
+    // A client that authenticates with its keys gets no secret; its keys are
+    // registered as sent and read back.
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+    let metadata = json!({"grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks});
+    let (status, answer, _) =
+        register_in_process(&app, None, &metadata.to_string(), "application/json");
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(answer["jwks"], jwks);
+    assert!(answer.get("client_secret").is_none(), "{answer}");
+    assert!(answer.get("client_secret_expires_at").is_none(), "{answer}");
     let closed = InProcess::start();
     let reply = closed
         .send(Call::post("/register", b"{}".to_vec()).header("content-type", "application/json"));
