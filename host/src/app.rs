@@ -42,6 +42,8 @@ pub struct AppState {
     pub keys: Arc<crate::keys::Keys>,
     /// The `max-age` of `/jwks` ([`crate::config::KeysConfig::jwks_max_age`]).
     pub jwks_max_age: u64,
+    /// The policy of dynamic client registration (`/register`).
+    pub registration: crate::config::RegistrationConfig,
 }
 
 impl AppState {
@@ -121,6 +123,8 @@ where
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/jwks", get(endpoint::jwks::jwks))
+        .route("/register", post(endpoint::registration::register))
+        .route("/register/{client_id}", get(endpoint::registration::read).put(endpoint::registration::update).delete(endpoint::registration::delete))
         // The paths plugins declare: read from each request's registry snapshot.
         .fallback(endpoint::plugin_route::route)
         .layer(middleware::from_fn_with_state(app.clone(), session_lifetime))

@@ -1,8 +1,8 @@
 //! The command line (README.md, "Command line"): `serve`, `client
 //! add|show|list|update|remove|rotate-secret`, `user
 //! add|update|list|show|set-password|disable|enable|remove`, `consent`,
-//! `token revoke`, `audit list`, `keys list|rotate|retire` and `plugins
-//! list|check|export|new|build|reload`. Every `serve` flag also reads a
+//! `token revoke`, `audit list`, `keys list|rotate|retire`, `registration token
+//! create` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable; the operator commands are in `cli/manage.rs`.
 
 mod manage;
@@ -68,7 +68,37 @@ pub enum Command {
     /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Dynamic client registration (RFC 7591): initial access tokens.
+    #[command(subcommand)]
+    Registration(RegistrationCommand),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCommand {
+    /// Initial access tokens, which a client presents to `POST /register`.
+    #[command(subcommand)]
+    Token(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Create an initial access token; it is printed once, alone on standard
+    /// output, and only its SHA-256 is stored.
+    Create {
+        /// How many registrations it allows (default 1).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..), conflicts_with = "multi_use")]
+        uses: Option<i64>,
+        /// Allow any number of registrations until it expires.
+        #[arg(long)]
+        multi_use: bool,
+        /// Seconds until it expires (default 86400, a day).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..), default_value_t = DEFAULT_INITIAL_ACCESS_TOKEN_LIFETIME)]
+        expires_in: i64,
+    },
+}
+
+/// Seconds an initial access token is valid unless `--expires-in` says otherwise.
+pub const DEFAULT_INITIAL_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -322,6 +352,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,
+        Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
+            uses,
+            multi_use,
+            expires_in,
+        })) => {
+            let store = open_store(cli.db, &raw).await?;
+            let uses_left = if multi_use {
+                None
+            } else {
+                Some(uses.unwrap_or(1))
+            };
+            registration_token_create(&store, uses_left, expires_in).await
+        }
         Command::Keys(command) => {
             let flags = ServeFlags {
                 db: cli.db,
@@ -407,6 +450,67 @@ async fn keys(command: KeysCommand, config: &ServeConfig) -> anyhow::Result<()> 
             Ok(())
         }
     }
+}
+
+/// `grantbox registration token create`, on the times of
+/// `GRANTBOX_CLOCK_OFFSET` like `serve`: the token alone on stdout, what it
+/// allows on stderr.
+async fn registration_token_create(
+    store: &Store,
+    uses_left: Option<i64>,
+    expires_in: i64,
+) -> anyhow::Result<()> {
+    let now = crate::serve::clock_from_environment()?.now();
+    let actor = crate::manage::Actor::Cli;
+    let token = create_initial_access_token(store, &actor, uses_left, expires_in, now).await?;
+    let expires_at = now.saturating_add(expires_in);
+    println!("{token}");
+    let uses = match uses_left {
+        None => "any number of registrations".to_owned(),
+        Some(1) => "one registration".to_owned(),
+        Some(n) => format!("{n} registrations"),
+    };
+    eprintln!(
+        "initial access token created: {uses} until {expires_at} (unix time); it is shown only now"
+    );
+    Ok(())
+}
+
+/// Creates an initial access token for `POST /register` at `now`: stores
+/// only its SHA-256, writes the audit record of `actor` (named by the hash's
+/// first bytes, never by the token) and returns the token, to be shown once.
+/// `uses_left` `None`: any number of registrations until it expires. Shaped
+/// like the operations of `manage.rs`, so the admin API can call it too.
+pub async fn create_initial_access_token(
+    store: &Store,
+    actor: &crate::manage::Actor,
+    uses_left: Option<i64>,
+    expires_in: i64,
+    now: i64,
+) -> anyhow::Result<String> {
+    let token = crate::secret::new_token();
+    let token_hash = crate::secret::token_hash(&token);
+    let expires_at = now.saturating_add(expires_in);
+    store
+        .insert_initial_access_token(&crate::store::InitialAccessToken {
+            token_hash,
+            uses_left,
+            created_at: now,
+            expires_at: Some(expires_at),
+        })
+        .await?;
+    let after = serde_json::json!({ "uses_left": uses_left, "expires_at": expires_at });
+    crate::manage::audit(
+        store,
+        actor,
+        "registration_token.create",
+        &format!("initial access token {}", hex::encode(&token_hash[..6])),
+        None,
+        Some(after),
+        now,
+    )
+    .await?;
+    Ok(token)
 }
 
 async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store> {

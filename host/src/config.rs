@@ -87,6 +87,18 @@ pub struct RawConfig {
     /// The signing keys (`keys.rs`).
     #[serde(default)]
     pub keys: RawKeys,
+    /// Dynamic client registration (RFC 7591); closed unless enabled.
+    #[serde(default)]
+    pub registration: RawRegistration,
+}
+
+/// `[registration]` as written; see [`RegistrationConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistration {
+    pub enabled: Option<bool>,
+    pub initial_access_token_required: Option<bool>,
+    pub scopes: Option<Vec<String>>,
 }
 
 /// `[keys]`: the signing keys and their key-encryption key.
@@ -208,6 +220,59 @@ pub struct ServeConfig {
     pub connections: ConnectionLimits,
     pub login_limits: LoginLimits,
     pub keys: KeysConfig,
+    pub registration: RegistrationConfig,
+}
+
+/// `[registration]`, validated: the policy of `POST /register` (RFC 7591).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationConfig {
+    /// Whether `/register` answers at all and the metadata names it (false
+    /// by default).
+    pub enabled: bool,
+    /// Whether a registration needs an initial access token (`grantbox
+    /// registration token create`); true by default. False opens
+    /// registration to anyone who can reach the server.
+    pub initial_access_token_required: bool,
+    /// The only scopes a registered client may have (none by default): a
+    /// client cannot give itself a scope the operator did not offer.
+    pub scopes: Vec<String>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            initial_access_token_required: true,
+            scopes: Vec::new(),
+        }
+    }
+}
+
+/// Validates `[registration]`; an error names the field (without the table).
+fn registration_config(
+    raw: &RawRegistration,
+) -> Result<RegistrationConfig, (&'static str, String)> {
+    let defaults = RegistrationConfig::default();
+    let scopes = raw.scopes.clone().unwrap_or(defaults.scopes);
+    // RFC 6749 §3.3 scope tokens: printable ASCII without space, `"` or `\`.
+    if let Some(bad) = scopes.iter().find(|scope| {
+        scope.is_empty()
+            || !scope
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    }) {
+        return Err((
+            "scopes",
+            format!("{bad:?} is not a scope token (rfc 6749 §3.3)"),
+        ));
+    }
+    Ok(RegistrationConfig {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
+        initial_access_token_required: raw
+            .initial_access_token_required
+            .unwrap_or(defaults.initial_access_token_required),
+        scopes,
+    })
 }
 
 /// `[keys]`, validated.
@@ -532,6 +597,8 @@ impl ServeConfig {
                 .map_err(|(field, message)| error(&format!("login_throttle.{field}"), message))?,
             keys: keys_config(&raw.keys)
                 .map_err(|(field, message)| error(&format!("keys.{field}"), message))?,
+            registration: registration_config(&raw.registration)
+                .map_err(|(field, message)| error(&format!("registration.{field}"), message))?,
         })
     }
 }
@@ -671,6 +738,33 @@ mod tests {
     fn resolve(text: &str) -> Result<ServeConfig, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         ServeConfig::resolve(ServeFlags::default(), raw, "grantbox.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn registration_is_closed_by_default_and_needs_initial_access_tokens() {
+        assert_eq!(
+            resolve("").unwrap().registration,
+            RegistrationConfig {
+                enabled: false,
+                initial_access_token_required: true,
+                scopes: vec![],
+            }
+        );
+        assert_eq!(
+            resolve("[registration]\nenabled = true\ninitial_access_token_required = false\nscopes = [\"read\", \"urn:x\"]\n")
+                .unwrap()
+                .registration,
+            RegistrationConfig {
+                enabled: true,
+                initial_access_token_required: false,
+                scopes: vec!["read".into(), "urn:x".into()],
+            }
+        );
+        assert_eq!(
+            resolve("[registration]\nscopes = [\"two words\"]\n").unwrap_err(),
+            "grantbox.toml: registration.scopes: \"two words\" is not a scope token (rfc 6749 §3.3)"
+        );
+        assert!(resolve("[registration]\nopen = true\n").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod login;
 pub mod metadata;
 pub mod page;
 pub mod plugin_route;
+pub mod registration;
 pub mod revoke;
 pub mod token;
 pub mod transaction;

@@ -197,6 +197,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clients: Default::default(),
         keys: keys.clone(),
         jwks_max_age: config.keys.jwks_max_age(),
+        registration: config.registration.clone(),
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

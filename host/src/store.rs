@@ -2,7 +2,8 @@
 //! behind one closed enum of backends. This file knows no SQL: each operation matches
 //! on the backend and delegates to `store/sqlite.rs` or `store/postgres.rs`, which
 //! hold what differs between the two and expand the statements they share from
-//! `store/sql.rs`; `store/sessions.rs` puts the login sessions in the same database.
+//! `store/sql.rs` (and, for dynamic client registration, `store/registration.rs`);
+//! `store/sessions.rs` puts the login sessions in the same database.
 
 mod group_commit;
 mod manage;
@@ -40,6 +41,10 @@ macro_rules! on_backend {
         }
     };
 }
+
+mod registration;
+
+pub use registration::{InitialAccessToken, RegisterOutcome};
 
 /// The storage backend. Cloning is cheap: backends hold a connection pool.
 #[derive(Clone, Debug)]

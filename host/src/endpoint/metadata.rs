@@ -1,6 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414): the server's
 //! metadata, built from the issuer, the loaded plugins (with the metadata
-//! keys of their endpoints) and the registered clients' scopes.
+//! keys of their endpoints), the registered clients' scopes and, when
+//! dynamic client registration is open, its endpoint.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +62,9 @@ pub struct Metadata {
     pub scopes_supported: Option<Vec<String>>,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 7591 `POST /register`: only while `[registration] enabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// Plugin endpoints by the metadata key their manifest names: the issuer
     /// followed by the path. The manifest refuses the keys above, so none is
     /// written twice.
@@ -84,11 +88,15 @@ pub async fn metadata(State(app): State<App>) -> Response {
             None
         }
     };
-    let mut response = (
-        StatusCode::OK,
-        axum::Json(build(&app.issuer, &registry, scopes)),
-    )
-        .into_response();
+    let mut document = build(&app.issuer, &registry, scopes);
+    if app.registration.enabled {
+        document.registration_endpoint = Some(format!(
+            "{}{}",
+            app.issuer,
+            crate::endpoint::registration::REGISTRATION_PATH
+        ));
+    }
+    let mut response = (StatusCode::OK, axum::Json(document)).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("max-age=300"),
@@ -143,6 +151,7 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
             client_assertion::signing_alg_values_supported(),
         scopes_supported: scopes,
         authorization_response_iss_parameter_supported: true,
+        registration_endpoint: None,
         plugin_endpoints: registry
             .endpoint_metadata()
             .map(|(key, path)| (key.to_owned(), format!("{issuer}{path}")))
@@ -179,6 +188,10 @@ mod tests {
         assert_eq!(json["response_types_supported"], serde_json::json!([]));
         assert!(json.get("scopes_supported").is_none(), "{json}");
         assert!(json.get("code_challenge_methods_supported").is_none());
+        assert!(
+            json.get("registration_endpoint").is_none(),
+            "closed by default"
+        );
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
     }
 
@@ -192,6 +205,7 @@ mod tests {
             Some(vec!["read".into()]),
         );
         document.code_challenge_methods_supported = Some(vec!["S256"]);
+        document.registration_endpoint = Some("https://as.example/register".into());
         let json = serde_json::to_value(&document).unwrap();
         for key in json.as_object().unwrap().keys() {
             assert!(

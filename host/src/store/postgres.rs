@@ -21,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::group_commit::GroupCommit;
+use super::registration::registration_operations;
 use super::sql::{error, migrate_error, shared_operations};
 use super::{StoreError, StoreErrorKind};
 
@@ -58,6 +59,7 @@ const BEGIN: &str = "BEGIN";
 const LOCK_FAMILY: Option<&str> = Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))");
 
 shared_operations!(PostgresStore, Postgres);
+registration_operations!(PostgresStore, Postgres);
 
 /// What `open` takes from the URL besides what sqlx understands.
 struct Settings {

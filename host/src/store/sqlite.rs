@@ -18,6 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use super::group_commit::GroupCommit;
+use super::registration::registration_operations;
 use super::sql::{error, migrate_error, shared_operations};
 use super::{StoreError, StoreErrorKind};
 
@@ -70,6 +71,7 @@ const BEGIN: &str = "BEGIN IMMEDIATE";
 const LOCK_FAMILY: Option<&str> = None;
 
 shared_operations!(SqliteStore, Sqlite);
+registration_operations!(SqliteStore, Sqlite);
 
 impl SqliteStore {
     pub(super) async fn open(url: &str) -> Result<SqliteStore, StoreError> {

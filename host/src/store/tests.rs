@@ -151,6 +151,9 @@ conformance!(
     signing_keys_insert_list_retire_and_conflict,
     a_signing_key_from_one_store_is_seen_by_another,
     two_instances_starting_at_once_create_one_first_key_per_algorithm,
+    initial_access_tokens_allow_their_uses_until_they_expire,
+    a_single_use_initial_access_token_registers_one_of_many_concurrent_clients,
+    registered_clients_are_read_updated_and_deleted_with_their_tokens,
     kill_switches_revoke_the_families_a_client_or_user_holds,
     client_update_and_previous_secret_round_trip,
     users_list_disable_password_consents_and_remove,
@@ -1987,6 +1990,227 @@ async fn concurrent_login_failures_from_two_stores_are_all_counted(backend: Back
         .expect("find");
     assert_eq!(found.len(), 3);
     assert!(found.iter().all(|row| row.failures == 40), "{found:?}");
+}
+
+fn initial_access_token(
+    name: &str,
+    uses_left: Option<i64>,
+    expires_at: Option<i64>,
+) -> InitialAccessToken {
+    InitialAccessToken {
+        token_hash: token_hash(name),
+        uses_left,
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+async fn initial_access_tokens_allow_their_uses_until_they_expire(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let twice = initial_access_token("twice", Some(2), Some(NOW + 60));
+    let forever = initial_access_token("forever", None, None);
+    store.insert_initial_access_token(&twice).await.unwrap();
+    store.insert_initial_access_token(&forever).await.unwrap();
+    let error = store.insert_initial_access_token(&twice).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(!error.to_string().contains("twice"), "{error}");
+
+    let usable = |name: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .initial_access_token_usable(&token_hash(name), now)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(usable("twice", NOW).await);
+    assert!(!usable("twice", NOW + 60).await, "expired at expires_at");
+    assert!(!usable("unknown", NOW).await);
+    assert!(usable("forever", NOW + 100_000_000).await);
+
+    let register = |client_id: &'static str, initial: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .register_client(
+                    &client(client_id),
+                    Some(&token_hash(initial)),
+                    &token_hash(&format!("rat-{client_id}")),
+                    now,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        register("c1", "twice", NOW).await,
+        RegisterOutcome::Registered
+    );
+    assert_eq!(
+        register("c2", "twice", NOW + 60).await,
+        RegisterOutcome::InitialAccessTokenRefused,
+        "expired"
+    );
+    assert_eq!(
+        store.find_client("c2").await.unwrap(),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(
+        register("c2", "twice", NOW).await,
+        RegisterOutcome::Registered
+    );
+    assert!(!usable("twice", NOW).await, "used up");
+    assert_eq!(
+        register("c3", "twice", NOW).await,
+        RegisterOutcome::InitialAccessTokenRefused
+    );
+    assert_eq!(
+        register("c3", "unknown", NOW).await,
+        RegisterOutcome::InitialAccessTokenRefused
+    );
+    for client_id in ["c3", "c4", "c5"] {
+        assert_eq!(
+            register(client_id, "forever", NOW).await,
+            RegisterOutcome::Registered
+        );
+    }
+    assert!(
+        usable("forever", NOW).await,
+        "a multi-use token stays usable"
+    );
+
+    // A taken client id stores nothing and spends no use.
+    let once = initial_access_token("once", Some(1), None);
+    store.insert_initial_access_token(&once).await.unwrap();
+    let error = store
+        .register_client(
+            &client("c1"),
+            Some(&token_hash("once")),
+            &token_hash("other"),
+            NOW,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert!(
+        usable("once", NOW).await,
+        "the failed registration spent no use"
+    );
+    // Registration without an initial access token (open registration).
+    assert_eq!(
+        store
+            .register_client(&client("open"), None, &token_hash("rat-open"), NOW)
+            .await
+            .unwrap(),
+        RegisterOutcome::Registered
+    );
+    assert!(
+        store
+            .registration_token_matches("open", &token_hash("rat-open"))
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_single_use_initial_access_token_registers_one_of_many_concurrent_clients(
+    backend: Backend,
+) {
+    let (_db, store) = open_temp(backend).await;
+    store
+        .insert_initial_access_token(&initial_access_token("once", Some(1), None))
+        .await
+        .unwrap();
+    let attempts = (0..16).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .register_client(
+                    &client(&format!("racer-{i}")),
+                    Some(&token_hash("once")),
+                    &token_hash(&format!("rat-{i}")),
+                    NOW,
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let mut registered = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap() == RegisterOutcome::Registered {
+            registered += 1;
+        }
+    }
+    assert_eq!(registered, 1);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+async fn registered_clients_are_read_updated_and_deleted_with_their_tokens(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let registered = client("dyn");
+    store
+        .register_client(&registered, None, &token_hash("rat"), NOW)
+        .await
+        .unwrap();
+    store.insert_client(&client("operator")).await.unwrap();
+    let matches = |client_id: &'static str, token: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .registration_token_matches(client_id, &token_hash(token))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches("dyn", "rat").await);
+    assert!(!matches("dyn", "wrong").await);
+    assert!(!matches("operator", "rat").await, "bound to its client");
+    assert!(
+        !matches("operator", "").await,
+        "an operator's client has none"
+    );
+    assert_eq!(
+        store.find_client("dyn").await.unwrap(),
+        Some(registered.clone())
+    );
+
+    // An update (the operator's operation) keeps the registration access token.
+    let updated = Client {
+        name: None,
+        redirect_uris: vec!["https://new.example/cb".into()],
+        scopes: vec!["read".into()],
+        ..registered.clone()
+    };
+    assert!(store.update_client(&updated).await.unwrap());
+    assert_eq!(store.find_client("dyn").await.unwrap(), Some(updated));
+    assert!(matches("dyn", "rat").await);
+
+    // A deletion takes the registration access token with the client.
+    store
+        .insert_tokens(&pair("dyn", "dyn", "grant-dyn"), GrantOrigin::New)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_client("dyn", NOW).await.unwrap(), Some(2));
+    assert_eq!(store.find_client("dyn").await.unwrap(), None);
+    assert!(
+        !matches("dyn", "rat").await,
+        "its registration token is gone"
+    );
+    assert_eq!(
+        store
+            .find_token(&token_hash("dyn-access"), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    // The id is free again, for a fresh registration with a new token.
+    store
+        .register_client(&registered, None, &token_hash("rat-2"), NOW)
+        .await
+        .unwrap();
+    assert!(matches("dyn", "rat-2").await);
+    assert!(!matches("dyn", "rat").await);
 }
 
 /// A token of `subject` (the fixtures' tokens are all `sub-1`'s).

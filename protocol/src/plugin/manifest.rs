@@ -90,7 +90,7 @@ pub const ENDPOINTS_SINCE: InterfaceVersion = InterfaceVersion {
 /// Paths the host routes itself; a plugin path may not be one of them.
 /// Entries ending in `/` are prefixes: the path itself without the slash and
 /// everything below it.
-pub const HOST_PATHS: [&str; 13] = [
+pub const HOST_PATHS: [&str; 14] = [
     "/authorize/",
     "/token",
     "/introspect",
@@ -104,6 +104,7 @@ pub const HOST_PATHS: [&str; 13] = [
     "/.well-known/",
     "/admin/",
     "/metrics",
+    "/register/",
 ];
 
 /// RFC 8414 §2 metadata keys the host writes itself (`endpoint/metadata.rs`

@@ -28,6 +28,7 @@ mod plugin_limits;
 mod plugins;
 mod postgres;
 mod reference;
+mod registration;
 mod resilience;
 mod resource_server;
 mod sandbox;

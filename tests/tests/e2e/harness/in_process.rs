@@ -18,7 +18,7 @@ use grantbox::config::{RawConfig, ServeConfig, ServeFlags};
 use grantbox::plugin::{HostServices, LiveRegistry, Registry, Runtime};
 use grantbox::ratelimit::LoginLimiter;
 use grantbox::registration::{self, ClientRegistration};
-use grantbox::store::{SessionBackend, Store};
+use grantbox::store::{AuditFilter, AuditRecord, Client, SessionBackend, Store};
 use grantbox::ui::Ui;
 use reqwest::header::HeaderMap;
 use tower::ServiceExt as _;
@@ -93,6 +93,12 @@ impl Call {
         Call::post(path, body)
     }
 
+    /// Another method than the constructor's (e.g. `PUT`, `DELETE`).
+    pub fn method(mut self, method: http::Method) -> Call {
+        self.request = self.request.method(method);
+        self
+    }
+
     /// Sets header `name` (replacing one of that name, as reqwest's
     /// `header` after `form` does).
     pub fn header(mut self, name: &'static str, value: &str) -> Call {
@@ -120,6 +126,12 @@ impl Call {
 impl InProcess {
     /// The router as `grantbox serve` builds it with no flags and no config file.
     pub fn start() -> InProcess {
+        Self::start_with_config(RawConfig::default())
+    }
+
+    /// The router as `grantbox serve` builds it with no flags and the config
+    /// file `raw`.
+    pub fn start_with_config(raw: RawConfig) -> InProcess {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -132,8 +144,8 @@ impl InProcess {
             issuer: Some(IN_PROCESS_ISSUER.into()),
             ..ServeFlags::default()
         };
-        let config = ServeConfig::resolve(flags, RawConfig::default(), "in-process")
-            .expect("the default configuration is valid");
+        let config =
+            ServeConfig::resolve(flags, raw, "in-process").expect("the configuration is valid");
         let (router, store) = runtime.block_on(build(config));
         InProcess {
             issuer: IN_PROCESS_ISSUER.into(),
@@ -210,6 +222,36 @@ impl InProcess {
             .unwrap_or_else(|e| panic!("user add: {e}"));
     }
 
+    /// A new initial access token for `POST /register`, made as `grantbox
+    /// registration token create` makes it: `uses_left` `None` for any
+    /// number of uses, valid for a day.
+    pub fn initial_access_token(&self, uses_left: Option<i64>) -> String {
+        let now = Clock::system().now();
+        self.runtime
+            .block_on(grantbox::cli::create_initial_access_token(
+                self.store(),
+                &grantbox::manage::Actor::Cli,
+                uses_left,
+                86_400,
+                now,
+            ))
+            .unwrap_or_else(|e| panic!("initial access token: {e:#}"))
+    }
+
+    /// The audit trail, oldest first.
+    pub fn audit_records(&self) -> Vec<AuditRecord> {
+        self.runtime
+            .block_on(self.store().list_audit(&AuditFilter::default()))
+            .unwrap_or_else(|e| panic!("audit records: {e}"))
+    }
+
+    /// The client as stored, if it exists.
+    pub fn find_client(&self, client_id: &str) -> Option<Client> {
+        self.runtime
+            .block_on(self.store().find_client(client_id))
+            .unwrap_or_else(|e| panic!("find client {client_id}: {e}"))
+    }
+
     fn store(&self) -> &Store {
         self.store.as_ref().expect("the store lives until drop")
     }
@@ -284,6 +326,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         clients: Default::default(),
         keys,
         jwks_max_age: config.keys.jwks_max_age(),
+        registration: config.registration.clone(),
     });
     let sessions = SessionBackend::open(&store)
         .await
