@@ -81,10 +81,11 @@ impl Store {
 macro_rules! registration_operations {
     ($store:ident, $db:ident) => {
         mod registration_operations {
+            use super::operations::insert_client_row;
             use super::{$store, BEGIN};
             use $crate::store::registration::{InitialAccessToken, RegisterOutcome};
-            use $crate::store::sql::{client_columns, error, insert_error};
-            use $crate::store::{Client, StoreError, audience_to_column, to_json};
+            use $crate::store::sql::{error, insert_error};
+            use $crate::store::{Client, StoreError};
 
             impl $store {
                 pub(in $crate::store) async fn insert_initial_access_token(
@@ -157,31 +158,7 @@ macro_rules! registration_operations {
                             return Ok(RegisterOutcome::InitialAccessTokenRefused);
                         }
                     }
-                    sqlx::query(concat!(
-                        "INSERT INTO clients (",
-                        client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-                    ))
-                    .bind(&client.client_id)
-                    .bind(client.secret_hash.as_deref())
-                    .bind(client.name.as_deref())
-                    .bind(to_json(&client.redirect_uris, "redirect uris")?)
-                    .bind(to_json(&client.grant_types, "grant types")?)
-                    .bind(to_json(&client.scopes, "scopes")?)
-                    .bind(client.public)
-                    .bind(client.trusted)
-                    .bind(client.created_at)
-                    .bind(client.client_uri.as_deref())
-                    .bind(client.introspection)
-                    .bind(client.auth.method.map(|m| m.as_str()))
-                    .bind(client.auth.jwks.as_deref())
-                    .bind(audience_to_column(&client.resources)?)
-                    .bind(client.access_token_format.as_str())
-                    .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
-                    .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| insert_error(what(), e))?;
+                    insert_client_row(&mut *tx, client).await?;
                     sqlx::query(
                         "INSERT INTO registration_access_tokens (client_id, token_hash, issued_at) \
                          VALUES ($1, $2, $3)",

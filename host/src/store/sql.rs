@@ -95,34 +95,7 @@ macro_rules! shared_operations {
                     &self,
                     client: &Client,
                 ) -> Result<(), StoreError> {
-                    let what = || format!("client id `{}`", client.client_id);
-                    sqlx::query(concat!(
-                        "INSERT INTO clients (",
-                        client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-                    ))
-                    .bind(&client.client_id)
-                    .bind(client.secret_hash.as_deref())
-                    .bind(client.name.as_deref())
-                    .bind(to_json(&client.redirect_uris, "redirect uris")?)
-                    .bind(to_json(&client.grant_types, "grant types")?)
-                    .bind(to_json(&client.scopes, "scopes")?)
-                    .bind(client.public)
-                    .bind(client.trusted)
-                    .bind(client.created_at)
-                    .bind(client.client_uri.as_deref())
-                    .bind(client.introspection)
-                    .bind(client.auth.method.map(|m| m.as_str()))
-                    .bind(client.auth.jwks.as_deref())
-                    .bind(audience_to_column(&client.resources)?)
-                    .bind(client.access_token_format.as_str())
-                    .bind(client.auth.secret_sealed.as_deref())
-                    .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
-                    .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| insert_error(what(), e))?;
-                    Ok(())
+                    insert_client_row(&self.writer, client).await
                 }
 
                 pub(in $crate::store) async fn find_client(
@@ -1083,6 +1056,44 @@ macro_rules! shared_operations {
                 .await
                 .map_err(|e| error(format!("cannot revoke grant `{grant_id}`"), e))?;
                 Ok(result.rows_affected())
+            }
+
+            /// Inserts one client row: `client add`, or a dynamic
+            /// registration inside its transaction.
+            pub(super) async fn insert_client_row<'c, E>(
+                executor: E,
+                client: &Client,
+            ) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(concat!(
+                    "INSERT INTO clients (",
+                    client_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                ))
+                .bind(&client.client_id)
+                .bind(client.secret_hash.as_deref())
+                .bind(client.name.as_deref())
+                .bind(to_json(&client.redirect_uris, "redirect uris")?)
+                .bind(to_json(&client.grant_types, "grant types")?)
+                .bind(to_json(&client.scopes, "scopes")?)
+                .bind(client.public)
+                .bind(client.trusted)
+                .bind(client.created_at)
+                .bind(client.client_uri.as_deref())
+                .bind(client.introspection)
+                .bind(client.auth.method.map(|m| m.as_str()))
+                .bind(client.auth.jwks.as_deref())
+                .bind(audience_to_column(&client.resources)?)
+                .bind(client.access_token_format.as_str())
+                .bind(client.auth.secret_sealed.as_deref())
+                .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
+                .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
+                .execute(executor)
+                .await
+                .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
+                Ok(())
             }
 
             /// Inserts the rows with one multi-row `INSERT`.
