@@ -65,6 +65,9 @@ pub enum Command {
     /// List, rotate and retire the signing keys (never shows a private key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List the server instances sharing the database: addresses, version,
+    /// plugin set fingerprint, last heartbeat, and whether they are stale.
+    Instances,
     /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -321,6 +324,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("user {username} updated");
             Ok(())
         }
+        Command::Instances => {
+            let store = open_store(cli.db, &raw).await?;
+            let now = crate::serve::clock_from_environment()?.now();
+            instances(&store, now, cli.json).await
+        }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,
         Command::Keys(command) => {
             let flags = ServeFlags {
@@ -331,6 +339,61 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             keys(command, &config).await
         }
     }
+}
+
+/// An instance as `grantbox instances --json` shows it.
+#[derive(serde::Serialize)]
+struct InstanceView {
+    #[serde(flatten)]
+    instance: crate::store::Instance,
+    /// No heartbeat for more than `STALE_AFTER_INTERVALS` intervals.
+    stale: bool,
+}
+
+/// `grantbox instances`: the instance registry, the oldest first.
+async fn instances(store: &Store, now: i64, json: bool) -> anyhow::Result<()> {
+    let views: Vec<InstanceView> = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .map(|instance| InstanceView {
+            stale: crate::cluster::is_stale(instance.heartbeat_at, now),
+            instance,
+        })
+        .collect();
+    if json {
+        return manage::print_json(&views);
+    }
+    let rows = views
+        .iter()
+        .map(|view| {
+            let i = &view.instance;
+            vec![
+                i.id.clone(),
+                i.address.clone(),
+                i.admin_address.clone().unwrap_or_else(|| "-".into()),
+                i.version.clone(),
+                i.plugins.clone(),
+                i.started_at.to_string(),
+                i.heartbeat_at.to_string(),
+                if view.stale { "stale" } else { "live" }.to_owned(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    manage::print_table(
+        &[
+            "ID",
+            "ADDRESS",
+            "ADMIN",
+            "VERSION",
+            "PLUGINS",
+            "STARTED",
+            "HEARTBEAT",
+            "STATE",
+        ],
+        &rows,
+    );
+    Ok(())
 }
 
 /// `grantbox keys …`, on the times of `GRANTBOX_CLOCK_OFFSET` like `serve`.

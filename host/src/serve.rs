@@ -15,12 +15,13 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
+use crate::cluster;
 use crate::config::{ConnectionLimits, ServeConfig};
 use crate::keys::{Keys, persist};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::LoginLimiter;
 use crate::registration::{self, ClientRegistration};
-use crate::store::{SessionBackend, Store, StoreErrorKind};
+use crate::store::{Instance, SessionBackend, Store, StoreErrorKind};
 use crate::ui::Ui;
 
 /// The signing keys from the store (`keys/persist.rs`), with one line
@@ -178,12 +179,16 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock.clone(),
         config.keys.reload_interval,
     ));
+    let instance = register_instance(&store, &plugins, &clock, address, admin_address).await?;
     tokio::spawn(housekeeping(
         store.clone(),
         services.login_limiter.clone(),
         clock.clone(),
+        instance.clone(),
+        plugins.clone(),
     ));
 
+    let registry_store = store.clone();
     let app = Arc::new(AppState {
         store,
         plugins: plugins.clone(),
@@ -217,7 +222,41 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
     listen(listener, router, connection_limits, shutdown_signal()).await;
+    // A clean shutdown leaves the instance registry; a crash leaves a row
+    // that turns stale and is purged.
+    match registry_store.deregister_instance(&instance.id).await {
+        Ok(_) => info!(instance = %instance.id, "deregistered from the instance registry"),
+        Err(error) => warn!(%error, instance = %instance.id, "cannot deregister this instance"),
+    }
     Ok(())
+}
+
+/// Registers this process in the store's instance registry (`grantbox
+/// instances`) under a new random id, with its addresses, version and the
+/// fingerprint of the plugin set it serves.
+async fn register_instance(
+    store: &Store,
+    plugins: &LiveRegistry,
+    clock: &Clock,
+    address: std::net::SocketAddr,
+    admin_address: std::net::SocketAddr,
+) -> anyhow::Result<Instance> {
+    let now = clock.now();
+    let instance = Instance {
+        id: cluster::new_instance_id(),
+        address: address.to_string(),
+        admin_address: Some(admin_address.to_string()),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        plugins: cluster::plugin_set_fingerprint(&plugins.snapshot()),
+        started_at: now,
+        heartbeat_at: now,
+    };
+    store
+        .register_instance(&instance)
+        .await
+        .context("registering this instance")?;
+    info!(instance = %instance.id, plugins = %instance.plugins, "registered in the instance registry");
+    Ok(instance)
 }
 
 /// Descriptors kept for everything but client connections: the database
@@ -334,14 +373,41 @@ async fn outlive_accept_error(error: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// Purges expired codes, tokens, key-value entries and decided transactions,
-/// and failed sign-in counters past their reset time, once a minute, off the
-/// request path.
-async fn housekeeping(store: Store, login_limiter: Arc<LoginLimiter>, clock: Clock) {
-    let mut interval = tokio::time::interval(Duration::from_secs(60));
+/// Once a minute, off the request path: records this instance's heartbeat
+/// and the plugin set it now serves (registering it again if its row was
+/// purged while the database was away), purges instances stale for a day,
+/// expired codes, tokens, key-value entries and decided transactions, and
+/// failed sign-in counters past their reset time.
+async fn housekeeping(
+    store: Store,
+    login_limiter: Arc<LoginLimiter>,
+    clock: Clock,
+    mut instance: Instance,
+    plugins: Arc<LiveRegistry>,
+) {
+    let mut interval = tokio::time::interval(cluster::HEARTBEAT_INTERVAL);
     loop {
         interval.tick().await;
         let now = clock.now();
+        instance.plugins = cluster::plugin_set_fingerprint(&plugins.snapshot());
+        instance.heartbeat_at = now;
+        match store
+            .heartbeat_instance(&instance.id, &instance.plugins, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(error) = store.register_instance(&instance).await {
+                    warn!(%error, "cannot register this instance again");
+                }
+            }
+            Err(error) => warn!(%error, "cannot record this instance's heartbeat"),
+        }
+        match store.purge_instances(cluster::purge_before(now)).await {
+            Ok(0) => {}
+            Ok(purged) => info!(purged, "housekeeping purged stale instances"),
+            Err(error) => warn!(%error, "housekeeping of stale instances failed"),
+        }
         match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(purged) => info!(purged, "housekeeping purged expired rows"),

@@ -5,6 +5,7 @@
 //! `store/sql.rs`; `store/sessions.rs` puts the login sessions in the same database.
 
 mod group_commit;
+mod instances;
 mod manage;
 mod postgres;
 mod sessions;
@@ -182,6 +183,25 @@ pub struct AuditRecord {
     pub target: String,
     pub before: Option<String>,
     pub after: Option<String>,
+}
+
+/// A running `grantbox serve` sharing the database, as it registered
+/// itself (`serve.rs`); `grantbox instances` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Instance {
+    /// Random per process, chosen at start.
+    pub id: String,
+    /// The public listener's bound address.
+    pub address: String,
+    /// The admin listener's bound address, when it listens.
+    pub admin_address: Option<String>,
+    /// The `grantbox` version it runs.
+    pub version: String,
+    /// The fingerprint of the plugin set it serves (`cluster.rs`).
+    pub plugins: String,
+    pub started_at: i64,
+    /// Its last heartbeat; older than a few intervals means stale.
+    pub heartbeat_at: i64,
 }
 
 /// Which audit records [`Store::list_audit`] returns: all bounds optional.
@@ -762,6 +782,37 @@ impl Store {
     /// The audit records the filter selects, oldest first.
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         on_backend!(self, s => s.list_audit(filter).await)
+    }
+
+    /// Writes (or rewrites) an instance's row at its start.
+    pub async fn register_instance(&self, instance: &Instance) -> Result<(), StoreError> {
+        on_backend!(self, s => s.register_instance(instance).await)
+    }
+
+    /// Records a heartbeat of instance `id` and the plugin set it serves;
+    /// `false` when its row is gone (purged while it was away).
+    pub async fn heartbeat_instance(
+        &self,
+        id: &str,
+        plugins: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.heartbeat_instance(id, plugins, now).await)
+    }
+
+    /// Deletes instance `id`'s row (a clean shutdown); `false` when absent.
+    pub async fn deregister_instance(&self, id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.deregister_instance(id).await)
+    }
+
+    /// Deletes the instances whose last heartbeat is before `heartbeat_before`.
+    pub async fn purge_instances(&self, heartbeat_before: i64) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.purge_instances(heartbeat_before).await)
+    }
+
+    /// Every registered instance, the oldest first.
+    pub async fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
+        on_backend!(self, s => s.list_instances().await)
     }
 }
 

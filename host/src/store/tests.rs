@@ -155,6 +155,7 @@ conformance!(
     client_update_and_previous_secret_round_trip,
     users_list_disable_password_consents_and_remove,
     audit_records_append_and_filter,
+    instances_register_heartbeat_deregister_and_purge,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -2258,4 +2259,54 @@ async fn audit_records_append_and_filter(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(ids(latest), [second, third]);
+}
+
+async fn instances_register_heartbeat_deregister_and_purge(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let instance = |id: &str, started_at: i64| Instance {
+        id: id.into(),
+        address: "127.0.0.1:8080".into(),
+        admin_address: Some("127.0.0.1:8181".into()),
+        version: "0.1.0".into(),
+        plugins: "set-1".into(),
+        started_at,
+        heartbeat_at: started_at,
+    };
+    store
+        .register_instance(&instance("b", NOW + 1))
+        .await
+        .unwrap();
+    store.register_instance(&instance("a", NOW)).await.unwrap();
+    // A second start under the same id rewrites the row.
+    let mut again = instance("b", NOW + 2);
+    again.admin_address = None;
+    store.register_instance(&again).await.unwrap();
+    assert_eq!(
+        store.list_instances().await.unwrap(),
+        [instance("a", NOW), again.clone()]
+    );
+    assert!(
+        store
+            .heartbeat_instance("a", "set-2", NOW + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat_instance("gone", "set-2", NOW + 60)
+            .await
+            .unwrap()
+    );
+    let listed = store.list_instances().await.unwrap();
+    assert_eq!(
+        (listed[0].heartbeat_at, listed[0].plugins.as_str()),
+        (NOW + 60, "set-2")
+    );
+    assert_eq!(listed[0].started_at, NOW);
+    // Only b's heartbeat (NOW + 2) is before NOW + 30.
+    assert_eq!(store.purge_instances(NOW + 30).await.unwrap(), 1);
+    assert_eq!(store.list_instances().await.unwrap().len(), 1);
+    assert!(store.deregister_instance("a").await.unwrap());
+    assert!(!store.deregister_instance("a").await.unwrap());
+    assert!(store.list_instances().await.unwrap().is_empty());
 }

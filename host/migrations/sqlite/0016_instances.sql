@@ -1,0 +1,15 @@
+-- The server instances that share this database (`grantbox instances`).
+-- Each `grantbox serve` writes its row at start (`id` is random per
+-- process), refreshes `heartbeat_at` and its plugin set fingerprint from its
+-- housekeeping task, and deletes the row on a clean shutdown. A row whose
+-- heartbeat is older than a few intervals is shown as stale; a stale row is
+-- deleted by any instance's housekeeping after a day. Times are Unix seconds.
+CREATE TABLE instances (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    address       TEXT    NOT NULL,
+    admin_address TEXT,
+    version       TEXT    NOT NULL,
+    plugins       TEXT    NOT NULL,
+    started_at    INTEGER NOT NULL,
+    heartbeat_at  INTEGER NOT NULL
+);
