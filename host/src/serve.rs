@@ -21,7 +21,9 @@ use crate::keys::{Keys, persist};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::LoginLimiter;
 use crate::registration::{self, ClientRegistration};
-use crate::store::{Instance, SessionBackend, Store, StoreErrorKind};
+use crate::store::{
+    Instance, ReloadOutcome, ReloadRequests, SessionBackend, Store, StoreErrorKind,
+};
 use crate::ui::Ui;
 
 /// The signing keys from the store (`keys/persist.rs`), with one line
@@ -179,7 +181,22 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock.clone(),
         config.keys.reload_interval,
     ));
+    // Listening before registering, so a `plugins reload --cluster` that
+    // sees this instance listed reaches it.
+    let reload_requests = store
+        .reload_requests()
+        .await
+        .context("listening for cluster plugin reload requests")?;
     let instance = register_instance(&store, &plugins, &clock, address, admin_address).await?;
+    if let Some(requests) = reload_requests {
+        tokio::spawn(answer_reload_requests(
+            requests,
+            store.clone(),
+            plugins.clone(),
+            instance.id.clone(),
+            clock.clone(),
+        ));
+    }
     tokio::spawn(housekeeping(
         store.clone(),
         services.login_limiter.clone(),
@@ -229,6 +246,43 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         Err(error) => warn!(%error, instance = %instance.id, "cannot deregister this instance"),
     }
     Ok(())
+}
+
+/// Reloads the plugins from this instance's own plugin directory on every
+/// cluster reload request (`grantbox plugins reload --cluster`), and records
+/// the outcome for the command to collect: the fingerprint of the set now
+/// serving, and the error of a refused set (the old set keeps serving). A
+/// lost LISTEN connection is opened again.
+async fn answer_reload_requests(
+    mut requests: ReloadRequests,
+    store: Store,
+    plugins: Arc<LiveRegistry>,
+    instance_id: String,
+    clock: Clock,
+) {
+    loop {
+        let request_id = match requests.next().await {
+            Ok(request_id) => request_id,
+            Err(error) => {
+                warn!(%error, "cluster reload requests: listening again shortly");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        info!(request = %request_id, "cluster reload request: reloading the plugins");
+        let reloaded = plugins.reload().await;
+        let outcome = ReloadOutcome {
+            request_id,
+            instance_id: instance_id.clone(),
+            ok: reloaded.is_ok(),
+            plugins: cluster::plugin_set_fingerprint(&plugins.snapshot()),
+            error: reloaded.err().map(|error| error.to_string()),
+            at: clock.now(),
+        };
+        if let Err(error) = store.record_reload_outcome(&outcome).await {
+            warn!(%error, request = %outcome.request_id, "cannot record the outcome of a cluster reload");
+        }
+    }
 }
 
 /// Registers this process in the store's instance registry (`grantbox

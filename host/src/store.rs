@@ -17,7 +17,7 @@ mod tests;
 
 use std::fmt;
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, ReloadRequests};
 pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;
 use sqlx::SqlitePool;
@@ -202,6 +202,20 @@ pub struct Instance {
     pub started_at: i64,
     /// Its last heartbeat; older than a few intervals means stale.
     pub heartbeat_at: i64,
+}
+
+/// What one instance answered to a cluster reload request.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadOutcome {
+    pub request_id: String,
+    pub instance_id: String,
+    /// Whether the new plugin set loaded and now serves.
+    pub ok: bool,
+    /// The fingerprint of the set it serves afterwards (the old one on error).
+    pub plugins: String,
+    /// Why the reload was refused.
+    pub error: Option<String>,
+    pub at: i64,
 }
 
 /// Which audit records [`Store::list_audit`] returns: all bounds optional.
@@ -808,6 +822,38 @@ impl Store {
     /// Deletes the instances whose last heartbeat is before `heartbeat_before`.
     pub async fn purge_instances(&self, heartbeat_before: i64) -> Result<u64, StoreError> {
         on_backend!(self, s => s.purge_instances(heartbeat_before).await)
+    }
+
+    /// Records what this instance answered to reload request `request_id`.
+    pub async fn record_reload_outcome(&self, outcome: &ReloadOutcome) -> Result<(), StoreError> {
+        on_backend!(self, s => s.record_reload_outcome(outcome).await)
+    }
+
+    /// The outcomes recorded so far for reload request `request_id`.
+    pub async fn reload_outcomes(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<ReloadOutcome>, StoreError> {
+        on_backend!(self, s => s.reload_outcomes(request_id).await)
+    }
+
+    /// Listens for cluster reload requests (PostgreSQL `LISTEN`); `None` on
+    /// SQLite, where one instance uses the database and `--cluster`
+    /// reloads it through its admin listener.
+    pub async fn reload_requests(&self) -> Result<Option<ReloadRequests>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(s) => s.reload_requests().await.map(Some),
+        }
+    }
+
+    /// Sends reload request `request_id` to every listening instance
+    /// (PostgreSQL `NOTIFY`); `false` on SQLite, which has no such channel.
+    pub async fn request_reload(&self, request_id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(false),
+            Store::Postgres(s) => s.request_reload(request_id).await.map(|()| true),
+        }
     }
 
     /// Every registered instance, the oldest first.

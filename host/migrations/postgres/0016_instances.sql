@@ -14,3 +14,18 @@ CREATE TABLE instances (
     started_at    BIGINT NOT NULL,
     heartbeat_at  BIGINT NOT NULL
 );
+
+-- `grantbox plugins reload --cluster` sends `NOTIFY grantbox_plugins_reload`
+-- with a request id; each instance that reloaded its plugins for request
+-- `request_id` writes its outcome: `ok`, the fingerprint of the plugin set it
+-- serves afterwards (the new one, or the old one kept after an error), and
+-- the error. Deleted by housekeeping after a day.
+CREATE TABLE reload_outcomes (
+    request_id  TEXT    NOT NULL,
+    instance_id TEXT    NOT NULL,
+    ok          BOOLEAN NOT NULL,
+    plugins     TEXT    NOT NULL,
+    error       TEXT,
+    at          BIGINT  NOT NULL,
+    PRIMARY KEY (request_id, instance_id)
+);

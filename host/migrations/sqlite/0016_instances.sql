@@ -13,3 +13,17 @@ CREATE TABLE instances (
     started_at    INTEGER NOT NULL,
     heartbeat_at  INTEGER NOT NULL
 );
+
+-- `grantbox plugins reload --cluster`: each instance that reloaded its
+-- plugins for request `request_id` writes its outcome: `ok`, the fingerprint
+-- of the plugin set it serves afterwards (the new one, or the old one kept
+-- after an error), and the error. Deleted by housekeeping after a day.
+CREATE TABLE reload_outcomes (
+    request_id  TEXT    NOT NULL,
+    instance_id TEXT    NOT NULL,
+    ok          INTEGER NOT NULL,
+    plugins     TEXT    NOT NULL,
+    error       TEXT,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (request_id, instance_id)
+);

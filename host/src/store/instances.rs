@@ -72,7 +72,66 @@ macro_rules! instance_operations {
                     .execute(&self.writer)
                     .await
                     .map_err(|e| error("cannot purge stale instances", e))?;
+                sqlx::query("DELETE FROM reload_outcomes WHERE at < $1")
+                    .bind(heartbeat_before)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| error("cannot purge old reload outcomes", e))?;
                 Ok(done.rows_affected())
+            }
+
+            pub(in $crate::store) async fn record_reload_outcome(
+                &self,
+                outcome: &$crate::store::ReloadOutcome,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO reload_outcomes \
+                     (request_id, instance_id, ok, plugins, error, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (request_id, instance_id) DO UPDATE SET \
+                     ok = $3, plugins = $4, error = $5, at = $6",
+                )
+                .bind(&outcome.request_id)
+                .bind(&outcome.instance_id)
+                .bind(outcome.ok)
+                .bind(&outcome.plugins)
+                .bind(outcome.error.as_deref())
+                .bind(outcome.at)
+                .execute(&self.writer)
+                .await
+                .map_err(|e| {
+                    error(
+                        format!("cannot record the reload outcome of instance `{}`", outcome.instance_id),
+                        e,
+                    )
+                })?;
+                Ok(())
+            }
+
+            pub(in $crate::store) async fn reload_outcomes(
+                &self,
+                request_id: &str,
+            ) -> Result<Vec<$crate::store::ReloadOutcome>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT request_id, instance_id, ok, plugins, error, at FROM reload_outcomes \
+                     WHERE request_id = $1 ORDER BY instance_id",
+                )
+                .bind(request_id)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(|e| error(format!("cannot read the outcomes of reload `{request_id}`"), e))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok($crate::store::ReloadOutcome {
+                            request_id: get(row, "request_id")?,
+                            instance_id: get(row, "instance_id")?,
+                            ok: get(row, "ok")?,
+                            plugins: get(row, "plugins")?,
+                            error: get(row, "error")?,
+                            at: get(row, "at")?,
+                        })
+                    })
+                    .collect()
             }
 
             pub(in $crate::store) async fn list_instances(
