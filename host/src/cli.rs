@@ -452,8 +452,9 @@ async fn reload_cluster(
         for instance in &live {
             let Some(admin) = &instance.admin_address else {
                 bail!(
-                    "instance {} has no admin listener to reload through",
-                    instance.id
+                    "SQLite: instance {} ({}) has no admin listener to reload through; send it SIGHUP",
+                    instance.id,
+                    instance.address
                 );
             };
             eprintln!(

@@ -187,7 +187,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         .reload_requests()
         .await
         .context("listening for cluster plugin reload requests")?;
-    let instance = register_instance(&store, &plugins, &clock, address, admin_address).await?;
+    let instance =
+        register_instance(&store, &plugins, &clock, address, Some(admin_address)).await?;
     if let Some(requests) = reload_requests {
         tokio::spawn(answer_reload_requests(
             requests,
@@ -293,13 +294,13 @@ async fn register_instance(
     plugins: &LiveRegistry,
     clock: &Clock,
     address: std::net::SocketAddr,
-    admin_address: std::net::SocketAddr,
+    admin_address: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<Instance> {
     let now = clock.now();
     let instance = Instance {
         id: cluster::new_instance_id(),
         address: address.to_string(),
-        admin_address: Some(admin_address.to_string()),
+        admin_address: admin_address.map(|a| a.to_string()),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         plugins: cluster::plugin_set_fingerprint(&plugins.snapshot()),
         started_at: now,
