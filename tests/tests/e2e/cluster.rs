@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::{
-    Options, Server, client_credentials_request, grantbox, query_integer, service_client,
-    sha256_hex, test_plugin_wasm, text,
+    Options, Server, client_credentials_request, grantbox, grantbox_with, query_integer,
+    service_client, sha256_hex, test_plugin_wasm, text,
 };
 
 /// `grantbox instances --json` on `db`.
@@ -44,6 +44,15 @@ fn instances_register_list_and_deregister_on_shutdown() {
     assert_eq!(one["stale"], false);
     let fingerprint = one["plugins"].as_str().unwrap().to_owned();
     assert_eq!(fingerprint.len(), 16, "{fingerprint}");
+    // Three missed heartbeats (a minute each) later, it shows as stale.
+    let later = grantbox_with(
+        &first.db,
+        &["--json", "instances"],
+        None,
+        &[("GRANTBOX_CLOCK_OFFSET", "200")],
+    );
+    let later: Vec<Value> = serde_json::from_slice(&later.stdout).expect("JSON instances");
+    assert_eq!(later[0]["stale"], true);
 
     // A second server on the same database, with the same plugins.
     let second = Server::start_with(Options {
