@@ -65,6 +65,9 @@ pub enum Command {
     /// List, rotate and retire the signing keys (never shows a private key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List the server instances sharing the database: addresses, version,
+    /// plugin set fingerprint, last heartbeat, and whether they are stale.
+    Instances,
     /// Show, validate, export, scaffold and build plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -255,11 +258,19 @@ pub enum PluginsCommand {
     },
     /// Build a plugin crate for wasm32-wasip2, fill in its manifest's sha256, then check it.
     Build { dir: PathBuf },
-    /// Make a running server load its plugin directory again (through its admin endpoint).
+    /// Make a running server load its plugin directory again (through its
+    /// admin endpoint), or with `--cluster` every instance on the database.
     Reload {
         /// The admin endpoint's URL; default http:// + the config's `admin_listen`.
-        #[arg(long, env = "GRANTBOX_ADMIN")]
+        #[arg(long, env = "GRANTBOX_ADMIN", conflicts_with = "cluster")]
         admin: Option<String>,
+        /// Ask every live instance sharing the database (`--db`) to reload
+        /// from its own plugin directory, and report what each now serves.
+        #[arg(long)]
+        cluster: bool,
+        /// With `--cluster`: how long to wait for every instance's outcome.
+        #[arg(long, default_value_t = 30, requires = "cluster")]
+        timeout_seconds: u64,
     },
 }
 
@@ -351,6 +362,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("user {username} updated");
             Ok(())
         }
+        Command::Instances => {
+            let store = open_store(cli.db, &raw).await?;
+            let now = crate::serve::clock_from_environment()?.now();
+            instances(&store, now, cli.json).await
+        }
+        Command::Plugins(PluginsCommand::Reload {
+            cluster: true,
+            timeout_seconds,
+            ..
+        }) => {
+            let store = open_store(cli.db, &raw).await?;
+            let timeout = std::time::Duration::from_secs(timeout_seconds);
+            reload_cluster(&store, timeout, cli.json).await
+        }
         Command::Plugins(command) => plugins(command, raw, &config_name).await,
         Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
             uses,
@@ -374,6 +399,176 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             keys(command, &config).await
         }
     }
+}
+
+/// An instance as `grantbox instances --json` shows it.
+#[derive(serde::Serialize)]
+struct InstanceView {
+    #[serde(flatten)]
+    instance: crate::store::Instance,
+    /// No heartbeat for more than `STALE_AFTER_INTERVALS` intervals.
+    stale: bool,
+}
+
+/// `grantbox instances`: the instance registry, the oldest first.
+async fn instances(store: &Store, now: i64, json: bool) -> anyhow::Result<()> {
+    let views: Vec<InstanceView> = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .map(|instance| InstanceView {
+            stale: crate::cluster::is_stale(instance.heartbeat_at, now),
+            instance,
+        })
+        .collect();
+    if json {
+        return manage::print_json(&views);
+    }
+    let rows = views
+        .iter()
+        .map(|view| {
+            let i = &view.instance;
+            vec![
+                i.id.clone(),
+                i.address.clone(),
+                i.admin_address.clone().unwrap_or_else(|| "-".into()),
+                i.version.clone(),
+                i.plugins.clone(),
+                i.started_at.to_string(),
+                i.heartbeat_at.to_string(),
+                if view.stale { "stale" } else { "live" }.to_owned(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    manage::print_table(
+        &[
+            "ID",
+            "ADDRESS",
+            "ADMIN",
+            "VERSION",
+            "PLUGINS",
+            "STARTED",
+            "HEARTBEAT",
+            "STATE",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// One instance's answer to `plugins reload --cluster`.
+#[derive(serde::Serialize)]
+struct ReloadAnswer {
+    id: String,
+    address: String,
+    /// `ok`, `failed` or `no answer`.
+    result: &'static str,
+    /// The plugin set fingerprint it serves now, when it answered.
+    plugins: Option<String>,
+    error: Option<String>,
+}
+
+/// `grantbox plugins reload --cluster`: on PostgreSQL, notifies every
+/// instance, waits up to `timeout` for each live instance's outcome, and
+/// prints which serve which plugin set and which failed or did not answer
+/// (failing when any did). On SQLite, where one instance uses the database,
+/// reloads it through its admin listener.
+async fn reload_cluster(
+    store: &Store,
+    timeout: std::time::Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    let now = crate::serve::clock_from_environment()?.now();
+    let live: Vec<crate::store::Instance> = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .filter(|i| !crate::cluster::is_stale(i.heartbeat_at, now))
+        .collect();
+    if live.is_empty() {
+        bail!(
+            "no live instance is registered in this database (see `grantbox instances`); nothing reloaded"
+        );
+    }
+    let request_id = crate::cluster::new_instance_id();
+    if !store.request_reload(&request_id).await? {
+        for instance in &live {
+            let Some(admin) = &instance.admin_address else {
+                bail!(
+                    "SQLite: instance {} ({}) has no admin listener to reload through; send it SIGHUP",
+                    instance.id,
+                    instance.address
+                );
+            };
+            eprintln!(
+                "SQLite: instance {} is the one on this database; reloading it through its admin listener {admin}",
+                instance.id
+            );
+            reload(&format!("http://{admin}")).await?;
+        }
+        return Ok(());
+    }
+    let started = Clock::instant();
+    let outcomes = loop {
+        let outcomes = store.reload_outcomes(&request_id).await?;
+        let answered = live
+            .iter()
+            .all(|i| outcomes.iter().any(|o| o.instance_id == i.id));
+        if answered || started.elapsed() >= timeout {
+            break outcomes;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let answers: Vec<ReloadAnswer> = live
+        .iter()
+        .map(|instance| {
+            let outcome = outcomes.iter().find(|o| o.instance_id == instance.id);
+            ReloadAnswer {
+                id: instance.id.clone(),
+                address: instance.address.clone(),
+                result: match outcome {
+                    Some(o) if o.ok => "ok",
+                    Some(_) => "failed",
+                    None => "no answer",
+                },
+                plugins: outcome.map(|o| o.plugins.clone()),
+                error: outcome.and_then(|o| o.error.clone()),
+            }
+        })
+        .collect();
+    if json {
+        manage::print_json(&answers)?;
+    } else {
+        let rows = answers
+            .iter()
+            .map(|a| {
+                vec![
+                    a.id.clone(),
+                    a.address.clone(),
+                    a.result.to_owned(),
+                    a.plugins.clone().unwrap_or_else(|| "-".into()),
+                    a.error.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect::<Vec<_>>();
+        manage::print_table(&["ID", "ADDRESS", "RESULT", "PLUGINS", "ERROR"], &rows);
+    }
+    let failed: Vec<String> = answers
+        .iter()
+        .filter(|a| a.result != "ok")
+        .map(|a| format!("{} ({}, {})", a.id, a.address, a.result))
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} instance(s) failed or did not answer within {} s: {}; a failed instance keeps serving its previous plugins",
+            failed.len(),
+            answers.len(),
+            timeout.as_secs(),
+            failed.join(", ")
+        );
+    }
+    eprintln!("plugins reloaded on {} instance(s)", answers.len());
+    Ok(())
 }
 
 /// `grantbox keys …`, on the times of `GRANTBOX_CLOCK_OFFSET` like `serve`.
@@ -667,7 +862,7 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
             println!("{}: wasm.sha256 filled in", built.manifest.display());
             check(&dir, raw, config_name).await
         }
-        PluginsCommand::Reload { admin } => {
+        PluginsCommand::Reload { admin, .. } => {
             let admin = match admin {
                 Some(admin) => admin,
                 None => {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client_assertion;
 pub mod client_cache;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod keys;

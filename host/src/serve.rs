@@ -15,12 +15,15 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
+use crate::cluster;
 use crate::config::{ConnectionLimits, ServeConfig};
 use crate::keys::{Keys, persist};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::LoginLimiter;
 use crate::registration::{self, ClientRegistration};
-use crate::store::{SessionBackend, Store, StoreErrorKind};
+use crate::store::{
+    Instance, ReloadOutcome, ReloadRequests, SessionBackend, Store, StoreErrorKind,
+};
 use crate::ui::Ui;
 
 /// The signing keys from the store (`keys/persist.rs`), with one line
@@ -178,12 +181,32 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         clock.clone(),
         config.keys.reload_interval,
     ));
+    // Listening before registering, so a `plugins reload --cluster` that
+    // sees this instance listed reaches it.
+    let reload_requests = store
+        .reload_requests()
+        .await
+        .context("listening for cluster plugin reload requests")?;
+    let instance =
+        register_instance(&store, &plugins, &clock, address, Some(admin_address)).await?;
+    if let Some(requests) = reload_requests {
+        tokio::spawn(answer_reload_requests(
+            requests,
+            store.clone(),
+            plugins.clone(),
+            instance.id.clone(),
+            clock.clone(),
+        ));
+    }
     tokio::spawn(housekeeping(
         store.clone(),
         services.login_limiter.clone(),
         clock.clone(),
+        instance.clone(),
+        plugins.clone(),
     ));
 
+    let registry_store = store.clone();
     let app = Arc::new(AppState {
         store,
         plugins: plugins.clone(),
@@ -218,7 +241,78 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
     listen(listener, router, connection_limits, shutdown_signal()).await;
+    // A clean shutdown leaves the instance registry; a crash leaves a row
+    // that turns stale and is purged.
+    match registry_store.deregister_instance(&instance.id).await {
+        Ok(_) => info!(instance = %instance.id, "deregistered from the instance registry"),
+        Err(error) => warn!(%error, instance = %instance.id, "cannot deregister this instance"),
+    }
     Ok(())
+}
+
+/// Reloads the plugins from this instance's own plugin directory on every
+/// cluster reload request (`grantbox plugins reload --cluster`), and records
+/// the outcome for the command to collect: the fingerprint of the set now
+/// serving, and the error of a refused set (the old set keeps serving). A
+/// lost LISTEN connection is opened again.
+async fn answer_reload_requests(
+    mut requests: ReloadRequests,
+    store: Store,
+    plugins: Arc<LiveRegistry>,
+    instance_id: String,
+    clock: Clock,
+) {
+    loop {
+        let request_id = match requests.next().await {
+            Ok(request_id) => request_id,
+            Err(error) => {
+                warn!(%error, "cluster reload requests: listening again shortly");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        info!(request = %request_id, "cluster reload request: reloading the plugins");
+        let reloaded = plugins.reload().await;
+        let outcome = ReloadOutcome {
+            request_id,
+            instance_id: instance_id.clone(),
+            ok: reloaded.is_ok(),
+            plugins: cluster::plugin_set_fingerprint(&plugins.snapshot()),
+            error: reloaded.err().map(|error| error.to_string()),
+            at: clock.now(),
+        };
+        if let Err(error) = store.record_reload_outcome(&outcome).await {
+            warn!(%error, request = %outcome.request_id, "cannot record the outcome of a cluster reload");
+        }
+    }
+}
+
+/// Registers this process in the store's instance registry (`grantbox
+/// instances`) under a new random id, with its addresses, version and the
+/// fingerprint of the plugin set it serves.
+async fn register_instance(
+    store: &Store,
+    plugins: &LiveRegistry,
+    clock: &Clock,
+    address: std::net::SocketAddr,
+    admin_address: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Instance> {
+    let now = clock.now();
+    let instance = Instance {
+        id: cluster::new_instance_id(),
+        address: address.to_string(),
+        admin_address: admin_address.map(|a| a.to_string()),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        plugins: cluster::plugin_set_fingerprint(&plugins.snapshot()),
+        started_at: now,
+        heartbeat_at: now,
+    };
+    store
+        .register_instance(&instance)
+        .await
+        .context("registering this instance")?;
+    info!(instance = %instance.id, plugins = %instance.plugins, "registered in the instance registry");
+    Ok(instance)
 }
 
 /// Descriptors kept for everything but client connections: the database
@@ -335,14 +429,41 @@ async fn outlive_accept_error(error: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-/// Purges expired codes, tokens, key-value entries and decided transactions,
-/// and failed sign-in counters past their reset time, once a minute, off the
-/// request path.
-async fn housekeeping(store: Store, login_limiter: Arc<LoginLimiter>, clock: Clock) {
-    let mut interval = tokio::time::interval(Duration::from_secs(60));
+/// Once a minute, off the request path: records this instance's heartbeat
+/// and the plugin set it now serves (registering it again if its row was
+/// purged while the database was away), purges instances stale for a day,
+/// expired codes, tokens, key-value entries and decided transactions, and
+/// failed sign-in counters past their reset time.
+async fn housekeeping(
+    store: Store,
+    login_limiter: Arc<LoginLimiter>,
+    clock: Clock,
+    mut instance: Instance,
+    plugins: Arc<LiveRegistry>,
+) {
+    let mut interval = tokio::time::interval(cluster::HEARTBEAT_INTERVAL);
     loop {
         interval.tick().await;
         let now = clock.now();
+        instance.plugins = cluster::plugin_set_fingerprint(&plugins.snapshot());
+        instance.heartbeat_at = now;
+        match store
+            .heartbeat_instance(&instance.id, &instance.plugins, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(error) = store.register_instance(&instance).await {
+                    warn!(%error, "cannot register this instance again");
+                }
+            }
+            Err(error) => warn!(%error, "cannot record this instance's heartbeat"),
+        }
+        match store.purge_instances(cluster::purge_before(now)).await {
+            Ok(0) => {}
+            Ok(purged) => info!(purged, "housekeeping purged stale instances"),
+            Err(error) => warn!(%error, "housekeeping of stale instances failed"),
+        }
         match store.purge_expired(now).await {
             Ok(0) => {}
             Ok(purged) => info!(purged, "housekeeping purged expired rows"),

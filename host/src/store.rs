@@ -6,6 +6,7 @@
 //! `store/sessions.rs` puts the login sessions in the same database.
 
 mod group_commit;
+mod instances;
 mod manage;
 mod postgres;
 mod sessions;
@@ -17,7 +18,7 @@ mod tests;
 
 use std::fmt;
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, ReloadRequests};
 pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;
 use sqlx::SqlitePool;
@@ -187,6 +188,39 @@ pub struct AuditRecord {
     pub target: String,
     pub before: Option<String>,
     pub after: Option<String>,
+}
+
+/// A running `grantbox serve` sharing the database, as it registered
+/// itself (`serve.rs`); `grantbox instances` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Instance {
+    /// Random per process, chosen at start.
+    pub id: String,
+    /// The public listener's bound address.
+    pub address: String,
+    /// The admin listener's bound address, when it listens.
+    pub admin_address: Option<String>,
+    /// The `grantbox` version it runs.
+    pub version: String,
+    /// The fingerprint of the plugin set it serves (`cluster.rs`).
+    pub plugins: String,
+    pub started_at: i64,
+    /// Its last heartbeat; older than a few intervals means stale.
+    pub heartbeat_at: i64,
+}
+
+/// What one instance answered to a cluster reload request.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadOutcome {
+    pub request_id: String,
+    pub instance_id: String,
+    /// Whether the new plugin set loaded and now serves.
+    pub ok: bool,
+    /// The fingerprint of the set it serves afterwards (the old one on error).
+    pub plugins: String,
+    /// Why the reload was refused.
+    pub error: Option<String>,
+    pub at: i64,
 }
 
 /// Which audit records [`Store::list_audit`] returns: all bounds optional.
@@ -767,6 +801,69 @@ impl Store {
     /// The audit records the filter selects, oldest first.
     pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         on_backend!(self, s => s.list_audit(filter).await)
+    }
+
+    /// Writes (or rewrites) an instance's row at its start.
+    pub async fn register_instance(&self, instance: &Instance) -> Result<(), StoreError> {
+        on_backend!(self, s => s.register_instance(instance).await)
+    }
+
+    /// Records a heartbeat of instance `id` and the plugin set it serves;
+    /// `false` when its row is gone (purged while it was away).
+    pub async fn heartbeat_instance(
+        &self,
+        id: &str,
+        plugins: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.heartbeat_instance(id, plugins, now).await)
+    }
+
+    /// Deletes instance `id`'s row (a clean shutdown); `false` when absent.
+    pub async fn deregister_instance(&self, id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.deregister_instance(id).await)
+    }
+
+    /// Deletes the instances whose last heartbeat is before `heartbeat_before`.
+    pub async fn purge_instances(&self, heartbeat_before: i64) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.purge_instances(heartbeat_before).await)
+    }
+
+    /// Records what this instance answered to reload request `request_id`.
+    pub async fn record_reload_outcome(&self, outcome: &ReloadOutcome) -> Result<(), StoreError> {
+        on_backend!(self, s => s.record_reload_outcome(outcome).await)
+    }
+
+    /// The outcomes recorded so far for reload request `request_id`.
+    pub async fn reload_outcomes(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<ReloadOutcome>, StoreError> {
+        on_backend!(self, s => s.reload_outcomes(request_id).await)
+    }
+
+    /// Listens for cluster reload requests (PostgreSQL `LISTEN`); `None` on
+    /// SQLite, where one instance uses the database and `--cluster`
+    /// reloads it through its admin listener.
+    pub async fn reload_requests(&self) -> Result<Option<ReloadRequests>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(s) => s.reload_requests().await.map(Some),
+        }
+    }
+
+    /// Sends reload request `request_id` to every listening instance
+    /// (PostgreSQL `NOTIFY`); `false` on SQLite, which has no such channel.
+    pub async fn request_reload(&self, request_id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(false),
+            Store::Postgres(s) => s.request_reload(request_id).await.map(|()| true),
+        }
+    }
+
+    /// Every registered instance, the oldest first.
+    pub async fn list_instances(&self) -> Result<Vec<Instance>, StoreError> {
+        on_backend!(self, s => s.list_instances().await)
     }
 }
 

@@ -675,13 +675,13 @@ fn print_users(users: &[UserView], json: bool, many: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-fn print_json(value: &(impl Serialize + ?Sized)) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &(impl Serialize + ?Sized)) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Columns padded to their widest cell, two spaces apart.
-fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -127,7 +127,60 @@ pub(super) fn redact(url: &str) -> String {
     }
 }
 
+/// The channel `grantbox plugins reload --cluster` notifies, with a
+/// request id as payload.
+const RELOAD_CHANNEL: &str = "grantbox_plugins_reload";
+
+/// The reload requests sent to every instance on a PostgreSQL database,
+/// received on a connection of their own (`LISTEN`).
+pub struct ReloadRequests {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for ReloadRequests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadRequests").finish_non_exhaustive()
+    }
+}
+
+impl ReloadRequests {
+    /// The next request id. A lost connection is opened again and listens
+    /// again on the next call (requests sent meanwhile are lost); an error
+    /// means it could not be, and the caller waits before calling again.
+    pub async fn next(&mut self) -> Result<String, StoreError> {
+        let notification = self
+            .listener
+            .recv()
+            .await
+            .map_err(|e| error("cannot receive plugin reload requests", e))?;
+        Ok(notification.payload().to_owned())
+    }
+}
+
 impl PostgresStore {
+    /// Listens for reload requests; listening when this returns.
+    pub(super) async fn reload_requests(&self) -> Result<ReloadRequests, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer)
+            .await
+            .map_err(|e| error("cannot listen for plugin reload requests", e))?;
+        listener
+            .listen(RELOAD_CHANNEL)
+            .await
+            .map_err(|e| error("cannot listen for plugin reload requests", e))?;
+        Ok(ReloadRequests { listener })
+    }
+
+    /// Sends reload request `request_id` to every listening instance.
+    pub(super) async fn request_reload(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(RELOAD_CHANNEL)
+            .bind(request_id)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| error("cannot send the plugin reload request", e))?;
+        Ok(())
+    }
+
     pub(super) async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let shown = redact(url);
         let settings = settings(url)?;

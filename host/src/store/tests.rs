@@ -158,6 +158,8 @@ conformance!(
     client_update_and_previous_secret_round_trip,
     users_list_disable_password_consents_and_remove,
     audit_records_append_and_filter,
+    instances_register_heartbeat_deregister_and_purge,
+    reload_outcomes_record_purge_and_requests_reach_listeners,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -2482,4 +2484,114 @@ async fn audit_records_append_and_filter(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(ids(latest), [second, third]);
+}
+
+async fn instances_register_heartbeat_deregister_and_purge(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let instance = |id: &str, started_at: i64| Instance {
+        id: id.into(),
+        address: "127.0.0.1:8080".into(),
+        admin_address: Some("127.0.0.1:8181".into()),
+        version: "0.1.0".into(),
+        plugins: "set-1".into(),
+        started_at,
+        heartbeat_at: started_at,
+    };
+    store
+        .register_instance(&instance("b", NOW + 1))
+        .await
+        .unwrap();
+    store.register_instance(&instance("a", NOW)).await.unwrap();
+    // A second start under the same id rewrites the row.
+    let mut again = instance("b", NOW + 2);
+    again.admin_address = None;
+    store.register_instance(&again).await.unwrap();
+    assert_eq!(
+        store.list_instances().await.unwrap(),
+        [instance("a", NOW), again.clone()]
+    );
+    assert!(
+        store
+            .heartbeat_instance("a", "set-2", NOW + 60)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .heartbeat_instance("gone", "set-2", NOW + 60)
+            .await
+            .unwrap()
+    );
+    let listed = store.list_instances().await.unwrap();
+    assert_eq!(
+        (listed[0].heartbeat_at, listed[0].plugins.as_str()),
+        (NOW + 60, "set-2")
+    );
+    assert_eq!(listed[0].started_at, NOW);
+    // Only b's heartbeat (NOW + 2) is before NOW + 30.
+    assert_eq!(store.purge_instances(NOW + 30).await.unwrap(), 1);
+    assert_eq!(store.list_instances().await.unwrap().len(), 1);
+    assert!(store.deregister_instance("a").await.unwrap());
+    assert!(!store.deregister_instance("a").await.unwrap());
+    assert!(store.list_instances().await.unwrap().is_empty());
+}
+
+async fn reload_outcomes_record_purge_and_requests_reach_listeners(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let outcome = |instance: &str, ok: bool, at: i64| ReloadOutcome {
+        request_id: "r1".into(),
+        instance_id: instance.into(),
+        ok,
+        plugins: if ok { "new-set" } else { "old-set" }.into(),
+        error: (!ok).then(|| "swap-plugin/plugin.toml: wasm.sha256 does not match".into()),
+        at,
+    };
+    store
+        .record_reload_outcome(&outcome("b", false, NOW))
+        .await
+        .unwrap();
+    store
+        .record_reload_outcome(&outcome("a", true, NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reload_outcomes("r1").await.unwrap(),
+        [outcome("a", true, NOW), outcome("b", false, NOW)]
+    );
+    // A second answer of the same instance replaces its first.
+    store
+        .record_reload_outcome(&outcome("b", true, NOW + 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reload_outcomes("r1").await.unwrap()[1],
+        outcome("b", true, NOW + 5)
+    );
+    assert!(store.reload_outcomes("r2").await.unwrap().is_empty());
+    // Purged with the stale instances: only a's outcome is older.
+    store.purge_instances(NOW + 1).await.unwrap();
+    assert_eq!(
+        store.reload_outcomes("r1").await.unwrap(),
+        [outcome("b", true, NOW + 5)]
+    );
+
+    match backend {
+        Backend::Sqlite => {
+            assert!(store.reload_requests().await.unwrap().is_none());
+            assert!(!store.request_reload("r3").await.unwrap());
+        }
+        Backend::Postgres => {
+            let mut first = store.reload_requests().await.unwrap().expect("a listener");
+            let mut second = store.reload_requests().await.unwrap().expect("a listener");
+            assert!(store.request_reload("r3").await.unwrap());
+            for requests in [&mut first, &mut second] {
+                let received =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), requests.next())
+                        .await
+                        .expect("the request arrives")
+                        .unwrap();
+                assert_eq!(received, "r3");
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod client_assertions;
 mod client_library;
+mod cluster;
 mod device_flow;
 mod faults;
 mod hardening;
