@@ -296,6 +296,7 @@ fn other_exchanges(c: &mut Criterion) {
                 password_hash: grantbox::secret::hash_password(PASSWORD).expect("a hash"),
                 created_at: Clock::system().now(),
                 claims: Default::default(),
+                disabled_at: None,
             })
             .await
             .expect("user inserted");

@@ -1,6 +1,11 @@
-//! The command line (README.md, "Command line"): `serve`, `client add|list`, `user add|update`,
-//! `keys list|rotate|retire` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
-//! `GRANTBOX_*` variable.
+//! The command line (README.md, "Command line"): `serve`, `client
+//! add|show|list|update|remove|rotate-secret`, `user
+//! add|update|list|show|set-password|disable|enable|remove`, `consent`,
+//! `token revoke`, `audit list`, `keys list|rotate|retire` and `plugins
+//! list|check|export|new|build|reload`. Every `serve` flag also reads a
+//! `GRANTBOX_*` variable; the operator commands are in `cli/manage.rs`.
+
+mod manage;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,7 @@ use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::store::Store;
+use manage::{AuditCommand, ConsentCommand, Operator, TokenCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +36,9 @@ pub struct Cli {
     /// A TOML config file; flags and environment variables win over it.
     #[arg(long, global = true, env = "GRANTBOX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Print results as JSON (for scripts) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,6 +53,15 @@ pub enum Command {
     /// Manage resource owners for the built-in login.
     #[command(subcommand)]
     User(UserCommand),
+    /// List and withdraw the consents users gave clients.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// Kill switches: revoke every token a client or a user holds.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the audit trail of operator changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// List, rotate and retire the signing keys (never shows a private key).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -83,8 +101,8 @@ pub struct ServeArgs {
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
     Add(ClientAddArgs),
-    /// List registered clients.
-    List,
+    #[command(flatten)]
+    Operation(manage::ClientOperation),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +179,8 @@ pub enum UserCommand {
         #[arg(long = "claim", value_name = "NAME=VALUE", required = true)]
         claims: Vec<String>,
     },
+    #[command(flatten)]
+    Operation(manage::UserOperation),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,12 +252,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = ServeConfig::resolve(flags, raw, &config_name)?;
             crate::serve::serve(config, args.demo).await
         }
-        Command::Client(command) => {
+        Command::Client(ClientCommand::Add(args)) => {
             let store = open_store(cli.db, &raw).await?;
-            match command {
-                ClientCommand::Add(args) => client_add(&store, args).await,
-                ClientCommand::List => client_list(&store).await,
-            }
+            client_add(&store, args).await
+        }
+        Command::Client(ClientCommand::Operation(operation)) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::client(&operator, operation, cli.json).await
+        }
+        Command::User(UserCommand::Operation(operation)) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::user(&operator, operation, cli.json).await
+        }
+        Command::Consent(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::consent(&operator, command, cli.json).await
+        }
+        Command::Token(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::token(&operator, command, cli.json).await
+        }
+        Command::Audit(command) => {
+            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            manage::audit(&operator, command, cli.json).await
         }
         Command::User(UserCommand::Add {
             username, claims, ..
@@ -423,26 +460,6 @@ async fn client_add(store: &Store, args: ClientAddArgs) -> anyhow::Result<()> {
         (false, None) => {
             println!("client_secret: the one given with --secret (only its hash is stored)")
         }
-    }
-    Ok(())
-}
-
-async fn client_list(store: &Store) -> anyhow::Result<()> {
-    for client in store.list_clients().await? {
-        println!(
-            "{}\t{}\tgrant_types={}\tscopes={}\tredirect_uris={}\tresources={}\taccess_token_format={}",
-            client.client_id,
-            if client.public {
-                "public"
-            } else {
-                "confidential"
-            },
-            client.grant_types.join(","),
-            client.scopes.join(","),
-            client.redirect_uris.join(","),
-            client.resources.join(","),
-            client.access_token_format.as_str(),
-        );
     }
     Ok(())
 }

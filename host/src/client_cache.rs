@@ -4,15 +4,20 @@
 //!
 //! Only clients that exist are cached: a client registered while the server
 //! runs (`grantbox client add`, from another process or instance) is read from
-//! the store on its first request and is usable at once. A registration never
-//! changes once stored (there is no update or delete), so an entry cannot go
-//! stale through Grantbox; an entry is still dropped after [`TTL_SECONDS`] so
-//! that a row changed by hand in the database takes effect within that time.
-//! Client authentication reads the store again when a check fails against a
-//! cached entry ([`ClientCache::refresh`]), which is what an unknown client
-//! id costs too.
+//! the store on its first request and is usable at once. A change to a
+//! registration (`client update|remove|rotate-secret`, on any instance or the
+//! CLI) bumps a counter in the database; every instance reads that counter at
+//! most once a second ([`ClientCache::follow_changes`]) and forgets every
+//! entry when it moved, so a removed or rotated client stops working on every
+//! instance within about a second; the instance that served an RFC 7592
+//! change forgets the entry at once ([`ClientCache::forget`]). An entry is
+//! still dropped after [`TTL_SECONDS`] so that a row changed by hand in the
+//! database takes effect within that time. Client authentication reads the store again when a check
+//! fails against a cached entry ([`ClientCache::refresh`]), which is what an
+//! unknown client id costs too.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::clock::Clock;
@@ -24,9 +29,24 @@ pub const TTL_SECONDS: i64 = 60;
 /// At most this many clients are kept; when full, the cache starts over.
 const CAPACITY: usize = 10_000;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ClientCache {
     entries: RwLock<HashMap<String, Entry>>,
+    /// The clients' change counter when last read ([`Store::clients_generation`]).
+    generation: AtomicI64,
+    /// When the counter was last read (Unix seconds).
+    generation_read_at: AtomicI64,
+}
+
+impl Default for ClientCache {
+    fn default() -> Self {
+        ClientCache {
+            entries: RwLock::default(),
+            // No count yet: the first read sets it.
+            generation: AtomicI64::new(i64::MIN),
+            generation_read_at: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -43,6 +63,26 @@ impl ClientCache {
             .get(client_id)
             .filter(|entry| now - entry.read_at < TTL_SECONDS)
             .map(|entry| entry.client.clone())
+    }
+
+    /// Forgets every entry when a client was changed or removed since the
+    /// last look, reading the change counter at most once a second (one
+    /// caller reads it; the others go on with the cache meanwhile).
+    pub async fn follow_changes(&self, store: &Store, now: i64) -> Result<(), StoreError> {
+        let read_at = self.generation_read_at.load(Ordering::Acquire);
+        if now <= read_at
+            || self
+                .generation_read_at
+                .compare_exchange(read_at, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let generation = store.clients_generation().await?;
+        if self.generation.swap(generation, Ordering::AcqRel) != generation {
+            self.write().clear();
+        }
+        Ok(())
     }
 
     /// Reads the client from the store and caches what it found.
@@ -72,6 +112,12 @@ impl ClientCache {
             },
         );
         Ok(Some(client))
+    }
+
+    /// Drops the entry of a client changed or deleted through this instance
+    /// (RFC 7592), so that its next request reads the store.
+    pub fn forget(&self, client_id: &str) {
+        self.write().remove(client_id);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
@@ -142,6 +188,51 @@ mod tests {
             .expect("insert");
         let found = find(&cache, &store, &clock, "late").await.expect("find");
         assert_eq!(found.map(|c| c.scopes.clone()), Some(vec!["read".into()]));
+    }
+
+    #[tokio::test]
+    async fn a_client_changed_through_the_store_is_forgotten_within_a_second() {
+        let store = Store::open(":memory:").await.expect("store");
+        store
+            .insert_client(&client("c1", &["read"]))
+            .await
+            .expect("insert");
+        let cache = ClientCache::default();
+        let clock = Clock::system();
+        cache
+            .follow_changes(&store, clock.now())
+            .await
+            .expect("counter");
+        find(&cache, &store, &clock, "c1")
+            .await
+            .expect("find")
+            .expect("client");
+        assert!(cache.cached("c1", clock.now()).is_some());
+        assert!(
+            store
+                .delete_client("c1", clock.now())
+                .await
+                .expect("delete")
+                .is_some()
+        );
+        // Within the same second the counter is not read again.
+        cache
+            .follow_changes(&store, clock.now())
+            .await
+            .expect("counter");
+        assert!(cache.cached("c1", clock.now()).is_some());
+        clock.advance(1);
+        cache
+            .follow_changes(&store, clock.now())
+            .await
+            .expect("counter");
+        assert!(cache.cached("c1", clock.now()).is_none(), "forgotten");
+        assert!(
+            find(&cache, &store, &clock, "c1")
+                .await
+                .expect("find")
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod endpoint;
 pub mod keys;
+pub mod manage;
 pub mod password;
 pub mod plugin;
 pub mod ratelimit;

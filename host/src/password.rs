@@ -26,13 +26,16 @@ impl Default for PasswordChecker {
 }
 
 impl PasswordChecker {
-    /// The user when the password matches. An unknown user costs the same
-    /// argon2 work as a wrong password, so timing tells nothing.
+    /// The user when the password matches and the user is not disabled. An
+    /// unknown or disabled user costs the same argon2 work as a wrong
+    /// password, so timing tells nothing.
     pub async fn verify(&self, user: Option<User>, password: String) -> Option<User> {
         let _permit = self.permits.acquire().await.ok()?;
         tokio::task::spawn_blocking(move || match user {
-            Some(user) => secret::verify_password(&password, &user.password_hash).then_some(user),
-            None => {
+            Some(user) if user.disabled_at.is_none() => {
+                secret::verify_password(&password, &user.password_hash).then_some(user)
+            }
+            _ => {
                 secret::dummy_verify(&password);
                 None
             }

@@ -284,11 +284,21 @@ pub fn validate(
         auth: ClientAuth {
             method: reg.auth_method,
             jwks,
+            previous_secret: None,
         },
         resources,
         access_token_format,
     };
     Ok((client, generated))
+}
+
+/// Checks a new password (`user add`, `user set-password`) and returns its
+/// argon2id hash.
+pub fn validate_password(password: &str) -> Result<String, RegistrationError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(RegistrationError::PasswordTooShort);
+    }
+    secret::hash_password(password).map_err(|e| RegistrationError::HashPassword(e.to_string()))
 }
 
 /// Validates a user registration into a storable [`User`] created at `now`,
@@ -307,19 +317,16 @@ pub fn validate_user(
     {
         return Err(RegistrationError::Username(username.to_owned()));
     }
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(RegistrationError::PasswordTooShort);
-    }
     let mut user_claims = serde_json::Map::new();
     claims::apply(&mut user_claims, claims)?;
-    let password_hash = secret::hash_password(password)
-        .map_err(|e| RegistrationError::HashPassword(e.to_string()))?;
+    let password_hash = validate_password(password)?;
     Ok(User {
         username: username.to_owned(),
         subject: secret::new_token(),
         password_hash,
         created_at: now,
         claims: user_claims,
+        disabled_at: None,
     })
 }
 

@@ -5,6 +5,7 @@
 //! `store/sql.rs`; `store/sessions.rs` puts the login sessions in the same database.
 
 mod group_commit;
+mod manage;
 mod postgres;
 mod sessions;
 mod sql;
@@ -88,6 +89,17 @@ pub struct ClientAuth {
     /// `private_key_jwt`: the registered JWK Set of public keys (JSON text,
     /// validated at registration by [`crate::client_assertion::parse_jwks`]).
     pub jwks: Option<String>,
+    /// The secret a rotation replaced, still accepted until its grace ends.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A rotated-out client secret during its grace period (`client
+/// rotate-secret --grace`): only its SHA-256, like the current one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub secret_hash: Vec<u8>,
+    /// The first second at which it is no longer accepted.
+    pub expires_at: i64,
 }
 
 /// The form of a client's access tokens.
@@ -131,6 +143,54 @@ pub struct User {
     /// OpenID Connect claims (`name`, `email`, …), typed as
     /// `grantbox_protocol::openid::claims` parses them.
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// When an operator disabled the user; a disabled user cannot sign in.
+    pub disabled_at: Option<i64>,
+}
+
+/// A remembered consent: the scope `subject` approved for `client_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    pub subject: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// An operator change to record (`manage.rs` writes one per change).
+/// `before` and `after` are JSON documents that never hold a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditRecord {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A stored audit record, numbered in the order written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Which audit records [`Store::list_audit`] returns: all bounds optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Records at or after this time.
+    pub since: Option<i64>,
+    /// Records before this time.
+    pub until: Option<i64>,
+    /// Records by this actor (as stored, e.g. `cli`, `admin-token:ID`).
+    pub actor: Option<String>,
+    /// At most this many, the newest.
+    pub limit: Option<i64>,
 }
 
 /// Whether a token is an access token or a refresh token.
@@ -597,6 +657,107 @@ impl Store {
 
     pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         on_backend!(self, s => s.purge_expired(now).await)
+    }
+}
+
+/// The operator's operations (`manage.rs` is their one caller): changes to
+/// clients and users, consents, kill switches and the audit trail.
+impl Store {
+    /// Replaces a client's registration (everything but its id, secret and
+    /// creation time); `false` when there is no such client.
+    pub async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.update_client(client).await)
+    }
+
+    /// Sets a client's secret hash, keeping `previous` (the old one, until
+    /// its grace ends) or forgetting any; `false` when there is no such client.
+    pub async fn set_client_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &[u8],
+        previous: Option<&PreviousSecret>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.set_client_secret(client_id, secret_hash, previous).await)
+    }
+
+    /// Revokes every token and every unredeemed code of the families `client_id`
+    /// holds, then deletes the client with its consents; `None` when there is
+    /// no such client, else how many tokens were still unrevoked.
+    pub async fn delete_client(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, s => s.delete_client(client_id, now).await)
+    }
+
+    /// Revokes every token of every family `client_id` holds, and its codes
+    /// (a code redeemed later is a replay); returns how many tokens were
+    /// still unrevoked.
+    pub async fn revoke_client_tokens(&self, client_id: &str, now: i64) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.revoke_client_tokens(client_id, now).await)
+    }
+
+    /// [`Store::revoke_client_tokens`] for the tokens issued to the user `subject`.
+    pub async fn revoke_subject_tokens(&self, subject: &str, now: i64) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.revoke_subject_tokens(subject, now).await)
+    }
+
+    /// How many times a registered client was changed or removed (not
+    /// added): the client cache reads it to know when to forget its entries.
+    pub async fn clients_generation(&self) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.clients_generation().await)
+    }
+
+    /// All users, ordered by username.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, s => s.list_users().await)
+    }
+
+    /// Replaces a user's password hash; `false` when there is no such user.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.set_user_password(username, password_hash).await)
+    }
+
+    /// Disables (`Some(time)`) or enables (`None`) a user; `false` when there
+    /// is no such user.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.set_user_disabled(username, disabled_at).await)
+    }
+
+    /// Revokes the user's tokens and codes, deletes their consents and then
+    /// the user; `None` when there is no such user, else how many tokens
+    /// were still unrevoked.
+    pub async fn delete_user(&self, username: &str, now: i64) -> Result<Option<u64>, StoreError> {
+        on_backend!(self, s => s.delete_user(username, now).await)
+    }
+
+    /// The consents of the user `subject`, ordered by client id.
+    pub async fn list_consents(&self, subject: &str) -> Result<Vec<Consent>, StoreError> {
+        on_backend!(self, s => s.list_consents(subject).await)
+    }
+
+    /// Forgets the consent of `subject` for `client_id`; `false` when there was none.
+    pub async fn delete_consent(&self, subject: &str, client_id: &str) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.delete_consent(subject, client_id).await)
+    }
+
+    /// Appends an audit record; returns its id.
+    pub async fn insert_audit(&self, record: &NewAuditRecord) -> Result<i64, StoreError> {
+        on_backend!(self, s => s.insert_audit(record).await)
+    }
+
+    /// The audit records the filter selects, oldest first.
+    pub async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        on_backend!(self, s => s.list_audit(filter).await)
     }
 }
 

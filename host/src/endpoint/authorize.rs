@@ -116,7 +116,7 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
         };
         return reject(&app, rejection, after);
     }
-    let user = match transaction::user(&session).await {
+    let user = match super::login::signed_in_user(&app, &session).await {
         Ok(user) => user,
         Err(error) => return unavailable(&app, &error),
     };

@@ -237,7 +237,7 @@ async fn signed_in_party(
     transaction: &Transaction,
     after: After,
 ) -> Result<(SessionUser, Client), Response> {
-    let user = match transaction::user(session).await {
+    let user = match super::login::signed_in_user(app, session).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return Err(see_other(

@@ -18,6 +18,41 @@ use crate::app::App;
 use crate::oauth::{ErrorCode, OAuthError, Params};
 use crate::ratelimit::{Refusal, Throttled};
 
+/// Why the signed-in user could not be read: the session or the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignedInError {
+    #[error("{0}")]
+    Session(#[from] transaction::SessionError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The session's signed-in user, if they may still act. The user is read
+/// from the store on every use, so that a user disabled or removed
+/// (`grantbox user disable|remove`, on any instance sharing the database)
+/// loses every session at its next request, with no list of sessions to
+/// find; such a session is ended here. A user removed and added again under
+/// the same name has a new subject, so the old session ends too.
+pub async fn signed_in_user(
+    app: &App,
+    session: &Session,
+) -> Result<Option<SessionUser>, SignedInError> {
+    let Some(signed_in) = transaction::user(session).await? else {
+        return Ok(None);
+    };
+    let user = app.store.find_user(&signed_in.username).await?;
+    match user {
+        Some(user) if user.subject == signed_in.subject && user.disabled_at.is_none() => {
+            Ok(Some(signed_in))
+        }
+        _ => {
+            tracing::info!(username = ?signed_in.username, "session of a disabled or removed user ended");
+            transaction::sign_out(session).await?;
+            Ok(None)
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct LoginQuery {
     transaction_id: Option<String>,
@@ -117,7 +152,7 @@ pub async fn login_form(
     session: Session,
     Query(query): Query<LoginQuery>,
 ) -> Response {
-    match transaction::user(&session).await {
+    match signed_in_user(&app, &session).await {
         Ok(Some(user)) if query.transaction_id.is_some() => {
             let _ = user;
             see_other(&next_location(&app, &session, query.transaction_id.as_deref()).await)

@@ -136,6 +136,10 @@ pub async fn authenticate_client(
     let failed = || OAuthError::invalid_client("client authentication failed");
     let client_id = credentials.client_id();
     let now = app.clock.now();
+    if let Err(error) = app.clients.follow_changes(&app.store, now).await {
+        // The cache stays as it is (entries still expire after their TTL).
+        tracing::warn!(%error, "cannot read the clients' change counter");
+    }
     if let Some(cached) = app.clients.cached(client_id, now)
         && let Ok(accepted) = check_credentials(app, &cached, credentials, now)
     {
@@ -200,7 +204,7 @@ fn check_credentials(
                 .map(Some)
                 .map_err(|error| error.to_string())
         }
-        _ if presents_its_credentials(client, credentials) => Ok(None),
+        _ if presents_its_credentials(client, credentials, now) => Ok(None),
         _ => Err("the secret does not match".to_owned()),
     }
 }
@@ -233,10 +237,21 @@ async fn use_assertion_once(
 }
 
 /// A public client presents no secret; a confidential one its own.
-fn presents_its_credentials(client: &Client, credentials: &Credentials) -> bool {
+/// The client's secret, or during a rotation's grace period the one it
+/// replaced (checked against `now`, so a cached client loses it on time).
+fn presents_its_credentials(client: &Client, credentials: &Credentials, now: i64) -> bool {
     match (&client.secret_hash, credentials.secret()) {
         (None, None) => client.public,
-        (Some(hash), Some(presented)) => !client.public && secret::secret_matches(presented, hash),
+        (Some(hash), Some(presented)) if !client.public => {
+            let current = secret::secret_matches(presented, hash);
+            let previous = client
+                .auth
+                .previous_secret
+                .as_ref()
+                .filter(|previous| previous.expires_at > now)
+                .is_some_and(|previous| secret::secret_matches(presented, &previous.secret_hash));
+            current | previous
+        }
         _ => false,
     }
 }

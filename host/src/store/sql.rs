@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, previous_secret_hash, previous_secret_expires_at"
     };
 }
 
@@ -99,7 +99,7 @@ macro_rules! shared_operations {
                     sqlx::query(concat!(
                         "INSERT INTO clients (",
                         client_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
                     ))
                     .bind(&client.client_id)
                     .bind(client.secret_hash.as_deref())
@@ -116,6 +116,8 @@ macro_rules! shared_operations {
                     .bind(client.auth.jwks.as_deref())
                     .bind(audience_to_column(&client.resources)?)
                     .bind(client.access_token_format.as_str())
+                    .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
+                    .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(what(), e))?;
@@ -179,7 +181,7 @@ macro_rules! shared_operations {
                     username: &str,
                 ) -> Result<Option<User>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT username, password_hash, subject, created_at, claims FROM users \
+                        "SELECT username, password_hash, subject, created_at, claims, disabled_at FROM users \
                          WHERE username = $1",
                     )
                     .bind(username)
@@ -1203,6 +1205,8 @@ macro_rules! shared_operations {
 
             type Row = <$db as sqlx::Database>::Row;
 
+            $crate::store::manage::manage_operations!($store, $db);
+
             fn client_from_row(row: &Row) -> Result<Client, StoreError> {
                 let client_id: String = get(row, "client_id")?;
                 let list = |column: &'static str| -> Result<Vec<String>, StoreError> {
@@ -1235,6 +1239,15 @@ macro_rules! shared_operations {
                             })?),
                         },
                         jwks: get(row, "jwks")?,
+                        previous_secret: match (
+                            get::<Option<Vec<u8>>>(row, "previous_secret_hash")?,
+                            get::<Option<i64>>(row, "previous_secret_expires_at")?,
+                        ) {
+                            (Some(secret_hash), Some(expires_at)) => {
+                                Some($crate::store::PreviousSecret { secret_hash, expires_at })
+                            }
+                            _ => None,
+                        },
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
                     access_token_format: {
@@ -1257,6 +1270,7 @@ macro_rules! shared_operations {
                     subject: get(row, "subject")?,
                     created_at: get(row, "created_at")?,
                     claims: from_json(&get::<String>(row, "claims")?, "user claims")?,
+                    disabled_at: get(row, "disabled_at")?,
                 })
             }
 

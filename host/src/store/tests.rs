@@ -150,6 +150,10 @@ conformance!(
     concurrent_login_failures_from_two_stores_are_all_counted,
     signing_keys_insert_list_retire_and_conflict,
     a_signing_key_from_one_store_is_seen_by_another,
+    kill_switches_revoke_the_families_a_client_or_user_holds,
+    client_update_and_previous_secret_round_trip,
+    users_list_disable_password_consents_and_remove,
+    audit_records_append_and_filter,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -579,6 +583,7 @@ async fn users_insert_find_and_conflict(backend: Backend) {
         password_hash: "$argon2id$...".into(),
         created_at: NOW,
         claims,
+        disabled_at: None,
     };
     store.insert_user(&user).await.expect("insert");
     assert_eq!(
@@ -1547,6 +1552,7 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::PrivateKeyJwt),
             jwks: Some(r#"{"keys":[]}"#.into()),
+            previous_secret: None,
         },
         ..client("keyed")
     };
@@ -1554,6 +1560,7 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
         auth: ClientAuth {
             method: Some(AuthMethod::ClientSecretPost),
             jwks: None,
+            previous_secret: None,
         },
         ..client("hmac")
     };
@@ -1631,6 +1638,7 @@ async fn everything_survives_reopening(backend: Backend) {
                 password_hash: "phc".into(),
                 created_at: NOW,
                 claims: serde_json::Map::new(),
+                disabled_at: None,
             })
             .await
             .expect("user");
@@ -1887,4 +1895,275 @@ async fn concurrent_login_failures_from_two_stores_are_all_counted(backend: Back
         .expect("find");
     assert_eq!(found.len(), 3);
     assert!(found.iter().all(|row| row.failures == 40), "{found:?}");
+}
+
+/// A token of `subject` (the fixtures' tokens are all `sub-1`'s).
+fn pair_of(prefix: &str, client_id: &str, grant_id: &str, subject: &str) -> Vec<NewToken> {
+    pair(prefix, client_id, grant_id)
+        .into_iter()
+        .map(|t| NewToken {
+            subject: Some(subject.into()),
+            ..t
+        })
+        .collect()
+}
+
+async fn kill_switches_revoke_the_families_a_client_or_user_holds(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    for id in ["c1", "c2"] {
+        store.insert_client(&client(id)).await.expect("client");
+    }
+    store
+        .insert_tokens(&pair_of("a", "c1", "g1", "alice"), GrantOrigin::New)
+        .await
+        .expect("tokens");
+    store
+        .insert_tokens(&pair_of("b", "c2", "g2", "alice"), GrantOrigin::New)
+        .await
+        .expect("tokens");
+    store
+        .insert_tokens(&pair_of("c", "c2", "g3", "bob"), GrantOrigin::New)
+        .await
+        .expect("tokens");
+    // A code of c1 not redeemed yet: redeemed after the switch, it is a replay.
+    store
+        .insert_code(&code("code-1", "c1", "g4"))
+        .await
+        .expect("code");
+
+    assert_eq!(store.revoke_client_tokens("c1", NOW + 5).await.unwrap(), 2);
+    assert!(
+        !active(&store, "a-access", NOW + 10).await && !active(&store, "a-refresh", NOW + 10).await
+    );
+    assert!(
+        active(&store, "b-access", NOW + 10).await,
+        "another client's tokens stay"
+    );
+    assert_eq!(
+        store
+            .redeem_code(&token_hash("code-1"), "c1", NOW + 6)
+            .await
+            .unwrap(),
+        RedeemOutcome::Replayed
+    );
+    // Tokens a late insert adds to a revoked family are born revoked.
+    store
+        .insert_tokens(&pair_of("late", "c1", "g4", "alice"), GrantOrigin::Existing)
+        .await
+        .expect("late tokens");
+    assert!(!active(&store, "late-access", NOW + 10).await);
+
+    assert_eq!(
+        store.revoke_subject_tokens("alice", NOW + 7).await.unwrap(),
+        2
+    );
+    assert!(!active(&store, "b-refresh", NOW + 10).await);
+    assert!(
+        active(&store, "c-access", NOW + 10).await,
+        "another user's tokens stay"
+    );
+    assert_eq!(
+        store.revoke_subject_tokens("alice", NOW + 8).await.unwrap(),
+        0
+    );
+
+    assert_eq!(store.delete_client("c2", NOW + 9).await.unwrap(), Some(2));
+    assert!(!active(&store, "c-refresh", NOW + 10).await);
+    assert_eq!(store.find_client("c2").await.unwrap(), None);
+    assert_eq!(store.delete_client("c2", NOW + 9).await.unwrap(), None);
+    assert!(store.find_client("c1").await.unwrap().is_some());
+}
+
+async fn client_update_and_previous_secret_round_trip(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let original = client("c1");
+    store.insert_client(&original).await.expect("client");
+    let changed = Client {
+        name: None,
+        redirect_uris: vec!["https://new.example/cb".into()],
+        scopes: vec!["read".into()],
+        trusted: !original.trusted,
+        resources: vec!["https://api.example/".into()],
+        access_token_format: AccessTokenFormat::Jwt,
+        ..original.clone()
+    };
+    let generation = store.clients_generation().await.unwrap();
+    assert!(store.update_client(&changed).await.unwrap());
+    assert_eq!(
+        store.find_client("c1").await.unwrap(),
+        Some(changed.clone())
+    );
+    let updated = store.clients_generation().await.unwrap();
+    assert!(updated > generation, "an update counts as a change");
+    assert!(!store.update_client(&client("missing")).await.unwrap());
+
+    let previous = PreviousSecret {
+        secret_hash: original.secret_hash.clone().expect("a secret"),
+        expires_at: NOW + 60,
+    };
+    let new_hash = token_hash("new secret");
+    assert!(
+        store
+            .set_client_secret("c1", &new_hash, Some(&previous))
+            .await
+            .unwrap()
+    );
+    let found = store.find_client("c1").await.unwrap().expect("client");
+    assert!(
+        store.clients_generation().await.unwrap() > updated,
+        "so does a new secret"
+    );
+    assert_eq!(found.secret_hash.as_deref(), Some(&new_hash[..]));
+    assert_eq!(found.auth.previous_secret, Some(previous));
+    assert!(
+        store
+            .set_client_secret("c1", &new_hash, None)
+            .await
+            .unwrap()
+    );
+    let found = store.find_client("c1").await.unwrap().expect("client");
+    assert_eq!(found.auth.previous_secret, None);
+    assert!(
+        !store
+            .set_client_secret("missing", &new_hash, None)
+            .await
+            .unwrap()
+    );
+}
+
+async fn users_list_disable_password_consents_and_remove(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    let user = |name: &str| User {
+        username: name.into(),
+        subject: format!("s-{name}"),
+        password_hash: "phc".into(),
+        created_at: NOW,
+        claims: serde_json::Map::new(),
+        disabled_at: None,
+    };
+    for name in ["bob", "alice"] {
+        store.insert_user(&user(name)).await.expect("user");
+    }
+    let names: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+
+    assert!(
+        store
+            .set_user_disabled("alice", Some(NOW + 1))
+            .await
+            .unwrap()
+    );
+    let alice = store.find_user("alice").await.unwrap().expect("alice");
+    assert_eq!(alice.disabled_at, Some(NOW + 1));
+    assert!(store.set_user_disabled("alice", None).await.unwrap());
+    assert_eq!(
+        store.find_user("alice").await.unwrap().unwrap().disabled_at,
+        None
+    );
+    assert!(!store.set_user_disabled("carol", Some(NOW)).await.unwrap());
+
+    assert!(store.set_user_password("alice", "phc-2").await.unwrap());
+    assert_eq!(
+        store
+            .find_user("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "phc-2"
+    );
+    assert!(!store.set_user_password("carol", "phc-2").await.unwrap());
+
+    for client_id in ["c2", "c1"] {
+        store
+            .save_consent("s-alice", client_id, &["read".into()], NOW)
+            .await
+            .expect("consent");
+    }
+    store
+        .save_consent("s-bob", "c1", &["read".into()], NOW)
+        .await
+        .expect("consent");
+    let consents = store.list_consents("s-alice").await.unwrap();
+    assert_eq!(
+        consents
+            .iter()
+            .map(|c| c.client_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c1", "c2"]
+    );
+    assert_eq!(consents[0].scope, vec!["read".to_string()]);
+    assert!(store.delete_consent("s-alice", "c2").await.unwrap());
+    assert!(!store.delete_consent("s-alice", "c2").await.unwrap());
+
+    store
+        .insert_tokens(&pair_of("a", "c1", "g1", "s-alice"), GrantOrigin::New)
+        .await
+        .expect("tokens");
+    assert_eq!(store.delete_user("alice", NOW + 2).await.unwrap(), Some(2));
+    assert!(!active(&store, "a-access", NOW + 10).await);
+    assert_eq!(store.find_user("alice").await.unwrap(), None);
+    assert!(store.list_consents("s-alice").await.unwrap().is_empty());
+    assert_eq!(store.list_consents("s-bob").await.unwrap().len(), 1);
+    assert_eq!(store.delete_user("alice", NOW + 2).await.unwrap(), None);
+}
+
+async fn audit_records_append_and_filter(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let record = |at: i64, actor: &str, action: &str| NewAuditRecord {
+        at,
+        actor: actor.into(),
+        action: action.into(),
+        target: "c1".into(),
+        before: Some(r#"{"a":1}"#.into()),
+        after: None,
+    };
+    let first = store
+        .insert_audit(&record(NOW, "cli", "client.update"))
+        .await
+        .unwrap();
+    let second = store
+        .insert_audit(&record(NOW + 10, "admin-token:t1", "client.remove"))
+        .await
+        .unwrap();
+    let third = store
+        .insert_audit(&record(NOW + 20, "cli", "user.disable"))
+        .await
+        .unwrap();
+    assert!(first < second && second < third);
+    let ids = |records: Vec<AuditRecord>| records.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let all = store.list_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all[0].before.as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(all[0].after, None);
+    assert_eq!(all[1].actor, "admin-token:t1");
+    assert_eq!(ids(all), [first, second, third]);
+    let filter = |since, until, actor: Option<&str>, limit| AuditFilter {
+        since,
+        until,
+        actor: actor.map(str::to_owned),
+        limit,
+    };
+    let by_cli = store
+        .list_audit(&filter(None, None, Some("cli"), None))
+        .await
+        .unwrap();
+    assert_eq!(ids(by_cli), [first, third]);
+    let window = store
+        .list_audit(&filter(Some(NOW + 10), Some(NOW + 20), None, None))
+        .await
+        .unwrap();
+    assert_eq!(ids(window), [second]);
+    let latest = store
+        .list_audit(&filter(None, None, None, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!(ids(latest), [second, third]);
 }

@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod logging;
 mod operations;
+mod operator;
 mod plugin_endpoints;
 mod plugin_limits;
 mod plugins;

@@ -1,0 +1,777 @@
+//! Every operator operation, in one place: clients, users, consents, the kill
+//! switches and the audit trail. The CLI (on the database) and the admin API
+//! (over HTTP) both call these functions and nothing else. Each takes the
+//! store, who acts ([`Actor`]), its input and `now`, returns a serializable
+//! result (no secret but the one a rotation returns once) or a
+//! [`ManageError`] naming the thing, and writes one audit record per change.
+//! No SQL and no HTTP here: the store does the first, `endpoint/` the second.
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::client_auth::AuthMethod;
+use crate::registration::{self, ClientRegistration, RegistrationError};
+use crate::secret;
+use crate::store::{
+    AuditFilter, Client, NewAuditRecord, PreviousSecret, Store, StoreError, StoreErrorKind, User,
+};
+
+/// The tracing target of the audit log lines, one per change.
+pub const AUDIT_TARGET: &str = "grantbox::audit";
+
+/// How long a rotated-out client secret stays valid when the operator names
+/// no grace period: none, so a rotation after a leak locks the thief out at
+/// once. A planned rotation passes `--grace` to give clients time to switch.
+pub const DEFAULT_SECRET_GRACE_SECONDS: i64 = 0;
+
+/// The longest grace period a rotated-out secret may have (30 days).
+pub const MAX_SECRET_GRACE_SECONDS: i64 = 30 * 24 * 3600;
+
+/// Who made a change, as the audit trail names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    /// `grantbox …` on the database directly: whoever can read its URL.
+    Cli,
+    /// The admin API, with the admin token of this id.
+    AdminToken { id: String },
+    /// A client managing its own registration (RFC 7592).
+    Registration { client_id: String },
+}
+
+/// Why an operation failed; each names the thing that is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// No such client, user, consent, ….
+    #[error("{what} {name:?} does not exist")]
+    NotFound { what: &'static str, name: String },
+    /// The input is invalid: `field` names the offending field.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The change conflicts with what is stored (a taken name, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error("{0}")]
+    Store(StoreError),
+}
+
+/// A client as operators see it: everything but its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    pub trusted: bool,
+    pub introspection: bool,
+    pub created_at: i64,
+    /// RFC 7591 `token_endpoint_auth_method`, when registered with one.
+    pub token_endpoint_auth_method: Option<String>,
+    /// Whether a JWK Set is registered (its keys are public, but long).
+    pub jwks: bool,
+    pub resources: Vec<String>,
+    pub access_token_format: String,
+    /// Until when a rotated-out secret is still accepted, if one is.
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+/// Which clients [`client_list`] returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFilter {
+    /// Clients registered for this grant type.
+    pub grant_type: Option<String>,
+    /// Public (`true`) or confidential (`false`) clients only.
+    pub public: Option<bool>,
+}
+
+/// A change to a client: each field present replaces what is registered,
+/// through the same validation as a new registration. An empty name or
+/// `client_uri` removes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdate {
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub trusted: Option<bool>,
+    pub introspection: Option<bool>,
+    pub resources: Option<Vec<String>>,
+    pub access_token_format: Option<String>,
+    /// RFC 7591 `token_endpoint_auth_method`.
+    pub token_endpoint_auth_method: Option<String>,
+    /// The JWK Set (JSON text) for `private_key_jwt`.
+    pub jwks: Option<String>,
+}
+
+/// What removing a client did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRemoved {
+    pub client_id: String,
+    /// Tokens that were still unrevoked.
+    pub tokens_revoked: u64,
+}
+
+/// A rotated secret: shown once, never stored in the clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRotated {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Until when the previous secret is still accepted; `None`: not at all.
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+/// A user as operators see it: everything but the password hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    pub username: String,
+    pub subject: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What disabling or removing a user, or revoking tokens, did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensRevoked {
+    /// The client id or username whose tokens were revoked.
+    pub target: String,
+    pub tokens_revoked: u64,
+}
+
+/// A remembered consent, by client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    pub username: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// An audit record as listed: `before` and `after` as JSON values.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl Actor {
+    /// The actor as the audit trail stores it: `cli`, `admin-token:ID`,
+    /// `registration:CLIENT_ID`.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Actor::Cli => "cli".to_owned(),
+            Actor::AdminToken { id } => format!("admin-token:{id}"),
+            Actor::Registration { client_id } => format!("registration:{client_id}"),
+        }
+    }
+}
+
+impl From<StoreError> for ManageError {
+    fn from(error: StoreError) -> Self {
+        match error.kind() {
+            StoreErrorKind::Conflict => ManageError::Conflict(error.to_string()),
+            _ => ManageError::Store(error),
+        }
+    }
+}
+
+impl From<RegistrationError> for ManageError {
+    fn from(error: RegistrationError) -> Self {
+        let field = match &error {
+            RegistrationError::ClientId(_) => "client_id",
+            RegistrationError::ClientName => "client_name",
+            RegistrationError::RedirectUri { .. } | RegistrationError::RedirectUriRequired(_) => {
+                "redirect_uris"
+            }
+            RegistrationError::ClientUri(_) => "client_uri",
+            RegistrationError::GrantType(_) | RegistrationError::PublicClientCredentials => {
+                "grant_types"
+            }
+            RegistrationError::Scope(_) => "scopes",
+            RegistrationError::PublicIntrospection => "introspection",
+            RegistrationError::Resource { .. } | RegistrationError::TooManyResources => "resources",
+            RegistrationError::AccessTokenFormat(_) | RegistrationError::JwtWithoutResource => {
+                "access_token_format"
+            }
+            RegistrationError::Username(_) => "username",
+            RegistrationError::PasswordTooShort | RegistrationError::HashPassword(_) => "password",
+            RegistrationError::Jwks(_)
+            | RegistrationError::JwksRequired
+            | RegistrationError::JwksUnused => "jwks",
+            RegistrationError::Claim(_) => "claims",
+            _ => "token_endpoint_auth_method",
+        };
+        ManageError::Invalid {
+            field,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<&Client> for ClientView {
+    fn from(client: &Client) -> Self {
+        ClientView {
+            client_id: client.client_id.clone(),
+            client_name: client.name.clone(),
+            client_uri: client.client_uri.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            grant_types: client.grant_types.clone(),
+            scopes: client.scopes.clone(),
+            public: client.public,
+            trusted: client.trusted,
+            introspection: client.introspection,
+            created_at: client.created_at,
+            token_endpoint_auth_method: client.auth.method.map(|m| m.as_str().to_owned()),
+            jwks: client.auth.jwks.is_some(),
+            resources: client.resources.clone(),
+            access_token_format: client.access_token_format.as_str().to_owned(),
+            previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
+        }
+    }
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            username: user.username.clone(),
+            subject: user.subject.clone(),
+            created_at: user.created_at,
+            disabled_at: user.disabled_at,
+            claims: user.claims.clone(),
+        }
+    }
+}
+
+// Clients.
+
+pub async fn client_show(store: &Store, client_id: &str) -> Result<ClientView, ManageError> {
+    Ok(ClientView::from(&find_client(store, client_id).await?))
+}
+
+/// The clients the filter selects, ordered by client id.
+pub async fn client_list(
+    store: &Store,
+    filter: &ClientFilter,
+) -> Result<Vec<ClientView>, ManageError> {
+    Ok(store
+        .list_clients()
+        .await?
+        .iter()
+        .filter(|c| filter.public.is_none_or(|public| c.public == public))
+        .filter(|c| {
+            filter
+                .grant_type
+                .as_ref()
+                .is_none_or(|grant_type| c.grant_types.contains(grant_type))
+        })
+        .map(ClientView::from)
+        .collect())
+}
+
+/// Changes a client's registration through the validation of `client add`.
+/// Its id, type (public or confidential), secret and creation time stay.
+pub async fn client_update(
+    store: &Store,
+    actor: &Actor,
+    client_id: &str,
+    update: ClientUpdate,
+    now: i64,
+) -> Result<ClientView, ManageError> {
+    let before = find_client(store, client_id).await?;
+    let auth_method = match update.token_endpoint_auth_method.as_deref() {
+        None => before.auth.method,
+        Some("") => None,
+        Some(name) => Some(AuthMethod::parse(name).ok_or_else(|| ManageError::Invalid {
+            field: "token_endpoint_auth_method",
+            message: format!("unknown method {name:?}"),
+        })?),
+    };
+    let jwks = match (update.jwks, auth_method) {
+        (Some(jwks), _) => Some(jwks),
+        // Keys belong to private_key_jwt: leaving it drops them.
+        (None, Some(AuthMethod::PrivateKeyJwt)) => before.auth.jwks.clone(),
+        (None, _) => None,
+    };
+    let registration = ClientRegistration {
+        client_id: before.client_id.clone(),
+        redirect_uris: update
+            .redirect_uris
+            .unwrap_or_else(|| before.redirect_uris.clone()),
+        grant_types: update
+            .grant_types
+            .unwrap_or_else(|| before.grant_types.clone()),
+        scopes: update.scopes.unwrap_or_else(|| before.scopes.clone()),
+        public: before.public,
+        trusted: update.trusted.unwrap_or(before.trusted),
+        introspection: update.introspection.unwrap_or(before.introspection),
+        name: update.client_name.or_else(|| before.name.clone()),
+        // The secret stays; validation would generate one, which is dropped.
+        secret: None,
+        client_uri: update.client_uri.or_else(|| before.client_uri.clone()),
+        auth_method,
+        jwks,
+        resources: update.resources.unwrap_or_else(|| before.resources.clone()),
+        access_token_format: update
+            .access_token_format
+            .unwrap_or_else(|| before.access_token_format.as_str().to_owned()),
+    };
+    let (mut after, _generated) = registration::validate(registration, now)?;
+    after.created_at = before.created_at;
+    if after.secret_hash.is_some() {
+        // A client that authenticates with a secret keeps its own. One that
+        // had none (it used private_key_jwt) gets one by `rotate-secret`.
+        after.secret_hash = before.secret_hash.clone();
+        after.auth.previous_secret = before.auth.previous_secret.clone();
+    }
+    if !store.update_client(&after).await? {
+        return Err(not_found("client", client_id));
+    }
+    let (before, after) = (ClientView::from(&before), ClientView::from(&after));
+    audit(
+        store,
+        actor,
+        "client.update",
+        client_id,
+        json(&before),
+        json(&after),
+        now,
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Removes a client: every token and refresh family it holds is revoked and
+/// its codes and consents go with it, in one transaction.
+pub async fn client_remove(
+    store: &Store,
+    actor: &Actor,
+    client_id: &str,
+    now: i64,
+) -> Result<ClientRemoved, ManageError> {
+    let before = ClientView::from(&find_client(store, client_id).await?);
+    let tokens_revoked = store
+        .delete_client(client_id, now)
+        .await?
+        .ok_or_else(|| not_found("client", client_id))?;
+    let removed = ClientRemoved {
+        client_id: client_id.to_owned(),
+        tokens_revoked,
+    };
+    audit(
+        store,
+        actor,
+        "client.remove",
+        client_id,
+        json(&before),
+        json(&removed),
+        now,
+    )
+    .await?;
+    Ok(removed)
+}
+
+/// Gives a confidential client a new random secret (returned once, stored
+/// as SHA-256). The old one stays valid for `grace_seconds` (0: not at all).
+pub async fn client_rotate_secret(
+    store: &Store,
+    actor: &Actor,
+    client_id: &str,
+    grace_seconds: i64,
+    now: i64,
+) -> Result<SecretRotated, ManageError> {
+    if !(0..=MAX_SECRET_GRACE_SECONDS).contains(&grace_seconds) {
+        return Err(ManageError::Invalid {
+            field: "grace",
+            message: format!("must be 0 to {MAX_SECRET_GRACE_SECONDS} seconds"),
+        });
+    }
+    let client = find_client(store, client_id).await?;
+    if client.public {
+        return Err(ManageError::Invalid {
+            field: "client_id",
+            message: format!("client {client_id:?} is public: it has no secret"),
+        });
+    }
+    if client.auth.method == Some(AuthMethod::PrivateKeyJwt) {
+        return Err(ManageError::Invalid {
+            field: "client_id",
+            message: format!(
+                "client {client_id:?} authenticates with private_key_jwt: it has no secret"
+            ),
+        });
+    }
+    let previous = match (&client.secret_hash, grace_seconds) {
+        (Some(secret_hash), grace) if grace > 0 => Some(PreviousSecret {
+            secret_hash: secret_hash.clone(),
+            expires_at: now + grace,
+        }),
+        _ => None,
+    };
+    let client_secret = secret::new_token();
+    let hash = secret::token_hash(&client_secret);
+    if !store
+        .set_client_secret(client_id, &hash, previous.as_ref())
+        .await?
+    {
+        return Err(not_found("client", client_id));
+    }
+    let previous_secret_expires_at = previous.map(|p| p.expires_at);
+    audit(
+        store,
+        actor,
+        "client.rotate_secret",
+        client_id,
+        None,
+        Some(serde_json::json!({
+            "previous_secret_expires_at": previous_secret_expires_at,
+        })),
+        now,
+    )
+    .await?;
+    Ok(SecretRotated {
+        client_id: client_id.to_owned(),
+        client_secret,
+        previous_secret_expires_at,
+    })
+}
+
+// Users.
+
+pub async fn user_list(store: &Store) -> Result<Vec<UserView>, ManageError> {
+    Ok(store
+        .list_users()
+        .await?
+        .iter()
+        .map(UserView::from)
+        .collect())
+}
+
+pub async fn user_show(store: &Store, username: &str) -> Result<UserView, ManageError> {
+    Ok(UserView::from(&find_user(store, username).await?))
+}
+
+/// Sets a user's password (the rules of `user add`). Their tokens and
+/// sessions stay: disable the user to end them.
+pub async fn user_set_password(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    password: &str,
+    now: i64,
+) -> Result<UserView, ManageError> {
+    let user = find_user(store, username).await?;
+    let password_hash = registration::validate_password(password)?;
+    if !store.set_user_password(username, &password_hash).await? {
+        return Err(not_found("user", username));
+    }
+    let view = UserView::from(&user);
+    audit(store, actor, "user.set_password", username, None, None, now).await?;
+    Ok(view)
+}
+
+/// Disables a user: they cannot sign in, every token they hold is revoked,
+/// and their login sessions end when next used on any instance.
+pub async fn user_disable(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    now: i64,
+) -> Result<TokensRevoked, ManageError> {
+    let user = find_user(store, username).await?;
+    let disabled_at = user.disabled_at.unwrap_or(now);
+    if !store.set_user_disabled(username, Some(disabled_at)).await? {
+        return Err(not_found("user", username));
+    }
+    let tokens_revoked = store.revoke_subject_tokens(&user.subject, now).await?;
+    let before = UserView::from(&user);
+    let after = UserView {
+        disabled_at: Some(disabled_at),
+        ..before.clone()
+    };
+    audit(
+        store,
+        actor,
+        "user.disable",
+        username,
+        json(&before),
+        json(&after),
+        now,
+    )
+    .await?;
+    Ok(TokensRevoked {
+        target: username.to_owned(),
+        tokens_revoked,
+    })
+}
+
+/// Lets a disabled user sign in again (their revoked tokens stay revoked).
+pub async fn user_enable(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    now: i64,
+) -> Result<UserView, ManageError> {
+    let user = find_user(store, username).await?;
+    if !store.set_user_disabled(username, None).await? {
+        return Err(not_found("user", username));
+    }
+    let before = UserView::from(&user);
+    let after = UserView {
+        disabled_at: None,
+        ..before.clone()
+    };
+    audit(
+        store,
+        actor,
+        "user.enable",
+        username,
+        json(&before),
+        json(&after),
+        now,
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Removes a user with their consents; every token they hold is revoked.
+/// Their subject is never given to anyone else.
+pub async fn user_remove(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    now: i64,
+) -> Result<TokensRevoked, ManageError> {
+    let user = find_user(store, username).await?;
+    let tokens_revoked = store
+        .delete_user(username, now)
+        .await?
+        .ok_or_else(|| not_found("user", username))?;
+    let removed = TokensRevoked {
+        target: username.to_owned(),
+        tokens_revoked,
+    };
+    audit(
+        store,
+        actor,
+        "user.remove",
+        username,
+        json(&UserView::from(&user)),
+        json(&removed),
+        now,
+    )
+    .await?;
+    Ok(removed)
+}
+
+// Consents.
+
+/// The clients a user approved, with the scope each.
+pub async fn consent_list(store: &Store, username: &str) -> Result<Vec<ConsentView>, ManageError> {
+    let user = find_user(store, username).await?;
+    Ok(store
+        .list_consents(&user.subject)
+        .await?
+        .into_iter()
+        .map(|consent| ConsentView {
+            username: username.to_owned(),
+            client_id: consent.client_id,
+            scope: consent.scope,
+            granted_at: consent.granted_at,
+        })
+        .collect())
+}
+
+/// Forgets a user's consent for a client: the next authorization asks
+/// again. The tokens already issued stay (`token revoke` ends them).
+pub async fn consent_revoke(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<ConsentView, ManageError> {
+    let user = find_user(store, username).await?;
+    let consent = store
+        .list_consents(&user.subject)
+        .await?
+        .into_iter()
+        .find(|c| c.client_id == client_id)
+        .ok_or_else(|| not_found("consent of client", client_id))?;
+    if !store.delete_consent(&user.subject, client_id).await? {
+        return Err(not_found("consent of client", client_id));
+    }
+    let view = ConsentView {
+        username: username.to_owned(),
+        client_id: consent.client_id,
+        scope: consent.scope,
+        granted_at: consent.granted_at,
+    };
+    audit(
+        store,
+        actor,
+        "consent.revoke",
+        &format!("{username}/{client_id}"),
+        json(&view),
+        None,
+        now,
+    )
+    .await?;
+    Ok(view)
+}
+
+// Kill switches.
+
+/// Revokes every token and refresh family the client holds; the client stays.
+pub async fn token_revoke_client(
+    store: &Store,
+    actor: &Actor,
+    client_id: &str,
+    now: i64,
+) -> Result<TokensRevoked, ManageError> {
+    find_client(store, client_id).await?;
+    let tokens_revoked = store.revoke_client_tokens(client_id, now).await?;
+    let revoked = TokensRevoked {
+        target: client_id.to_owned(),
+        tokens_revoked,
+    };
+    audit(
+        store,
+        actor,
+        "token.revoke_client",
+        client_id,
+        None,
+        json(&revoked),
+        now,
+    )
+    .await?;
+    Ok(revoked)
+}
+
+/// Revokes every token and refresh family issued to the user.
+pub async fn token_revoke_user(
+    store: &Store,
+    actor: &Actor,
+    username: &str,
+    now: i64,
+) -> Result<TokensRevoked, ManageError> {
+    let user = find_user(store, username).await?;
+    let tokens_revoked = store.revoke_subject_tokens(&user.subject, now).await?;
+    let revoked = TokensRevoked {
+        target: username.to_owned(),
+        tokens_revoked,
+    };
+    audit(
+        store,
+        actor,
+        "token.revoke_user",
+        username,
+        None,
+        json(&revoked),
+        now,
+    )
+    .await?;
+    Ok(revoked)
+}
+
+// The audit trail.
+
+/// The audit records the filter selects, oldest first.
+pub async fn audit_list(
+    store: &Store,
+    filter: &AuditFilter,
+) -> Result<Vec<AuditEntry>, ManageError> {
+    let parse = |text: Option<String>| {
+        text.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    };
+    Ok(store
+        .list_audit(filter)
+        .await?
+        .into_iter()
+        .map(|record| AuditEntry {
+            id: record.id,
+            at: record.at,
+            actor: record.actor,
+            action: record.action,
+            target: record.target,
+            before: parse(record.before),
+            after: parse(record.after),
+        })
+        .collect())
+}
+
+/// Writes the audit record of one change and logs it under [`AUDIT_TARGET`].
+/// Callers pass views that hold no secret.
+pub async fn audit(
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: i64,
+) -> Result<(), ManageError> {
+    let before = before.map(|value| value.to_string());
+    let after = after.map(|value| value.to_string());
+    let record = NewAuditRecord {
+        at: now,
+        actor: actor.audit_name(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        before,
+        after,
+    };
+    let id = store.insert_audit(&record).await?;
+    tracing::info!(
+        target: "grantbox::audit",
+        id,
+        actor = %record.actor,
+        action = %record.action,
+        target_name = ?record.target,
+        before = record.before.as_deref().unwrap_or("null"),
+        after = record.after.as_deref().unwrap_or("null"),
+        "operator change"
+    );
+    Ok(())
+}
+
+async fn find_client(store: &Store, client_id: &str) -> Result<Client, ManageError> {
+    store
+        .find_client(client_id)
+        .await?
+        .ok_or_else(|| not_found("client", client_id))
+}
+
+async fn find_user(store: &Store, username: &str) -> Result<User, ManageError> {
+    store
+        .find_user(username)
+        .await?
+        .ok_or_else(|| not_found("user", username))
+}
+
+/// A view as the audit trail keeps it.
+fn json(view: &impl Serialize) -> Option<serde_json::Value> {
+    serde_json::to_value(view).ok()
+}
+
+fn not_found(what: &'static str, name: &str) -> ManageError {
+    ManageError::NotFound {
+        what,
+        name: name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The operations on an in-memory store: what each refuses and names, what
+//! a change keeps, and that the audit trail holds no secret.
+
+use super::*;
+use crate::registration::ClientRegistration;
+
+const NOW: i64 = 1_700_000_000;
+
+async fn store_with_svc() -> (Store, String) {
+    let store = Store::open(":memory:").await.expect("store");
+    let registration = ClientRegistration {
+        client_id: "svc".into(),
+        redirect_uris: Vec::new(),
+        grant_types: vec!["client_credentials".into()],
+        scopes: vec!["read".into()],
+        public: false,
+        trusted: false,
+        introspection: false,
+        name: None,
+        secret: None,
+        client_uri: None,
+        auth_method: None,
+        jwks: None,
+        resources: Vec::new(),
+        access_token_format: String::new(),
+    };
+    let (client, secret) = registration::validate(registration, NOW).expect("valid");
+    store.insert_client(&client).await.expect("insert");
+    (store, secret.expect("a generated secret"))
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_secret_only_for_its_grace() {
+    let (store, old_secret) = store_with_svc().await;
+    let refused = client_rotate_secret(&store, &Actor::Cli, "svc", -1, NOW).await;
+    assert!(matches!(
+        refused,
+        Err(ManageError::Invalid { field: "grace", .. })
+    ));
+    let refused = client_rotate_secret(&store, &Actor::Cli, "nobody", 0, NOW).await;
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "client \"nobody\" does not exist"
+    );
+
+    let rotated = client_rotate_secret(&store, &Actor::Cli, "svc", 600, NOW)
+        .await
+        .expect("rotated");
+    assert_eq!(rotated.previous_secret_expires_at, Some(NOW + 600));
+    let client = store.find_client("svc").await.unwrap().expect("svc");
+    let previous = client.auth.previous_secret.expect("kept for the grace");
+    assert!(secret::secret_matches(&old_secret, &previous.secret_hash));
+    assert!(secret::secret_matches(
+        &rotated.client_secret,
+        client.secret_hash.as_deref().unwrap()
+    ));
+
+    let again = client_rotate_secret(&store, &Actor::Cli, "svc", 0, NOW + 1)
+        .await
+        .expect("rotated");
+    let client = store.find_client("svc").await.unwrap().expect("svc");
+    assert_eq!(client.auth.previous_secret, None, "no grace: nothing kept");
+
+    let trail =
+        serde_json::to_string(&audit_list(&store, &AuditFilter::default()).await.unwrap()).unwrap();
+    for secret in [&old_secret, &rotated.client_secret, &again.client_secret] {
+        assert!(!trail.contains(secret.as_str()), "{trail}");
+    }
+    let hash = hex::encode(secret::token_hash(&old_secret));
+    assert!(!trail.contains(&hash), "{trail}");
+}
+
+#[tokio::test]
+async fn an_update_goes_through_the_registration_checks_and_keeps_the_secret() {
+    let (store, secret) = store_with_svc().await;
+    let invalid = ClientUpdate {
+        redirect_uris: Some(vec!["https://app.example/cb#fragment".into()]),
+        ..ClientUpdate::default()
+    };
+    let refused = client_update(&store, &Actor::Cli, "svc", invalid, NOW).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ManageError::Invalid {
+                field: "redirect_uris",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let change = ClientUpdate {
+        scopes: Some(vec!["read".into(), "write".into()]),
+        client_name: Some("Service".into()),
+        ..ClientUpdate::default()
+    };
+    let actor = Actor::AdminToken { id: "t1".into() };
+    let after = client_update(&store, &actor, "svc", change, NOW + 5)
+        .await
+        .expect("updated");
+    assert_eq!(after.scopes, ["read", "write"]);
+    assert_eq!(after.created_at, NOW, "the creation time stays");
+    let client = store.find_client("svc").await.unwrap().expect("svc");
+    assert!(secret::secret_matches(
+        &secret,
+        client.secret_hash.as_deref().unwrap()
+    ));
+
+    let trail = audit_list(&store, &AuditFilter::default()).await.unwrap();
+    assert_eq!(trail.len(), 1, "one record per change, none for a refusal");
+    assert_eq!(trail[0].actor, "admin-token:t1");
+    assert_eq!(trail[0].at, NOW + 5);
+    assert_eq!(
+        trail[0].before.as_ref().unwrap()["scopes"],
+        serde_json::json!(["read"])
+    );
+    assert_eq!(trail[0].after.as_ref().unwrap()["client_name"], "Service");
+}
+
+#[tokio::test]
+async fn user_operations_name_a_missing_user_and_disabling_twice_keeps_the_first_time() {
+    let store = Store::open(":memory:").await.expect("store");
+    let missing = user_disable(&store, &Actor::Cli, "carol", NOW).await;
+    assert_eq!(
+        missing.unwrap_err().to_string(),
+        "user \"carol\" does not exist"
+    );
+    let user = registration::validate_user("alice", "correct horse", &[], NOW).expect("valid");
+    store.insert_user(&user).await.expect("insert");
+    user_disable(&store, &Actor::Cli, "alice", NOW + 1)
+        .await
+        .expect("disabled");
+    user_disable(&store, &Actor::Cli, "alice", NOW + 2)
+        .await
+        .expect("disabled");
+    let shown = user_show(&store, "alice").await.expect("alice");
+    assert_eq!(shown.disabled_at, Some(NOW + 1));
+    let short = user_set_password(&store, &Actor::Cli, "alice", "short", NOW).await;
+    assert!(matches!(
+        short,
+        Err(ManageError::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    let enabled = user_enable(&store, &Actor::Cli, "alice", NOW + 3)
+        .await
+        .expect("enabled");
+    assert_eq!(enabled.disabled_at, None);
+}
