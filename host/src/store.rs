@@ -4,6 +4,7 @@
 //! hold what differs between the two and expand the statements they share from
 //! `store/sql.rs`; `store/sessions.rs` puts the login sessions in the same database.
 
+mod admin_token;
 mod group_commit;
 mod manage;
 mod postgres;
@@ -16,6 +17,7 @@ mod tests;
 
 use std::fmt;
 
+pub use admin_token::AdminTokenRow;
 pub use postgres::PostgresStore;
 pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;

@@ -1206,6 +1206,7 @@ macro_rules! shared_operations {
             type Row = <$db as sqlx::Database>::Row;
 
             $crate::store::manage::manage_operations!($store, $db);
+            $crate::store::admin_token::admin_token_operations!($store, $db);
 
             fn client_from_row(row: &Row) -> Result<Client, StoreError> {
                 let client_id: String = get(row, "client_id")?;
