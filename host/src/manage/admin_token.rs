@@ -180,3 +180,6 @@ pub async fn admin_token_verify(
     let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|at| now < at);
     Ok(live.then_some(row.id))
 }
+
+#[cfg(test)]
+mod tests;
