@@ -24,8 +24,9 @@ async fn a_token_verifies_until_it_expires_or_is_revoked_and_only_its_hash_is_st
 
     let rows = store.list_admin_tokens().await.unwrap();
     assert_eq!(rows.len(), 2);
+    let stored = rows.iter().find(|row| row.id == lasting.id).unwrap();
     assert_eq!(
-        rows[0].token_hash,
+        stored.token_hash,
         secret::token_hash(&lasting.token).to_vec()
     );
 
