@@ -8,12 +8,12 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::trace::TraceLayer;
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use crate::clock::Clock;
 use crate::endpoint;
+use crate::endpoint::admin::AdminState;
 use crate::plugin::{HostServices, LiveRegistry, Registry};
 use crate::store::Store;
 use crate::ui::Ui;
@@ -143,21 +143,24 @@ where
         .with_state(app)
 }
 
-/// The admin listener's routes; `serve` binds them to a loopback address only.
-pub fn admin_router(plugins: Arc<LiveRegistry>, metrics: Option<PrometheusHandle>) -> Router {
-    let metrics = Router::new()
-        .route("/metrics", get(endpoint::admin::metrics))
-        .with_state(metrics);
-    Router::new()
-        .route("/admin/plugins", get(endpoint::admin::list))
-        .route("/admin/plugins/reload", post(endpoint::admin::reload))
-        .with_state(plugins)
-        .merge(metrics)
+/// The admin listener's routes (`endpoint::admin::api::routes`), every one
+/// behind the admin guard (`Host`, `Origin`, admin bearer token).
+pub fn admin_router(state: AdminState) -> Router {
+    let mut router = Router::new();
+    for (_, path, method_router) in endpoint::admin::api::routes() {
+        router = router.route(path, method_router);
+    }
+    router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            endpoint::admin::guard,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 tracing::info_span!("admin", method = %request.method(), path = %request.uri().path())
             }),
         )
+        .with_state(state)
 }
 
 /// Counts requests and their latency per endpoint and status.

@@ -5,6 +5,7 @@
 //! create` and `plugins list|check|export|new|build|reload`. Every `serve` flag also reads a
 //! `GRANTBOX_*` variable; the operator commands are in `cli/manage.rs`.
 
+mod admin;
 mod manage;
 
 use std::io::Read as _;
@@ -21,6 +22,7 @@ use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::store::Store;
+use admin::{AdminClient, AdminCommand};
 use manage::{AuditCommand, ConsentCommand, Operator, TokenCommand};
 
 #[derive(Debug, Parser)]
@@ -39,6 +41,10 @@ pub struct Cli {
     /// Print results as JSON (for scripts) instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Run operator commands through a running server's admin API at this
+    /// URL (token from GRANTBOX_ADMIN_TOKEN) instead of on the database.
+    #[arg(long, global = true, env = "GRANTBOX_ADMIN")]
+    pub admin: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,6 +68,9 @@ pub enum Command {
     /// Read the audit trail of operator changes.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Admin tokens for the admin API.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// List, rotate and retire the signing keys (never shows a private key).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -108,7 +117,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "GRANTBOX_LISTEN")]
     pub listen: Option<String>,
-    /// Loopback address of the admin endpoint (`POST /admin/plugins/reload`); default 127.0.0.1:8181.
+    /// Address of the admin API (off unless set; loopback, e.g. 127.0.0.1:8181).
     #[arg(long, env = "GRANTBOX_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
     /// Reload the plugins when a file in the plugin directory changes.
@@ -259,11 +268,10 @@ pub enum PluginsCommand {
     /// Build a plugin crate for wasm32-wasip2, fill in its manifest's sha256, then check it.
     Build { dir: PathBuf },
     /// Make a running server load its plugin directory again (through its
-    /// admin endpoint), or with `--cluster` every instance on the database.
+    /// admin API: `--admin URL`, default http:// + the config's
+    /// `admin_listen`, with the token of GRANTBOX_ADMIN_TOKEN; SIGHUP does the
+    /// same without it), or with `--cluster` every instance on the database.
     Reload {
-        /// The admin endpoint's URL; default http:// + the config's `admin_listen`.
-        #[arg(long, env = "GRANTBOX_ADMIN", conflicts_with = "cluster")]
-        admin: Option<String>,
         /// Ask every live instance sharing the database (`--db`) to reload
         /// from its own plugin directory, and report what each now serves.
         #[arg(long)]
@@ -281,6 +289,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "(defaults)".into());
+    // Commands without an admin API route run on the database only: say
+    // so rather than quietly ignoring `--admin`.
+    let database_only = match &cli.command {
+        Command::Client(ClientCommand::Add(_)) => Some("client add"),
+        Command::User(UserCommand::Add { .. }) => Some("user add"),
+        Command::User(UserCommand::Update { .. }) => Some("user update"),
+        Command::Keys(_) => Some("keys"),
+        _ => None,
+    };
+    if let (Some(command), Some(admin)) = (database_only, &cli.admin) {
+        bail!(
+            "{command} runs on the database only, not through the admin API ({admin}): drop --admin (or GRANTBOX_ADMIN)"
+        );
+    }
     match cli.command {
         Command::Serve(args) => {
             let flags = ServeFlags {
@@ -314,24 +336,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Client(ClientCommand::Operation(operation)) => {
-            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let operator = operator(cli.admin, cli.db, &raw).await?;
             manage::client(&operator, operation, cli.json).await
         }
         Command::User(UserCommand::Operation(operation)) => {
-            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let operator = operator(cli.admin, cli.db, &raw).await?;
             manage::user(&operator, operation, cli.json).await
         }
         Command::Consent(command) => {
-            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let operator = operator(cli.admin, cli.db, &raw).await?;
             manage::consent(&operator, command, cli.json).await
         }
         Command::Token(command) => {
-            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let operator = operator(cli.admin, cli.db, &raw).await?;
             manage::token(&operator, command, cli.json).await
         }
         Command::Audit(command) => {
-            let operator = Operator::Database(open_store(cli.db, &raw).await?);
+            let operator = operator(cli.admin, cli.db, &raw).await?;
             manage::audit(&operator, command, cli.json).await
+        }
+        Command::Admin(command) => {
+            let operator = operator(cli.admin, cli.db, &raw).await?;
+            admin::admin(&operator, command, cli.json).await
         }
         Command::User(UserCommand::Add {
             username, claims, ..
@@ -376,7 +402,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let timeout = std::time::Duration::from_secs(timeout_seconds);
             reload_cluster(&store, timeout, cli.json).await
         }
-        Command::Plugins(command) => plugins(command, raw, &config_name).await,
+        Command::Plugins(command) => plugins(command, cli.admin, raw, &config_name).await,
         Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
             uses,
             multi_use,
@@ -504,7 +530,7 @@ async fn reload_cluster(
                 "SQLite: instance {} is the one on this database; reloading it through its admin listener {admin}",
                 instance.id
             );
-            reload(&format!("http://{admin}")).await?;
+            reload(&AdminClient::from_environment(&format!("http://{admin}"))?).await?;
         }
         return Ok(());
     }
@@ -708,6 +734,18 @@ pub async fn create_initial_access_token(
     Ok(token)
 }
 
+/// Where operator commands run: the admin API with `--admin URL`, else the database.
+async fn operator(
+    admin: Option<String>,
+    db: Option<String>,
+    raw: &RawConfig,
+) -> anyhow::Result<Operator> {
+    Ok(match admin {
+        Some(url) => Operator::Admin(AdminClient::from_environment(&url)?),
+        None => Operator::Database(open_store(db, raw).await?),
+    })
+}
+
 async fn open_store(db: Option<String>, raw: &RawConfig) -> anyhow::Result<Store> {
     let url = db
         .or_else(|| raw.db.clone())
@@ -809,7 +847,12 @@ async fn client_add(
     Ok(())
 }
 
-async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> anyhow::Result<()> {
+async fn plugins(
+    command: PluginsCommand,
+    admin: Option<String>,
+    raw: RawConfig,
+    config_name: &str,
+) -> anyhow::Result<()> {
     match command {
         PluginsCommand::List { plugins } => {
             let dir = plugins.or(raw.plugins.clone());
@@ -862,18 +905,17 @@ async fn plugins(command: PluginsCommand, raw: RawConfig, config_name: &str) -> 
             println!("{}: wasm.sha256 filled in", built.manifest.display());
             check(&dir, raw, config_name).await
         }
-        PluginsCommand::Reload { admin, .. } => {
+        PluginsCommand::Reload { .. } => {
             let admin = match admin {
                 Some(admin) => admin,
                 None => {
-                    let address =
-                        crate::config::admin_listen(raw.admin_listen).map_err(|message| {
-                            anyhow::anyhow!("{config_name}: admin_listen: {message}")
-                        })?;
+                    let address = crate::config::admin_listen(raw.admin_listen)
+                        .map_err(|message| anyhow::anyhow!("{config_name}: admin_listen: {message}"))?
+                        .with_context(|| format!("no admin API to reach: pass --admin URL or set admin_listen in {config_name}; or send the server SIGHUP"))?;
                     format!("http://{address}")
                 }
             };
-            reload(&admin).await
+            reload(&AdminClient::from_environment(&admin)?).await
         }
     }
 }
@@ -921,22 +963,14 @@ fn print_paths(plugin: &crate::plugin::Plugin) {
 
 /// `POST /admin/plugins/reload` on a running server; prints what it loaded,
 /// or fails with the server's reason (which names the file and field).
-async fn reload(admin: &str) -> anyhow::Result<()> {
-    let url = format!("{}/admin/plugins/reload", admin.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .post(&url)
-        .send()
-        .await
-        .with_context(|| {
-            format!("cannot reach the admin endpoint {url} (is `grantbox serve` running with this admin_listen?)")
-        })?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .with_context(|| format!("{url}: answered {status} without a JSON body"))?;
+async fn reload(admin: &AdminClient) -> anyhow::Result<()> {
+    let (status, body) = admin
+        .send_raw(reqwest::Method::POST, &["plugins", "reload"])
+        .await?;
     if !status.is_success() {
-        let reason = body["error"].as_str().unwrap_or("no reason given");
+        let reason = (body["error_description"].as_str())
+            .or(body["error"].as_str())
+            .unwrap_or("no reason given");
         bail!("plugin reload refused ({status}); the previous plugins keep serving: {reason}");
     }
     for plugin in body["plugins"].as_array().into_iter().flatten() {

@@ -15,8 +15,9 @@ use crate::ratelimit::LoginLimits;
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_DB: &str = "sqlite://grantbox.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-/// Where the admin endpoint (`POST /admin/plugins/reload`) listens: loopback only.
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8181";
+/// An example admin listener address (loopback); there is no default: the
+/// admin listener is off unless `admin_listen` is set.
+pub const EXAMPLE_ADMIN_LISTEN: &str = "127.0.0.1:8181";
 
 /// The issuer identifier in the one form the server compares and sends (RFC
 /// 8414 §2): an https URL (http only on a loopback host, for development)
@@ -55,8 +56,16 @@ pub fn normalize_issuer(text: &str) -> Result<String, String> {
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
-    /// The admin listener's address; it must be a loopback address.
+    /// The admin listener's address; unset: no admin listener. A
+    /// non-loopback address needs `admin_behind_tls_proxy = true`.
     pub admin_listen: Option<String>,
+    /// The `Host` the admin API answers besides the loopback names (e.g.
+    /// `admin.example.com`, as clients send it, with a port if not the
+    /// default); required for a non-loopback `admin_listen`.
+    pub admin_host: Option<String>,
+    /// The admin listener is reached only through a TLS-terminating proxy:
+    /// the one way to bind it to a non-loopback address (it has no TLS).
+    pub admin_behind_tls_proxy: Option<bool>,
     /// Reload the plugins when a file in the plugin directory changes.
     pub watch_plugins: Option<bool>,
     pub db: Option<String>,
@@ -202,8 +211,8 @@ pub struct ServeFlags {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
-    /// The admin listener, on loopback.
-    pub admin_listen: SocketAddr,
+    /// The admin listener; `None`: off.
+    pub admin: Option<AdminListen>,
     /// Reload the plugins when the plugin directory changes (needs `plugins`).
     pub watch_plugins: bool,
     pub db: String,
@@ -428,8 +437,12 @@ impl ServeConfig {
                 format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
             )
         })?;
-        let admin_listen = admin_listen(flags.admin_listen.or(raw.admin_listen))
-            .map_err(|message| error("admin_listen", message))?;
+        let admin = admin_config(
+            flags.admin_listen.or(raw.admin_listen),
+            raw.admin_host,
+            raw.admin_behind_tls_proxy.unwrap_or(false),
+        )
+        .map_err(|(field, message)| error(field, message))?;
         let issuer = match flags.issuer.or(raw.issuer) {
             Some(issuer) => {
                 Some(normalize_issuer(&issuer).map_err(|message| error("issuer", message))?)
@@ -568,7 +581,7 @@ impl ServeConfig {
         }
         Ok(Self {
             listen,
-            admin_listen,
+            admin,
             watch_plugins,
             db: flags.db.or(raw.db).unwrap_or_else(|| DEFAULT_DB.into()),
             plugins,
@@ -632,20 +645,76 @@ fn connection_limits(raw: &RawLimits) -> Result<ConnectionLimits, (&'static str,
     })
 }
 
-/// The admin listener's address, [`DEFAULT_ADMIN_LISTEN`] when unset. Only a
-/// loopback address is accepted: the admin endpoint has no authentication,
-/// so only processes on this machine may reach it.
-pub fn admin_listen(text: Option<String>) -> Result<SocketAddr, String> {
-    let text = text.unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into());
-    let address: SocketAddr = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not an address like {DEFAULT_ADMIN_LISTEN}"))?;
+/// The admin listener, validated: where it binds and which `Host` it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminListen {
+    pub address: SocketAddr,
+    /// `admin_host`, lowercase: answered besides the loopback names.
+    pub host: Option<String>,
+    /// `admin_behind_tls_proxy`: the admin origin is `https://` + the host.
+    pub behind_tls_proxy: bool,
+}
+
+/// The admin listener's address; `Ok(None)` when unset (no admin listener).
+pub fn admin_listen(text: Option<String>) -> Result<Option<SocketAddr>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("{text:?} is not an address like {EXAMPLE_ADMIN_LISTEN}"))
+}
+
+/// The admin listener from its three keys; the error names the field. The
+/// admin API has no built-in TLS, so an address other than loopback is
+/// accepted only with `admin_behind_tls_proxy = true` and an `admin_host`.
+fn admin_config(
+    listen: Option<String>,
+    host: Option<String>,
+    behind_tls_proxy: bool,
+) -> Result<Option<AdminListen>, (&'static str, String)> {
+    let host = match host {
+        Some(host)
+            if host.is_empty()
+                || !host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) =>
+        {
+            return Err((
+                "admin_host",
+                format!(
+                    "{host:?} is not a host name like admin.example.com or admin.example.com:8443"
+                ),
+            ));
+        }
+        host => host.map(|host| host.to_ascii_lowercase()),
+    };
+    let Some(address) = admin_listen(listen).map_err(|message| ("admin_listen", message))? else {
+        return Ok(None);
+    };
     if !address.ip().is_loopback() {
-        return Err(format!(
-            "{text:?} is not a loopback address; the admin endpoint has no authentication and listens only on loopback (127.0.0.1 or [::1])"
-        ));
+        if !behind_tls_proxy {
+            return Err((
+                "admin_listen",
+                format!(
+                    "\"{address}\" is not a loopback address; the admin API has no built-in TLS, so set admin_behind_tls_proxy = true when a TLS proxy is the only way to reach it, or listen on loopback (127.0.0.1 or [::1])"
+                ),
+            ));
+        }
+        if host.is_none() {
+            return Err((
+                "admin_host",
+                format!(
+                    "required when admin_listen (\"{address}\") is not a loopback address: the Host the TLS proxy forwards"
+                ),
+            ));
+        }
     }
-    Ok(address)
+    Ok(Some(AdminListen {
+        address,
+        host,
+        behind_tls_proxy,
+    }))
 }
 
 /// `[login_throttle]` as written; see [`LoginLimits`] for what each means.
@@ -771,7 +840,7 @@ mod tests {
     fn defaults_and_overrides() {
         let config = resolve("").unwrap();
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(config.admin_listen.to_string(), DEFAULT_ADMIN_LISTEN);
+        assert_eq!(config.admin, None, "no admin listener unless configured");
         assert_eq!(config.issuer, None);
         assert_eq!(config.lifetimes.access_token, 3600);
         assert_eq!(config.connections, ConnectionLimits::default());
@@ -897,11 +966,33 @@ mod tests {
         );
         assert_eq!(
             resolve("admin_listen = \"0.0.0.0:8181\"").unwrap_err(),
-            "grantbox.toml: admin_listen: \"0.0.0.0:8181\" is not a loopback address; the admin endpoint has no authentication and listens only on loopback (127.0.0.1 or [::1])"
+            "grantbox.toml: admin_listen: \"0.0.0.0:8181\" is not a loopback address; the admin API has no built-in TLS, so set admin_behind_tls_proxy = true when a TLS proxy is the only way to reach it, or listen on loopback (127.0.0.1 or [::1])"
         );
         assert_eq!(
-            resolve("admin_listen = \"[::1]:0\"").unwrap().admin_listen,
-            "[::1]:0".parse().unwrap()
+            resolve("admin_listen = \"0.0.0.0:8181\"\nadmin_behind_tls_proxy = true").unwrap_err(),
+            "grantbox.toml: admin_host: required when admin_listen (\"0.0.0.0:8181\") is not a loopback address: the Host the TLS proxy forwards"
+        );
+        assert_eq!(
+            resolve("admin_listen = \"0.0.0.0:8181\"\nadmin_behind_tls_proxy = true\nadmin_host = \"Admin.Example.com\"")
+                .unwrap()
+                .admin,
+            Some(AdminListen {
+                address: "0.0.0.0:8181".parse().unwrap(),
+                host: Some("admin.example.com".into()),
+                behind_tls_proxy: true,
+            })
+        );
+        assert!(
+            resolve("admin_host = \"evil.example/x\"")
+                .unwrap_err()
+                .contains("admin_host")
+        );
+        assert_eq!(
+            resolve("admin_listen = \"[::1]:0\"")
+                .unwrap()
+                .admin
+                .map(|a| a.address),
+            Some("[::1]:0".parse().unwrap())
         );
         assert_eq!(
             resolve("watch_plugins = true").unwrap_err(),

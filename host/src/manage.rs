@@ -6,6 +6,8 @@
 //! [`ManageError`] naming the thing, and writes one audit record per change.
 //! No SQL and no HTTP here: the store does the first, `endpoint/` the second.
 
+pub mod admin_token;
+
 use serde::{Deserialize, Serialize};
 
 use crate::oauth::client_auth::AuthMethod;

@@ -17,6 +17,7 @@ use crate::app::{self, AppState, HttpConfig};
 use crate::clock::Clock;
 use crate::cluster;
 use crate::config::{ConnectionLimits, ServeConfig};
+use crate::endpoint::admin::{AdminGuard, AdminState};
 use crate::keys::{Keys, persist};
 use crate::plugin::{HostServices, LiveRegistry, Registry, Runtime, live};
 use crate::ratelimit::LoginLimiter;
@@ -111,10 +112,18 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen: cannot bind {}", config.listen))?;
     let address = listener.local_addr()?;
-    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
-        .await
-        .with_context(|| format!("admin_listen: cannot bind {}", config.admin_listen))?;
-    let admin_address = admin_listener.local_addr()?;
+    // No admin listener unless configured: two servers with default
+    // settings on one host do not compete for its port.
+    let admin_listener = match &config.admin {
+        Some(admin) => {
+            let listener = tokio::net::TcpListener::bind(admin.address)
+                .await
+                .with_context(|| format!("admin_listen: cannot bind {}", admin.address))?;
+            let bound = listener.local_addr()?;
+            Some((listener, bound, AdminGuard::new(admin, bound)))
+        }
+        None => None,
+    };
     let issuer = config
         .issuer
         .clone()
@@ -187,8 +196,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         .reload_requests()
         .await
         .context("listening for cluster plugin reload requests")?;
-    let instance =
-        register_instance(&store, &plugins, &clock, address, Some(admin_address)).await?;
+    let admin_address = admin_listener.as_ref().map(|(_, address, _)| *address);
+    let instance = register_instance(&store, &plugins, &clock, address, admin_address).await?;
     if let Some(requests) = reload_requests {
         tokio::spawn(answer_reload_requests(
             requests,
@@ -207,6 +216,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
     ));
 
     let registry_store = store.clone();
+    let admin_store = store.clone();
+    let admin_clock = clock.clone();
     let app = Arc::new(AppState {
         store,
         plugins: plugins.clone(),
@@ -231,13 +242,22 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         },
         sessions,
     );
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(admin_listener, app::admin_router(plugins, metrics)).await {
-            warn!(%error, "the admin listener stopped");
-        }
-    });
-    info!(address = %admin_address, "admin endpoint listening");
-    println!("grantbox admin listening on http://{admin_address}");
+    if let Some((admin_listener, admin_address, guard)) = admin_listener {
+        let state = AdminState {
+            store: admin_store,
+            clock: admin_clock,
+            plugins,
+            metrics,
+            guard: Arc::new(guard),
+        };
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(admin_listener, app::admin_router(state)).await {
+                warn!(%error, "the admin listener stopped");
+            }
+        });
+        info!(address = %admin_address, "admin API listening");
+        println!("grantbox admin listening on http://{admin_address}");
+    }
     info!(%address, %issuer, "grantbox listening");
     println!("grantbox listening on http://{address} (issuer {issuer})");
     listen(listener, router, connection_limits, shutdown_signal()).await;

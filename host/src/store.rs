@@ -5,6 +5,7 @@
 //! `store/sql.rs` (and, for dynamic client registration, `store/registration.rs`);
 //! `store/sessions.rs` puts the login sessions in the same database.
 
+mod admin_token;
 mod group_commit;
 mod instances;
 mod manage;
@@ -18,7 +19,9 @@ mod tests;
 
 use std::fmt;
 
+pub use admin_token::AdminTokenRow;
 pub use postgres::{PostgresStore, ReloadRequests};
+
 pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;
 use sqlx::SqlitePool;

@@ -10,17 +10,22 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::manage::admin_token::{self, AdminTokenCreated, AdminTokenRequest, AdminTokenView};
 use crate::manage::{
     self, Actor, AuditEntry, ClientFilter, ClientRemoved, ClientUpdate, ClientView, ConsentView,
     SecretRotated, TokensRevoked, UserView,
 };
 use crate::store::{AuditFilter, Store};
+use reqwest::Method;
 
-/// Where the operations run. Today on the database directly, as the CLI
-/// (`Actor::Cli`); an HTTP variant (the admin API with `--admin URL`)
-/// gives each method a second body without the commands changing.
+use super::admin::AdminClient;
+
+/// Where the operations run: on the database directly, as the CLI
+/// (`Actor::Cli`), or through a running server's admin API (`--admin URL`),
+/// as the admin token of `GRANTBOX_ADMIN_TOKEN`; the commands are the same.
 pub enum Operator {
     Database(Store),
+    Admin(AdminClient),
 }
 
 /// The `client` subcommands that are operations (`client add` stays in `cli.rs`).
@@ -170,9 +175,9 @@ pub enum AuditCommand {
 
 impl Operator {
     fn actor(&self) -> Actor {
-        match self {
-            Operator::Database(_) => Actor::Cli,
-        }
+        // Through the admin API the server names the actor (the admin
+        // token); this one is used on the database only.
+        Actor::Cli
     }
 
     fn now() -> anyhow::Result<i64> {
@@ -182,12 +187,26 @@ impl Operator {
     pub async fn client_show(&self, client_id: &str) -> anyhow::Result<ClientView> {
         match self {
             Operator::Database(store) => Ok(manage::client_show(store, client_id).await?),
+            Operator::Admin(api) => {
+                api.send(Method::GET, &["clients", client_id], &[], None)
+                    .await
+            }
         }
     }
 
     pub async fn client_list(&self, filter: &ClientFilter) -> anyhow::Result<Vec<ClientView>> {
         match self {
             Operator::Database(store) => Ok(manage::client_list(store, filter).await?),
+            Operator::Admin(api) => {
+                let mut query = Vec::new();
+                if let Some(grant_type) = &filter.grant_type {
+                    query.push(("grant_type", grant_type.clone()));
+                }
+                if let Some(public) = filter.public {
+                    query.push(("public", public.to_string()));
+                }
+                api.send(Method::GET, &["clients"], &query, None).await
+            }
         }
     }
 
@@ -201,6 +220,11 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::client_update(store, &actor, client_id, update, now).await?)
             }
+            Operator::Admin(api) => {
+                let body = serde_json::to_value(&update)?;
+                api.send(Method::PATCH, &["clients", client_id], &[], Some(body))
+                    .await
+            }
         }
     }
 
@@ -209,6 +233,10 @@ impl Operator {
         match self {
             Operator::Database(store) => {
                 Ok(manage::client_remove(store, &actor, client_id, now).await?)
+            }
+            Operator::Admin(api) => {
+                api.send(Method::DELETE, &["clients", client_id], &[], None)
+                    .await
             }
         }
     }
@@ -226,18 +254,30 @@ impl Operator {
                         .await?,
                 )
             }
+            Operator::Admin(api) => {
+                let body = serde_json::json!({ "grace_seconds": grace_seconds });
+                api.send(
+                    Method::POST,
+                    &["clients", client_id, "rotate-secret"],
+                    &[],
+                    Some(body),
+                )
+                .await
+            }
         }
     }
 
     pub async fn user_list(&self) -> anyhow::Result<Vec<UserView>> {
         match self {
             Operator::Database(store) => Ok(manage::user_list(store).await?),
+            Operator::Admin(api) => api.send(Method::GET, &["users"], &[], None).await,
         }
     }
 
     pub async fn user_show(&self, username: &str) -> anyhow::Result<UserView> {
         match self {
             Operator::Database(store) => Ok(manage::user_show(store, username).await?),
+            Operator::Admin(api) => api.send(Method::GET, &["users", username], &[], None).await,
         }
     }
 
@@ -251,6 +291,16 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::user_set_password(store, &actor, username, password, now).await?)
             }
+            Operator::Admin(api) => {
+                let body = serde_json::json!({ "password": password });
+                api.send(
+                    Method::PUT,
+                    &["users", username, "password"],
+                    &[],
+                    Some(body),
+                )
+                .await
+            }
         }
     }
 
@@ -259,6 +309,10 @@ impl Operator {
         match self {
             Operator::Database(store) => {
                 Ok(manage::user_disable(store, &actor, username, now).await?)
+            }
+            Operator::Admin(api) => {
+                api.send(Method::POST, &["users", username, "disable"], &[], None)
+                    .await
             }
         }
     }
@@ -269,6 +323,10 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::user_enable(store, &actor, username, now).await?)
             }
+            Operator::Admin(api) => {
+                api.send(Method::POST, &["users", username, "enable"], &[], None)
+                    .await
+            }
         }
     }
 
@@ -278,12 +336,20 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::user_remove(store, &actor, username, now).await?)
             }
+            Operator::Admin(api) => {
+                api.send(Method::DELETE, &["users", username], &[], None)
+                    .await
+            }
         }
     }
 
     pub async fn consent_list(&self, username: &str) -> anyhow::Result<Vec<ConsentView>> {
         match self {
             Operator::Database(store) => Ok(manage::consent_list(store, username).await?),
+            Operator::Admin(api) => {
+                api.send(Method::GET, &["users", username, "consents"], &[], None)
+                    .await
+            }
         }
     }
 
@@ -297,6 +363,15 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::consent_revoke(store, &actor, username, client_id, now).await?)
             }
+            Operator::Admin(api) => {
+                api.send(
+                    Method::DELETE,
+                    &["users", username, "consents", client_id],
+                    &[],
+                    None,
+                )
+                .await
+            }
         }
     }
 
@@ -305,6 +380,15 @@ impl Operator {
         match self {
             Operator::Database(store) => {
                 Ok(manage::token_revoke_client(store, &actor, client_id, now).await?)
+            }
+            Operator::Admin(api) => {
+                api.send(
+                    Method::POST,
+                    &["clients", client_id, "revoke-tokens"],
+                    &[],
+                    None,
+                )
+                .await
             }
         }
     }
@@ -315,12 +399,70 @@ impl Operator {
             Operator::Database(store) => {
                 Ok(manage::token_revoke_user(store, &actor, username, now).await?)
             }
+            Operator::Admin(api) => {
+                api.send(
+                    Method::POST,
+                    &["users", username, "revoke-tokens"],
+                    &[],
+                    None,
+                )
+                .await
+            }
         }
     }
 
     pub async fn audit_list(&self, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>> {
         match self {
             Operator::Database(store) => Ok(manage::audit_list(store, filter).await?),
+            Operator::Admin(api) => {
+                let mut query = Vec::new();
+                for (name, value) in [
+                    ("since", filter.since),
+                    ("until", filter.until),
+                    ("limit", filter.limit),
+                ] {
+                    if let Some(value) = value {
+                        query.push((name, value.to_string()));
+                    }
+                }
+                if let Some(actor) = &filter.actor {
+                    query.push(("actor", actor.clone()));
+                }
+                api.send(Method::GET, &["audit"], &query, None).await
+            }
+        }
+    }
+
+    pub async fn admin_token_create(
+        &self,
+        request: AdminTokenRequest,
+    ) -> anyhow::Result<AdminTokenCreated> {
+        let (actor, now) = (self.actor(), Self::now()?);
+        match self {
+            Operator::Database(store) => {
+                Ok(admin_token::admin_token_create(store, &actor, request, now).await?)
+            }
+            Operator::Admin(api) => {
+                let body = serde_json::to_value(&request)?;
+                api.send(Method::POST, &["tokens"], &[], Some(body)).await
+            }
+        }
+    }
+
+    pub async fn admin_token_list(&self) -> anyhow::Result<Vec<AdminTokenView>> {
+        match self {
+            Operator::Database(store) => Ok(admin_token::admin_token_list(store).await?),
+            Operator::Admin(api) => api.send(Method::GET, &["tokens"], &[], None).await,
+        }
+    }
+
+    pub async fn admin_token_revoke(&self, id: &str) -> anyhow::Result<AdminTokenView> {
+        let (actor, now) = (self.actor(), Self::now()?);
+        match self {
+            Operator::Database(store) => {
+                Ok(admin_token::admin_token_revoke(store, &actor, id, now).await?)
+            }
+            Operator::Admin(api) => api.send(Method::DELETE, &["tokens", id], &[], None).await,
         }
     }
 }

@@ -1,18 +1,152 @@
-//! The admin endpoint, served on its own loopback listener (`admin_listen`):
-//! `POST /admin/plugins/reload` swaps in the plugin directory's current set,
-//! `GET /admin/plugins` shows the set that serves, and `GET /metrics` gives
-//! the Prometheus text (kept off the public listener: it names clients'
-//! endpoints and plugin faults). It knows no OAuth.
+//! The admin listener (`admin_listen`, off unless configured): its guard —
+//! an admin bearer token on every request, a `Host` that is the admin host or
+//! a loopback name (against DNS rebinding), no foreign `Origin`, never a CORS
+//! header — and the plugin and metrics routes (`GET /admin/plugins`, `POST
+//! /admin/plugins/reload`, `GET /metrics`). The operator routes are in
+//! `admin/api.rs`, the OpenAPI document in `admin/openapi.rs`. It knows no
+//! OAuth.
 
+pub mod api;
+pub mod openapi;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
+use crate::clock::Clock;
+use crate::config::AdminListen;
+use crate::manage::admin_token::admin_token_verify;
 use crate::plugin::{LiveRegistry, LoadError, Registry};
+use crate::store::Store;
+
+/// What every admin handler may read: cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AdminState {
+    pub store: Store,
+    pub clock: Clock,
+    pub plugins: Arc<LiveRegistry>,
+    pub metrics: Option<PrometheusHandle>,
+    pub guard: Arc<AdminGuard>,
+}
+
+/// Which `Host` and `Origin` values the admin listener answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminGuard {
+    /// Lowercase `Host` values: the loopback names with the bound port, and
+    /// the configured `admin_host`.
+    hosts: Vec<String>,
+    /// Lowercase origins: the admin listener's own (`http://` + a loopback
+    /// host, or `https://` + `admin_host` behind a TLS proxy).
+    origins: Vec<String>,
+}
+
+/// The admin token a request was authenticated with: its id, as the audit
+/// trail names it.
+#[derive(Clone, Debug)]
+pub struct AdminActor(pub String);
+
+impl AdminGuard {
+    /// The guard of an admin listener bound to `bound` under `config`.
+    pub fn new(config: &AdminListen, bound: SocketAddr) -> Self {
+        let port = bound.port();
+        let mut hosts = Vec::new();
+        for name in ["localhost", "127.0.0.1", "[::1]"] {
+            hosts.push(format!("{name}:{port}"));
+            if port == 80 {
+                hosts.push(name.to_owned());
+            }
+        }
+        let mut origins: Vec<String> = hosts.iter().map(|host| format!("http://{host}")).collect();
+        if let Some(host) = &config.host {
+            hosts.push(host.clone());
+            let scheme = if config.behind_tls_proxy {
+                "https"
+            } else {
+                "http"
+            };
+            origins.push(format!("{scheme}://{host}"));
+        }
+        AdminGuard { hosts, origins }
+    }
+
+    /// Why a request with these headers is refused before its token is
+    /// looked at, if it is: a foreign `Host` (a page on a rebound DNS name)
+    /// or a foreign `Origin` (a page the browser sends from elsewhere).
+    fn refusal(&self, headers: &HeaderMap) -> Option<&'static str> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        if !host.is_some_and(|host| self.hosts.contains(&host)) {
+            return Some("the Host header is not the admin host or a loopback name");
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let origin = origin.to_str().map(str::to_ascii_lowercase);
+            if !origin.is_ok_and(|origin| self.origins.contains(&origin)) {
+                return Some("the Origin header is not the admin origin");
+            }
+        }
+        None
+    }
+}
+
+/// The middleware in front of every admin route: `Host`, `Origin`, then the
+/// admin bearer token, whose id it hands the handler as an [`AdminActor`].
+pub async fn guard(State(state): State<AdminState>, mut request: Request, next: Next) -> Response {
+    if let Some(reason) = state.guard.refusal(request.headers()) {
+        return refuse(StatusCode::FORBIDDEN, "forbidden", reason);
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let Some(presented) = presented else {
+        return unauthorized("an admin token is required (Authorization: Bearer …)");
+    };
+    match admin_token_verify(&state.store, &presented, state.clock.now()).await {
+        Ok(Some(id)) => {
+            request.extensions_mut().insert(AdminActor(id));
+            next.run(request).await
+        }
+        Ok(None) => unauthorized("the admin token is unknown, revoked or expired"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot check an admin token");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "cannot check the admin token now",
+            )
+        }
+    }
+}
+
+fn unauthorized(reason: &str) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, "invalid_token", reason);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"grantbox-admin\""),
+    );
+    response
+}
+
+fn refuse(status: StatusCode, error: &str, reason: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": error, "error_description": reason })),
+    )
+        .into_response()
+}
 
 /// One loaded plugin as the admin endpoint reports it.
 #[derive(Debug, Serialize)]

@@ -117,7 +117,9 @@ mod tests {
             .skip(1)
             .filter_map(|rest| rest.split('"').next())
             .collect();
-        assert!(routes.len() >= 15, "{routes:?}");
+        // The public listener's routes; the admin listener's are in
+        // `endpoint/admin/api.rs`, on a listener plugins never reach.
+        assert!(routes.len() >= 12, "{routes:?}");
         for route in routes {
             assert!(
                 is_host_path(route),

@@ -1267,6 +1267,7 @@ macro_rules! shared_operations {
 
             $crate::store::manage::manage_operations!($store, $db);
             $crate::store::instances::instance_operations!($store, $db);
+            $crate::store::admin_token::admin_token_operations!($store, $db);
 
             fn client_from_row(row: &Row) -> Result<Client, StoreError> {
                 let client_id: String = get(row, "client_id")?;

@@ -470,14 +470,10 @@ fn a_device_flow_pending_across_a_hot_swap_completes() {
 
     // Version 0.2.0, with a different interval, swapped in while it waits.
     export_device_plugin(plugins.path(), 7, "0.2.0", "grant_device_code-2.wasm");
-    let output = grantbox(
-        &server.db,
-        &["plugins", "reload", "--admin", &server.admin],
-        None,
-    );
+    let output = server.reload_plugins();
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let serving: Value = http()
-        .get(format!("{}/admin/plugins", server.admin))
+    let serving: Value = server
+        .admin_request(reqwest::Method::GET, "/admin/plugins")
         .send()
         .unwrap()
         .json()

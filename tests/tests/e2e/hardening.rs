@@ -187,8 +187,8 @@ fn metrics_are_served_on_the_admin_listener_only() {
     let server = Server::start();
     let public = http().get(server.url("/metrics")).send().unwrap();
     assert_eq!(public.status(), 404);
-    let admin = http()
-        .get(format!("{}/metrics", server.admin))
+    let admin = server
+        .admin_request(reqwest::Method::GET, "/metrics")
         .send()
         .unwrap();
     assert_eq!(admin.status(), 200);

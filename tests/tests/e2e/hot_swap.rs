@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::harness::{
-    Browser, Options, Server, client_credentials_request, example_app, grantbox, http,
-    redirect_params, service_client, sha256_hex, test_plugin_wasm, text, user_add, visit_as_alice,
+    Browser, Options, Server, client_credentials_request, example_app, grantbox, redirect_params,
+    service_client, sha256_hex, test_plugin_wasm, text, user_add, visit_as_alice,
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
@@ -119,11 +119,7 @@ fn start(version: &Version<'_>) -> (Server, tempfile::TempDir) {
 
 /// `grantbox plugins reload --admin <the server's admin URL>`.
 fn reload(server: &Server) -> std::process::Output {
-    grantbox(
-        &server.db,
-        &["plugins", "reload", "--admin", &server.admin],
-        None,
-    )
+    server.reload_plugins()
 }
 
 /// The generation that answered a client credentials request, with its status.
@@ -295,8 +291,8 @@ fn a_broken_replacement_is_refused_and_the_old_version_keeps_serving() {
     assert_eq!(generation(&server, &secret), (200, "1".to_owned()));
 
     // The admin endpoint answers the same refusal as JSON, with a 4xx.
-    let response = http()
-        .post(format!("{}/admin/plugins/reload", server.admin))
+    let response = server
+        .admin_request(reqwest::Method::POST, "/admin/plugins/reload")
         .send()
         .unwrap();
     assert_eq!(response.status().as_u16(), 422);
@@ -422,7 +418,9 @@ fn the_admin_listener_refuses_a_non_loopback_address() {
     );
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("admin_listen") && stderr.contains("not a loopback address"),
+        stderr.contains("admin_listen")
+            && stderr.contains("not a loopback address")
+            && stderr.contains("admin_behind_tls_proxy"),
         "{stderr}"
     );
 

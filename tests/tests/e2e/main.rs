@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod admin_api;
 mod authorize;
 mod badinput;
 mod browser;

@@ -383,7 +383,7 @@ fn a_hot_swap_changes_the_answer_with_no_failed_request() {
         ..Default::default()
     }));
     let secret = confidential_client(&*server, "echo", &[SWAP_GRANT_TYPE], &["read"]);
-    let listed = send(http().get(format!("{}/admin/plugins", server.admin))).json();
+    let listed = send(server.admin_request(reqwest::Method::GET, "/admin/plugins")).json();
     let swap = (listed["plugins"].as_array().unwrap().iter())
         .find(|p| p["name"] == "swap-plugin")
         .cloned()
@@ -411,11 +411,7 @@ fn a_hot_swap_changes_the_answer_with_no_failed_request() {
         .collect();
     thread::sleep(std::time::Duration::from_millis(300));
     install_swap(plugins.path(), "swap-plugin", "2", None);
-    let reload = grantbox(
-        &server.db,
-        &["plugins", "reload", "--admin", &server.admin],
-        None,
-    );
+    let reload = server.reload_plugins();
     assert!(reload.status.success(), "{}", text(&reload.stderr));
     let after = echo(&server, "echo", &secret, "a=1");
     assert_eq!(after.json()["plugin_generation"], "2", "{}", after.text);
@@ -431,11 +427,7 @@ fn a_hot_swap_changes_the_answer_with_no_failed_request() {
     // A set without the endpoint: the route goes with it.
     std::fs::remove_dir_all(plugins.path().join("swap-plugin")).unwrap();
     install_interface_1_0(plugins.path());
-    let reload = grantbox(
-        &server.db,
-        &["plugins", "reload", "--admin", &server.admin],
-        None,
-    );
+    let reload = server.reload_plugins();
     assert!(reload.status.success(), "{}", text(&reload.stderr));
     assert_eq!(echo(&server, "echo", &secret, "a=1").status, 404);
     assert!(server.metadata().get("swap_echo_endpoint").is_none());

@@ -522,11 +522,7 @@ fn a_step_pending_over_a_hot_swap_of_its_plugin_completes() {
     // A new version (another interval) replaces it while the person reads
     // the consent page.
     install_device_plugin(plugins.path(), "0.1.1", 7);
-    let reload = crate::harness::grantbox(
-        &server.db,
-        &["plugins", "reload", "--admin", &server.admin],
-        None,
-    );
+    let reload = server.reload_plugins();
     let stdout = String::from_utf8_lossy(&reload.stdout);
     assert!(
         reload.status.success(),

@@ -100,12 +100,29 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A new admin token on `db`, made through the CLI as an operator would.
+pub fn create_admin_token(db: &str) -> String {
+    let output = grantbox(db, &["admin", "token", "create", "--name", "e2e"], None);
+    assert!(
+        output.status.success(),
+        "admin token create failed: {}",
+        text(&output.stderr)
+    );
+    let token = text(&output.stdout).trim().to_owned();
+    assert!(!token.is_empty() && !token.contains('\n'), "{token:?}");
+    token
+}
+
 /// A running server, killed on drop.
 pub struct Server {
     child: Child,
     pub base: String,
     /// The admin listener's URL (`--admin-listen 127.0.0.1:0`).
     pub admin: String,
+    /// An admin token made with `grantbox admin token create` before start;
+    /// [`Server::admin_request`], [`Server::admin_cli`] and
+    /// [`Server::reload_plugins`] send it.
+    pub admin_token: String,
     pub db: String,
     pub dir: Arc<tempfile::TempDir>,
     log: Arc<Mutex<String>>,
@@ -122,6 +139,9 @@ pub struct Options {
     /// A database URL instead of a SQLite file in `dir` (e.g. from
     /// [`fresh_postgres_db`]).
     pub db: Option<String>,
+    /// Start without `--admin-listen` (the default: no admin listener);
+    /// `admin` is then empty.
+    pub without_admin_listener: bool,
 }
 
 impl Server {
@@ -134,10 +154,10 @@ impl Server {
             .dir
             .unwrap_or_else(|| Arc::new(tempfile::tempdir().expect("a temporary directory")));
         let db = options.db.unwrap_or_else(|| default_db(dir.path()));
+        let admin_token = create_admin_token(&db);
         let mut command = Command::new(binary());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(["--admin-listen", "127.0.0.1:0"])
             .args(&options.extra_args)
             .env("GRANTBOX_DB", &db)
             .env("GRANTBOX_CACHE_DIR", shared_cache_dir())
@@ -147,6 +167,11 @@ impl Server {
             .stderr(Stdio::piped());
         if let Some(plugins) = &options.plugins {
             command.arg("--plugins").arg(plugins);
+        }
+        if options.without_admin_listener {
+            command.env_remove("GRANTBOX_ADMIN_LISTEN");
+        } else {
+            command.args(["--admin-listen", "127.0.0.1:0"]);
         }
         if let Some(key) = key_encryption_key_for(&db) {
             command.env("GRANTBOX_KEY_ENCRYPTION_KEY", key);
@@ -200,6 +225,7 @@ impl Server {
             child,
             base,
             admin,
+            admin_token,
             db,
             dir,
             log,
@@ -222,11 +248,40 @@ impl Server {
 
     /// The Prometheus text of the admin listener's `/metrics`.
     pub fn metrics(&self) -> String {
-        let response = super::http::http()
-            .get(format!("{}/metrics", self.admin))
+        let response = self
+            .admin_request(reqwest::Method::GET, "/metrics")
             .send()
             .expect("the admin listener answers");
         text(&response.bytes().expect("a metrics body"))
+    }
+
+    /// A request to the admin listener at `path`, with the admin token.
+    pub fn admin_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        super::http::http()
+            .request(method, format!("{}{path}", self.admin))
+            .bearer_auth(&self.admin_token)
+    }
+
+    /// `grantbox --admin <this server's admin URL> <args>` with the admin
+    /// token in `GRANTBOX_ADMIN_TOKEN`: the command runs through the admin API.
+    pub fn admin_cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut full = vec!["--admin", self.admin.as_str()];
+        full.extend_from_slice(args);
+        grantbox_with(
+            &self.db,
+            &full,
+            stdin,
+            &[("GRANTBOX_ADMIN_TOKEN", &self.admin_token)],
+        )
+    }
+
+    /// `grantbox plugins reload` through this server's admin API.
+    pub fn reload_plugins(&self) -> Output {
+        self.admin_cli(&["plugins", "reload"], None)
     }
 
     /// Everything the server wrote to stderr so far.

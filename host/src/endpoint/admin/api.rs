@@ -1,0 +1,341 @@
+//! The admin API's operator routes (JSON under `/admin/`): each handler reads
+//! its input, calls one `manage::` operation as `Actor::AdminToken { id }`
+//! with the id the guard found, and answers its result or the
+//! [`ManageError`] as a status with a body that names the thing. [`routes`]
+//! is the one list the router is built from and the OpenAPI test reads.
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use serde::{Deserialize, Serialize};
+
+use super::{AdminActor, AdminState};
+use crate::manage::admin_token::{self, AdminTokenRequest};
+use crate::manage::{self, Actor, ClientFilter, ClientUpdate, ManageError};
+use crate::store::AuditFilter;
+
+/// Every route of the admin listener: method (lowercase), path, handler.
+pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AdminState>)> {
+    vec![
+        ("get", "/metrics", get(super::metrics)),
+        ("get", "/admin/openapi.json", get(openapi)),
+        ("get", "/admin/plugins", get(super::list)),
+        ("post", "/admin/plugins/reload", post(super::reload)),
+        ("get", "/admin/clients", get(client_list)),
+        ("get", "/admin/clients/{client_id}", get(client_show)),
+        ("patch", "/admin/clients/{client_id}", patch(client_update)),
+        (
+            "delete",
+            "/admin/clients/{client_id}",
+            delete(client_remove),
+        ),
+        (
+            "post",
+            "/admin/clients/{client_id}/rotate-secret",
+            post(client_rotate_secret),
+        ),
+        (
+            "post",
+            "/admin/clients/{client_id}/revoke-tokens",
+            post(token_revoke_client),
+        ),
+        ("get", "/admin/users", get(user_list)),
+        ("get", "/admin/users/{username}", get(user_show)),
+        ("delete", "/admin/users/{username}", delete(user_remove)),
+        (
+            "put",
+            "/admin/users/{username}/password",
+            put(user_set_password),
+        ),
+        (
+            "post",
+            "/admin/users/{username}/disable",
+            post(user_disable),
+        ),
+        ("post", "/admin/users/{username}/enable", post(user_enable)),
+        (
+            "post",
+            "/admin/users/{username}/revoke-tokens",
+            post(token_revoke_user),
+        ),
+        ("get", "/admin/users/{username}/consents", get(consent_list)),
+        (
+            "delete",
+            "/admin/users/{username}/consents/{client_id}",
+            delete(consent_revoke),
+        ),
+        ("get", "/admin/audit", get(audit_list)),
+        ("get", "/admin/tokens", get(admin_token_list)),
+        ("post", "/admin/tokens", post(admin_token_create)),
+        ("delete", "/admin/tokens/{id}", delete(admin_token_revoke)),
+    ]
+}
+
+/// The body of `POST /admin/clients/{client_id}/rotate-secret`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// Seconds the previous secret stays valid (default 0: not at all).
+    #[serde(default)]
+    pub grace_seconds: i64,
+}
+
+/// The body of `PUT /admin/users/{username}/password`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    pub password: String,
+}
+
+/// The query of `GET /admin/audit`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub actor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A [`ManageError`] as the admin API answers it: 404, 400 naming the
+/// field, 409, or 500 whose cause is logged and not shown.
+pub struct ApiError(ManageError);
+
+impl From<ManageError> for ApiError {
+    fn from(error: ManageError) -> Self {
+        ApiError(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self.0 {
+            ManageError::NotFound { .. } => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": "not_found", "error_description": self.0.to_string() }),
+            ),
+            ManageError::Invalid { field, .. } => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": "invalid_request", "field": field, "error_description": self.0.to_string() }),
+            ),
+            ManageError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                serde_json::json!({ "error": "conflict", "error_description": self.0.to_string() }),
+            ),
+            ManageError::Store(error) => {
+                tracing::warn!(%error, "an admin API operation failed in the store");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({ "error": "server_error", "error_description": "the store failed; see the server log" }),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn actor(Extension(AdminActor(id)): Extension<AdminActor>) -> Actor {
+    Actor::AdminToken { id }
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+async fn client_list(
+    State(state): State<AdminState>,
+    Query(filter): Query<ClientFilter>,
+) -> ApiResult<Vec<manage::ClientView>> {
+    Ok(Json(manage::client_list(&state.store, &filter).await?))
+}
+
+async fn client_show(
+    State(state): State<AdminState>,
+    Path(client_id): Path<String>,
+) -> ApiResult<manage::ClientView> {
+    Ok(Json(manage::client_show(&state.store, &client_id).await?))
+}
+
+async fn client_update(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(client_id): Path<String>,
+    Json(update): Json<ClientUpdate>,
+) -> ApiResult<manage::ClientView> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::client_update(&state.store, &actor(who), &client_id, update, now).await?,
+    ))
+}
+
+async fn client_remove(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(client_id): Path<String>,
+) -> ApiResult<manage::ClientRemoved> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::client_remove(&state.store, &actor(who), &client_id, now).await?,
+    ))
+}
+
+async fn client_rotate_secret(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(client_id): Path<String>,
+    Json(request): Json<RotateSecretRequest>,
+) -> ApiResult<manage::SecretRotated> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::client_rotate_secret(
+            &state.store,
+            &actor(who),
+            &client_id,
+            request.grace_seconds,
+            now,
+        )
+        .await?,
+    ))
+}
+
+async fn token_revoke_client(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(client_id): Path<String>,
+) -> ApiResult<manage::TokensRevoked> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::token_revoke_client(&state.store, &actor(who), &client_id, now).await?,
+    ))
+}
+
+async fn user_list(State(state): State<AdminState>) -> ApiResult<Vec<manage::UserView>> {
+    Ok(Json(manage::user_list(&state.store).await?))
+}
+
+async fn user_show(
+    State(state): State<AdminState>,
+    Path(username): Path<String>,
+) -> ApiResult<manage::UserView> {
+    Ok(Json(manage::user_show(&state.store, &username).await?))
+}
+
+async fn user_remove(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(username): Path<String>,
+) -> ApiResult<manage::TokensRevoked> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::user_remove(&state.store, &actor(who), &username, now).await?,
+    ))
+}
+
+async fn user_set_password(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(username): Path<String>,
+    Json(request): Json<SetPasswordRequest>,
+) -> ApiResult<manage::UserView> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::user_set_password(&state.store, &actor(who), &username, &request.password, now)
+            .await?,
+    ))
+}
+
+async fn user_disable(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(username): Path<String>,
+) -> ApiResult<manage::TokensRevoked> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::user_disable(&state.store, &actor(who), &username, now).await?,
+    ))
+}
+
+async fn user_enable(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(username): Path<String>,
+) -> ApiResult<manage::UserView> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::user_enable(&state.store, &actor(who), &username, now).await?,
+    ))
+}
+
+async fn token_revoke_user(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(username): Path<String>,
+) -> ApiResult<manage::TokensRevoked> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::token_revoke_user(&state.store, &actor(who), &username, now).await?,
+    ))
+}
+
+async fn consent_list(
+    State(state): State<AdminState>,
+    Path(username): Path<String>,
+) -> ApiResult<Vec<manage::ConsentView>> {
+    Ok(Json(manage::consent_list(&state.store, &username).await?))
+}
+
+async fn consent_revoke(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path((username, client_id)): Path<(String, String)>,
+) -> ApiResult<manage::ConsentView> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::consent_revoke(&state.store, &actor(who), &username, &client_id, now).await?,
+    ))
+}
+
+async fn audit_list(
+    State(state): State<AdminState>,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Vec<manage::AuditEntry>> {
+    let filter = AuditFilter {
+        since: query.since,
+        until: query.until,
+        actor: query.actor,
+        limit: query.limit,
+    };
+    Ok(Json(manage::audit_list(&state.store, &filter).await?))
+}
+
+async fn admin_token_list(
+    State(state): State<AdminState>,
+) -> ApiResult<Vec<admin_token::AdminTokenView>> {
+    Ok(Json(admin_token::admin_token_list(&state.store).await?))
+}
+
+async fn admin_token_create(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Json(request): Json<AdminTokenRequest>,
+) -> ApiResult<admin_token::AdminTokenCreated> {
+    let now = state.clock.now();
+    Ok(Json(
+        admin_token::admin_token_create(&state.store, &actor(who), request, now).await?,
+    ))
+}
+
+async fn admin_token_revoke(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Path(id): Path<String>,
+) -> ApiResult<admin_token::AdminTokenView> {
+    let now = state.clock.now();
+    Ok(Json(
+        admin_token::admin_token_revoke(&state.store, &actor(who), &id, now).await?,
+    ))
+}
