@@ -144,10 +144,11 @@ fn generation(server: &Server, secret: &str) -> String {
         .to_owned()
 }
 
-/// `grantbox plugins reload --cluster --json` on `db`.
-fn reload_cluster(db: &str) -> std::process::Output {
-    grantbox(
-        db,
+/// `grantbox plugins reload --cluster --json` on `server`'s database (on
+/// SQLite it goes through the server's admin API, with its admin token).
+fn reload_cluster(server: &Server) -> std::process::Output {
+    grantbox_with(
+        &server.db,
         &[
             "--json",
             "plugins",
@@ -157,6 +158,7 @@ fn reload_cluster(db: &str) -> std::process::Output {
             "20",
         ],
         None,
+        &[("GRANTBOX_ADMIN_TOKEN", &server.admin_token)],
     )
 }
 
@@ -191,7 +193,7 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
     for dir in &dirs {
         install_swap(dir.path(), "2", false);
     }
-    let output = reload_cluster(&db);
+    let output = reload_cluster(&servers[0]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     for server in &servers {
         assert_eq!(generation(server, &secret), "2");
@@ -216,7 +218,7 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
     // keeps serving generation 2; the others move on to 3.
     install_swap(dirs[0].path(), "3", postgres.not());
     install_swap(dirs[1].path(), "3", true);
-    let output = reload_cluster(&db);
+    let output = reload_cluster(&servers[0]);
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     let (broken, healthy) = servers.split_last().unwrap();
@@ -262,7 +264,7 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
         for dir in &dirs {
             install_swap(dir.path(), "4", false);
         }
-        let output = reload_cluster(&db);
+        let output = reload_cluster(&servers[0]);
         assert!(output.status.success(), "{}", text(&output.stderr));
         for server in &servers {
             assert_eq!(generation(server, &secret), "4");
