@@ -33,16 +33,22 @@ use crate::store::Client;
 pub fn json_error(error: &OAuthError) -> Response {
     let status =
         StatusCode::from_u16(error.code.token_endpoint_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, axum::Json(error.to_json())).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut response = no_store((status, axum::Json(error.to_json())).into_response());
     if status == StatusCode::UNAUTHORIZED {
-        headers.insert(
+        response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"grantbox\", charset=\"UTF-8\""),
         );
     }
+    response
+}
+
+/// A response with credentials or tokens in it: never cached (RFC 6749
+/// §5.1, RFC 7591 §3.2.1), `Pragma` for HTTP/1.0 caches.
+pub fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 

@@ -7,11 +7,11 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{authenticated_form, json_error};
+use super::{authenticated_form, json_error, no_store};
 use crate::app::App;
 use crate::oauth::OAuthError;
 use crate::secret;
@@ -139,13 +139,6 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
             act: record.actor.clone().map(|sub| Actor { sub }),
         }),
     }
-}
-
-fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
 #[cfg(test)]

@@ -92,15 +92,8 @@ async fn call(
 /// The plugin's status and JSON object (both checked by the runtime), never cached.
 fn endpoint_response(response: EndpointResponse) -> Response {
     let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-    let mut http = (status, response.body).into_response();
-    let headers = http.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    http
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    super::no_store((status, json, response.body).into_response())
 }
 
 #[cfg(test)]

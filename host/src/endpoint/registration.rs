@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::no_store;
 use crate::app::App;
 use crate::manage::{self, Actor, ManageError};
 use crate::oauth::client_auth::AuthMethod;
@@ -225,9 +226,7 @@ pub async fn delete(
         Err(error) => return manage_error(&error),
     }
     app.clients.forget(&client_id);
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    no_store(response.headers_mut());
-    response
+    no_store(StatusCode::NO_CONTENT.into_response())
 }
 
 /// An RFC 7591 §3.2.2 error.
@@ -591,21 +590,12 @@ fn client_information(app: &App, client: &Client) -> Map<String, Value> {
 }
 
 fn json_response(status: StatusCode, document: Map<String, Value>) -> Response {
-    let mut response = (status, axum::Json(Value::Object(document))).into_response();
-    no_store(response.headers_mut());
-    response
+    no_store((status, axum::Json(Value::Object(document))).into_response())
 }
 
 fn error_response(status: StatusCode, error: &str, description: &str) -> Response {
     let body = json!({ "error": error, "error_description": description });
-    let mut response = (status, axum::Json(body)).into_response();
-    no_store(response.headers_mut());
-    response
-}
-
-fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    no_store((status, axum::Json(body)).into_response())
 }
 
 /// RFC 6750 §3: 401 with a `Bearer` challenge, which names the error only

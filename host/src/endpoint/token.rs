@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -158,7 +158,11 @@ pub async fn authenticate_client(
         None => {
             // Spend the same hashing or verifying work as for a known client.
             if let Credentials::Assertion { assertion, .. } = credentials {
-                let _ = verify_unknown_client(app, client_id, assertion, now);
+                // An assertion naming no registered client is verified
+                // against dummy keys of its `alg` (refused whatever the result).
+                let _ = with_expectations(app, client_id, now, |expect| {
+                    client_assertion::verify_for_unknown_client(assertion, expect)
+                });
             } else {
                 let _ = secret::secret_matches(credentials.secret().unwrap_or(""), &[0; 32]);
             }
@@ -196,16 +200,10 @@ fn check_credentials(
     }
     match credentials {
         Credentials::Assertion { assertion, .. } => {
-            let token_endpoint = format!("{}/token", app.issuer);
-            let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
-            let expect = Expectations {
-                client_id: &client.client_id,
-                audiences: &audiences,
-                now,
-            };
-            let verified = if client.auth.method == Some(AuthMethod::ClientSecretJwt) {
-                let sealed = client.auth.secret_sealed.as_deref().unwrap_or_default();
-                let secret = app
+            with_expectations(app, &client.client_id, now, |expect| {
+                let verified = if client.auth.method == Some(AuthMethod::ClientSecretJwt) {
+                    let sealed = client.auth.secret_sealed.as_deref().unwrap_or_default();
+                    let secret = app
                     .keys
                     .key_encryption_key()
                     .open_client_secret(&client.client_id, sealed)
@@ -214,34 +212,34 @@ fn check_credentials(
                         tracing::error!(client_id = ?client.client_id, %error, "a client_secret_jwt client's sealed secret does not open");
                         format!("the client's sealed secret: {error}")
                     })?;
-                client_assertion::verify_hmac(&secret, assertion, &expect)
-            } else {
-                let jwks = client.auth.jwks.as_deref().unwrap_or_default();
-                client_assertion::verify(jwks, assertion, &expect)
-            };
-            verified.map(Some).map_err(|error| error.to_string())
+                    client_assertion::verify_hmac(&secret, assertion, expect)
+                } else {
+                    let jwks = client.auth.jwks.as_deref().unwrap_or_default();
+                    client_assertion::verify(jwks, assertion, expect)
+                };
+                verified.map(Some).map_err(|error| error.to_string())
+            })
         }
         _ if presents_its_credentials(client, credentials, now) => Ok(None),
         _ => Err("the secret does not match".to_owned()),
     }
 }
 
-/// An assertion naming no registered client, verified against dummy keys
-/// of its `alg` (refused whatever the result).
-fn verify_unknown_client(
+/// Runs `verify` with what RFC 7523 §3 expects of an assertion from
+/// `client_id` at `now`: `aud` the token endpoint or the issuer.
+fn with_expectations<R>(
     app: &App,
     client_id: &str,
-    assertion: &str,
     now: i64,
-) -> Result<Accepted, client_assertion::AssertionError> {
+    verify: impl FnOnce(&Expectations) -> R,
+) -> R {
     let token_endpoint = format!("{}/token", app.issuer);
     let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
-    let expect = Expectations {
+    verify(&Expectations {
         client_id,
         audiences: &audiences,
         now,
-    };
-    client_assertion::verify_for_unknown_client(assertion, &expect)
+    })
 }
 
 /// RFC 7523 §3 item 7: an assertion's `jti` is used once, until it expires,
@@ -337,9 +335,5 @@ fn token_response(response: &TokenResponse) -> Response {
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect(),
     };
-    let mut http = (StatusCode::OK, axum::Json(body)).into_response();
-    let headers = http.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    http
+    super::no_store((StatusCode::OK, axum::Json(body)).into_response())
 }
