@@ -252,22 +252,25 @@ impl Counters {
     }
 
     fn attempt(&self, stored: &[LoginFailures]) -> AttemptFailures {
-        let find = |name: &str| {
-            stored
-                .iter()
-                .find(|row| row.counter == name)
-                .map(|row| Failures {
-                    failures: row.failures,
-                    last_failure_at: row.last_failure_at,
-                })
-                .unwrap_or_default()
-        };
+        let find = |name: &str| stored_failures(stored, name);
         AttemptFailures {
             pair: find(&self.pair),
             username: find(&self.username),
             address: find(&self.address),
         }
     }
+}
+
+/// The failures stored under the counter `name` (none when it has no row).
+fn stored_failures(stored: &[LoginFailures], name: &str) -> Failures {
+    stored
+        .iter()
+        .find(|row| row.counter == name)
+        .map(|row| Failures {
+            failures: row.failures,
+            last_failure_at: row.last_failure_at,
+        })
+        .unwrap_or_default()
 }
 
 /// The user-code throttle's policy (RFC 8628 §5.1): the login throttle's
@@ -356,16 +359,7 @@ impl UserCodeCounters {
     /// The session counter takes the place of the pair, the address stays
     /// the address; there is no username.
     fn attempt(&self, stored: &[LoginFailures]) -> AttemptFailures {
-        let find = |name: &str| {
-            stored
-                .iter()
-                .find(|row| row.counter == name)
-                .map(|row| Failures {
-                    failures: row.failures,
-                    last_failure_at: row.last_failure_at,
-                })
-                .unwrap_or_default()
-        };
+        let find = |name: &str| stored_failures(stored, name);
         AttemptFailures {
             pair: find(&self.session),
             username: Failures::default(),
