@@ -848,24 +848,7 @@ macro_rules! shared_operations {
                     &self,
                     key: &SigningKeyRow,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(concat!(
-                        "INSERT INTO signing_keys (",
-                        signing_key_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(&key.kid)
-                    .bind(&key.alg)
-                    .bind(&key.public_jwk)
-                    .bind(&key.private_sealed)
-                    .bind(&key.kek_check)
-                    .bind(key.created_at)
-                    .bind(key.activates_at)
-                    .bind(key.retired_at)
-                    .bind(key.published_until)
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
-                    Ok(())
+                    insert_signing_key_row(&self.writer, key).await
                 }
 
                 pub(in $crate::store) async fn insert_first_signing_key(
@@ -895,23 +878,7 @@ macro_rules! shared_operations {
                     if usable.is_some() {
                         return Ok(false);
                     }
-                    sqlx::query(concat!(
-                        "INSERT INTO signing_keys (",
-                        signing_key_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(&key.kid)
-                    .bind(&key.alg)
-                    .bind(&key.public_jwk)
-                    .bind(&key.private_sealed)
-                    .bind(&key.kek_check)
-                    .bind(key.created_at)
-                    .bind(key.activates_at)
-                    .bind(key.retired_at)
-                    .bind(key.published_until)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
+                    insert_signing_key_row(&mut *tx, key).await?;
                     commit(tx, &what).await?;
                     Ok(true)
                 }
@@ -1056,6 +1023,35 @@ macro_rules! shared_operations {
                 .await
                 .map_err(|e| error(format!("cannot revoke grant `{grant_id}`"), e))?;
                 Ok(result.rows_affected())
+            }
+
+            /// Inserts one signing key row, alone or inside the first key's
+            /// transaction.
+            async fn insert_signing_key_row<'c, E>(
+                executor: E,
+                key: &SigningKeyRow,
+            ) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                sqlx::query(concat!(
+                    "INSERT INTO signing_keys (",
+                    signing_key_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.public_jwk)
+                .bind(&key.private_sealed)
+                .bind(&key.kek_check)
+                .bind(key.created_at)
+                .bind(key.activates_at)
+                .bind(key.retired_at)
+                .bind(key.published_until)
+                .execute(executor)
+                .await
+                .map_err(|e| insert_error(format!("signing key `{}`", key.kid), e))?;
+                Ok(())
             }
 
             /// Inserts one client row: `client add`, or a dynamic
