@@ -219,7 +219,15 @@ pub async fn resume(
         Ok(None) => return lost_transaction(&app),
         Err(error) => return unavailable(&app, &error),
     };
-    match signed_in_party(&app, &session, &transaction, After::Get).await {
+    match signed_in_party(
+        &app,
+        &session,
+        &transaction.id,
+        &transaction.client_id,
+        After::Get,
+    )
+    .await
+    {
         Ok((user, client)) => {
             let party = (&client, &user);
             proceed(&app, &registry, &session, transaction, party, After::Get).await
@@ -228,26 +236,28 @@ pub async fn resume(
     }
 }
 
-/// The signed-in user and the transaction's client, or the response to send
-/// instead: the login page when nobody is signed in, an error page when the
-/// client is gone.
-async fn signed_in_party(
+/// The signed-in user and the client of transaction `transaction_id` (an
+/// authorization request or a user step), or the response to send instead:
+/// the login page when nobody is signed in (it comes back to the
+/// transaction), an error page when the client is gone.
+pub(super) async fn signed_in_party(
     app: &App,
     session: &Session,
-    transaction: &Transaction,
+    transaction_id: &str,
+    client_id: &str,
     after: After,
 ) -> Result<(SessionUser, Client), Response> {
     let user = match super::login::signed_in_user(app, session).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return Err(see_other(
-                &format!("/login?transaction_id={}", transaction.id),
+                &format!("/login?transaction_id={transaction_id}"),
                 after,
             ));
         }
         Err(error) => return Err(unavailable(app, &error)),
     };
-    match app.store.find_client(&transaction.client_id).await {
+    match app.store.find_client(client_id).await {
         Ok(Some(client)) => Ok((user, client)),
         Ok(None) => Err(lost_transaction(app)),
         Err(error) => Err(unavailable(app, &error)),
@@ -300,7 +310,15 @@ pub async fn decision(
             "The form was not sent by this server's consent page.",
         );
     }
-    let (user, client) = match signed_in_party(&app, &session, &transaction, After::Post).await {
+    let (user, client) = match signed_in_party(
+        &app,
+        &session,
+        &transaction.id,
+        &transaction.client_id,
+        After::Post,
+    )
+    .await
+    {
         Ok(party) => party,
         Err(response) => return response,
     };

@@ -15,11 +15,11 @@ use minijinja::context;
 use tower_sessions::Session;
 
 use super::authorize::{After, see_other};
-use super::decision::{consent_page, lost_transaction};
+use super::decision::{consent_page, lost_transaction, signed_in_party};
 use super::login::{client_address, session_form, unavailable_page, with_retry_after};
 use super::page;
 use super::token::client_view;
-use super::transaction::{self, SessionUser, UserStepTransaction};
+use super::transaction::{self, UserStepTransaction};
 use crate::app::App;
 use crate::oauth::{OAuthError, Params, scope};
 use crate::plugin::{CallError, PluginRef, Registry, UserCodeEntry, UserCodeOutcome, UserDecision};
@@ -110,10 +110,11 @@ pub async fn decide(
             "The form was not sent by this server's consent page.",
         );
     }
-    let (user, client) = match signed_in_party(app, session, &step, After::Post).await {
-        Ok(party) => party,
-        Err(response) => return response,
-    };
+    let (user, client) =
+        match signed_in_party(app, session, &step.id, &step.client_id, After::Post).await {
+            Ok(party) => party,
+            Err(response) => return response,
+        };
     // Two posts of one consent form racing each other decide it once.
     if let Err(error) = transaction::remove(session, &step.id).await {
         tracing::error!(%error, "session store error at a user step");
@@ -213,10 +214,11 @@ async fn consent(app: &App, session: &Session, id: &str) -> Response {
             return unavailable_page(app);
         }
     };
-    let (user, client) = match signed_in_party(app, session, &step, After::Get).await {
-        Ok(party) => party,
-        Err(response) => return response,
-    };
+    let (user, client) =
+        match signed_in_party(app, session, &step.id, &step.client_id, After::Get).await {
+            Ok(party) => party,
+            Err(response) => return response,
+        };
     // No remembered consent and no trusted-client skip: a code can be
     // phished (RFC 8628 §5.4), so the user always sees who asks for what.
     consent_page(
@@ -374,38 +376,6 @@ async fn entry_page(
         "user_code.html",
         context! { action => step, csrf_token, user_code, error },
     )
-}
-
-/// The signed-in user and the step's client, or the response to send
-/// instead: the login form when nobody is signed in (it comes back here),
-/// an error page when the client is gone.
-async fn signed_in_party(
-    app: &App,
-    session: &Session,
-    step: &UserStepTransaction,
-    after: After,
-) -> Result<(SessionUser, Client), Response> {
-    let user = match super::login::signed_in_user(app, session).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return Err(see_other(
-                &format!("/login?transaction_id={}", step.id),
-                after,
-            ));
-        }
-        Err(error) => {
-            tracing::error!(%error, "session store error at a user step");
-            return Err(unavailable_page(app));
-        }
-    };
-    match app.store.find_client(&step.client_id).await {
-        Ok(Some(client)) => Ok((user, client)),
-        Ok(None) => Err(lost_transaction(app)),
-        Err(error) => {
-            tracing::error!(%error, "store error at a user step");
-            Err(unavailable_page(app))
-        }
-    }
 }
 
 fn client_name(client: &Client) -> String {
