@@ -1,6 +1,6 @@
 //! Interface versions (`plugin-sdk/README.md`, "Interface versions"): a plugin
-//! built against a frozen copy of `grantbox:plugin@1.0.0` runs on this 1.2
-//! host and serves a token request; a plugin of a newer minor (1.4.0) or
+//! built against a frozen copy of `grantbox:plugin@1.0.0` or `@1.1.0` runs
+//! on this 1.3 host and serves a token request; a plugin of a newer minor (1.4.0) or
 //! another major (2.0.0) is refused at load with both versions named, whether
 //! the manifest says so or lies and only the component's export tells.
 
@@ -12,12 +12,16 @@ use crate::harness::{
 const HOST: &str = "grantbox:plugin@1.3.0";
 
 fn manifest(interface: &str, grant_type: &str) -> String {
+    manifest_with(interface, grant_type, r#"["tokens"]"#)
+}
+
+fn manifest_with(interface: &str, grant_type: &str, capabilities: &str) -> String {
     format!(
         r#"[plugin]
 name = "{{name}}"
 version = "0.1.0"
 interface = "{interface}"
-capabilities = ["tokens"]
+capabilities = {capabilities}
 
 [wasm]
 file = "{{wasm}}"
@@ -42,6 +46,33 @@ fn check(wasm: &std::path::Path, manifest_body: &str) -> (bool, String) {
         output.status.success(),
         format!("{}{}", text(&output.stdout), text(&output.stderr)),
     )
+}
+
+#[test]
+fn a_plugin_built_against_1_1_serves_tokens_on_this_host() {
+    const GRANT_TYPE: &str = "urn:grantbox:test:interface-1-1";
+    let wasm = test_plugin_wasm("interface-1-1-plugin");
+    let plugins = tempfile::tempdir().unwrap();
+    install_plugin(
+        plugins.path(),
+        "interface-1-1",
+        &wasm,
+        &manifest_with(
+            "grantbox:plugin@1.1.0",
+            GRANT_TYPE,
+            r#"["tokens", "token-exchange"]"#,
+        ),
+    );
+    let server = Server::start_with(Options {
+        plugins: Some(plugins.path().to_owned()),
+        ..Default::default()
+    });
+    let secret = confidential_client(&server, "mid", &[GRANT_TYPE], &["read"]);
+    let (status, body, _) = token_request(&server, "mid", &secret, &[("grant_type", GRANT_TYPE)]);
+    assert_eq!(status, 200, "{body}\n{}", server.logs());
+    assert_eq!(body["scope"], "read");
+    // The plugin looked its own token up through the 1.1 `token-exchange` import.
+    assert_eq!(body["looked_up_client_id"], "mid");
 }
 
 #[test]
