@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use jwt_simple::algorithms::{
-    ECDSAP256KeyPairLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike, RS256KeyPair,
-    RSAKeyPairLike,
+    ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair, Ed25519KeyPair, EdDSAKeyPairLike,
+    EdDSAPublicKeyLike, RS256KeyPair, RSAKeyPairLike, RSAPublicKeyLike,
 };
 use jwt_simple::claims::JWTClaims;
-use jwt_simple::common::HeaderOptions;
+use jwt_simple::common::{HeaderOptions, VerificationOptions};
+use jwt_simple::token::Token;
 use serde_json::{Map, Value};
 
 pub use kek::{KEY_ENCRYPTION_KEY_BYTES, KeyEncryptionKey, KeyEncryptionKeyError, OpenError};
@@ -75,6 +76,34 @@ pub enum SignError {
     /// The JOSE library refused (claims that do not serialize).
     #[error("signing failed: {0}")]
     Sign(String),
+}
+
+/// Why a compact JWS was not accepted as signed by one of the host's keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a compact JWS whose header names an algorithm and a `kid`.
+    #[error("not a signed JWT with a kid")]
+    Malformed,
+    /// No key published now has this `kid` (never ours, or expired).
+    #[error("no published key has kid {0:?}")]
+    UnknownKey(String),
+    /// The header's `alg` is not the algorithm of the key it names
+    /// (`none` included).
+    #[error("alg {0:?} is not the algorithm of the named key")]
+    WrongAlgorithm(String),
+    /// The signature does not verify, or the payload is not a JSON object.
+    #[error("the signature does not verify")]
+    BadSignature,
+}
+
+/// A JWS the host signed, verified: its header's `typ` and its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub kid: String,
+    pub alg: Alg,
+    /// The header's `typ`, if any.
+    pub typ: Option<String>,
+    pub claims: Map<String, Value>,
 }
 
 /// Where a key is in its life at a given time.
@@ -242,6 +271,63 @@ impl KeyPair {
             PairInner::EdDsa(pair) => pair.sign_with_options(claims, &options),
         };
         signed.map_err(|e| SignError::Sign(e.to_string()))
+    }
+
+    /// Checks the signature of `token` and returns its claims. Times in the
+    /// claims are not judged here: the caller decides what `exp` means.
+    fn verify(&self, token: &str, now: i64) -> Result<Map<String, Value>, VerifyError> {
+        let now = jwt_simple::prelude::Duration::from_secs(u64::try_from(now).unwrap_or(0));
+        // jwt-simple would refuse an expired token; a tolerance as long as
+        // the time since the epoch (at an explicit `now`, not the wall
+        // clock) turns its time checks off.
+        let options = Some(VerificationOptions {
+            accept_future: true,
+            time_tolerance: Some(now),
+            artificial_time: Some(now),
+            ..VerificationOptions::default()
+        });
+        let verified = match &self.inner {
+            PairInner::Es256(pair) => pair
+                .public_key()
+                .verify_token::<Map<String, Value>>(token, options),
+            PairInner::Rs256(pair) => pair
+                .public_key()
+                .verify_token::<Map<String, Value>>(token, options),
+            PairInner::EdDsa(pair) => pair
+                .public_key()
+                .verify_token::<Map<String, Value>>(token, options),
+        };
+        let verified = verified.map_err(|_| VerifyError::BadSignature)?;
+        // jwt-simple took the registered claims out of the map; put back
+        // those it parsed so the caller sees the payload as it was.
+        let mut claims = verified.custom;
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                claims.insert(name.to_string(), value);
+            }
+        };
+        put("iss", verified.issuer.map(Value::from));
+        put("sub", verified.subject.map(Value::from));
+        put("jti", verified.jwt_id.map(Value::from));
+        put("nonce", verified.nonce.map(Value::from));
+        put("iat", verified.issued_at.map(|t| Value::from(t.as_secs())));
+        put("exp", verified.expires_at.map(|t| Value::from(t.as_secs())));
+        put(
+            "nbf",
+            verified.invalid_before.map(|t| Value::from(t.as_secs())),
+        );
+        put(
+            "aud",
+            verified.audiences.map(|audiences| match audiences {
+                jwt_simple::claims::Audiences::AsString(one) => Value::from(one),
+                jwt_simple::claims::Audiences::AsSet(set) => {
+                    let mut all: Vec<String> = set.into_iter().collect();
+                    all.sort();
+                    Value::from(all)
+                }
+            }),
+        );
+        Ok(claims)
     }
 }
 
@@ -458,6 +544,33 @@ impl Keys {
     ) -> Result<String, SignError> {
         let key = self.active(alg, now).ok_or(SignError::NoActiveKey(alg))?;
         key.pair.sign(typ, claims)
+    }
+
+    /// Verifies a compact JWS against the key its header's `kid` names,
+    /// among the keys published at `now` (retired keys still published
+    /// included), with that key's own algorithm: `alg: none`, an unknown
+    /// `kid` and a foreign signature are refused. Time claims are the
+    /// caller's to judge.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Verified, VerifyError> {
+        let metadata = Token::decode_metadata(token).map_err(|_| VerifyError::Malformed)?;
+        let kid = metadata.key_id().ok_or(VerifyError::Malformed)?.to_string();
+        let keys = self.keys.load();
+        let key = keys
+            .iter()
+            .find(|k| k.info.kid == kid && k.info.published(now))
+            .ok_or_else(|| VerifyError::UnknownKey(kid.clone()))?;
+        if metadata.algorithm() != key.info.alg.name() {
+            return Err(VerifyError::WrongAlgorithm(
+                metadata.algorithm().to_string(),
+            ));
+        }
+        let claims = key.pair.verify(token, now)?;
+        Ok(Verified {
+            kid,
+            alg: key.info.alg,
+            typ: metadata.signature_type().map(str::to_string),
+            claims,
+        })
     }
 
     /// The JWK Set (RFC 7517 §5) of every key published at `now`: public

@@ -13,6 +13,7 @@ pub mod config;
 pub mod endpoint;
 pub mod keys;
 pub mod manage;
+pub mod openid_hint;
 pub mod password;
 pub mod plugin;
 pub mod ratelimit;
