@@ -19,6 +19,7 @@ use super::transaction::{self, SessionUser, Stored, Transaction};
 use crate::app::App;
 use crate::oauth::redirect;
 use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::openid::Authentication;
 use crate::plugin::{
     AuthorizationApproval, CallError, Registry, TokenTarget, TransactionPluginError,
 };
@@ -172,7 +173,11 @@ async fn approve(
         data: transaction.data.clone(),
     };
     let target = TokenTarget::for_client(client, transaction.resources.clone());
-    let (params, issued) = match plugin.authorize_response(&approval, target).await {
+    let authentication = Authentication::password(user.auth_time);
+    let (params, issued) = match plugin
+        .authorize_response(&approval, target, Some(&authentication))
+        .await
+    {
         Ok(result) => result,
         Err(CallError::Refused(error)) => return fail(error),
         Err(CallError::Fault(_)) => return fail(OAuthError::server_error()),

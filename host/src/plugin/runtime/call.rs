@@ -14,6 +14,7 @@ use super::fault::{classify, record_fault};
 use super::ticker::Ticking;
 use super::{CallCtx, Plugin};
 use crate::clock::Clock;
+use crate::openid::Authentication;
 use crate::plugin::bindings::exports::grantbox::plugin::grant;
 use crate::plugin::bindings::exports::grantbox::plugin::{endpoint, user_step};
 use crate::plugin::bindings::wit;
@@ -149,11 +150,14 @@ impl Plugin {
 
     /// Issues the response parameters of an approved transaction. Returns the
     /// parameters and what the host issued during the call.
-    /// `target` binds the resources of the transaction to what it issues.
+    /// `target` binds the resources of the transaction to what it issues;
+    /// `authentication` is how the approving user signed in, which the host
+    /// keeps with the grant of a code issued for `openid`.
     pub async fn authorize_response(
         &self,
         approval: &AuthorizationApproval,
         target: TokenTarget,
+        authentication: Option<&Authentication>,
     ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
         let span = tracing::info_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
         async {
@@ -161,6 +165,7 @@ impl Plugin {
                 .begin(Some(approval.client.clone()), self.shared.timeout)
                 .await?;
             call.store.data_mut().target = target;
+            call.store.data_mut().authentication = authentication.cloned();
             let wit_approval = wit::AuthorizationApproval::from(approval);
             let result = call
                 .grant
@@ -338,6 +343,7 @@ impl Plugin {
             invalid_target: None,
             looked_up: Vec::new(),
             found_refresh: None,
+            authentication: None,
             sign_in_origin: None,
             key_value_written: 0,
             started: Clock::instant(),

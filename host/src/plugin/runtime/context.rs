@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::CallShared;
 use crate::clock::Clock;
 use crate::oauth::OAuthError;
+use crate::openid::Authentication;
 use crate::plugin::{Capability, ClientView, HostServices, TokenTarget};
 use crate::store::TokenRecord;
 
@@ -43,6 +44,11 @@ pub(in crate::plugin) struct CallCtx {
     /// takes from it (family, subject, scope) never changes, and whether it
     /// is still unrotated is decided by the rotation's own UPDATE.
     pub(in crate::plugin) found_refresh: Option<([u8; 32], TokenRecord)>,
+    /// How the user who approved an authorization request signed in: set
+    /// only for `authorize_response`, where `codes.issue` keeps it as the
+    /// sign-in record of the code's grant when `openid` was granted.
+    #[allow(dead_code, reason = "read by codes.issue once the sign-in record is stored")]
+    pub(in crate::plugin) authentication: Option<Authentication>,
     /// Where the token request's password checks come from (`users`).
     pub(in crate::plugin) sign_in_origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
     /// Bytes of keys and values this call wrote to the key-value store.
