@@ -15,6 +15,7 @@
 
 use super::redirect;
 use super::{ErrorCode, OAuthError, Params, ResponseMode, resource, scope};
+use crate::openid::request::{self as openid_request, SignInRequest};
 
 /// Why an authorization request stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,9 @@ pub struct Validated<C, G> {
     /// RFC 8707: the resources the grant is authorized for (the requested
     /// ones, or every registered one).
     pub resources: Vec<String>,
+    /// OIDC Core §3.1.2.1: what the request asks of the sign-in and consent
+    /// (`prompt`, `max_age`, `login_hint`, `acr_values`).
+    pub sign_in: SignInRequest,
 }
 
 impl<C, G> Validated<C, G> {
@@ -234,6 +238,9 @@ pub fn validate<C: Registration, R: ResponseTypes>(
         resource::Allowed::Registered(registration.resources),
     )
     .map_err(|e| fail(response_mode, e))?;
+    // OIDC Core §3.1.2.1: the sign-in parameters are read on every request
+    // (signing in is the host's, whatever the scope).
+    let sign_in = openid_request::parse(params).map_err(|e| fail(response_mode, e))?;
     Ok(Validated {
         client,
         grant,
@@ -244,6 +251,7 @@ pub fn validate<C: Registration, R: ResponseTypes>(
         state,
         scope,
         resources,
+        sign_in,
     })
 }
 
@@ -403,16 +411,44 @@ mod tests {
                     RedirectUriChoice::OnlyRegistered => "only registered",
                 };
                 format!(
-                    "accept {} for {} to {} ({choice}) in {}{} scope {}{resources}",
+                    "accept {} for {} to {} ({choice}) in {}{} scope {}{resources}{}",
                     request.response_type.join("+"),
                     request.client.client_id,
                     request.redirect_uri,
                     redirect::mode_name(request.response_mode),
                     state(&request.state),
                     request.scope.join(" "),
+                    sign_in_summary(&request.sign_in),
                 )
             }
         }
+    }
+
+    /// What a request asks of the sign-in, when it asks anything:
+    /// ` prompt <words> [max_age <n>] [login_hint <hint>] [acr]`.
+    fn sign_in_summary(sign_in: &SignInRequest) -> String {
+        let prompt: Vec<&str> = [
+            (sign_in.prompt_none, "none"),
+            (sign_in.prompt_login, "login"),
+            (sign_in.prompt_consent, "consent"),
+        ]
+        .into_iter()
+        .filter_map(|(asked, word)| asked.then_some(word))
+        .collect();
+        let mut out = String::new();
+        if !prompt.is_empty() {
+            out.push_str(&format!(" prompt {}", prompt.join(" ")));
+        }
+        if let Some(max_age) = sign_in.max_age {
+            out.push_str(&format!(" max_age {max_age}"));
+        }
+        if let Some(hint) = &sign_in.login_hint {
+            out.push_str(&format!(" login_hint {hint}"));
+        }
+        if sign_in.acr_requested {
+            out.push_str(" acr");
+        }
+        out
     }
 
     /// Runs the stages the endpoint runs: `client_id`, the lookup, `validate`.
@@ -681,6 +717,100 @@ mod tests {
             "client_id=with_resources&response_type=code&resource=https://api.example/&state=a&state=b",
             "redirect invalid_request to https://rs.example/cb in query: parameter state is repeated",
         );
+    }
+
+    #[test]
+    fn the_openid_sign_in_parameters_are_read() {
+        // OIDC Core §3.1.2.1: prompt is a space-separated list.
+        check(
+            "client_id=web&response_type=code&scope=read&prompt=login%20consent",
+            "accept code for web to https://web.example/cb (only registered) in query scope read prompt login consent",
+        );
+        check(
+            "client_id=web&response_type=code&scope=read&prompt=none&state=s",
+            "accept code for web to https://web.example/cb (only registered) in query state s scope read prompt none",
+        );
+        // OIDC Core §3.1.2.1: none with any other value is an error.
+        check(
+            "client_id=web&response_type=code&prompt=none%20login&state=s",
+            "redirect invalid_request to https://web.example/cb in query state s: prompt none cannot be combined with another value",
+        );
+        check(
+            "client_id=web&response_type=code&prompt=select_account%20none",
+            "redirect invalid_request to https://web.example/cb in query: prompt none cannot be combined with another value",
+        );
+        // OIDC Core §3.1.2.1 lets the server ignore a value it does not
+        // offer: select_account (a session holds one account) is ignored.
+        check(
+            "client_id=web&response_type=code&scope=read&prompt=select_account",
+            "accept code for web to https://web.example/cb (only registered) in query scope read",
+        );
+        check(
+            "client_id=web&response_type=code&scope=read&prompt=select_account%20login",
+            "accept code for web to https://web.example/cb (only registered) in query scope read prompt login",
+        );
+        // A list with an empty value is malformed.
+        check(
+            "client_id=web&response_type=code&prompt=login%20%20consent",
+            "redirect invalid_request to https://web.example/cb in query: prompt is malformed",
+        );
+        // RFC 6749 §3.1: prompt may not repeat.
+        check(
+            "client_id=web&response_type=code&prompt=login&prompt=consent",
+            "redirect invalid_request to https://web.example/cb in query: parameter prompt is repeated",
+        );
+        // OIDC Core §3.1.2.1: max_age is a non-negative integer of seconds.
+        check(
+            "client_id=web&response_type=code&scope=read&max_age=0",
+            "accept code for web to https://web.example/cb (only registered) in query scope read max_age 0",
+        );
+        check(
+            "client_id=web&response_type=code&scope=read&max_age=3600",
+            "accept code for web to https://web.example/cb (only registered) in query scope read max_age 3600",
+        );
+        for bad in ["-1", "1.5", "abc", "%2B5", "99999999999999999999"] {
+            check(
+                &format!("client_id=web&response_type=code&max_age={bad}&state=s"),
+                "redirect invalid_request to https://web.example/cb in query state s: max_age is not a non-negative integer",
+            );
+        }
+        // OIDC Core §3.1.2.1: login_hint pre-fills the sign-in; a hint
+        // longer than a username is dropped.
+        check(
+            "client_id=web&response_type=code&scope=read&login_hint=alice%40example.org",
+            "accept code for web to https://web.example/cb (only registered) in query scope read login_hint alice@example.org",
+        );
+        check(
+            &format!(
+                "client_id=web&response_type=code&scope=read&login_hint={}",
+                "a".repeat(256)
+            ),
+            "accept code for web to https://web.example/cb (only registered) in query scope read",
+        );
+        // OIDC Core §3.1.2.1: acr_values asks that the ID token state acr.
+        check(
+            "client_id=web&response_type=code&scope=read&acr_values=urn:grantbox:acr:password",
+            "accept code for web to https://web.example/cb (only registered) in query scope read acr",
+        );
+        // An oversized id_token_hint is refused before it is verified.
+        check(
+            &format!(
+                "client_id=web&response_type=code&id_token_hint={}",
+                "a".repeat(8193)
+            ),
+            "redirect invalid_request to https://web.example/cb in query: id_token_hint is too long",
+        );
+        // OIDC Core §3.1.2.1 on the code flow: the ID-token response types
+        // this server does not offer are unsupported_response_type.
+        for response_type in ["id_token", "code%20id_token", "id_token%20token"] {
+            check(
+                &format!("client_id=web&response_type={response_type}&scope=read&state=s"),
+                &format!(
+                    "redirect unsupported_response_type to https://web.example/cb in query state s: response type {} is not supported",
+                    response_type.replace("%20", " ")
+                ),
+            );
+        }
     }
 
     #[test]
