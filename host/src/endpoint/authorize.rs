@@ -120,6 +120,20 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
         Ok(user) => user,
         Err(error) => return unavailable(&app, &error),
     };
+    if transaction.sign_in.prompt_none {
+        let party = (&client, user.as_ref());
+        let hint = params.get("id_token_hint").ok().flatten();
+        return decision::without_interaction(
+            &app,
+            &registry,
+            &session,
+            transaction,
+            party,
+            hint,
+            after,
+        )
+        .await;
+    }
     if let Err(error) = transaction::save(&session, transaction.clone(), now).await {
         return unavailable(&app, &error);
     }
@@ -185,8 +199,27 @@ async fn begin(
         state: request.state,
         data,
         plugin: Some(request.grant.fingerprint.clone()),
+        requested_at: now,
+        sign_in: request.sign_in,
     };
     Ok((transaction, request.client))
+}
+
+/// An error sent to the client's redirect URI for a transaction: `error`,
+/// `error_description`, `state` and `iss`.
+pub(super) fn redirect_error(
+    app: &App,
+    transaction: &Transaction,
+    error: OAuthError,
+    after: After,
+) -> Response {
+    let rejection = Rejection::Redirect {
+        redirect_uri: transaction.redirect_uri.clone(),
+        response_mode: transaction.response_mode,
+        state: transaction.state.clone(),
+        error,
+    };
+    reject(app, rejection, after)
 }
 
 /// A rejection as the user sees it: a page, or an error response sent to the

@@ -12,30 +12,46 @@ use minijinja::context;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::authorize::{After, bad_request, finish, see_other, unavailable};
+use super::authorize::{After, bad_request, finish, redirect_error, see_other, unavailable};
 use super::page;
 use super::token::client_view;
 use super::transaction::{self, SessionUser, Stored, Transaction};
 use crate::app::App;
 use crate::oauth::redirect;
 use crate::oauth::{ErrorCode, OAuthError, Params};
-use crate::openid::Authentication;
+use crate::openid::request::{
+    asks_offline_access, consent_required, interaction_required, login_required,
+};
+use crate::openid_hint::verify_id_token_hint;
 use crate::plugin::{
     AuthorizationApproval, CallError, Registry, TokenTarget, TransactionPluginError,
 };
 use crate::secret;
 use crate::store::Client;
 
-/// With a signed-in user: approve at once when the client is trusted or the
-/// user already consented to this scope, else ask.
-pub(super) async fn proceed(
+/// What the signed-in user must still do before a request is approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interaction {
+    /// Sign in again: `prompt=login`, or a sign-in older than `max_age`.
+    SignIn,
+    /// Consent: not remembered for this scope and the client not trusted,
+    /// `prompt=consent`, or `offline_access` in an `openid` request.
+    Consent,
+    /// Confirm on the consent page although consent is remembered: a public
+    /// client's native-app redirect URI (RFC 8252 §8.6).
+    Confirmation,
+}
+
+/// Whether `user` may approve the transaction without a page, or which
+/// page is needed first.
+async fn interaction_needed(
     app: &App,
-    registry: &Registry,
-    session: &Session,
-    transaction: Transaction,
+    transaction: &Transaction,
     (client, user): (&Client, &SessionUser),
-    after: After,
-) -> Response {
+) -> Result<Option<Interaction>, Response> {
+    if !transaction.sign_in_is_fresh(user) {
+        return Ok(Some(Interaction::SignIn));
+    }
     let remembered = match app
         .store
         .find_consent(&user.subject, &client.client_id)
@@ -44,24 +60,99 @@ pub(super) async fn proceed(
         Ok(consent) => {
             consent.is_some_and(|granted| transaction.scope.iter().all(|s| granted.contains(s)))
         }
-        Err(error) => return unavailable(app, &error),
+        Err(error) => return Err(unavailable(app, &error)),
     };
+    // OIDC Core §11: a refresh token for use while the user is away needs
+    // the user's consent each time it is asked for, whatever was remembered;
+    // a trusted client (the operator vouched for it) is the "other
+    // condition" §11 allows.
+    let remembered = remembered && !asks_offline_access(&transaction.scope);
+    let prompt_consent = transaction.sign_in.prompt_consent;
+    if prompt_consent || !(client.trusted || remembered) {
+        return Ok(Some(Interaction::Consent));
+    }
     // RFC 8252 §8.6: any app on the device can receive a redirect to
     // loopback or a private-use scheme and use a public client's id, so
     // neither the trusted flag nor a remembered consent answers for the
     // user there (node-oidc-provider's `native_client_prompt`).
-    let may_skip_consent =
-        !(client.public && redirect::is_native_app_uri(&transaction.redirect_uri));
-    if may_skip_consent && (client.trusted || remembered) {
-        return approve(app, registry, session, transaction, (client, user), after).await;
+    if client.public && redirect::is_native_app_uri(&transaction.redirect_uri) {
+        return Ok(Some(Interaction::Confirmation));
     }
-    consent_page(
-        app,
-        (client, user),
-        &transaction.scope,
-        (&transaction.id, &transaction.csrf_token),
-        Some(&transaction.redirect_uri),
-    )
+    Ok(None)
+}
+
+/// With a signed-in user: approve at once when the client is trusted or the
+/// user already consented to this scope, else ask; a sign-in too old for
+/// the request (`prompt=login`, `max_age`) goes back to the sign-in page.
+pub(super) async fn proceed(
+    app: &App,
+    registry: &Registry,
+    session: &Session,
+    transaction: Transaction,
+    (client, user): (&Client, &SessionUser),
+    after: After,
+) -> Response {
+    match interaction_needed(app, &transaction, (client, user)).await {
+        Err(response) => response,
+        Ok(None) => approve(app, registry, session, transaction, (client, user), after).await,
+        Ok(Some(Interaction::SignIn)) => {
+            see_other(&format!("/login?transaction_id={}", transaction.id), after)
+        }
+        Ok(Some(Interaction::Consent | Interaction::Confirmation)) => consent_page(
+            app,
+            (client, user),
+            &transaction.scope,
+            (&transaction.id, &transaction.csrf_token),
+            Some(&transaction.redirect_uri),
+        ),
+    }
+}
+
+/// `prompt=none` (OIDC Core §3.1.2.1): approve at once or answer the
+/// client with `login_required`, `consent_required` or
+/// `interaction_required`; never a page. An `id_token_hint` must be an ID
+/// token this server issued to the client for the signed-in user.
+pub(super) async fn without_interaction(
+    app: &App,
+    registry: &Registry,
+    session: &Session,
+    transaction: Transaction,
+    (client, user): (&Client, Option<&SessionUser>),
+    id_token_hint: Option<&str>,
+    after: After,
+) -> Response {
+    let refuse = |error| redirect_error(app, &transaction, error, after);
+    let Some(user) = user else {
+        return refuse(login_required("no user is signed in"));
+    };
+    if let Some(hint) = id_token_hint {
+        let now = app.clock.now();
+        let matches = match verify_id_token_hint(&app.keys, &app.issuer, hint, now) {
+            Ok(hint) => hint.issued_to(&client.client_id) && hint.sub == user.subject,
+            Err(error) => {
+                tracing::info!(client_id = %client.client_id, %error, "id_token_hint refused");
+                false
+            }
+        };
+        if !matches {
+            return refuse(login_required(
+                "the id_token_hint does not name the signed-in user",
+            ));
+        }
+    }
+    match interaction_needed(app, &transaction, (client, user)).await {
+        Err(response) => response,
+        Ok(None) => approve(app, registry, session, transaction, (client, user), after).await,
+        Ok(Some(Interaction::SignIn)) => {
+            refuse(login_required("the request asks for a more recent sign-in"))
+        }
+        Ok(Some(Interaction::Consent)) => refuse(consent_required(
+            "the user has not consented to this request",
+        )),
+        Ok(Some(Interaction::Confirmation)) => refuse(interaction_required(
+            "the user confirms every request of this native application",
+        )),
+    }
 }
 
 /// The consent page (client name, scopes, the signed-in user) whose form
@@ -173,7 +264,7 @@ async fn approve(
         data: transaction.data.clone(),
     };
     let target = TokenTarget::for_client(client, transaction.resources.clone());
-    let authentication = Authentication::password(user.auth_time);
+    let authentication = transaction.authentication(user);
     let (params, issued) = match plugin
         .authorize_response(&approval, target, Some(&authentication))
         .await
@@ -327,6 +418,14 @@ pub async fn decision(
         Ok(party) => party,
         Err(response) => return response,
     };
+    // The consent page is shown only after a fresh enough sign-in; a form
+    // posted without one (another user signed in since) signs in first.
+    if !transaction.sign_in_is_fresh(&user) && !form.contains("cancel") {
+        return see_other(
+            &format!("/login?transaction_id={}", transaction.id),
+            After::Post,
+        );
+    }
     // OAuth2orize's rule: any `cancel` field denies.
     if form.contains("cancel") {
         match decide_once(&app, &session, &transaction).await {

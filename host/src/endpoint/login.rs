@@ -103,6 +103,17 @@ async fn transaction_client(
     Some((client.name.unwrap_or(client.client_id), redirect_uri))
 }
 
+/// The authorization transaction `transaction_id` names, if open.
+async fn authorization(
+    app: &App,
+    session: &Session,
+    transaction_id: Option<&str>,
+) -> Option<transaction::Transaction> {
+    transaction::find(session, transaction_id?, app.clock.now())
+        .await
+        .ok()?
+}
+
 async fn login_page(
     app: &App,
     session: &Session,
@@ -152,10 +163,29 @@ pub async fn login_form(
     session: Session,
     Query(query): Query<LoginQuery>,
 ) -> Response {
+    let transaction_id = query.transaction_id.as_deref();
+    let request = authorization(&app, &session, transaction_id).await;
+    // OIDC Core §3.1.2.1: `login_hint` pre-fills the username.
+    let hint = request
+        .as_ref()
+        .and_then(|t| t.sign_in.login_hint.clone())
+        .unwrap_or_default();
     match signed_in_user(&app, &session).await {
-        Ok(Some(user)) if query.transaction_id.is_some() => {
-            let _ = user;
-            see_other(&next_location(&app, &session, query.transaction_id.as_deref()).await)
+        // `prompt=login` or `max_age`: the signed-in user signs in again.
+        Ok(Some(user)) if request.as_ref().is_some_and(|t| !t.sign_in_is_fresh(&user)) => {
+            let username = if hint.is_empty() { user.username } else { hint };
+            login_page(
+                &app,
+                &session,
+                StatusCode::OK,
+                transaction_id,
+                &username,
+                None,
+            )
+            .await
+        }
+        Ok(Some(_)) if transaction_id.is_some() => {
+            see_other(&next_location(&app, &session, transaction_id).await)
         }
         Ok(Some(user)) => {
             let csrf_token = transaction::csrf_token(&session).await.unwrap_or_default();
@@ -166,17 +196,7 @@ pub async fn login_form(
                 context! { username => user.username, csrf_token },
             )
         }
-        _ => {
-            login_page(
-                &app,
-                &session,
-                StatusCode::OK,
-                query.transaction_id.as_deref(),
-                "",
-                None,
-            )
-            .await
-        }
+        _ => login_page(&app, &session, StatusCode::OK, transaction_id, &hint, None).await,
     }
 }
 

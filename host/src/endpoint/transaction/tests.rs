@@ -31,6 +31,8 @@ fn authorization(id: &str, expires_at: i64) -> Transaction {
         state: None,
         data: vec![],
         plugin: None,
+        requested_at: NOW,
+        sign_in: SignInRequest::default(),
     }
 }
 
@@ -165,4 +167,60 @@ fn a_user_step_with_too_much_plugin_data_is_refused() {
     step.data = vec![("blob".into(), "x".repeat(MAX_TRANSACTION_BYTES))];
     let error = check_user_step_size(&step).expect_err("too large");
     assert!(error.to_string().contains("larger than"), "{error}");
+}
+
+/// A transaction saved before the OpenID Connect parameters existed reads
+/// as one that asked nothing of the sign-in.
+#[test]
+fn transactions_saved_before_the_sign_in_parameters_still_read() {
+    let mut old = serde_json::to_value(authorization("a1", NOW + 60)).unwrap();
+    let object = old.as_object_mut().unwrap();
+    object.remove("requested_at");
+    object.remove("sign_in");
+    let read: Transaction = serde_json::from_value(old).unwrap();
+    assert_eq!(read.sign_in, SignInRequest::default());
+    let user = SessionUser {
+        subject: "s".into(),
+        username: "alice".into(),
+        auth_time: 0,
+    };
+    assert!(read.sign_in_is_fresh(&user));
+}
+
+#[test]
+fn prompt_login_and_max_age_ask_for_a_sign_in_after_the_request() {
+    let user = |auth_time| SessionUser {
+        subject: "s".into(),
+        username: "alice".into(),
+        auth_time,
+    };
+    let mut transaction = authorization("a1", NOW + 60);
+    assert!(transaction.sign_in_is_fresh(&user(NOW - 86_400)));
+    transaction.sign_in.prompt_login = true;
+    assert!(!transaction.sign_in_is_fresh(&user(NOW - 1)));
+    assert!(transaction.sign_in_is_fresh(&user(NOW)));
+    assert!(transaction.sign_in_is_fresh(&user(NOW + 5)));
+    transaction.sign_in.prompt_login = false;
+    transaction.sign_in.max_age = Some(60);
+    assert!(transaction.sign_in_is_fresh(&user(NOW - 60)));
+    assert!(!transaction.sign_in_is_fresh(&user(NOW - 61)));
+}
+
+#[test]
+fn the_sign_in_record_states_acr_only_when_the_request_asked() {
+    let user = SessionUser {
+        subject: "s".into(),
+        username: "alice".into(),
+        auth_time: NOW - 30,
+    };
+    let mut transaction = authorization("a1", NOW + 60);
+    let plain = transaction.authentication(&user);
+    assert_eq!(plain.auth_time, NOW - 30);
+    assert_eq!(plain.amr, ["pwd"]);
+    assert_eq!(plain.acr, None);
+    transaction.sign_in.acr_requested = true;
+    assert_eq!(
+        transaction.authentication(&user).acr.as_deref(),
+        Some("urn:grantbox:acr:password")
+    );
 }
