@@ -8,19 +8,17 @@
 mod admin;
 mod manage;
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::author::{builder, scaffold};
-use crate::clock::Clock;
 use crate::config::{DEFAULT_DB, RawConfig, ServeConfig, ServeFlags};
 use crate::keys::{Alg, key_state, persist};
 use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::{Registry, Runtime, RuntimeConfig, bundled, registry};
-use crate::registration::{self, ClientRegistration, RegistrationError};
+use crate::registration::ClientRegistration;
 use crate::store::Store;
 use admin::{AdminClient, AdminCommand};
 use manage::{AuditCommand, ConsentCommand, Operator, TokenCommand};
@@ -272,8 +270,9 @@ pub enum PluginsCommand {
     /// `admin_listen`, with the token of GRANTBOX_ADMIN_TOKEN; SIGHUP does the
     /// same without it), or with `--cluster` every instance on the database.
     Reload {
-        /// Ask every live instance sharing the database (`--db`) to reload
-        /// from its own plugin directory, and report what each now serves.
+        /// Ask every live instance sharing the database (`--db`, or the
+        /// admin API's with `--admin`) to reload from its own plugin
+        /// directory, and report what each now serves.
         #[arg(long)]
         cluster: bool,
         /// With `--cluster`: how long to wait for every instance's outcome.
@@ -292,8 +291,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // Commands without an admin API route run on the database only: say
     // so rather than quietly ignoring `--admin`.
     let database_only = match &cli.command {
-        Command::Client(ClientCommand::Add(_)) => Some("client add"),
-        Command::User(UserCommand::Add { .. }) => Some("user add"),
         Command::User(UserCommand::Update { .. }) => Some("user update"),
         Command::Keys(_) => Some("keys"),
         _ => None,
@@ -318,9 +315,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::serve(config, args.demo).await
         }
         Command::Client(ClientCommand::Add(args)) => {
-            // A client_secret_jwt client's secret is sealed under the
-            // key-encryption key, found as `serve` finds it.
-            if args.auth_method.as_deref() == Some("client_secret_jwt") {
+            // On the database, a client_secret_jwt client's secret is sealed
+            // under the key-encryption key, found as `serve` finds it;
+            // through the admin API, the server seals it.
+            let sealing = args.auth_method.as_deref() == Some("client_secret_jwt");
+            if sealing && cli.admin.is_none() {
                 let flags = ServeFlags {
                     db: cli.db,
                     ..ServeFlags::default()
@@ -329,10 +328,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let store = Store::open(&config.db)
                     .await
                     .with_context(|| format!("opening the database {}", config.db))?;
-                client_add(&store, args, Some(&config)).await
+                let kek = key_encryption_key(&store, &config).await?;
+                client_add(&Operator::Database(store), args, Some(&kek), cli.json).await
             } else {
-                let store = open_store(cli.db, &raw).await?;
-                client_add(&store, args, None).await
+                let operator = operator(cli.admin, cli.db, &raw).await?;
+                client_add(&operator, args, None, cli.json).await
             }
         }
         Command::Client(ClientCommand::Operation(operation)) => {
@@ -362,16 +362,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(UserCommand::Add {
             username, claims, ..
         }) => {
-            let store = open_store(cli.db, &raw).await?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_to_string(&mut password)
-                .context("reading the password from standard input")?;
-            let password = password.trim_end_matches(['\n', '\r']);
-            let now = Clock::system().now();
-            let user = registration::validate_user(&username, password, &claims, now)?;
-            store.insert_user(&user).await?;
-            println!("user {username} added");
+            let operator = operator(cli.admin, cli.db, &raw).await?;
+            let password = manage::read_password()?;
+            let user = operator
+                .user_add(crate::manage::UserAdd {
+                    username,
+                    password,
+                    claims,
+                })
+                .await?;
+            if cli.json {
+                return manage::print_json(&user);
+            }
+            println!("user {} added", user.username);
             Ok(())
         }
         Command::User(UserCommand::Update { username, claims }) => {
@@ -398,9 +401,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             timeout_seconds,
             ..
         }) => {
-            let store = open_store(cli.db, &raw).await?;
-            let timeout = std::time::Duration::from_secs(timeout_seconds);
-            reload_cluster(&store, timeout, cli.json).await
+            let operator = operator(cli.admin, cli.db, &raw).await?;
+            reload_cluster(&operator, timeout_seconds, cli.json).await
         }
         Command::Plugins(command) => plugins(command, cli.admin, raw, &config_name).await,
         Command::Registration(RegistrationCommand::Token(RegistrationTokenCommand::Create {
@@ -482,118 +484,50 @@ async fn instances(store: &Store, now: i64, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One instance's answer to `plugins reload --cluster`.
-#[derive(serde::Serialize)]
-struct ReloadAnswer {
-    id: String,
-    address: String,
-    /// `ok`, `failed` or `no answer`.
-    result: &'static str,
-    /// The plugin set fingerprint it serves now, when it answered.
-    plugins: Option<String>,
-    error: Option<String>,
-}
-
-/// `grantbox plugins reload --cluster`: on PostgreSQL, notifies every
-/// instance, waits up to `timeout` for each live instance's outcome, and
-/// prints which serve which plugin set and which failed or did not answer
-/// (failing when any did). On SQLite, where one instance uses the database,
-/// reloads it through its admin listener.
+/// `grantbox plugins reload --cluster`: every live instance on the database
+/// (or, with `--admin`, on the admin API's) reloads from its own plugin
+/// directory; prints which serve which plugin set and which failed or did
+/// not answer, failing when any did.
 async fn reload_cluster(
-    store: &Store,
-    timeout: std::time::Duration,
+    operator: &Operator,
+    timeout_seconds: u64,
     json: bool,
 ) -> anyhow::Result<()> {
-    let now = crate::serve::clock_from_environment()?.now();
-    let live: Vec<crate::store::Instance> = store
-        .list_instances()
-        .await?
-        .into_iter()
-        .filter(|i| !crate::cluster::is_stale(i.heartbeat_at, now))
-        .collect();
-    if live.is_empty() {
-        bail!(
-            "no live instance is registered in this database (see `grantbox instances`); nothing reloaded"
-        );
-    }
-    let request_id = crate::cluster::new_instance_id();
-    if !store.request_reload(&request_id).await? {
-        for instance in &live {
-            let Some(admin) = &instance.admin_address else {
-                bail!(
-                    "SQLite: instance {} ({}) has no admin listener to reload through; send it SIGHUP",
-                    instance.id,
-                    instance.address
-                );
-            };
-            eprintln!(
-                "SQLite: instance {} is the one on this database; reloading it through its admin listener {admin}",
-                instance.id
-            );
-            reload(&AdminClient::from_environment(&format!("http://{admin}"))?).await?;
-        }
-        return Ok(());
-    }
-    let started = Clock::instant();
-    let outcomes = loop {
-        let outcomes = store.reload_outcomes(&request_id).await?;
-        let answered = live
-            .iter()
-            .all(|i| outcomes.iter().any(|o| o.instance_id == i.id));
-        if answered || started.elapsed() >= timeout {
-            break outcomes;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let reload = operator.plugins_reload_cluster(timeout_seconds).await?;
+    let result = |i: &crate::manage::InstanceReload| match (i.answered, i.ok) {
+        (true, true) => "ok",
+        (true, false) => "failed",
+        (false, _) => "no answer",
     };
-    let answers: Vec<ReloadAnswer> = live
-        .iter()
-        .map(|instance| {
-            let outcome = outcomes.iter().find(|o| o.instance_id == instance.id);
-            ReloadAnswer {
-                id: instance.id.clone(),
-                address: instance.address.clone(),
-                result: match outcome {
-                    Some(o) if o.ok => "ok",
-                    Some(_) => "failed",
-                    None => "no answer",
-                },
-                plugins: outcome.map(|o| o.plugins.clone()),
-                error: outcome.and_then(|o| o.error.clone()),
-            }
-        })
-        .collect();
     if json {
-        manage::print_json(&answers)?;
+        manage::print_json(&reload)?;
     } else {
-        let rows = answers
-            .iter()
-            .map(|a| {
+        let rows = (reload.instances.iter())
+            .map(|i| {
                 vec![
-                    a.id.clone(),
-                    a.address.clone(),
-                    a.result.to_owned(),
-                    a.plugins.clone().unwrap_or_else(|| "-".into()),
-                    a.error.clone().unwrap_or_else(|| "-".into()),
+                    i.instance_id.clone(),
+                    i.address.clone(),
+                    result(i).to_owned(),
+                    i.plugins.clone().unwrap_or_else(|| "-".into()),
+                    i.error.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect::<Vec<_>>();
         manage::print_table(&["ID", "ADDRESS", "RESULT", "PLUGINS", "ERROR"], &rows);
     }
-    let failed: Vec<String> = answers
-        .iter()
-        .filter(|a| a.result != "ok")
-        .map(|a| format!("{} ({}, {})", a.id, a.address, a.result))
+    let failed: Vec<String> = (reload.instances.iter())
+        .filter(|i| !i.ok)
+        .map(|i| format!("{} ({}, {})", i.instance_id, i.address, result(i)))
         .collect();
     if !failed.is_empty() {
         bail!(
-            "{} of {} instance(s) failed or did not answer within {} s: {}; a failed instance keeps serving its previous plugins",
+            "{} of {} instance(s) failed or did not answer within {timeout_seconds} s: {}; a failed instance keeps serving its previous plugins",
             failed.len(),
-            answers.len(),
-            timeout.as_secs(),
+            reload.instances.len(),
             failed.join(", ")
         );
     }
-    eprintln!("plugins reloaded on {} instance(s)", answers.len());
+    eprintln!("plugins reloaded on {} instance(s)", reload.instances.len());
     Ok(())
 }
 
@@ -779,10 +713,32 @@ impl From<ClientAddArgs> for ClientRegistration {
     }
 }
 
-async fn client_add(
+/// The key-encryption key that seals a `client_secret_jwt` client's secret
+/// on the database (created beside a SQLite database when missing).
+async fn key_encryption_key(
     store: &Store,
+    config: &ServeConfig,
+) -> anyhow::Result<crate::keys::KeyEncryptionKey> {
+    let environment = std::env::var(persist::KEY_ENCRYPTION_KEY_ENV).ok();
+    let (kek, source, created) =
+        persist::open_key_encryption_key(store, &config.keys, &config.db, environment.as_deref())
+            .await
+            .context("the key-encryption key that seals the client secret")?;
+    if created {
+        eprintln!(
+            "created the key-encryption key file: {source} (mode 0600; keep it with the database)"
+        );
+    }
+    Ok(kek)
+}
+
+/// `client add`, through `manage::client_add` on the database or the admin
+/// API: the generated secret is shown this once (in the JSON with `--json`).
+async fn client_add(
+    operator: &Operator,
     args: ClientAddArgs,
-    config: Option<&ServeConfig>,
+    kek: Option<&crate::keys::KeyEncryptionKey>,
+    json: bool,
 ) -> anyhow::Result<()> {
     // The JWK Set is read here: the conversion does no IO.
     let jwks = match &args.jwks {
@@ -797,52 +753,39 @@ async fn client_add(
         jwks,
         ..ClientRegistration::from(args)
     };
-    let kek = match config {
-        Some(config) => {
-            let environment = std::env::var(persist::KEY_ENCRYPTION_KEY_ENV).ok();
-            let (kek, source, created) = persist::open_key_encryption_key(
-                store,
-                &config.keys,
-                &config.db,
-                environment.as_deref(),
-            )
-            .await
-            .context("the key-encryption key that seals the client secret")?;
-            if created {
-                eprintln!(
-                    "created the key-encryption key file: {source} (mode 0600; keep it with the database)"
-                );
+    let added = match operator.client_add(registration, kek).await {
+        Ok(added) => added,
+        Err(error) => match error.downcast_ref::<crate::manage::ManageError>() {
+            Some(crate::manage::ManageError::Invalid {
+                field: "jwks",
+                message,
+            }) if jwks_file.is_some() => {
+                let file = jwks_file.as_deref().unwrap_or(Path::new("--jwks"));
+                bail!("{}: {message}", file.display())
             }
-            Some(kek)
-        }
-        None => None,
+            _ => return Err(error),
+        },
     };
-    let now = Clock::system().now();
-    let (client, secret) = match registration::validate_sealing(registration, now, kek.as_ref()) {
-        Err(RegistrationError::Jwks(error)) => {
-            let file = jwks_file.as_deref().unwrap_or(Path::new("--jwks"));
-            bail!("{}: {error}", file.display())
-        }
-        validated => validated?,
-    };
-    store.insert_client(&client).await?;
+    if json {
+        return manage::print_json(&added);
+    }
+    let client = &added.client;
     println!("client_id: {}", client.client_id);
-    match (client.public, secret) {
+    let method = client.token_endpoint_auth_method.as_deref();
+    match (client.public, added.client_secret) {
         (true, _) => println!("public client: no secret; PKCE is required"),
         (false, Some(secret)) => {
             println!("client_secret: {secret}\n(the secret is shown only now; store it safely)")
         }
-        (false, None) if client.auth.jwks.is_some() => {
+        (false, None) if client.jwks => {
             println!("private_key_jwt client: no secret; it signs assertions with its own keys")
         }
-        (false, None) => match client.auth.secret_sealed {
-            Some(_) => println!(
-                "client_secret: the one given with --secret (kept sealed under the key-encryption key, as the key of its assertions)"
-            ),
-            None => {
-                println!("client_secret: the one given with --secret (only its hash is stored)")
-            }
-        },
+        (false, None) if method == Some("client_secret_jwt") => println!(
+            "client_secret: the one given with --secret (kept sealed under the key-encryption key, as the key of its assertions)"
+        ),
+        (false, None) => {
+            println!("client_secret: the one given with --secret (only its hash is stored)")
+        }
     }
     Ok(())
 }

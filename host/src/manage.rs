@@ -8,13 +8,20 @@
 
 pub mod admin_token;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
+use crate::cluster;
+use crate::keys::KeyEncryptionKey;
 use crate::oauth::client_auth::AuthMethod;
+use crate::plugin::LiveRegistry;
 use crate::registration::{self, ClientRegistration, RegistrationError};
 use crate::secret;
 use crate::store::{
-    AuditFilter, Client, NewAuditRecord, PreviousSecret, Store, StoreError, StoreErrorKind, User,
+    AuditFilter, Client, NewAuditRecord, PreviousSecret, ReloadOutcome, Store, StoreError,
+    StoreErrorKind, User,
 };
 
 /// The tracing target of the audit log lines, one per change.
@@ -27,6 +34,12 @@ pub const DEFAULT_SECRET_GRACE_SECONDS: i64 = 0;
 
 /// The longest grace period a rotated-out secret may have (30 days).
 pub const MAX_SECRET_GRACE_SECONDS: i64 = 30 * 24 * 3600;
+
+/// How long a cluster reload waits for the instances' outcomes unless told.
+pub const DEFAULT_CLUSTER_RELOAD_TIMEOUT_SECONDS: u64 = 30;
+
+/// The longest a cluster reload may wait for the instances' outcomes.
+pub const MAX_CLUSTER_RELOAD_TIMEOUT_SECONDS: u64 = 300;
 
 /// Who made a change, as the audit trail names them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +96,17 @@ pub struct ClientView {
     pub previous_secret_expires_at: Option<i64>,
 }
 
+/// A client just registered by [`client_add`]: its view, and the secret
+/// generated for it, shown this once and never stored in the clear.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientAdded {
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// The generated secret; `None` for a public client, a client with keys
+    /// (`private_key_jwt`), or a secret the operator gave.
+    pub client_secret: Option<String>,
+}
+
 /// Which clients [`client_list`] returns.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientFilter {
@@ -130,6 +154,18 @@ pub struct SecretRotated {
     pub previous_secret_expires_at: Option<i64>,
 }
 
+/// A new user as [`user_add`] takes it. No `Debug`: it holds a password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserAdd {
+    pub username: String,
+    /// Stored only as its argon2id hash; never logged or audited.
+    pub password: String,
+    /// OpenID Connect claims, `name=value` each (as `user add --claim`).
+    #[serde(default)]
+    pub claims: Vec<String>,
+}
+
 /// A user as operators see it: everything but the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
@@ -167,6 +203,43 @@ pub struct AuditEntry {
     pub target: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+/// The server instance an operation runs in (the admin API's), with the
+/// plugins it serves: on SQLite, where no channel reaches other processes, a
+/// cluster reload is this instance's own.
+pub struct LocalInstance<'a> {
+    /// Its id in the instance registry.
+    pub id: &'a str,
+    pub plugins: &'a LiveRegistry,
+}
+
+/// What a cluster reload did: each live instance's outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterReload {
+    /// The id the request travelled under (and its outcomes are stored by).
+    pub request_id: String,
+    /// Whether every instance reloaded and now serves its new plugin set.
+    pub reloaded: bool,
+    /// The live instances, the oldest first.
+    pub instances: Vec<InstanceReload>,
+}
+
+/// One instance's outcome of a cluster reload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceReload {
+    pub instance_id: String,
+    /// Its public listener's address.
+    pub address: String,
+    /// Whether it answered within the timeout.
+    pub answered: bool,
+    /// Whether its new plugin set loaded and now serves.
+    pub ok: bool,
+    /// The fingerprint of the plugin set it serves now (the previous one
+    /// when its reload failed), when it answered.
+    pub plugins: Option<String>,
+    /// Why its reload failed (its previous set keeps serving).
+    pub error: Option<String>,
 }
 
 impl Actor {
@@ -258,6 +331,36 @@ impl From<&User> for UserView {
 }
 
 // Clients.
+
+/// Registers a client through `registration.rs`'s rules. A generated
+/// secret is returned once (only its SHA-256 is stored); a
+/// `client_secret_jwt` client's secret is also sealed under `kek`, which
+/// that method needs.
+pub async fn client_add(
+    store: &Store,
+    actor: &Actor,
+    registration: ClientRegistration,
+    kek: Option<&KeyEncryptionKey>,
+    now: i64,
+) -> Result<ClientAdded, ManageError> {
+    let (client, client_secret) = registration::validate_sealing(registration, now, kek)?;
+    store.insert_client(&client).await?;
+    let view = ClientView::from(&client);
+    audit(
+        store,
+        actor,
+        "client.add",
+        &client.client_id,
+        None,
+        json(&view),
+        now,
+    )
+    .await?;
+    Ok(ClientAdded {
+        client: view,
+        client_secret,
+    })
+}
 
 pub async fn client_show(store: &Store, client_id: &str) -> Result<ClientView, ManageError> {
     Ok(ClientView::from(&find_client(store, client_id).await?))
@@ -480,6 +583,30 @@ pub async fn client_rotate_secret(
 }
 
 // Users.
+
+/// Adds a user through `registration.rs`'s rules: a fresh random subject,
+/// the password stored only as its argon2id hash, the claims checked.
+pub async fn user_add(
+    store: &Store,
+    actor: &Actor,
+    input: UserAdd,
+    now: i64,
+) -> Result<UserView, ManageError> {
+    let user = registration::validate_user(&input.username, &input.password, &input.claims, now)?;
+    store.insert_user(&user).await?;
+    let view = UserView::from(&user);
+    audit(
+        store,
+        actor,
+        "user.add",
+        &user.username,
+        None,
+        json(&view),
+        now,
+    )
+    .await?;
+    Ok(view)
+}
 
 pub async fn user_list(store: &Store) -> Result<Vec<UserView>, ManageError> {
     Ok(store
@@ -715,6 +842,102 @@ pub async fn token_revoke_user(
     )
     .await?;
     Ok(revoked)
+}
+
+// Plugins.
+
+/// Asks every live instance sharing the database to reload the plugins from
+/// its own plugin directory, and waits up to `timeout` for each outcome. On
+/// PostgreSQL the request travels by the store's reload channel (each
+/// instance's listener reloads and records its outcome, `serve.rs`); on
+/// SQLite, where one server uses the database, `local` (the server this runs
+/// in) reloads and is the one outcome. Without `local` on SQLite nothing can
+/// reach the server: the caller goes through its admin listener instead.
+pub async fn plugins_reload_cluster(
+    store: &Store,
+    actor: &Actor,
+    local: Option<LocalInstance<'_>>,
+    timeout: Duration,
+    now: i64,
+) -> Result<ClusterReload, ManageError> {
+    if timeout.is_zero() || timeout.as_secs() > MAX_CLUSTER_RELOAD_TIMEOUT_SECONDS {
+        return Err(ManageError::Invalid {
+            field: "timeout_seconds",
+            message: format!("must be 1 to {MAX_CLUSTER_RELOAD_TIMEOUT_SECONDS} seconds"),
+        });
+    }
+    let instances = store.list_instances().await?;
+    let request_id = cluster::new_instance_id();
+    let (live, outcomes) = if store.request_reload(&request_id).await? {
+        let live: Vec<_> = (instances.into_iter())
+            .filter(|i| !cluster::is_stale(i.heartbeat_at, now))
+            .collect();
+        if live.is_empty() {
+            return Err(ManageError::Conflict(
+                "no live instance is registered in this database (see `grantbox instances`); nothing reloaded".to_owned(),
+            ));
+        }
+        let started = Clock::instant();
+        let outcomes = loop {
+            let outcomes = store.reload_outcomes(&request_id).await?;
+            let answered = (live.iter()).all(|i| outcomes.iter().any(|o| o.instance_id == i.id));
+            if answered || started.elapsed() >= timeout {
+                break outcomes;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        (live, outcomes)
+    } else {
+        let Some(local) = local else {
+            return Err(ManageError::Conflict(
+                "SQLite has no channel to the server: reload it through its admin listener (or send it SIGHUP)".to_owned(),
+            ));
+        };
+        let this = (instances.into_iter())
+            .find(|i| i.id == local.id)
+            .ok_or_else(|| not_found("instance", local.id))?;
+        let reloaded = local.plugins.reload().await;
+        let outcome = ReloadOutcome {
+            request_id: request_id.clone(),
+            instance_id: this.id.clone(),
+            ok: reloaded.is_ok(),
+            plugins: cluster::plugin_set_fingerprint(&local.plugins.snapshot()),
+            error: reloaded.err().map(|error| error.to_string()),
+            at: now,
+        };
+        store.record_reload_outcome(&outcome).await?;
+        (vec![this], vec![outcome])
+    };
+    let instances: Vec<InstanceReload> = live
+        .into_iter()
+        .map(|instance| {
+            let outcome = outcomes.iter().find(|o| o.instance_id == instance.id);
+            InstanceReload {
+                instance_id: instance.id,
+                address: instance.address,
+                answered: outcome.is_some(),
+                ok: outcome.is_some_and(|o| o.ok),
+                plugins: outcome.map(|o| o.plugins.clone()),
+                error: outcome.and_then(|o| o.error.clone()),
+            }
+        })
+        .collect();
+    let reload = ClusterReload {
+        reloaded: instances.iter().all(|i| i.ok),
+        request_id,
+        instances,
+    };
+    audit(
+        store,
+        actor,
+        "plugins.reload_cluster",
+        &reload.request_id,
+        None,
+        json(&reload),
+        now,
+    )
+    .await?;
+    Ok(reload)
 }
 
 // The audit trail.

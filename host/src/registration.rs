@@ -14,8 +14,11 @@ use crate::openid::claims::{self, ClaimError};
 use crate::secret;
 use crate::store::{AccessTokenFormat, Client, ClientAuth, User};
 
-/// A client as the operator describes it, before validation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A client as the operator describes it, before validation: `client add`'s
+/// flags, or the JSON body of the admin API's `POST /admin/clients` (under
+/// the RFC 7591 names where they differ; a field left out keeps its default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClientRegistration {
     pub client_id: String,
     pub redirect_uris: Vec<String>,
@@ -26,13 +29,16 @@ pub struct ClientRegistration {
     pub trusted: bool,
     /// A resource server that may introspect other clients' access tokens.
     pub introspection: bool,
+    #[serde(rename = "client_name")]
     pub name: Option<String>,
     /// The operator's own secret for a confidential client; generated when `None`.
+    #[serde(rename = "client_secret")]
     pub secret: Option<String>,
     /// RFC 7591 `client_uri`: https (or http on loopback), shown on the consent page.
     pub client_uri: Option<String>,
     /// RFC 7591 `token_endpoint_auth_method`; `None` keeps the default: a
     /// secret by Basic or in the body, `none` for a public client.
+    #[serde(rename = "token_endpoint_auth_method", with = "auth_method_name")]
     pub auth_method: Option<AuthMethod>,
     /// `private_key_jwt`: the client's JWK Set of public keys (the text of
     /// the `--jwks` file).
@@ -41,6 +47,34 @@ pub struct ClientRegistration {
     pub resources: Vec<String>,
     /// `opaque` or `jwt`; empty means `opaque`.
     pub access_token_format: String,
+}
+
+/// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
+mod auth_method_name {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::oauth::client_auth::AuthMethod;
+
+    pub fn serialize<S: Serializer>(
+        method: &Option<AuthMethod>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match method {
+            Some(method) => serializer.serialize_some(method.as_str()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<AuthMethod>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(name) => AuthMethod::parse(&name).map(Some).ok_or_else(|| {
+                D::Error::custom(format!("unknown token_endpoint_auth_method {name:?}"))
+            }),
+        }
+    }
 }
 
 /// Why a registration was refused. Messages name the offending value, never a secret.

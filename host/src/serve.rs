@@ -249,6 +249,8 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
             plugins,
             metrics,
             guard: Arc::new(guard),
+            instance_id: instance.id.as_str().into(),
+            keys: keys.clone(),
         };
         tokio::spawn(async move {
             if let Err(error) = axum::serve(admin_listener, app::admin_router(state)).await {

@@ -10,11 +10,13 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+use crate::keys::KeyEncryptionKey;
 use crate::manage::admin_token::{self, AdminTokenCreated, AdminTokenRequest, AdminTokenView};
 use crate::manage::{
-    self, Actor, AuditEntry, ClientFilter, ClientRemoved, ClientUpdate, ClientView, ConsentView,
-    SecretRotated, TokensRevoked, UserView,
+    self, Actor, AuditEntry, ClientAdded, ClientFilter, ClientRemoved, ClientUpdate, ClientView,
+    ClusterReload, ConsentView, SecretRotated, TokensRevoked, UserAdd, UserView,
 };
+use crate::registration::ClientRegistration;
 use crate::store::{AuditFilter, Store};
 use reqwest::Method;
 
@@ -182,6 +184,36 @@ impl Operator {
 
     fn now() -> anyhow::Result<i64> {
         Ok(crate::serve::clock_from_environment()?.now())
+    }
+
+    /// `client add`: `kek` seals a `client_secret_jwt` client's secret on
+    /// the database; through the admin API the server's does.
+    pub async fn client_add(
+        &self,
+        registration: ClientRegistration,
+        kek: Option<&KeyEncryptionKey>,
+    ) -> anyhow::Result<ClientAdded> {
+        let (actor, now) = (self.actor(), Self::now()?);
+        match self {
+            Operator::Database(store) => {
+                Ok(manage::client_add(store, &actor, registration, kek, now).await?)
+            }
+            Operator::Admin(api) => {
+                let body = serde_json::to_value(&registration)?;
+                api.send(Method::POST, &["clients"], &[], Some(body)).await
+            }
+        }
+    }
+
+    pub async fn user_add(&self, user: UserAdd) -> anyhow::Result<UserView> {
+        let (actor, now) = (self.actor(), Self::now()?);
+        match self {
+            Operator::Database(store) => Ok(manage::user_add(store, &actor, user, now).await?),
+            Operator::Admin(api) => {
+                let body = serde_json::to_value(&user)?;
+                api.send(Method::POST, &["users"], &[], Some(body)).await
+            }
+        }
     }
 
     pub async fn client_show(&self, client_id: &str) -> anyhow::Result<ClientView> {
@@ -446,6 +478,59 @@ impl Operator {
                 let body = serde_json::to_value(&request)?;
                 api.send(Method::POST, &["tokens"], &[], Some(body)).await
             }
+        }
+    }
+
+    /// `plugins reload --cluster`: `manage::plugins_reload_cluster` on
+    /// PostgreSQL, or the same operation through the admin API. On SQLite,
+    /// where no channel reaches the server, through each live instance's
+    /// admin listener (with the token of `GRANTBOX_ADMIN_TOKEN`).
+    pub async fn plugins_reload_cluster(
+        &self,
+        timeout_seconds: u64,
+    ) -> anyhow::Result<ClusterReload> {
+        let (actor, now) = (self.actor(), Self::now()?);
+        match self {
+            Operator::Database(store @ Store::Sqlite(_)) => {
+                let live: Vec<_> = (store.list_instances().await?.into_iter())
+                    .filter(|i| !crate::cluster::is_stale(i.heartbeat_at, now))
+                    .collect();
+                if live.is_empty() {
+                    anyhow::bail!(
+                        "no live instance is registered in this database (see `grantbox instances`); nothing reloaded"
+                    );
+                }
+                let mut reload: Option<ClusterReload> = None;
+                for instance in live {
+                    let Some(admin) = &instance.admin_address else {
+                        anyhow::bail!(
+                            "SQLite: instance {} ({}) has no admin listener to reload through; send it SIGHUP",
+                            instance.id,
+                            instance.address
+                        );
+                    };
+                    eprintln!(
+                        "SQLite: instance {} is the one on this database; reloading it through its admin listener {admin}",
+                        instance.id
+                    );
+                    let api = AdminClient::from_environment(&format!("http://{admin}"))?;
+                    let answer = cluster_reload_through(&api, timeout_seconds).await?;
+                    reload = Some(match reload {
+                        None => answer,
+                        Some(mut so_far) => {
+                            so_far.reloaded &= answer.reloaded;
+                            so_far.instances.extend(answer.instances);
+                            so_far
+                        }
+                    });
+                }
+                reload.context("no instance answered")
+            }
+            Operator::Database(store) => {
+                let timeout = std::time::Duration::from_secs(timeout_seconds);
+                Ok(manage::plugins_reload_cluster(store, &actor, None, timeout, now).await?)
+            }
+            Operator::Admin(api) => cluster_reload_through(api, timeout_seconds).await,
         }
     }
 
@@ -739,6 +824,16 @@ pub async fn audit(operator: &Operator, command: AuditCommand, json: bool) -> an
         &rows,
     );
     Ok(())
+}
+
+/// `POST /admin/cluster/reload` on `api`.
+async fn cluster_reload_through(
+    api: &AdminClient,
+    timeout_seconds: u64,
+) -> anyhow::Result<ClusterReload> {
+    let query = [("timeout_seconds", timeout_seconds.to_string())];
+    api.send(Method::POST, &["cluster", "reload"], &query, None)
+        .await
 }
 
 /// Reads a password from standard input, without its final line break.

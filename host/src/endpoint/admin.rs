@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::config::AdminListen;
+use crate::keys::Keys;
 use crate::manage::admin_token::admin_token_verify;
 use crate::plugin::{LiveRegistry, LoadError, Registry};
 use crate::store::Store;
@@ -35,6 +36,11 @@ pub struct AdminState {
     pub plugins: Arc<LiveRegistry>,
     pub metrics: Option<PrometheusHandle>,
     pub guard: Arc<AdminGuard>,
+    /// This server's id in the instance registry (`cluster.rs`).
+    pub instance_id: Arc<str>,
+    /// The server's keys: their key-encryption key seals the secret of a
+    /// `client_secret_jwt` client added through the API.
+    pub keys: Arc<Keys>,
 }
 
 /// Which `Host` and `Origin` values the admin listener answers.

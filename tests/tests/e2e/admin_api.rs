@@ -462,6 +462,195 @@ fn the_cli_runs_operator_commands_through_the_admin_api_with_admin() {
 }
 
 #[test]
+fn clients_and_users_are_added_through_the_admin_api_and_the_cli_with_admin() {
+    let server = server();
+    let call = |method: Method, path: &str, body: Value| -> (u16, Value) {
+        let response = server
+            .admin_request(method, path)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    };
+
+    // A confidential client: the generated secret comes back once and works.
+    let (status, added) = call(
+        Method::POST,
+        "/admin/clients",
+        json!({
+            "client_id": "added-client",
+            "grant_types": ["client_credentials"],
+            "scopes": ["read"],
+            "client_name": "Added over HTTP",
+        }),
+    );
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(
+        (&added["client_id"], &added["client_name"], &added["public"]),
+        (
+            &json!("added-client"),
+            &json!("Added over HTTP"),
+            &json!(false)
+        )
+    );
+    let secret = added["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32, "{added}");
+    let token = http()
+        .post(server.url("/token"))
+        .basic_auth("added-client", Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .unwrap();
+    assert_eq!(token.status(), 200, "the returned secret authenticates");
+    let shown = server
+        .admin_request(Method::GET, "/admin/clients/added-client")
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert!(shown["client_secret"].is_null(), "{shown}");
+
+    // The rules of `client add`, and a taken id, are refused by name.
+    let (status, refused) = call(
+        Method::POST,
+        "/admin/clients",
+        json!({ "client_id": "added-client", "grant_types": ["client_credentials"] }),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("added-client"),
+        "{refused}"
+    );
+    let (status, refused) = call(
+        Method::POST,
+        "/admin/clients",
+        json!({
+            "client_id": "fragment-client",
+            "public": true,
+            "redirect_uris": ["https://app.example/cb#fragment"],
+        }),
+    );
+    assert_eq!((status, &refused["field"]), (400, &json!("redirect_uris")));
+    let (status, _) = call(
+        Method::POST,
+        "/admin/clients",
+        json!({ "client_id": "typo-client", "scope": ["read"] }),
+    );
+    assert!((400..500).contains(&status), "an unknown field: {status}");
+
+    // A user: the password is taken, never answered, logged or audited.
+    let password = "a password sent over http 7";
+    let (status, user) = call(
+        Method::POST,
+        "/admin/users",
+        json!({ "username": "added-user", "password": password, "claims": ["name=Added User"] }),
+    );
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["username"], "added-user");
+    assert_eq!(user["claims"], json!({ "name": "Added User" }));
+    assert!(user["subject"].as_str().is_some_and(|s| s != "added-user"));
+    assert!(!user.to_string().contains(password), "{user}");
+    let (status, refused) = call(
+        Method::POST,
+        "/admin/users",
+        json!({ "username": "short-user", "password": "short" }),
+    );
+    assert_eq!((status, &refused["field"]), (400, &json!("password")));
+    let (status, _) = call(
+        Method::POST,
+        "/admin/users",
+        json!({ "username": "added-user", "password": password }),
+    );
+    assert_eq!(status, 409);
+    assert!(
+        on_database(server, &["--json", "user", "show", "added-user"], None).contains("Added User")
+    );
+
+    // The CLI's `client add` and `user add` go through the same routes
+    // with --admin: the secret alone on its line, as on the database.
+    let output = server.admin_cli(
+        &[
+            "client",
+            "add",
+            "cli-added-client",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let cli_secret = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("client_secret: "))
+        .unwrap_or_else(|| panic!("no secret line: {stdout}"))
+        .to_owned();
+    let token = http()
+        .post(server.url("/token"))
+        .basic_auth("cli-added-client", Some(&cli_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let cli_password = "a password piped to the cli 8";
+    let output = server.admin_cli(
+        &["user", "add", "cli-added-user", "--password-stdin"],
+        Some(cli_password),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("cli-added-user"));
+    let output = server.admin_cli(
+        &["user", "add", "cli-short-user", "--password-stdin"],
+        Some("short"),
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("password"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // Each addition is audited under the admin token, without a secret.
+    let trail = server
+        .admin_request(Method::GET, "/admin/audit")
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    for (action, target) in [
+        ("client.add", "added-client"),
+        ("client.add", "cli-added-client"),
+        ("user.add", "added-user"),
+        ("user.add", "cli-added-user"),
+    ] {
+        assert!(
+            trail
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["action"] == action
+                    && r["target"] == target
+                    && r["actor"].as_str().unwrap().starts_with("admin-token:")),
+            "no {action} of {target}: {trail}"
+        );
+    }
+    let logs = server.logs();
+    for secret in [secret.as_str(), cli_secret.as_str(), password, cli_password] {
+        assert!(
+            !trail.to_string().contains(secret),
+            "a secret in the audit trail"
+        );
+        assert!(!logs.contains(secret), "a secret in the log");
+    }
+}
+
+#[test]
 fn two_servers_with_default_settings_on_one_host_both_run_without_an_admin_listener() {
     let first = Server::start_with(Options {
         without_admin_listener: true,

@@ -1,13 +1,14 @@
 //! The instances sharing one database: each server registers itself at
 //! start and deregisters on a clean shutdown; `grantbox instances` lists
 //! them with their addresses and plugin set fingerprints; `grantbox plugins
-//! reload --cluster` reloads every one and reports each outcome.
+//! reload --cluster` and the admin API's `POST /admin/cluster/reload` reload
+//! every one and report each outcome.
 
 use std::ops::Not as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::{
     Options, Server, client_credentials_request, grantbox, grantbox_with, query_integer,
@@ -200,19 +201,27 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
     }
     let listed = instances(&db);
     assert_eq!(listed.len(), servers.len());
-    if postgres {
-        let answers: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON answers");
-        assert_eq!(answers.len(), 2, "{answers:?}");
-        let after = answers[0]["plugins"].as_str().unwrap().to_owned();
-        assert_ne!(after, before);
-        for answer in &answers {
-            assert_eq!(answer["result"], "ok", "{answer}");
-            assert_eq!(answer["plugins"], after.as_str());
-        }
-        // The heartbeat (once a minute) has not run since: the registry
-        // still shows the fingerprint of the start.
-        assert!(listed.iter().all(|i| i["plugins"] == before.as_str()));
+    let reload: Value = serde_json::from_slice(&output.stdout).expect("a JSON reload");
+    assert_eq!(reload["reloaded"], true, "{reload}");
+    let answers = reload["instances"].as_array().unwrap();
+    assert_eq!(answers.len(), servers.len(), "{answers:?}");
+    let after = answers[0]["plugins"].as_str().unwrap().to_owned();
+    assert_ne!(after, before);
+    for answer in answers {
+        assert_eq!(
+            (&answer["answered"], &answer["ok"]),
+            (&json!(true), &json!(true)),
+            "{answer}"
+        );
+        assert_eq!(answer["plugins"], after.as_str());
+        assert!(
+            listed.iter().any(|i| i["id"] == answer["instance_id"]),
+            "{answer} is not a listed instance"
+        );
     }
+    // The heartbeat (once a minute) has not run since: the registry still
+    // shows the fingerprint of the start.
+    assert!(listed.iter().all(|i| i["plugins"] == before.as_str()));
 
     // The last instance's directory is broken: it reports the error and
     // keeps serving generation 2; the others move on to 3.
@@ -226,25 +235,74 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
     for server in healthy {
         assert_eq!(generation(server, &secret), "3");
     }
-    if postgres {
-        let answers: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON answers");
-        let by_address = |server: &Server| {
-            answers
-                .iter()
-                .find(|a| format!("http://{}", a["address"].as_str().unwrap()) == server.base)
-                .unwrap_or_else(|| panic!("{} answered: {answers:?}", server.base))
-                .clone()
-        };
-        let failed = by_address(broken);
-        assert_eq!(failed["result"], "failed");
-        assert!(
-            failed["error"].as_str().unwrap().contains("sha256"),
-            "{failed}"
-        );
-        assert!(stderr.contains("failed"), "{stderr}");
-        assert!(stderr.contains(failed["id"].as_str().unwrap()), "{stderr}");
-        assert_eq!(by_address(&healthy[0])["result"], "ok");
+    let reload: Value = serde_json::from_slice(&output.stdout).expect("a JSON reload");
+    assert_eq!(reload["reloaded"], false, "{reload}");
+    let failed = by_address_in(&reload, broken);
+    assert_eq!(
+        (&failed["answered"], &failed["ok"]),
+        (&json!(true), &json!(false))
+    );
+    assert!(
+        failed["error"].as_str().unwrap().contains("sha256"),
+        "{failed}"
+    );
+    assert!(stderr.contains("failed"), "{stderr}");
+    assert!(
+        stderr.contains(failed["instance_id"].as_str().unwrap()),
+        "{stderr}"
+    );
+    for server in healthy {
+        assert_eq!(by_address_in(&reload, server)["ok"], true);
+    }
 
+    // The admin API's route does the same for any instance it is asked of
+    // (on SQLite: that instance, with its one outcome), and the audit trail
+    // names the admin token that asked.
+    for dir in &dirs {
+        install_swap(dir.path(), "4", false);
+    }
+    let response = servers[0]
+        .admin_request(
+            reqwest::Method::POST,
+            "/admin/cluster/reload?timeout_seconds=20",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reload: Value = response.json().unwrap();
+    assert_eq!(reload["reloaded"], true, "{reload}");
+    assert_eq!(reload["instances"].as_array().unwrap().len(), servers.len());
+    for server in &servers {
+        assert_eq!(generation(server, &secret), "4");
+        assert_eq!(by_address_in(&reload, server)["ok"], true);
+    }
+    let trail = servers[0]
+        .admin_request(reqwest::Method::GET, "/admin/audit")
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert!(
+        trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "plugins.reload_cluster"
+                && r["target"] == reload["request_id"]
+                && r["actor"].as_str().unwrap().starts_with("admin-token:")),
+        "{trail}"
+    );
+    let refused = servers[0]
+        .admin_request(
+            reqwest::Method::POST,
+            "/admin/cluster/reload?timeout_seconds=0",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.json::<Value>().unwrap()["field"], "timeout_seconds");
+
+    if postgres {
         // A lost LISTEN connection is opened again: with both connections
         // ended by the database, the next request still reaches both.
         let listening = "SELECT count(*) FROM pg_stat_activity \
@@ -261,13 +319,37 @@ fn plugins_reload_cluster_reaches_every_instance_and_reports_each_outcome() {
             assert!(Instant::now() < deadline, "the listeners did not come back");
             std::thread::sleep(Duration::from_millis(50));
         }
-        for dir in &dirs {
-            install_swap(dir.path(), "4", false);
-        }
-        let output = reload_cluster(&servers[0]);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        for server in &servers {
-            assert_eq!(generation(server, &secret), "4");
-        }
     }
+    // The CLI through the admin API (`--admin`) asks the same route.
+    for dir in &dirs {
+        install_swap(dir.path(), "5", false);
+    }
+    let output = servers[0].admin_cli(
+        &[
+            "--json",
+            "plugins",
+            "reload",
+            "--cluster",
+            "--timeout-seconds",
+            "20",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let reload: Value = serde_json::from_slice(&output.stdout).expect("a JSON reload");
+    assert_eq!(reload["instances"].as_array().unwrap().len(), servers.len());
+    for server in &servers {
+        assert_eq!(generation(server, &secret), "5");
+    }
+}
+
+/// The outcome of `server` in a cluster reload's answer.
+fn by_address_in(reload: &Value, server: &Server) -> Value {
+    reload["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| format!("http://{}", a["address"].as_str().unwrap()) == server.base)
+        .unwrap_or_else(|| panic!("{} answered: {reload}", server.base))
+        .clone()
 }

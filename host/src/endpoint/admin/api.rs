@@ -10,10 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use super::{AdminActor, AdminState};
 use crate::manage::admin_token::{self, AdminTokenRequest};
-use crate::manage::{self, Actor, ClientFilter, ClientUpdate, ManageError};
+use crate::manage::{self, Actor, ClientFilter, ClientUpdate, LocalInstance, ManageError, UserAdd};
+use crate::registration::ClientRegistration;
 use crate::store::AuditFilter;
 
 /// Every route of the admin listener: method (lowercase), path, handler.
@@ -23,7 +25,9 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AdminState>)> {
         ("get", "/admin/openapi.json", get(openapi)),
         ("get", "/admin/plugins", get(super::list)),
         ("post", "/admin/plugins/reload", post(super::reload)),
+        ("post", "/admin/cluster/reload", post(cluster_reload)),
         ("get", "/admin/clients", get(client_list)),
+        ("post", "/admin/clients", post(client_add)),
         ("get", "/admin/clients/{client_id}", get(client_show)),
         ("patch", "/admin/clients/{client_id}", patch(client_update)),
         (
@@ -42,6 +46,7 @@ pub fn routes() -> Vec<(&'static str, &'static str, MethodRouter<AdminState>)> {
             post(token_revoke_client),
         ),
         ("get", "/admin/users", get(user_list)),
+        ("post", "/admin/users", post(user_add)),
         ("get", "/admin/users/{username}", get(user_show)),
         ("delete", "/admin/users/{username}", delete(user_remove)),
         (
@@ -87,6 +92,14 @@ pub struct RotateSecretRequest {
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     pub password: String,
+}
+
+/// The query of `POST /admin/cluster/reload`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterReloadQuery {
+    /// Seconds to wait for every instance's outcome (default 30, at most 300).
+    pub timeout_seconds: Option<u64>,
 }
 
 /// The query of `GET /admin/audit`.
@@ -146,11 +159,55 @@ async fn openapi() -> Json<serde_json::Value> {
     Json(super::openapi::document())
 }
 
+/// Runs in a task of its own: a caller that hangs up does not cancel a
+/// reload halfway, nor the recording of its outcome.
+async fn cluster_reload(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Query(query): Query<ClusterReloadQuery>,
+) -> Response {
+    let actor = actor(who);
+    let timeout = Duration::from_secs(
+        query
+            .timeout_seconds
+            .unwrap_or(manage::DEFAULT_CLUSTER_RELOAD_TIMEOUT_SECONDS),
+    );
+    let now = state.clock.now();
+    let reload = tokio::spawn(async move {
+        let local = LocalInstance {
+            id: &state.instance_id,
+            plugins: &state.plugins,
+        };
+        manage::plugins_reload_cluster(&state.store, &actor, Some(local), timeout, now).await
+    });
+    match reload.await {
+        Ok(Ok(reload)) => Json(reload).into_response(),
+        Ok(Err(error)) => ApiError(error).into_response(),
+        Err(join_error) => {
+            tracing::warn!(%join_error, "a cluster reload failed");
+            let body = serde_json::json!({ "error": "server_error", "error_description": "the cluster reload failed; see the server log" });
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
+    }
+}
+
 async fn client_list(
     State(state): State<AdminState>,
     Query(filter): Query<ClientFilter>,
 ) -> ApiResult<Vec<manage::ClientView>> {
     Ok(Json(manage::client_list(&state.store, &filter).await?))
+}
+
+async fn client_add(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Json(registration): Json<ClientRegistration>,
+) -> ApiResult<manage::ClientAdded> {
+    let now = state.clock.now();
+    let kek = state.keys.key_encryption_key();
+    Ok(Json(
+        manage::client_add(&state.store, &actor(who), registration, Some(kek), now).await?,
+    ))
 }
 
 async fn client_show(
@@ -215,6 +272,17 @@ async fn token_revoke_client(
 
 async fn user_list(State(state): State<AdminState>) -> ApiResult<Vec<manage::UserView>> {
     Ok(Json(manage::user_list(&state.store).await?))
+}
+
+async fn user_add(
+    State(state): State<AdminState>,
+    who: Extension<AdminActor>,
+    Json(user): Json<UserAdd>,
+) -> ApiResult<manage::UserView> {
+    let now = state.clock.now();
+    Ok(Json(
+        manage::user_add(&state.store, &actor(who), user, now).await?,
+    ))
 }
 
 async fn user_show(

@@ -54,6 +54,43 @@ const CLIENT_UPDATE: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const CLIENT_ADD: &[(&str, &str, &str)] = &[
+    ("client_id", "string", "the client identifier"),
+    ("redirect_uris", "array", "the redirection URIs"),
+    ("grant_types", "array", "RFC 7591 grant types"),
+    ("scopes", "array", "the scopes the client may request"),
+    (
+        "public",
+        "boolean",
+        "a public client (no secret, PKCE required)",
+    ),
+    ("trusted", "boolean", "skip the consent page"),
+    (
+        "introspection",
+        "boolean",
+        "may introspect other clients' tokens",
+    ),
+    ("client_name", "string", "the name on the consent page"),
+    (
+        "client_secret",
+        "string",
+        "the operator's own secret (at least 32 characters) instead of a generated one",
+    ),
+    ("client_uri", "string", "the page about the client"),
+    (
+        "token_endpoint_auth_method",
+        "string",
+        "RFC 7591 client authentication method",
+    ),
+    (
+        "jwks",
+        "string",
+        "the JWK Set (JSON text) for private_key_jwt",
+    ),
+    ("resources", "array", "RFC 8707 resources"),
+    ("access_token_format", "string", "`opaque` or `jwt`"),
+];
+
 /// Every operation of the admin listener, in the order of `api::routes`.
 pub const OPERATIONS: &[Operation] = &[
     Operation {
@@ -89,6 +126,18 @@ pub const OPERATIONS: &[Operation] = &[
         response: "{reloaded: true, plugins: [...]}",
     },
     Operation {
+        method: "post",
+        path: "/admin/cluster/reload",
+        summary: "Ask every live instance on the database to reload its own plugin directory and report each outcome (on SQLite: this instance)",
+        query: &[(
+            "timeout_seconds",
+            "integer",
+            "seconds to wait for every instance's outcome (default 30, at most 300)",
+        )],
+        body: &[],
+        response: "{request_id, reloaded, instances: [{instance_id, address, answered, ok, plugins, error}]}",
+    },
+    Operation {
         method: "get",
         path: "/admin/clients",
         summary: "List clients (never a secret)",
@@ -106,6 +155,14 @@ pub const OPERATIONS: &[Operation] = &[
         ],
         body: &[],
         response: "an array of clients",
+    },
+    Operation {
+        method: "post",
+        path: "/admin/clients",
+        summary: "Register a client (the checks of client add); a generated secret is returned once",
+        query: &[],
+        body: CLIENT_ADD,
+        response: "the client, with client_secret when one was generated",
     },
     Operation {
         method: "get",
@@ -158,6 +215,22 @@ pub const OPERATIONS: &[Operation] = &[
         query: &[],
         body: &[],
         response: "an array of users",
+    },
+    Operation {
+        method: "post",
+        path: "/admin/users",
+        summary: "Add a user (the rules of user add); the password is stored only as its hash, never logged or audited",
+        query: &[],
+        body: &[
+            ("username", "string", "1 to 128 characters"),
+            ("password", "string", "at least 8 characters"),
+            (
+                "claims",
+                "array",
+                "OpenID Connect claims, `name=value` each",
+            ),
+        ],
+        response: "the user",
     },
     Operation {
         method: "get",
