@@ -23,16 +23,19 @@ fn client(client_id: &str, post_logout: &[&str]) -> Client {
     validate(registration, 0).expect("a valid client").0
 }
 
+/// `client_id`, the hint, and the client the request names.
+type Case<'a> = (
+    Option<&'a str>,
+    Option<&'a Hint>,
+    Result<Option<&'a str>, LogoutError>,
+);
+
 #[test]
 fn the_client_is_the_hints_audience_and_or_client_id() {
     let rp = hint("alice-sub", &["rp"], None);
     let two = hint("alice-sub", &["rp", "api"], None);
     let two_azp = hint("alice-sub", &["rp", "api"], Some("rp"));
-    let cases: [(
-        Option<&str>,
-        Option<&Hint>,
-        Result<Option<&str>, LogoutError>,
-    ); 8] = [
+    let cases: [Case; 8] = [
         (None, None, Ok(None)),
         (Some("rp"), None, Ok(Some("rp"))),
         (None, Some(&rp), Ok(Some("rp"))),
