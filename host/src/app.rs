@@ -117,6 +117,8 @@ where
         .route("/authorize/decision", post(endpoint::decision::decision))
         .route("/login", get(endpoint::login::login_form).post(endpoint::login::login))
         .route("/logout", post(endpoint::login::logout))
+        .route(endpoint::end_session::END_SESSION_PATH, get(endpoint::end_session::end_session_get).post(endpoint::end_session::end_session_post))
+        .route(endpoint::end_session::CONFIRM_PATH, post(endpoint::end_session::confirm))
         .route("/static/grantbox.css", get(endpoint::page::stylesheet))
         // Browsers ask for it on every page; there is none, and no 404 to log.
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))

@@ -199,6 +199,11 @@ pub struct ClientAddArgs {
     /// need at least one --resource for their `aud`).
     #[arg(long, default_value = "opaque")]
     pub access_token_format: String,
+    /// Where `/end_session` may send the browser after signing the user out
+    /// (OpenID Connect RP-Initiated Logout: matched exactly, the rules of
+    /// --redirect-uri); repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -709,6 +714,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             jwks: None,
             resources: args.resources,
             access_token_format: args.access_token_format,
+            post_logout_redirect_uris: args.post_logout_redirect_uris,
         }
     }
 }

@@ -155,6 +155,7 @@ mod tests {
             auth: Default::default(),
             resources: Vec::new(),
             access_token_format: Default::default(),
+            post_logout_redirect_uris: Vec::new(),
         }
     }
 

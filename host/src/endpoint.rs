@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod decision;
+pub mod end_session;
 pub mod health;
 pub mod introspect;
 pub mod jwks;

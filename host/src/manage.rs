@@ -92,6 +92,9 @@ pub struct ClientView {
     pub jwks: bool,
     pub resources: Vec<String>,
     pub access_token_format: String,
+    /// OpenID Connect RP-Initiated Logout 1.0: where `/end_session` may return.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
     /// Until when a rotated-out secret is still accepted, if one is.
     pub previous_secret_expires_at: Option<i64>,
 }
@@ -135,6 +138,8 @@ pub struct ClientUpdate {
     pub token_endpoint_auth_method: Option<String>,
     /// The JWK Set (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
+    /// Replaces the post-logout redirect URIs (empty: none).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 /// What removing a client did.
@@ -271,6 +276,7 @@ impl From<RegistrationError> for ManageError {
             RegistrationError::RedirectUri { .. } | RegistrationError::RedirectUriRequired(_) => {
                 "redirect_uris"
             }
+            RegistrationError::PostLogoutRedirectUri { .. } => "post_logout_redirect_uris",
             RegistrationError::ClientUri(_) => "client_uri",
             RegistrationError::GrantType(_) | RegistrationError::PublicClientCredentials => {
                 "grant_types"
@@ -313,6 +319,7 @@ impl From<&Client> for ClientView {
             jwks: client.auth.jwks.is_some(),
             resources: client.resources.clone(),
             access_token_format: client.access_token_format.as_str().to_owned(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
         }
     }
@@ -449,6 +456,9 @@ pub async fn client_update(
         access_token_format: update
             .access_token_format
             .unwrap_or_else(|| before.access_token_format.as_str().to_owned()),
+        post_logout_redirect_uris: update
+            .post_logout_redirect_uris
+            .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

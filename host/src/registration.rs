@@ -47,6 +47,9 @@ pub struct ClientRegistration {
     pub resources: Vec<String>,
     /// `opaque` or `jwt`; empty means `opaque`.
     pub access_token_format: String,
+    /// OpenID Connect RP-Initiated Logout 1.0 `post_logout_redirect_uris`,
+    /// held to the rules of redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -86,6 +89,8 @@ pub enum RegistrationError {
     ClientName,
     #[error("redirect uri {uri:?} {reason}")]
     RedirectUri { uri: String, reason: &'static str },
+    #[error("post-logout redirect uri {uri:?} {reason}")]
+    PostLogoutRedirectUri { uri: String, reason: &'static str },
     #[error("client_uri {0:?} must be an https URL (or http on loopback)")]
     ClientUri(String),
     #[error("grant type {0:?} is neither a known grant type nor an absolute uri")]
@@ -222,6 +227,18 @@ pub fn validate_sealing(
         }
     }
 
+    // Where the browser goes after signing out: the same rules as a redirect
+    // URI, since `/end_session` redirects there as `/authorize` does.
+    let mut post_logout_redirect_uris = Vec::with_capacity(reg.post_logout_redirect_uris.len());
+    for uri in reg.post_logout_redirect_uris {
+        if let Err(reason) = check_redirect_uri(&uri) {
+            return Err(RegistrationError::PostLogoutRedirectUri { uri, reason });
+        }
+        if !post_logout_redirect_uris.contains(&uri) {
+            post_logout_redirect_uris.push(uri);
+        }
+    }
+
     let mut grant_types = Vec::with_capacity(reg.grant_types.len().max(1));
     for grant_type in reg.grant_types {
         if !is_grant_type(&grant_type) {
@@ -353,6 +370,7 @@ pub fn validate_sealing(
         },
         resources,
         access_token_format,
+        post_logout_redirect_uris,
     };
     Ok((client, generated))
 }
@@ -864,6 +882,48 @@ mod tests {
         check_redirect("data:text/html,hi", Err("scheme"));
         check_redirect("file:///etc/passwd", Err("scheme"));
         check_redirect("myapp:/cb", Err("scheme"));
+    }
+
+    #[test]
+    fn post_logout_redirect_uris_follow_the_redirect_uri_rules() {
+        let register = |uris: &[&str]| {
+            validate(
+                ClientRegistration {
+                    post_logout_redirect_uris: strings(uris),
+                    ..public()
+                },
+                0,
+            )
+            .map(|(client, _)| client.post_logout_redirect_uris)
+        };
+        assert_eq!(
+            register(&[
+                "https://app.example/bye",
+                "http://127.0.0.1:8080/bye",
+                "com.example.app:/bye",
+                "https://app.example/bye",
+            ]),
+            Ok(strings(&[
+                "https://app.example/bye",
+                "http://127.0.0.1:8080/bye",
+                "com.example.app:/bye"
+            ]))
+        );
+        assert_eq!(register(&[]), Ok(Vec::new()));
+        for (uri, part) in [
+            ("https://app.example/bye#x", "fragment"),
+            ("http://app.example/bye", "http"),
+            ("/bye", "absolute"),
+            ("javascript:alert(1)", "scheme"),
+        ] {
+            match register(&[uri]) {
+                Err(RegistrationError::PostLogoutRedirectUri { uri: got, reason }) => {
+                    assert_eq!(got, uri);
+                    assert!(reason.contains(part), "{uri:?}: {reason:?} lacks {part:?}");
+                }
+                got => panic!("{uri:?}: got {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct Client {
     pub resources: Vec<String>,
     /// How the client's access tokens look (RFC 9068 for [`AccessTokenFormat::Jwt`]).
     pub access_token_format: AccessTokenFormat,
+    /// OpenID Connect RP-Initiated Logout 1.0: where `/end_session` may send
+    /// the browser afterwards; matched as exact strings, so stored as registered.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A client's authentication method and what the server verifies it with,

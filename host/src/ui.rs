@@ -1,4 +1,5 @@
-//! The pages people see: login, consent, sign-out, error, the form_post
+//! The pages people see: login, consent, sign-out (and the RP-initiated
+//! logout's confirmation and signed-out pages), error, the form_post
 //! carrier, and a user step's code entry and done pages, rendered with
 //! minijinja (HTML auto-escaped). Defaults are built in; an operator's
 //! template directory overrides them file by file.
@@ -9,12 +10,14 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// The templates every deployment has; a template directory may replace any.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("ui/base.html")),
     ("login.html", include_str!("ui/login.html")),
     ("consent.html", include_str!("ui/consent.html")),
     ("error.html", include_str!("ui/error.html")),
     ("signed_in.html", include_str!("ui/signed_in.html")),
+    ("end_session.html", include_str!("ui/end_session.html")),
+    ("signed_out.html", include_str!("ui/signed_out.html")),
     ("form_post.html", include_str!("ui/form_post.html")),
     ("user_code.html", include_str!("ui/user_code.html")),
     (

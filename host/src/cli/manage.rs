@@ -106,6 +106,12 @@ pub struct ClientUpdateArgs {
     /// Remove every resource.
     #[arg(long, conflicts_with = "resources")]
     pub no_resources: bool,
+    /// Replace the post-logout redirect URIs (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Remove every post-logout redirect URI.
+    #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+    pub no_post_logout_redirect_uris: bool,
     /// The name shown on the consent page (empty: none).
     #[arg(long)]
     pub name: Option<String>,
@@ -631,6 +637,11 @@ async fn client_update(
         access_token_format: args.access_token_format,
         token_endpoint_auth_method: args.auth_method,
         jwks,
+        post_logout_redirect_uris: if args.no_post_logout_redirect_uris {
+            Some(Vec::new())
+        } else {
+            list(args.post_logout_redirect_uris)
+        },
     };
     if update == ClientUpdate::default() {
         anyhow::bail!("client update {}: nothing to change (see --help)", args.id);
@@ -861,6 +872,7 @@ fn print_clients(clients: &[ClientView], json: bool, many: bool) -> anyhow::Resu
                 c.grant_types.join(","),
                 c.scopes.join(","),
                 c.redirect_uris.join(","),
+                c.post_logout_redirect_uris.join(","),
                 c.resources.join(","),
                 c.access_token_format.clone(),
                 c.trusted.to_string(),
@@ -875,6 +887,7 @@ fn print_clients(clients: &[ClientView], json: bool, many: bool) -> anyhow::Resu
             "GRANT_TYPES",
             "SCOPES",
             "REDIRECT_URIS",
+            "POST_LOGOUT_REDIRECT_URIS",
             "RESOURCES",
             "ACCESS_TOKEN_FORMAT",
             "TRUSTED",

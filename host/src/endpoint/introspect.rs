@@ -228,6 +228,7 @@ mod tests {
             auth: Default::default(),
             resources: Vec::new(),
             access_token_format: Default::default(),
+            post_logout_redirect_uris: Vec::new(),
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

@@ -179,6 +179,7 @@ pub async fn update(
         access_token_format: Some(client.access_token_format.as_str().to_owned()),
         token_endpoint_auth_method: client.auth.method.map(|m| m.as_str().to_owned()),
         jwks: client.auth.jwks.clone(),
+        post_logout_redirect_uris: Some(client.post_logout_redirect_uris.clone()),
     };
     let actor = Actor::Registration {
         client_id: client_id.clone(),
@@ -187,7 +188,7 @@ pub async fn update(
         Ok(_) => {}
         Err(ManageError::NotFound { .. }) => return invalid_registration_token(),
         Err(ManageError::Invalid { field, message }) => {
-            let error = if field == "redirect_uris" {
+            let error = if field == "redirect_uris" || field == "post_logout_redirect_uris" {
                 "invalid_redirect_uri"
             } else {
                 "invalid_client_metadata"
@@ -428,6 +429,8 @@ fn validate(
         jwks,
         resources: Vec::new(),
         access_token_format: String::new(),
+        post_logout_redirect_uris: strings(metadata, "post_logout_redirect_uris")?
+            .unwrap_or_default(),
     };
     registration::validate(registration, now).map_err(metadata_error)
 }
@@ -498,12 +501,14 @@ fn grant_and_response_types(
 /// `client add`'s refusals as RFC 7591 §3.2.2 errors.
 fn metadata_error(error: RegistrationError) -> MetadataError {
     match error {
-        RegistrationError::RedirectUri { .. } | RegistrationError::RedirectUriRequired(_) => {
-            MetadataError {
-                error: "invalid_redirect_uri",
-                description: error.to_string(),
-            }
-        }
+        // A post-logout redirect URI is a redirection URI too (RP-Initiated
+        // Logout 1.0 §3.1 registers it beside `redirect_uris`).
+        RegistrationError::RedirectUri { .. }
+        | RegistrationError::PostLogoutRedirectUri { .. }
+        | RegistrationError::RedirectUriRequired(_) => MetadataError {
+            error: "invalid_redirect_uri",
+            description: error.to_string(),
+        },
         // The command line's words for these name its flags.
         RegistrationError::JwksRequired => {
             invalid_client_metadata("token_endpoint_auth_method private_key_jwt needs jwks")
@@ -566,6 +571,12 @@ fn client_information(app: &App, client: &Client) -> Map<String, Value> {
         format!("{}{REGISTRATION_PATH}/{}", app.issuer, client.client_id).into(),
     );
     document.insert("redirect_uris".into(), json!(client.redirect_uris));
+    if !client.post_logout_redirect_uris.is_empty() {
+        document.insert(
+            "post_logout_redirect_uris".into(),
+            json!(client.post_logout_redirect_uris),
+        );
+    }
     document.insert(
         "token_endpoint_auth_method".into(),
         auth_method.as_str().into(),

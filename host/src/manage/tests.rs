@@ -23,6 +23,7 @@ async fn store_with_svc() -> (Store, String) {
         jwks: None,
         resources: Vec::new(),
         access_token_format: String::new(),
+        post_logout_redirect_uris: Vec::new(),
     };
     let (client, secret) = registration::validate(registration, NOW).expect("valid");
     store.insert_client(&client).await.expect("insert");

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris"
     };
 }
 
@@ -1066,7 +1066,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1086,6 +1086,7 @@ macro_rules! shared_operations {
                 .bind(client.auth.secret_sealed.as_deref())
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
+                .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1278,6 +1279,7 @@ macro_rules! shared_operations {
                     name: get(row, "name")?,
                     client_uri: get(row, "client_uri")?,
                     redirect_uris: list("redirect_uris")?,
+                    post_logout_redirect_uris: list("post_logout_redirect_uris")?,
                     grant_types: list("grant_types")?,
                     scopes: list("scopes")?,
                     public: get(row, "public")?,

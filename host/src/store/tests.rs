@@ -160,6 +160,7 @@ conformance!(
     audit_records_append_and_filter,
     instances_register_heartbeat_deregister_and_purge,
     reload_outcomes_record_purge_and_requests_reach_listeners,
+    post_logout_redirect_uris_are_kept_verbatim_and_default_to_none,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -355,6 +356,10 @@ fn client(client_id: &str) -> Client {
         auth: ClientAuth::default(),
         resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
         access_token_format: AccessTokenFormat::Jwt,
+        post_logout_redirect_uris: vec![
+            "https://app.example/signed-out".into(),
+            "com.example.app:/bye".into(),
+        ],
     }
 }
 
@@ -526,6 +531,7 @@ async fn clients_insert_find_list_and_conflict(backend: Backend) {
         scopes: vec![],
         resources: vec![],
         access_token_format: AccessTokenFormat::Opaque,
+        post_logout_redirect_uris: vec![],
         ..client("b-public")
     };
     store
@@ -2303,6 +2309,7 @@ async fn client_update_and_previous_secret_round_trip(backend: Backend) {
         trusted: !original.trusted,
         resources: vec!["https://api.example/".into()],
         access_token_format: AccessTokenFormat::Jwt,
+        post_logout_redirect_uris: vec!["https://new.example/bye".into()],
         ..original.clone()
     };
     let generation = store.clients_generation().await.unwrap();
@@ -2594,4 +2601,42 @@ async fn reload_outcomes_record_purge_and_requests_reach_listeners(backend: Back
             }
         }
     }
+}
+
+/// Migration 0018: a client's post-logout redirect URIs round-trip exactly
+/// (no normalisation: `/end_session` matches them as strings), can be
+/// emptied, and a row written without the column reads as none.
+async fn post_logout_redirect_uris_are_kept_verbatim_and_default_to_none(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let uris = vec![
+        "https://App.example:443/bye?x=1".to_owned(),
+        "http://127.0.0.1:9000/bye".to_owned(),
+    ];
+    let rp = Client {
+        post_logout_redirect_uris: uris.clone(),
+        ..client("rp")
+    };
+    store.insert_client(&rp).await.expect("insert");
+    let found = store.find_client("rp").await.unwrap().expect("the client");
+    assert_eq!(found.post_logout_redirect_uris, uris);
+    let emptied = Client {
+        post_logout_redirect_uris: Vec::new(),
+        ..rp
+    };
+    assert!(store.update_client(&emptied).await.unwrap());
+    let found = store.find_client("rp").await.unwrap().expect("the client");
+    assert!(found.post_logout_redirect_uris.is_empty(), "{found:?}");
+
+    execute(
+        &store,
+        "INSERT INTO clients (client_id, name, redirect_uris, grant_types, scopes, public, trusted, created_at) \
+         VALUES ('old', NULL, '[]', '[\"client_credentials\"]', '[]', FALSE, FALSE, 1)",
+    )
+    .await;
+    let old = store
+        .find_client("old")
+        .await
+        .unwrap()
+        .expect("the old row");
+    assert!(old.post_logout_redirect_uris.is_empty(), "{old:?}");
 }

@@ -52,6 +52,11 @@ const CLIENT_UPDATE: &[(&str, &str, &str)] = &[
         "string",
         "the JWK Set (JSON text) for private_key_jwt",
     ),
+    (
+        "post_logout_redirect_uris",
+        "array",
+        "replaces the post-logout redirect URIs (OpenID Connect RP-Initiated Logout)",
+    ),
 ];
 
 const CLIENT_ADD: &[(&str, &str, &str)] = &[
