@@ -122,6 +122,7 @@ where
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
         .route("/.well-known/openid-configuration", get(endpoint::metadata::metadata))
+        .route(endpoint::metadata::USERINFO_PATH, get(endpoint::userinfo::userinfo_get).post(endpoint::userinfo::userinfo_post))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/jwks", get(endpoint::jwks::jwks))
         .route("/register", post(endpoint::registration::register))

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::no_store;
+use super::{Bearer, bearer, no_store};
 use crate::app::App;
 use crate::manage::{self, Actor, ManageError};
 use crate::oauth::client_auth::AuthMethod;
@@ -282,35 +282,6 @@ async fn authorize(app: &App, client_id: &str, headers: &HeaderMap) -> Result<Cl
         Ok(None) => Err(invalid_registration_token()),
         Err(error) => Err(store_error(&error)),
     }
-}
-
-enum Bearer {
-    Absent,
-    Malformed,
-    Token(String),
-}
-
-/// The RFC 6750 §2.1 bearer token of the one `Authorization` header.
-fn bearer(headers: &HeaderMap) -> Bearer {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return if headers.contains_key(header::AUTHORIZATION) {
-            Bearer::Malformed
-        } else {
-            Bearer::Absent
-        };
-    };
-    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-        return Bearer::Malformed;
-    };
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || !token.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Bearer::Malformed;
-    }
-    Bearer::Token(token.to_owned())
 }
 
 /// The JSON object of a registration or update request.
@@ -690,27 +661,5 @@ mod tests {
             types(None, Some(&["code", "id_token"])),
             Err("response type \"id_token\" is not supported".into())
         );
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_from_one_authorization_header() {
-        let with = |values: &[&str]| {
-            let mut headers = HeaderMap::new();
-            for value in values {
-                headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            }
-            match bearer(&headers) {
-                Bearer::Absent => "absent".to_owned(),
-                Bearer::Malformed => "malformed".to_owned(),
-                Bearer::Token(token) => token,
-            }
-        };
-        assert_eq!(with(&[]), "absent");
-        assert_eq!(with(&["Bearer abc"]), "abc");
-        assert_eq!(with(&["bearer abc"]), "abc");
-        assert_eq!(with(&["Basic abc"]), "malformed");
-        assert_eq!(with(&["Bearer "]), "malformed");
-        assert_eq!(with(&["Bearer"]), "malformed");
-        assert_eq!(with(&["Bearer abc", "Bearer def"]), "malformed");
     }
 }
