@@ -43,4 +43,5 @@ mod token_exchange;
 mod token_exchange_jwt;
 mod token_lifetimes;
 mod user_steps;
+mod userinfo;
 mod versioning;
