@@ -18,6 +18,7 @@ pub mod revoke;
 pub mod token;
 pub mod transaction;
 pub mod user_step;
+pub mod userinfo;
 
 use std::sync::Arc;
 
@@ -126,4 +127,62 @@ pub async fn authenticated_form_with_repeats(
     let credentials = client_auth::extract(first.map(HeaderValue::as_bytes), &params)?;
     let client = token::authenticate_client(app, &credentials).await?;
     Ok((client, params))
+}
+
+/// What the one `Authorization` header holds, for the endpoints that take
+/// an RFC 6750 bearer token (registration, UserInfo).
+pub enum Bearer {
+    Absent,
+    Malformed,
+    Token(String),
+}
+
+/// The RFC 6750 §2.1 bearer token of the one `Authorization` header.
+pub fn bearer(headers: &HeaderMap) -> Bearer {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(header::AUTHORIZATION) {
+            Bearer::Malformed
+        } else {
+            Bearer::Absent
+        };
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Bearer::Malformed;
+    };
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Bearer::Malformed;
+    }
+    Bearer::Token(token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_from_one_authorization_header() {
+        let with = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            }
+            match bearer(&headers) {
+                Bearer::Absent => "absent".to_owned(),
+                Bearer::Malformed => "malformed".to_owned(),
+                Bearer::Token(token) => token,
+            }
+        };
+        assert_eq!(with(&[]), "absent");
+        assert_eq!(with(&["Bearer abc"]), "abc");
+        assert_eq!(with(&["bearer abc"]), "abc");
+        assert_eq!(with(&["Basic abc"]), "malformed");
+        assert_eq!(with(&["Bearer "]), "malformed");
+        assert_eq!(with(&["Bearer"]), "malformed");
+        assert_eq!(with(&["Bearer abc", "Bearer def"]), "malformed");
+    }
 }

@@ -533,6 +533,11 @@ impl Store {
     }
 
     /// Replaces a user's claims; false when there is no such user.
+    /// The user whose stable `sub` this is (`users.subject`), disabled or not.
+    pub async fn find_user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        on_backend!(self, s => s.find_user_by_subject(subject).await)
+    }
+
     pub async fn update_user_claims(
         &self,
         username: &str,

@@ -19,6 +19,7 @@ use super::transaction::{self, SessionUser, Stored, Transaction};
 use crate::app::App;
 use crate::oauth::redirect;
 use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::openid::claims;
 use crate::openid::request::{
     asks_offline_access, consent_required, interaction_required, login_required,
 };
@@ -181,7 +182,14 @@ pub(super) fn consent_page(
         username => user.username,
         scopes => scope
             .iter()
-            .map(|scope| (scope.clone(), app.scope_descriptions.get(scope).cloned()))
+            .map(|scope| {
+                (
+                    scope.clone(),
+                    app.scope_descriptions.get(scope).cloned(),
+                    // What an OpenID Connect scope reveals (OIDC Core §5.4).
+                    claims::scope_labels(scope),
+                )
+            })
             .collect::<Vec<_>>(),
         redirect_host,
         transaction_id,

@@ -95,14 +95,16 @@ pub fn may_see(caller: &Client, record: &TokenRecord) -> bool {
         || (caller.introspection && record.kind == TokenKind::Access)
 }
 
-/// Finds the active token by its hash; a store failure becomes
-/// `temporarily_unavailable` and is logged, never sent.
-async fn find(store: &Store, token: &str, now: i64) -> Result<Option<TokenRecord>, OAuthError> {
+/// Finds the active token by its hash (an opaque token's or a JWT access
+/// token's whole text: the store keeps the SHA-256 of either); a store
+/// failure becomes `temporarily_unavailable` and is logged, never sent.
+/// UserInfo looks its access tokens up here too.
+pub async fn find(store: &Store, token: &str, now: i64) -> Result<Option<TokenRecord>, OAuthError> {
     store
         .find_token(&secret::token_hash(token), now)
         .await
         .map_err(|error| {
-            tracing::error!(%error, "store error while introspecting a token");
+            tracing::error!(%error, "store error while looking a token up");
             OAuthError::temporarily_unavailable()
         })
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::no_store;
+use super::{Bearer, bearer, no_store};
 use crate::app::App;
 use crate::manage::{self, Actor, ManageError};
 use crate::oauth::client_auth::AuthMethod;
@@ -285,35 +285,6 @@ async fn authorize(app: &App, client_id: &str, headers: &HeaderMap) -> Result<Cl
     }
 }
 
-enum Bearer {
-    Absent,
-    Malformed,
-    Token(String),
-}
-
-/// The RFC 6750 §2.1 bearer token of the one `Authorization` header.
-fn bearer(headers: &HeaderMap) -> Bearer {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return if headers.contains_key(header::AUTHORIZATION) {
-            Bearer::Malformed
-        } else {
-            Bearer::Absent
-        };
-    };
-    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-        return Bearer::Malformed;
-    };
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || !token.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Bearer::Malformed;
-    }
-    Bearer::Token(token.to_owned())
-}
-
 /// The JSON object of a registration or update request.
 fn metadata_object(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, MetadataError> {
     let content_type = headers
@@ -367,7 +338,7 @@ fn validate(
         strings(metadata, "grant_types")?,
         strings(metadata, "response_types")?,
     )?;
-    let offered = crate::endpoint::metadata::build(&app.issuer, &app.registry(), None);
+    let offered = crate::endpoint::metadata::build(&app.issuer, &app.registry(), None, &[]);
     if let Some(grant_type) = grant_types.iter().find(|g| {
         // RFC 9700 §2.4: the password grant must not be used.
         *g == "password" || !offered.grant_types_supported.contains(g)
@@ -701,27 +672,5 @@ mod tests {
             types(None, Some(&["code", "id_token"])),
             Err("response type \"id_token\" is not supported".into())
         );
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_from_one_authorization_header() {
-        let with = |values: &[&str]| {
-            let mut headers = HeaderMap::new();
-            for value in values {
-                headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            }
-            match bearer(&headers) {
-                Bearer::Absent => "absent".to_owned(),
-                Bearer::Malformed => "malformed".to_owned(),
-                Bearer::Token(token) => token,
-            }
-        };
-        assert_eq!(with(&[]), "absent");
-        assert_eq!(with(&["Bearer abc"]), "abc");
-        assert_eq!(with(&["bearer abc"]), "abc");
-        assert_eq!(with(&["Basic abc"]), "malformed");
-        assert_eq!(with(&["Bearer "]), "malformed");
-        assert_eq!(with(&["Bearer"]), "malformed");
-        assert_eq!(with(&["Bearer abc", "Bearer def"]), "malformed");
     }
 }

@@ -165,6 +165,21 @@ macro_rules! shared_operations {
                     row.as_ref().map(user_from_row).transpose()
                 }
 
+                pub(in $crate::store) async fn find_user_by_subject(
+                    &self,
+                    subject: &str,
+                ) -> Result<Option<User>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT username, password_hash, subject, created_at, claims, disabled_at FROM users \
+                         WHERE subject = $1",
+                    )
+                    .bind(subject)
+                    .fetch_optional(&self.readers)
+                    .await
+                    .map_err(|e| error("cannot read a user by subject", e))?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
                 pub(in $crate::store) async fn update_user_claims(
                     &self,
                     username: &str,

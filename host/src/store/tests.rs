@@ -715,6 +715,18 @@ async fn users_insert_find_and_conflict(backend: Backend) {
         .expect("alice");
     assert_eq!(found.claims, changed);
     assert_eq!(found.subject, user.subject);
+    // UserInfo finds the user by the token's `sub`.
+    assert_eq!(
+        store
+            .find_user_by_subject(&user.subject)
+            .await
+            .expect("find"),
+        Some(found.clone())
+    );
+    assert_eq!(
+        store.find_user_by_subject("alice").await.expect("find"),
+        None
+    );
 
     let error = store.insert_user(&user).await.expect_err("duplicate");
     assert_eq!(error.kind(), StoreErrorKind::Conflict);

@@ -30,6 +30,40 @@ pub const SCOPE_CLAIMS: [(&str, &[&str]); 4] = [
     ("phone", &["phone_number", "phone_number_verified"]),
 ];
 
+/// What the consent page calls each §5.4 claim, for people: `name` is
+/// "name", `email_verified` "whether your email address is verified".
+pub fn label(claim: &str) -> &'static str {
+    match claim {
+        "name" => "name",
+        "family_name" => "family name",
+        "given_name" => "given name",
+        "middle_name" => "middle name",
+        "nickname" => "nickname",
+        "preferred_username" => "preferred username",
+        "profile" => "profile page",
+        "picture" => "picture",
+        "website" => "website",
+        "gender" => "gender",
+        "birthdate" => "birthday",
+        "zoneinfo" => "time zone",
+        "locale" => "language",
+        "updated_at" => "when your profile last changed",
+        "email" => "email address",
+        "email_verified" => "whether your email address is verified",
+        "address" => "postal address",
+        "phone_number" => "phone number",
+        "phone_number_verified" => "whether your phone number is verified",
+        _ => "other details",
+    }
+}
+
+/// The readable list of what `scope` reveals (`"name, family name, …"`),
+/// or `None` for a scope outside §5.4.
+pub fn scope_labels(scope: &str) -> Option<String> {
+    let claims = claims_for_scopes([scope]);
+    (!claims.is_empty()).then(|| claims.into_iter().map(label).collect::<Vec<_>>().join(", "))
+}
+
 /// Claims the server sets itself in an ID token or a UserInfo response
 /// (OIDC Core §2, §5.1, §3.1.3.6, §3.3.2.11); an operator may not store them.
 pub const RESERVED: [&str; 13] = [
@@ -269,6 +303,28 @@ mod tests {
         let many: Vec<String> = (0..=MAX_CLAIMS).map(|i| format!("c{i}=x")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(claims(&many).unwrap_err(), ClaimError::TooMany);
+    }
+
+    #[test]
+    fn every_claim_a_scope_reveals_has_its_own_label() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, claims) in SCOPE_CLAIMS {
+            for claim in claims {
+                assert_ne!(label(claim), "other details", "{claim}");
+                assert!(seen.insert(label(claim)), "{claim}: label used twice");
+            }
+        }
+        assert_eq!(
+            scope_labels("email").as_deref(),
+            Some("email address, whether your email address is verified")
+        );
+        assert!(
+            scope_labels("profile")
+                .unwrap()
+                .starts_with("name, family name, given name")
+        );
+        assert_eq!(scope_labels("openid"), None);
+        assert_eq!(scope_labels("read"), None);
     }
 
     #[test]

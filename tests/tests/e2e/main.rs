@@ -44,4 +44,5 @@ mod token_exchange;
 mod token_exchange_jwt;
 mod token_lifetimes;
 mod user_steps;
+mod userinfo;
 mod versioning;

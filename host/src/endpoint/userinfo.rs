@@ -1,0 +1,385 @@
+//! `GET|POST /userinfo` (OpenID Connect Core 1.0 §5.3): the signed-in
+//! user's claims for a Bearer access token (RFC 6750 §2.1 header, or §2.2
+//! form body on POST) that carries `openid`: `sub` (the user's stable
+//! `users.subject`, as in the ID token and the access token) and the stored
+//! claims the token's scope releases (§5.4, `openid::claims::released`).
+//! Errors are RFC 6750 §3 challenges. No CORS headers, as at `/token`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{Bearer, bearer, check_form_content_type, no_store};
+use crate::app::App;
+use crate::oauth::Params;
+use crate::openid::claims;
+use crate::store::{TokenKind, TokenRecord};
+
+/// The scope a token needs here (OIDC Core §5.3).
+const OPENID_SCOPE: &str = "openid";
+
+/// An RFC 6750 §3.1 error and what the challenge says about it.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// No token at all: a bare challenge, no error code (§3.1).
+    NoToken,
+    /// `invalid_request`, 400.
+    InvalidRequest(&'static str),
+    /// `invalid_token`, 401.
+    InvalidToken(&'static str),
+    /// `insufficient_scope`, 403, with the scope needed.
+    InsufficientScope(&'static str),
+    /// The store failed: 503, logged, nothing said.
+    Unavailable,
+}
+
+/// `GET /userinfo`: the token in the `Authorization` header only.
+pub async fn userinfo_get(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
+    respond(answer(&app, &Method::GET, &uri, &headers, &[]).await)
+}
+
+/// `POST /userinfo`: the token in the header or as the form parameter
+/// `access_token` (RFC 6750 §2.2), never both.
+pub async fn userinfo_post(
+    State(app): State<App>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(answer(&app, &Method::POST, &uri, &headers, &body).await)
+}
+
+fn respond(outcome: Result<Map<String, Value>, Refusal>) -> Response {
+    match outcome {
+        Ok(claims) => no_store((StatusCode::OK, axum::Json(Value::Object(claims))).into_response()),
+        Err(refusal) => refused(&refusal),
+    }
+}
+
+async fn answer(
+    app: &App,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, Refusal> {
+    let token = presented_token(method, uri, headers, body)?;
+    let now = app.clock.now();
+    let record = super::introspect::find(&app.store, &token, now)
+        .await
+        .map_err(|_| Refusal::Unavailable)?
+        .filter(|record| record.kind == TokenKind::Access)
+        .ok_or(Refusal::InvalidToken(
+            "the access token is unknown, expired or revoked",
+        ))?;
+    let subject = authorized_subject(&record)?;
+    let user = match app.store.find_user_by_subject(subject).await {
+        Ok(user) => user,
+        Err(error) => {
+            tracing::error!(%error, "store error while reading a user for UserInfo");
+            return Err(Refusal::Unavailable);
+        }
+    };
+    // A removed or disabled user's tokens no longer speak for them.
+    let user = user
+        .filter(|user| user.disabled_at.is_none())
+        .ok_or(Refusal::InvalidToken(
+            "the access token's user no longer signs in",
+        ))?;
+    let scopes: Vec<&str> = record.scope.iter().map(String::as_str).collect();
+    Ok(body_for(&user.subject, &user.claims, &scopes))
+}
+
+/// The token of RFC 6750 §2.1 or (POST only) §2.2; a token in the URL
+/// (§2.3) is refused, since URLs end up in logs and histories.
+fn presented_token(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, Refusal> {
+    if let Some(query) = uri.query() {
+        let params = Params::parse(query.as_bytes())
+            .map_err(|_| Refusal::InvalidRequest("the query string is malformed"))?;
+        if !matches!(params.get("access_token"), Ok(None)) {
+            return Err(Refusal::InvalidRequest(
+                "the access token belongs in the Authorization header, not in the URL",
+            ));
+        }
+    }
+    let in_header = match bearer(headers) {
+        Bearer::Absent => None,
+        Bearer::Malformed => {
+            return Err(Refusal::InvalidRequest(
+                "the Authorization header must be one Bearer token",
+            ));
+        }
+        Bearer::Token(token) => Some(token),
+    };
+    let in_body = if *method == Method::POST && !body.is_empty() {
+        check_form_content_type(headers).map_err(|_| {
+            Refusal::InvalidRequest("the request body must be application/x-www-form-urlencoded")
+        })?;
+        let params = Params::parse(body)
+            .map_err(|_| Refusal::InvalidRequest("the request body is malformed"))?;
+        params
+            .get("access_token")
+            .map_err(|_| Refusal::InvalidRequest("parameter access_token is repeated"))?
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    match (in_header, in_body) {
+        (Some(_), Some(_)) => Err(Refusal::InvalidRequest(
+            "the access token is sent twice (header and body); RFC 6750 section 2 allows one method",
+        )),
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (None, None) => Err(Refusal::NoToken),
+    }
+}
+
+/// The token's user, when it has one and `openid` was granted.
+fn authorized_subject(record: &TokenRecord) -> Result<&str, Refusal> {
+    if !record.scope.iter().any(|scope| scope == OPENID_SCOPE) {
+        return Err(Refusal::InsufficientScope(
+            "the access token was not granted the openid scope",
+        ));
+    }
+    record.subject.as_deref().ok_or(Refusal::InsufficientScope(
+        "the access token was not issued for a user",
+    ))
+}
+
+/// `sub` and the stored claims the scopes release (OIDC Core §5.3.2).
+fn body_for(subject: &str, stored: &Map<String, Value>, scopes: &[&str]) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("sub".into(), Value::String(subject.to_owned()));
+    body.extend(claims::released(stored, scopes));
+    body
+}
+
+/// The RFC 6750 §3 answer: the challenge, and the same error as JSON.
+fn refused(refusal: &Refusal) -> Response {
+    let (status, error, description) = match refusal {
+        Refusal::NoToken => (
+            StatusCode::UNAUTHORIZED,
+            None,
+            "an access token is required",
+        ),
+        Refusal::InvalidRequest(why) => (StatusCode::BAD_REQUEST, Some("invalid_request"), *why),
+        Refusal::InvalidToken(why) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), *why),
+        Refusal::InsufficientScope(why) => {
+            (StatusCode::FORBIDDEN, Some("insufficient_scope"), *why)
+        }
+        Refusal::Unavailable => {
+            let body = json!({"error": "temporarily_unavailable"});
+            return no_store((StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response());
+        }
+    };
+    let challenge = challenge(error, description, refusal);
+    let body = match error {
+        Some(error) => json!({"error": error, "error_description": description}),
+        None => json!({}),
+    };
+    let mut response = no_store((status, axum::Json(body)).into_response());
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// `Bearer realm="grantbox"`, then `error`, `error_description` and, for
+/// `insufficient_scope`, the `scope` needed (RFC 6750 §3). A description
+/// character outside §3's set (%x20-21 / %x23-5B / %x5D-7E) becomes `?`.
+fn challenge(error: Option<&str>, description: &str, refusal: &Refusal) -> String {
+    let mut challenge = String::from("Bearer realm=\"grantbox\"");
+    if let Some(error) = error {
+        let description: String = description
+            .chars()
+            .map(|c| match c {
+                ' ' | '!' | '#'..='[' | ']'..='~' => c,
+                _ => '?',
+            })
+            .collect();
+        challenge.push_str(&format!(
+            ", error=\"{error}\", error_description=\"{description}\""
+        ));
+    }
+    if matches!(refusal, Refusal::InsufficientScope(_)) {
+        challenge.push_str(&format!(", scope=\"{OPENID_SCOPE}\""));
+    }
+    challenge
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(subject: Option<&str>, scope: &[&str]) -> TokenRecord {
+        TokenRecord {
+            token_hash: [7; 32],
+            kind: TokenKind::Access,
+            client_id: "rp".into(),
+            subject: subject.map(str::to_owned),
+            scope: scope.iter().map(|s| (*s).to_owned()).collect(),
+            grant_id: "g".into(),
+            issued_at: 100,
+            expires_at: 3700,
+            grant_expires_at: None,
+            audience: Vec::new(),
+            actor: None,
+            revoked_at: None,
+            rotated_at: None,
+        }
+    }
+
+    fn headers(authorization: &[&str], form: bool) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in authorization {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        }
+        if form {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn the_token_comes_from_the_header_or_a_post_body_never_both() {
+        let uri: Uri = "/userinfo".parse().unwrap();
+        let read = |method: Method, auth: &[&str], form: bool, body: &str| {
+            presented_token(&method, &uri, &headers(auth, form), body.as_bytes())
+        };
+        assert_eq!(
+            read(Method::GET, &["Bearer t1"], false, ""),
+            Ok("t1".into())
+        );
+        assert_eq!(
+            read(Method::POST, &["Bearer t1"], false, ""),
+            Ok("t1".into())
+        );
+        assert_eq!(
+            read(Method::POST, &[], true, "access_token=t2"),
+            Ok("t2".into())
+        );
+        assert_eq!(read(Method::GET, &[], false, ""), Err(Refusal::NoToken));
+        assert_eq!(
+            read(Method::POST, &[], true, "other=x"),
+            Err(Refusal::NoToken)
+        );
+        assert!(matches!(
+            read(Method::POST, &["Bearer t1"], true, "access_token=t2"),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            read(Method::POST, &[], false, "access_token=t2"),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            read(Method::POST, &[], true, "access_token=a&access_token=b"),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            read(Method::GET, &["Basic dXNlcjpwdw=="], false, ""),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        let in_url: Uri = "/userinfo?access_token=t3".parse().unwrap();
+        assert!(matches!(
+            presented_token(&Method::GET, &in_url, &HeaderMap::new(), b""),
+            Err(Refusal::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn only_a_users_token_with_openid_is_answered() {
+        assert_eq!(
+            authorized_subject(&token(Some("sub-1"), &["openid", "email"])),
+            Ok("sub-1")
+        );
+        assert!(matches!(
+            authorized_subject(&token(Some("sub-1"), &["email"])),
+            Err(Refusal::InsufficientScope(_))
+        ));
+        assert!(matches!(
+            authorized_subject(&token(None, &["openid"])),
+            Err(Refusal::InsufficientScope(_))
+        ));
+    }
+
+    #[test]
+    fn the_body_is_sub_and_the_claims_the_scope_releases() {
+        let stored = json!({
+            "name": "Alice", "email": "a@example.com", "email_verified": true,
+            "phone_number": "+44 20 7946 0000", "favourite_colour": "blue"
+        });
+        let stored = stored.as_object().unwrap();
+        assert_eq!(
+            Value::Object(body_for("sub-1", stored, &["openid", "email"])),
+            json!({"sub": "sub-1", "email": "a@example.com", "email_verified": true})
+        );
+        assert_eq!(
+            Value::Object(body_for("sub-1", stored, &["openid"])),
+            json!({"sub": "sub-1"})
+        );
+    }
+
+    /// RFC 6750 §3: `error_description` is printable ASCII without `"` or `\`.
+    #[test]
+    fn a_description_outside_the_challenge_charset_is_made_safe() {
+        let response = refused(&Refusal::InvalidToken("sect. §3 \"quoted\" back\\slash"));
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .expect("ASCII");
+        assert!(
+            challenge.ends_with("error_description=\"sect. ?3 ?quoted? back?slash\""),
+            "{challenge}"
+        );
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750_section_3() {
+        let header_of = |refusal: Refusal| {
+            let response = refused(&refusal);
+            (
+                response.status().as_u16(),
+                response
+                    .headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        };
+        assert_eq!(
+            header_of(Refusal::NoToken),
+            (401, Some("Bearer realm=\"grantbox\"".into()))
+        );
+        assert_eq!(
+            header_of(Refusal::InvalidToken("gone")),
+            (
+                401,
+                Some(
+                    "Bearer realm=\"grantbox\", error=\"invalid_token\", error_description=\"gone\""
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            header_of(Refusal::InsufficientScope("no openid")),
+            (
+                403,
+                Some(
+                    "Bearer realm=\"grantbox\", error=\"insufficient_scope\", error_description=\"no openid\", scope=\"openid\""
+                        .into()
+                )
+            )
+        );
+        assert_eq!(header_of(Refusal::InvalidRequest("bad")).0, 400);
+        assert_eq!(header_of(Refusal::Unavailable), (503, None));
+    }
+}
