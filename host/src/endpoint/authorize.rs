@@ -201,6 +201,7 @@ async fn begin(
         plugin: Some(request.grant.fingerprint.clone()),
         requested_at: now,
         sign_in: request.sign_in,
+        signed_in_for_it: false,
     };
     Ok((transaction, request.client))
 }

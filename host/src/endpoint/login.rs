@@ -281,7 +281,14 @@ pub async fn login(
         username: user.username,
         auth_time: now,
     };
-    if let Err(error) = transaction::sign_in(&session, signed_in).await {
+    let signed_in = match transaction_id.as_deref() {
+        Some(id) => match transaction::sign_in(&session, signed_in).await {
+            Ok(()) => transaction::signed_in_for(&session, id).await,
+            Err(error) => Err(error),
+        },
+        None => transaction::sign_in(&session, signed_in).await,
+    };
+    if let Err(error) = signed_in {
         tracing::error!(%error, "session store error at login");
         return page::error(
             &app,

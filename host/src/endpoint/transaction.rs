@@ -62,16 +62,25 @@ pub struct Transaction {
     /// (`prompt`, `max_age`, `login_hint`, `acr_values`).
     #[serde(default)]
     pub sign_in: SignInRequest,
+    /// Set when the user signed in on the sign-in page this transaction
+    /// sent them to (`prompt=login`, `max_age`): that sign-in answers the
+    /// request whatever second the clock shows.
+    #[serde(default)]
+    pub signed_in_for_it: bool,
 }
 
 impl Transaction {
-    /// Whether `user`'s sign-in is recent enough for this request: after
-    /// the request with `prompt=login`, within `max_age` of it with
-    /// `max_age`. A sign-in in the same second as the request counts.
+    /// Whether `user`'s sign-in is recent enough for this request: with
+    /// `max_age`, at most that long before the request; with `prompt=login`
+    /// (or `max_age=0`), one made after the request, which only a sign-in
+    /// on the page this transaction led to proves (times are in seconds: a
+    /// sign-in earlier in the same second as the request is not after it).
     pub fn sign_in_is_fresh(&self, user: &SessionUser) -> bool {
-        self.sign_in
-            .signed_in_since(self.requested_at)
-            .is_none_or(|since| user.auth_time >= since)
+        self.signed_in_for_it
+            || self
+                .sign_in
+                .signed_in_since(self.requested_at)
+                .is_none_or(|since| since < self.requested_at && user.auth_time >= since)
     }
 
     /// How `user` signed in, as the ID token states it: `auth_time` from
@@ -295,6 +304,28 @@ pub async fn sign_in(session: &Session, user: SessionUser) -> Result<(), Session
         .await
         .map_err(failed)?;
     session.insert(USER, user).await.map_err(failed)
+}
+
+/// Records that the user signed in on the sign-in page the authorization
+/// transaction `id` led to (see [`Transaction::sign_in_is_fresh`]).
+pub async fn signed_in_for(session: &Session, id: &str) -> Result<(), SessionError> {
+    let mut transactions = stored(session).await?;
+    let mut found = false;
+    for stored in &mut transactions {
+        if let Stored::Authorization(transaction) = stored
+            && transaction.id == id
+        {
+            transaction.signed_in_for_it = true;
+            found = true;
+        }
+    }
+    if !found {
+        return Ok(());
+    }
+    session
+        .insert(TRANSACTIONS, transactions)
+        .await
+        .map_err(failed)
 }
 
 pub async fn sign_out(session: &Session) -> Result<(), SessionError> {

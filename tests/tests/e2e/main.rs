@@ -24,6 +24,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod logging;
+mod openid_prompt;
 mod operations;
 mod operator;
 mod plugin_endpoints;

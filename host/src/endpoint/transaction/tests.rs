@@ -33,6 +33,7 @@ fn authorization(id: &str, expires_at: i64) -> Transaction {
         plugin: None,
         requested_at: NOW,
         sign_in: SignInRequest::default(),
+        signed_in_for_it: false,
     }
 }
 
@@ -198,12 +199,18 @@ fn prompt_login_and_max_age_ask_for_a_sign_in_after_the_request() {
     assert!(transaction.sign_in_is_fresh(&user(NOW - 86_400)));
     transaction.sign_in.prompt_login = true;
     assert!(!transaction.sign_in_is_fresh(&user(NOW - 1)));
+    // A sign-in in the request's own second may have come before it: only
+    // a sign-in on the page the transaction led to is after it.
+    assert!(!transaction.sign_in_is_fresh(&user(NOW)));
+    transaction.signed_in_for_it = true;
     assert!(transaction.sign_in_is_fresh(&user(NOW)));
-    assert!(transaction.sign_in_is_fresh(&user(NOW + 5)));
+    transaction.signed_in_for_it = false;
     transaction.sign_in.prompt_login = false;
     transaction.sign_in.max_age = Some(60);
     assert!(transaction.sign_in_is_fresh(&user(NOW - 60)));
     assert!(!transaction.sign_in_is_fresh(&user(NOW - 61)));
+    transaction.sign_in.max_age = Some(0);
+    assert!(!transaction.sign_in_is_fresh(&user(NOW)));
 }
 
 #[test]
