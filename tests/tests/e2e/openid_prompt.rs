@@ -362,6 +362,9 @@ fn prompt_login_max_age_and_prompt_consent_show_their_pages_to_a_signed_in_user(
     let Some(driver) = Driver::start(test) else {
         return;
     };
+    // The shared server starts outside the test's runtime (on PostgreSQL
+    // it makes its database with a runtime of its own).
+    server();
     runtime().block_on(async {
         let browser = driver.session().await;
         // First sign-in and consent.
@@ -449,6 +452,9 @@ fn login_hint_pre_fills_the_username() {
     let Some(driver) = Driver::start(test) else {
         return;
     };
+    // The shared server starts outside the test's runtime (on PostgreSQL
+    // it makes its database with a runtime of its own).
+    server();
     runtime().block_on(async {
         let browser = driver.session().await;
         let callback = Callback::start();
