@@ -14,8 +14,8 @@ use crate::oauth::{access_token, resource};
 use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
-    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError,
-    TokenKind, TokenRecord,
+    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, SignIn,
+    StoreError, TokenKind, TokenRecord,
 };
 
 use types::HostError;
@@ -31,6 +31,9 @@ const MAX_DATA_BYTES: usize = 8 * 1024;
 const MAX_ISSUED_PER_CALL: usize = 16;
 const MAX_AUDIENCE_VALUES: usize = 16;
 const MAX_AUDIENCE_BYTES: usize = 2048;
+
+/// The scope value of an OpenID Connect request (Core §3.1.2.1).
+const OPENID_SCOPE: &str = "openid";
 
 impl CallCtx {
     /// Fails unless the plugin holds `capability` and the call's host budget
@@ -587,6 +590,29 @@ impl codes::Host for CallCtx {
             i64::from(lifetime_seconds).clamp(1, services.lifetimes.authorization_code_max);
         let now = services.clock.now();
         let code = secret::new_token();
+        let grant_id = secret::new_grant_id(now);
+        // OpenID Connect: the family's ID tokens state how the user who
+        // approved signed in, however often it is refreshed (Core §12.2), so
+        // the host keeps that beside the code until no token of the family
+        // can be alive. Stored before the code: a code is never issued
+        // without the record its ID tokens need.
+        if let Some(authentication) = &self.authentication
+            && grant.scope.iter().any(|s| s == OPENID_SCOPE)
+        {
+            let sign_in = SignIn {
+                grant_id: grant_id.clone(),
+                subject: grant.subject.clone(),
+                client_id: client_id.clone(),
+                auth_time: authentication.auth_time,
+                amr: authentication.amr.clone(),
+                acr: authentication.acr.clone(),
+                expires_at: now + lifetime + services.lifetimes.refresh_token_absolute,
+            };
+            let started = Clock::instant();
+            let stored = services.store.insert_sign_in(&sign_in).await;
+            self.add_host_time(started, stored.is_err());
+            stored.map_err(unavailable)?;
+        }
         let row = NewCode {
             code_hash: secret::token_hash(&code),
             client_id,
@@ -594,7 +620,7 @@ impl codes::Host for CallCtx {
             redirect_uri: grant.redirect_uri,
             scope: grant.scope,
             data: grant.data,
-            grant_id: secret::new_grant_id(now),
+            grant_id,
             issued_at: now,
             expires_at: now + lifetime,
             // Validated by the authorization request this call answers.

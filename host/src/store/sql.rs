@@ -291,6 +291,68 @@ macro_rules! shared_operations {
                     Ok(())
                 }
 
+                pub(in $crate::store) async fn insert_sign_in(
+                    &self,
+                    sign_in: &$crate::store::SignIn,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO sign_ins (grant_id, subject, client_id, auth_time, amr, acr, \
+                         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&sign_in.grant_id)
+                    .bind(&sign_in.subject)
+                    .bind(&sign_in.client_id)
+                    .bind(sign_in.auth_time)
+                    .bind(to_json(&sign_in.amr, "sign-in amr")?)
+                    .bind(sign_in.acr.as_deref())
+                    .bind(sign_in.expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| {
+                        insert_error(format!("sign-in record of grant `{}`", sign_in.grant_id), e)
+                    })?;
+                    Ok(())
+                }
+
+                pub(in $crate::store) async fn find_sign_in(
+                    &self,
+                    grant_id: &str,
+                    now: i64,
+                ) -> Result<Option<$crate::store::FoundSignIn>, StoreError> {
+                    // The claims of a user removed or disabled since read as NULL.
+                    let row = sqlx::query(
+                        "SELECT s.grant_id, s.subject, s.client_id, s.auth_time, s.amr, s.acr, \
+                         s.expires_at, u.claims FROM sign_ins s \
+                         LEFT JOIN users u ON u.subject = s.subject AND u.disabled_at IS NULL \
+                         WHERE s.grant_id = $1 AND s.expires_at > $2",
+                    )
+                    .bind(grant_id)
+                    .bind(now)
+                    .fetch_optional(&self.readers)
+                    .await
+                    .map_err(|e| error(format!("cannot read the sign-in record of grant `{grant_id}`"), e))?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let what = format!("sign-in record of grant `{grant_id}`");
+                    let claims = match get::<Option<String>>(&row, "claims")? {
+                        Some(text) => Some(from_json(&text, &format!("claims of the user of the {what}"))?),
+                        None => None,
+                    };
+                    Ok(Some($crate::store::FoundSignIn {
+                        sign_in: $crate::store::SignIn {
+                            grant_id: get(&row, "grant_id")?,
+                            subject: get(&row, "subject")?,
+                            client_id: get(&row, "client_id")?,
+                            auth_time: get(&row, "auth_time")?,
+                            amr: from_json(&get::<String>(&row, "amr")?, &format!("amr of the {what}"))?,
+                            acr: get(&row, "acr")?,
+                            expires_at: get(&row, "expires_at")?,
+                        },
+                        claims,
+                    }))
+                }
+
                 pub(in $crate::store) async fn redeem_code(
                     &self,
                     code_hash: &[u8; 32],
@@ -717,7 +779,7 @@ macro_rules! shared_operations {
                 ) -> Result<u64, StoreError> {
                     // Redeemed codes stay until they expire so that a replay is still
                     // recognised (and revokes the grant) during the code's lifetime.
-                    const STATEMENTS: [(&str, &str); 5] = [
+                    const STATEMENTS: [(&str, &str); 6] = [
                         (
                             "codes",
                             "DELETE FROM codes WHERE code_hash IN \
@@ -738,6 +800,11 @@ macro_rules! shared_operations {
                             "DELETE FROM decided_transactions WHERE transaction_hash IN \
                              (SELECT transaction_hash FROM decided_transactions \
                               WHERE expires_at <= $1 LIMIT $2)",
+                        ),
+                        (
+                            "sign-in records",
+                            "DELETE FROM sign_ins WHERE grant_id IN \
+                             (SELECT grant_id FROM sign_ins WHERE expires_at <= $1 LIMIT $2)",
                         ),
                         (
                             "client assertion jtis",

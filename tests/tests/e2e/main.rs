@@ -23,6 +23,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod logging;
+mod openid_connect;
 mod operations;
 mod operator;
 mod plugin_endpoints;

@@ -47,7 +47,6 @@ pub(in crate::plugin) struct CallCtx {
     /// How the user who approved an authorization request signed in: set
     /// only for `authorize_response`, where `codes.issue` keeps it as the
     /// sign-in record of the code's grant when `openid` was granted.
-    #[allow(dead_code, reason = "read by codes.issue once the sign-in record is stored")]
     pub(in crate::plugin) authentication: Option<Authentication>,
     /// Where the token request's password checks come from (`users`).
     pub(in crate::plugin) sign_in_origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
