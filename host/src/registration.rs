@@ -319,6 +319,7 @@ pub fn validate_sealing(
         },
         resources,
         access_token_format,
+        id_token_signed_response_alg: None,
     };
     Ok((client, generated))
 }

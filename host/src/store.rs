@@ -85,6 +85,9 @@ pub struct Client {
     pub resources: Vec<String>,
     /// How the client's access tokens look (RFC 9068 for [`AccessTokenFormat::Jwt`]).
     pub access_token_format: AccessTokenFormat,
+    /// OpenID Connect Registration §2 `id_token_signed_response_alg`: the JWS
+    /// algorithm of the client's ID tokens; `None` means RS256.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A client's authentication method and what the server verifies it with,

@@ -227,6 +227,7 @@ mod tests {
             created_at: 0,
             auth: Default::default(),
             resources: Vec::new(),
+            id_token_signed_response_alg: None,
             access_token_format: Default::default(),
         };
         let access = record(TokenKind::Access, None, &[]);

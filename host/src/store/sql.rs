@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, id_token_signed_response_alg"
     };
 }
 
@@ -1133,7 +1133,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1153,6 +1153,7 @@ macro_rules! shared_operations {
                 .bind(client.auth.secret_sealed.as_deref())
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
+                .bind(client.id_token_signed_response_alg.as_deref())
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1376,6 +1377,7 @@ macro_rules! shared_operations {
                         },
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
+                    id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
                     access_token_format: {
                         let format: String = get(row, "access_token_format")?;
                         AccessTokenFormat::parse(&format).ok_or_else(|| {

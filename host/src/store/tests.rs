@@ -355,6 +355,7 @@ fn client(client_id: &str) -> Client {
         created_at: NOW,
         auth: ClientAuth::default(),
         resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
+        id_token_signed_response_alg: None,
         access_token_format: AccessTokenFormat::Jwt,
     }
 }

@@ -28,6 +28,10 @@ pub(in crate::plugin) struct CallCtx {
     pub(in crate::plugin) issued: Vec<String>,
     /// Token families this call learned from redeemed codes.
     pub(in crate::plugin) known_grants: Vec<String>,
+    /// The families this call redeemed a code of or rotated a refresh token
+    /// into, with the scope granted there: the only ones `openid.id-token`
+    /// signs for.
+    pub(in crate::plugin) id_token_grants: Vec<(String, Vec<String>)>,
     /// The resources each redeemed code's grant was authorized for (RFC
     /// 8707 §2.2), by grant id.
     pub(in crate::plugin) authorized_resources: Vec<(String, Vec<String>)>,
