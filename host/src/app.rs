@@ -121,6 +121,7 @@ where
         // Browsers ask for it on every page; there is none, and no 404 to log.
         .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/.well-known/oauth-authorization-server", get(endpoint::metadata::metadata))
+        .route("/.well-known/openid-configuration", get(endpoint::metadata::metadata))
         .route("/healthz", get(endpoint::health::healthz))
         .route("/jwks", get(endpoint::jwks::jwks))
         .route("/register", post(endpoint::registration::register))

@@ -1,7 +1,10 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414): the server's
-//! metadata, built from the issuer, the loaded plugins (with the metadata
-//! keys of their endpoints), the registered clients' scopes and, when
-//! dynamic client registration is open, its endpoint.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0):
+//! the server's metadata, built from the issuer, the loaded plugins (with
+//! the metadata keys of their endpoints), the registered clients' scopes,
+//! the signing keys and, when dynamic client registration is open, its
+//! endpoint. One builder, one document served at both addresses (RFC 8414
+//! §2 allows the OpenID Connect fields in it), so the two never disagree.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +14,45 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::app::App;
+use crate::keys::Alg;
 use crate::oauth::client_assertion;
+use crate::openid::claims::SCOPE_CLAIMS;
 use crate::plugin::Registry;
+
+/// Where UserInfo answers (OIDC Core §5.3).
+pub const USERINFO_PATH: &str = "/userinfo";
+/// Where RP-initiated logout begins (OpenID Connect RP-Initiated Logout 1.0 §2).
+pub const END_SESSION_PATH: &str = "/end_session";
+
+/// The scopes of OpenID Connect this server understands, listed whatever
+/// the clients registered (OIDC Core §3.1.2.1, §5.4, §11).
+const OPENID_SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
+
+/// The claims the server sets itself in ID tokens and UserInfo answers,
+/// listed in `claims_supported` beside the §5.4 claims of the scopes.
+const SERVER_CLAIMS: [&str; 11] = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "azp",
+    "at_hash",
+];
+
+/// OIDC Core §3.1.2.1 `prompt` values the authorization endpoint honours.
+const PROMPT_VALUES: [&str; 3] = ["none", "login", "consent"];
 
 /// Client authentication methods of the token and revocation endpoints;
 /// `none` is a public client's bare `client_id`.
@@ -32,12 +72,17 @@ const INTROSPECTION_AUTH_METHODS: [&str; 4] = [
     "client_secret_jwt",
 ];
 
-/// The RFC 8414 §2 document.
+/// The RFC 8414 §2 document with the OpenID Connect Discovery 1.0 §3
+/// fields.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Metadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// OIDC Core §5.3 (`/userinfo`).
+    pub userinfo_endpoint: String,
+    /// RP-Initiated Logout 1.0 §2.1 (`/end_session`).
+    pub end_session_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
     /// The JWK Set of the keys that sign JWTs (`/jwks`).
@@ -57,9 +102,30 @@ pub struct Metadata {
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
-    /// Omitted when the store cannot list the clients.
+    /// The OpenID Connect scopes and every scope a client registered;
+    /// omitted when the store cannot list the clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
+    /// Discovery §3: `sub` is the same for every client (no pairwise
+    /// subjects).
+    pub subject_types_supported: [&'static str; 1],
+    /// RS256 always (Discovery §3, OIDC Core §15.1), then every other
+    /// algorithm the host has a signing key for, which a client may ask for
+    /// with `id_token_signed_response_alg`.
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The §5.4 claims of the standard scopes and the claims the server
+    /// sets itself.
+    pub claims_supported: Vec<&'static str>,
+    /// The one Authentication Context Class Reference this server signs
+    /// users in with (`grantbox_protocol::openid::ACR_PASSWORD`).
+    pub acr_values_supported: [&'static str; 1],
+    pub prompt_values_supported: [&'static str; 3],
+    /// OIDC Core §5.5, §6: neither the `claims` nor the `request` and
+    /// `request_uri` parameters are supported (the last defaults to true,
+    /// so all three are written).
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    pub request_uri_parameter_supported: bool,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
     /// RFC 7591 `POST /register`: only while `[registration] enabled`.
@@ -72,6 +138,8 @@ pub struct Metadata {
     pub plugin_endpoints: BTreeMap<String, String>,
 }
 
+/// Both `/.well-known/oauth-authorization-server` and
+/// `/.well-known/openid-configuration`: the same document, the same caching.
 pub async fn metadata(State(app): State<App>) -> Response {
     let registry = app.registry();
     let scopes = match app.store.list_clients().await {
@@ -88,7 +156,8 @@ pub async fn metadata(State(app): State<App>) -> Response {
             None
         }
     };
-    let mut document = build(&app.issuer, &registry, scopes);
+    let id_token_algs = app.keys.algs(app.clock.now());
+    let mut document = build(&app.issuer, &registry, scopes, &id_token_algs);
     if app.registration.enabled {
         document.registration_endpoint = Some(format!(
             "{}{}",
@@ -104,9 +173,16 @@ pub async fn metadata(State(app): State<App>) -> Response {
     response
 }
 
-/// The document for an issuer (without trailing slash) and a plugin set.
-pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> Metadata {
-    let response_types: Vec<String> = registry.response_types().map(str::to_owned).collect();
+/// The document for an issuer (without trailing slash), a plugin set, the
+/// clients' scopes (`None` when unknown) and the algorithms the host has
+/// signing keys for.
+pub fn build(
+    issuer: &str,
+    registry: &Registry,
+    scopes: Option<Vec<String>>,
+    key_algs: &[Alg],
+) -> Metadata {
+    let response_types = offered_response_types(registry.response_types());
     // Any response type that returns a code (`code`, `code id_token`, ...)
     // takes PKCE at the token endpoint.
     let issues_codes = response_types
@@ -133,6 +209,8 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
         issuer: issuer.to_owned(),
         authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
+        userinfo_endpoint: format!("{issuer}{USERINFO_PATH}"),
+        end_session_endpoint: format!("{issuer}{END_SESSION_PATH}"),
         introspection_endpoint: format!("{issuer}/introspect"),
         revocation_endpoint: format!("{issuer}/revoke"),
         jwks_uri: format!("{issuer}/jwks"),
@@ -149,7 +227,21 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
             client_assertion::signing_alg_values_supported(),
         revocation_endpoint_auth_signing_alg_values_supported:
             client_assertion::signing_alg_values_supported(),
-        scopes_supported: scopes,
+        scopes_supported: scopes.map(|scopes| {
+            (OPENID_SCOPES.iter().map(|s| s.to_string()))
+                .chain(scopes)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        }),
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: id_token_algs(key_algs),
+        claims_supported: claims_supported(),
+        acr_values_supported: [crate::openid::ACR_PASSWORD],
+        prompt_values_supported: PROMPT_VALUES,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
         authorization_response_iss_parameter_supported: true,
         registration_endpoint: None,
         plugin_endpoints: registry
@@ -157,6 +249,33 @@ pub fn build(issuer: &str, registry: &Registry, scopes: Option<Vec<String>>) -> 
             .map(|(key, path)| (key.to_owned(), format!("{issuer}{path}")))
             .collect(),
     }
+}
+
+/// The plugins' response types but those that return an ID token from the
+/// authorization endpoint (hybrid, implicit `id_token`): ID tokens come only
+/// from the token endpoint (the code flow), whatever plugin claims one.
+fn offered_response_types<'a>(types: impl Iterator<Item = &'a str>) -> Vec<String> {
+    types
+        .filter(|t| !t.split(' ').any(|word| word == "id_token"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// RS256 first and always, then the other algorithms with a key.
+fn id_token_algs(key_algs: &[Alg]) -> Vec<&'static str> {
+    let mut algs = vec![Alg::RS256.name()];
+    for alg in Alg::ALL {
+        if alg != Alg::RS256 && key_algs.contains(&alg) {
+            algs.push(alg.name());
+        }
+    }
+    algs
+}
+
+/// The server's own claims, then the §5.4 claims in the table's order.
+fn claims_supported() -> Vec<&'static str> {
+    let by_scope = SCOPE_CLAIMS.iter().flat_map(|(_, claims)| claims.iter());
+    SERVER_CLAIMS.iter().chain(by_scope).copied().collect()
 }
 
 /// Whether the plugin answering `response_type=code` accepts the `plain`
@@ -177,10 +296,11 @@ fn plain_pkce_allowed(registry: &Registry) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn optional_fields_are_omitted_when_unknown() {
-        let document = build("https://as.example", &Registry::default(), None);
+        let document = build("https://as.example", &Registry::default(), None, &[]);
         let json = serde_json::to_value(&document).unwrap();
         assert_eq!(json["issuer"], "https://as.example");
         assert_eq!(json["token_endpoint"], "https://as.example/token");
@@ -195,6 +315,94 @@ mod tests {
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
     }
 
+    /// OpenID Connect Discovery 1.0 §3: the REQUIRED fields and the
+    /// RECOMMENDED and OPTIONAL ones this server has an answer for.
+    #[test]
+    fn the_openid_connect_fields_describe_this_server() {
+        let document = build(
+            "https://as.example",
+            &Registry::default(),
+            Some(vec!["read".into(), "email".into()]),
+            &[Alg::ES256, Alg::RS256],
+        );
+        let json = serde_json::to_value(&document).unwrap();
+        assert_eq!(json["userinfo_endpoint"], "https://as.example/userinfo");
+        assert_eq!(
+            json["end_session_endpoint"],
+            "https://as.example/end_session"
+        );
+        assert_eq!(
+            json["scopes_supported"],
+            json!([
+                "address",
+                "email",
+                "offline_access",
+                "openid",
+                "phone",
+                "profile",
+                "read"
+            ])
+        );
+        assert_eq!(json["subject_types_supported"], json!(["public"]));
+        assert_eq!(
+            json["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256"])
+        );
+        assert_eq!(
+            json["acr_values_supported"],
+            json!(["urn:grantbox:acr:password"])
+        );
+        assert_eq!(
+            json["prompt_values_supported"],
+            json!(["none", "login", "consent"])
+        );
+        for key in [
+            "claims_parameter_supported",
+            "request_parameter_supported",
+            "request_uri_parameter_supported",
+        ] {
+            assert_eq!(json[key], false, "{key}");
+        }
+        let claims: Vec<&str> = json["claims_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for claim in SERVER_CLAIMS
+            .iter()
+            .chain(["name", "email", "email_verified", "address", "phone_number"].iter())
+        {
+            assert!(claims.contains(claim), "{claim} missing from {claims:?}");
+        }
+        let total: usize = SCOPE_CLAIMS.iter().map(|(_, c)| c.len()).sum();
+        assert_eq!(claims.len(), SERVER_CLAIMS.len() + total, "no duplicates");
+    }
+
+    /// RS256 is offered for ID tokens even before an RS256 key exists
+    /// (Discovery §3), and only once; others only with a key.
+    #[test]
+    fn rs256_is_always_offered_for_id_tokens() {
+        assert_eq!(id_token_algs(&[]), ["RS256"]);
+        assert_eq!(id_token_algs(&[Alg::RS256]), ["RS256"]);
+        assert_eq!(
+            id_token_algs(&[Alg::EdDSA, Alg::ES256]),
+            ["RS256", "ES256", "EdDSA"]
+        );
+    }
+
+    #[test]
+    fn no_response_type_returning_an_id_token_is_offered() {
+        let types = [
+            "code",
+            "code id_token",
+            "id_token",
+            "id_token token",
+            "token",
+        ];
+        assert_eq!(offered_response_types(types.into_iter()), ["code", "token"]);
+    }
+
     /// A plugin endpoint may not claim a key of this document: the manifest
     /// refuses the keys the host writes, so that list must hold every one.
     #[test]
@@ -203,6 +411,7 @@ mod tests {
             "https://as.example",
             &Registry::default(),
             Some(vec!["read".into()]),
+            &Alg::ALL,
         );
         document.code_challenge_methods_supported = Some(vec!["S256"]);
         document.registration_endpoint = Some("https://as.example/register".into());

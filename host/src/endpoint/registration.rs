@@ -366,7 +366,7 @@ fn validate(
         strings(metadata, "grant_types")?,
         strings(metadata, "response_types")?,
     )?;
-    let offered = crate::endpoint::metadata::build(&app.issuer, &app.registry(), None);
+    let offered = crate::endpoint::metadata::build(&app.issuer, &app.registry(), None, &[]);
     if let Some(grant_type) = grant_types.iter().find(|g| {
         // RFC 9700 §2.4: the password grant must not be used.
         *g == "password" || !offered.grant_types_supported.contains(g)

@@ -90,7 +90,7 @@ pub const ENDPOINTS_SINCE: InterfaceVersion = InterfaceVersion {
 /// Paths the host routes itself; a plugin path may not be one of them.
 /// Entries ending in `/` are prefixes: the path itself without the slash and
 /// everything below it.
-pub const HOST_PATHS: [&str; 14] = [
+pub const HOST_PATHS: [&str; 15] = [
     "/authorize/",
     "/token",
     "/introspect",
@@ -105,11 +105,13 @@ pub const HOST_PATHS: [&str; 14] = [
     "/admin/",
     "/metrics",
     "/register/",
+    "/userinfo",
 ];
 
-/// RFC 8414 §2 metadata keys the host writes itself (`endpoint/metadata.rs`
-/// checks this list against its document); a plugin endpoint may not claim one.
-pub const HOST_METADATA_KEYS: [&str; 19] = [
+/// RFC 8414 §2 and OpenID Connect Discovery 1.0 §3 metadata keys the host
+/// writes itself (`endpoint/metadata.rs` checks this list against its
+/// document); a plugin endpoint may not claim one.
+pub const HOST_METADATA_KEYS: [&str; 33] = [
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
@@ -129,6 +131,23 @@ pub const HOST_METADATA_KEYS: [&str; 19] = [
     "scopes_supported",
     "authorization_response_iss_parameter_supported",
     "registration_endpoint",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "claims_supported",
+    "acr_values_supported",
+    "prompt_values_supported",
+    "claims_parameter_supported",
+    "request_parameter_supported",
+    "request_uri_parameter_supported",
+    // Discovery §3 keys this server does not write, refused all the same:
+    // a plugin saying the server signs UserInfo or supports request
+    // objects would be believed by relying parties.
+    "userinfo_signing_alg_values_supported",
+    "request_object_signing_alg_values_supported",
+    "claim_types_supported",
+    "id_token_encryption_alg_values_supported",
 ];
 
 /// Whether a plugin path is one the host routes itself (see [`HOST_PATHS`]).

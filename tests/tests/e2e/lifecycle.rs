@@ -329,8 +329,18 @@ fn lifecycle_metadata_document() {
     );
     assert_eq!(
         body["scopes_supported"],
-        json!(["introspect", "profile", "read", "write"]),
-        "the union of every client's scopes"
+        json!([
+            "address",
+            "email",
+            "introspect",
+            "offline_access",
+            "openid",
+            "phone",
+            "profile",
+            "read",
+            "write"
+        ]),
+        "the OpenID Connect scopes and the union of every client's scopes"
     );
     assert_eq!(body["authorization_response_iss_parameter_supported"], true);
 
@@ -339,7 +349,18 @@ fn lifecycle_metadata_document() {
     let body: Value = server.metadata();
     assert_eq!(
         body["scopes_supported"],
-        json!(["admin", "introspect", "profile", "read", "write"])
+        json!([
+            "address",
+            "admin",
+            "email",
+            "introspect",
+            "offline_access",
+            "openid",
+            "phone",
+            "profile",
+            "read",
+            "write"
+        ])
     );
 }
 
