@@ -201,6 +201,11 @@ pub struct ClientAddArgs {
     /// need at least one --resource for their `aud`).
     #[arg(long, default_value = "opaque")]
     pub access_token_format: String,
+    /// The JWS algorithm of the client's OpenID Connect ID tokens (`ES256`,
+    /// `RS256` or `EdDSA`, one the server keeps a key for: `keys.algorithms`);
+    /// RS256 when absent.
+    #[arg(long, value_name = "ALG")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -775,6 +780,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             jwks: None,
             resources: args.resources,
             access_token_format: args.access_token_format,
+            id_token_signed_response_alg: args.id_token_signed_response_alg,
         }
     }
 }
@@ -793,6 +799,25 @@ async fn client_add(
         None => None,
     };
     let jwks_file = args.jwks.clone();
+    // The ID token algorithm must be one the server keeps a key for.
+    if let Some(name) = &args.id_token_signed_response_alg {
+        let algorithms = match config {
+            Some(config) => config.keys.algorithms.clone(),
+            None => crate::config::KeysConfig::default().algorithms,
+        };
+        if let Some(alg) = crate::keys::Alg::parse(name)
+            && !algorithms.contains(&alg)
+        {
+            bail!(
+                "--id-token-signed-response-alg {alg}: the server keeps no {alg} key (keys.algorithms: {})",
+                algorithms
+                    .iter()
+                    .map(|alg| alg.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let registration = ClientRegistration {
         jwks,
         ..ClientRegistration::from(args)

@@ -81,6 +81,9 @@ pub struct ClientView {
     pub access_token_format: String,
     /// Until when a rotated-out secret is still accepted, if one is.
     pub previous_secret_expires_at: Option<i64>,
+    /// The JWS algorithm of its ID tokens, when registered with one (else RS256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// Which clients [`client_list`] returns.
@@ -241,6 +244,7 @@ impl From<&Client> for ClientView {
             resources: client.resources.clone(),
             access_token_format: client.access_token_format.as_str().to_owned(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
+            id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
         }
     }
 }
@@ -346,6 +350,7 @@ pub async fn client_update(
         access_token_format: update
             .access_token_format
             .unwrap_or_else(|| before.access_token_format.as_str().to_owned()),
+        id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

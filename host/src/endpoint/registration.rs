@@ -428,6 +428,7 @@ fn validate(
         jwks,
         resources: Vec::new(),
         access_token_format: String::new(),
+        id_token_signed_response_alg: None,
     };
     registration::validate(registration, now).map_err(metadata_error)
 }

@@ -23,6 +23,7 @@ async fn store_with_svc() -> (Store, String) {
         jwks: None,
         resources: Vec::new(),
         access_token_format: String::new(),
+        id_token_signed_response_alg: None,
     };
     let (client, secret) = registration::validate(registration, NOW).expect("valid");
     store.insert_client(&client).await.expect("insert");

@@ -10,7 +10,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -33,10 +34,11 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// The module's shared server (keys that sign at once after a rotation,
-/// picked up within a second), with alice and the client `rp`, and `rp`'s
+/// picked up within a second), with alice, carol, the clients `rp` and
+/// `rp-es` (ES256 ID tokens), `rp`'s secret, the config file and `rp-es`'s
 /// secret.
-fn server() -> &'static (Server, String, String) {
-    static SERVER: OnceLock<(Server, String, String)> = OnceLock::new();
+fn server() -> &'static (Server, String, String, String) {
+    static SERVER: OnceLock<(Server, String, String, String)> = OnceLock::new();
     SERVER.get_or_init(|| {
         let dir = std::sync::Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let config = dir.path().join("oidc.toml");
@@ -73,7 +75,20 @@ fn server() -> &'static (Server, String, String) {
                 "read",
             ])
             .expect("rp gets a secret");
-        (server, secret, config)
+        let es_secret = server
+            .client_add(&[
+                "rp-es",
+                "--redirect-uri",
+                CALLBACK,
+                "--grant-type",
+                "authorization_code",
+                "--scope",
+                "openid",
+                "--id-token-signed-response-alg",
+                "ES256",
+            ])
+            .expect("rp-es gets a secret");
+        (server, secret, config, es_secret)
     })
 }
 
@@ -121,7 +136,7 @@ fn unix_now() -> i64 {
 #[test]
 fn a_code_for_openid_keeps_when_and_how_the_user_signed_in() {
     let _serial = one_at_a_time();
-    let (server, _, _) = server();
+    let (server, ..) = server();
     let records = |condition: &str| {
         query_integer(
             server,
@@ -161,22 +176,28 @@ fn a_code_for_openid_keeps_when_and_how_the_user_signed_in() {
 
 /// The relying party, configured from the server's discovery document (a
 /// fresh fetch: its JWKS too).
-fn relying_party(
-    server: &Server,
-    secret: &str,
-) -> CoreClient<
+fn relying_party(server: &Server, secret: &str) -> Rp {
+    relying_party_for(server, "rp", secret)
+}
+
+/// A relying party configured from discovery: the token endpoint set, the
+/// user info endpoint maybe.
+type Rp = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointMaybeSet,
     openidconnect::EndpointMaybeSet,
-> {
+>;
+
+/// As [`relying_party`], for the client `client_id`.
+fn relying_party_for(server: &Server, client_id: &str, secret: &str) -> Rp {
     let issuer = IssuerUrl::new(server.url("")).expect("an issuer URL");
     let metadata = CoreProviderMetadata::discover(&issuer, &http()).expect("discovery");
     CoreClient::from_provider_metadata(
         metadata,
-        ClientId::new("rp".into()),
+        ClientId::new(client_id.into()),
         Some(ClientSecret::new(secret.into())),
     )
     .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
@@ -208,7 +229,7 @@ fn check_at_hash(
 #[test]
 fn a_relying_party_verifies_the_id_tokens_of_sign_in_refresh_and_after_a_key_rotation() {
     let _serial = one_at_a_time();
-    let (server, secret, config) = server();
+    let (server, secret, config, _) = server();
     let http = http();
     let client = relying_party(server, secret);
 
@@ -347,7 +368,7 @@ fn a_relying_party_verifies_the_id_tokens_of_sign_in_refresh_and_after_a_key_rot
 #[test]
 fn openid_without_offline_access_has_an_id_token_and_no_refresh_token() {
     let _serial = one_at_a_time();
-    let (server, secret, _) = server();
+    let (server, secret, ..) = server();
     let client = relying_party(server, secret);
     let (url, _state, nonce) = client
         .authorize_url(
@@ -371,5 +392,84 @@ fn openid_without_offline_access_has_an_id_token_and_no_refresh_token() {
     assert_eq!(
         claims.audiences(),
         &[openidconnect::Audience::new("rp".into())]
+    );
+}
+
+#[test]
+fn a_client_registered_for_es256_gets_es256_id_tokens() {
+    let _serial = one_at_a_time();
+    let (server, _, _, es_secret) = server();
+    let client = relying_party_for(server, "rp-es", es_secret);
+    let (url, _state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let (code, _) = code_at(server, "alice", url.as_str());
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .request(&http())
+        .expect("a token response");
+    let id_token = tokens.id_token().expect("an id_token");
+    assert_eq!(
+        id_token.signing_alg().unwrap(),
+        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    );
+    // A relying party that accepts only RS256 refuses it.
+    let rs256_only = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+    assert!(id_token.claims(&rs256_only, &nonce).is_err());
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .expect("a valid ES256 ID token")
+        .clone();
+    check_at_hash(&verifier, id_token, &claims, tokens.access_token());
+
+    // Only an algorithm the server keeps a key for (ES256 and RS256 here).
+    let refused = grantbox_with(
+        &server.db,
+        &[
+            "client",
+            "add",
+            "rp-ed",
+            "--redirect-uri",
+            CALLBACK,
+            "--scope",
+            "openid",
+            "--id-token-signed-response-alg",
+            "EdDSA",
+        ],
+        None,
+        &[],
+    );
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(stderr.contains("no EdDSA key"), "{stderr}");
+    let refused = grantbox_with(
+        &server.db,
+        &[
+            "client",
+            "add",
+            "rp-hs",
+            "--redirect-uri",
+            CALLBACK,
+            "--id-token-signed-response-alg",
+            "HS256",
+        ],
+        None,
+        &[],
+    );
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("id_token_signed_response_alg \"HS256\""),
+        "{stderr}"
     );
 }
