@@ -210,6 +210,7 @@ fn token_request() -> TokenRequest {
             public: false,
             grant_types: vec![GRANT_TYPE.into()],
             scopes: vec!["read".into(), "write".into()],
+            id_token_signed_response_alg: None,
         },
         scope: Some(vec!["read".into(), "write".into()]),
         params: Vec::new(),

@@ -204,6 +204,11 @@ pub struct ClientAddArgs {
     /// --redirect-uri); repeat for several.
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// The JWS algorithm of the client's OpenID Connect ID tokens (`ES256`,
+    /// `RS256` or `EdDSA`, one the server keeps a key for: `keys.algorithms`);
+    /// RS256 when absent.
+    #[arg(long, value_name = "ALG")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,7 +329,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // under the key-encryption key, found as `serve` finds it;
             // through the admin API, the server seals it.
             let sealing = args.auth_method.as_deref() == Some("client_secret_jwt");
-            if sealing && cli.admin.is_none() {
+            let keys = raw.keys.clone();
+            let on_database = cli.admin.is_none();
+            if sealing && on_database {
                 let flags = ServeFlags {
                     db: cli.db,
                     ..ServeFlags::default()
@@ -334,10 +341,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("opening the database {}", config.db))?;
                 let kek = key_encryption_key(&store, &config).await?;
-                client_add(&Operator::Database(store), args, Some(&kek), cli.json).await
+                client_add(
+                    &Operator::Database(store),
+                    args,
+                    Some(&kek),
+                    Some(&keys),
+                    cli.json,
+                )
+                .await
             } else {
                 let operator = operator(cli.admin, cli.db, &raw).await?;
-                client_add(&operator, args, None, cli.json).await
+                client_add(
+                    &operator,
+                    args,
+                    None,
+                    on_database.then_some(&keys),
+                    cli.json,
+                )
+                .await
             }
         }
         Command::Client(ClientCommand::Operation(operation)) => {
@@ -715,6 +736,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             resources: args.resources,
             access_token_format: args.access_token_format,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
+            id_token_signed_response_alg: args.id_token_signed_response_alg,
         }
     }
 }
@@ -744,6 +766,7 @@ async fn client_add(
     operator: &Operator,
     args: ClientAddArgs,
     kek: Option<&crate::keys::KeyEncryptionKey>,
+    raw_keys: Option<&crate::config::RawKeys>,
     json: bool,
 ) -> anyhow::Result<()> {
     // The JWK Set is read here: the conversion does no IO.
@@ -755,6 +778,26 @@ async fn client_add(
         None => None,
     };
     let jwks_file = args.jwks.clone();
+    // The ID token algorithm must be one the server keeps a key for (known
+    // from the config on the database; through the admin API the server
+    // signs with what it has).
+    if let (Some(name), Some(raw_keys)) = (&args.id_token_signed_response_alg, raw_keys) {
+        let algorithms = crate::config::keys_config(raw_keys)
+            .map_err(|(field, message)| anyhow::anyhow!("keys.{field}: {message}"))?
+            .algorithms;
+        if let Some(alg) = crate::keys::Alg::parse(name)
+            && !algorithms.contains(&alg)
+        {
+            bail!(
+                "--id-token-signed-response-alg {alg}: the server keeps no {alg} key (keys.algorithms: {})",
+                algorithms
+                    .iter()
+                    .map(|alg| alg.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     let registration = ClientRegistration {
         jwks,
         ..ClientRegistration::from(args)

@@ -154,6 +154,7 @@ mod tests {
             client_uri: None,
             auth: Default::default(),
             resources: Vec::new(),
+            id_token_signed_response_alg: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
         }

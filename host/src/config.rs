@@ -111,7 +111,7 @@ pub struct RawRegistration {
 }
 
 /// `[keys]`: the signing keys and their key-encryption key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawKeys {
     /// A file holding the key-encryption key (32 bytes, base64url);
@@ -326,7 +326,7 @@ impl KeysConfig {
 }
 
 /// Validates `[keys]`; an error names the field.
-fn keys_config(raw: &RawKeys) -> Result<KeysConfig, (&'static str, String)> {
+pub(crate) fn keys_config(raw: &RawKeys) -> Result<KeysConfig, (&'static str, String)> {
     let defaults = KeysConfig::default();
     let parse = |field: &'static str, name: &str| {
         Alg::parse(name).ok_or_else(|| {
@@ -380,6 +380,15 @@ fn keys_config(raw: &RawKeys) -> Result<KeysConfig, (&'static str, String)> {
                 return Err((
                     "algorithms",
                     format!("must include the default_algorithm {default_alg}"),
+                ));
+            }
+            // OIDC Core §15.1, Discovery §3: RS256 is always offered for ID
+            // tokens, and a client that registers no algorithm gets it.
+            if !algorithms.contains(&Alg::RS256) {
+                return Err((
+                    "algorithms",
+                    "must include RS256, the algorithm OpenID Connect ID tokens are always offered in"
+                        .to_owned(),
                 ));
             }
             algorithms
@@ -937,6 +946,10 @@ mod tests {
             (
                 "[keys]\nalgorithms = [\"RS256\"]\n",
                 "grantbox.toml: keys.algorithms: must include the default_algorithm ES256",
+            ),
+            (
+                "[keys]\nalgorithms = [\"ES256\", \"EdDSA\"]\n",
+                "grantbox.toml: keys.algorithms: must include RS256, the algorithm OpenID Connect ID tokens are always offered in",
             ),
         ] {
             assert_eq!(resolve(text).unwrap_err(), expect);

@@ -51,6 +51,20 @@ impl Alg {
     pub fn parse(name: &str) -> Option<Alg> {
         Alg::ALL.into_iter().find(|alg| alg.name() == name)
     }
+
+    /// OIDC Core §3.1.3.6 `at_hash`: the base64url of the left half of the
+    /// hash of `token`'s ASCII octets, with the hash this algorithm signs
+    /// with: SHA-256 for ES256 and RS256, SHA-512 for EdDSA over Ed25519
+    /// (the hash of Ed25519, which is how the `openidconnect` crate checks it).
+    pub fn left_half_hash(self, token: &str) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let digest = match self {
+            Alg::ES256 | Alg::RS256 => sha2::Sha256::digest(token.as_bytes()).to_vec(),
+            Alg::EdDSA => sha2::Sha512::digest(token.as_bytes()).to_vec(),
+        };
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    }
 }
 
 impl std::fmt::Display for Alg {

@@ -97,6 +97,9 @@ pub struct ClientView {
     pub post_logout_redirect_uris: Vec<String>,
     /// Until when a rotated-out secret is still accepted, if one is.
     pub previous_secret_expires_at: Option<i64>,
+    /// The JWS algorithm of its ID tokens, when registered with one (else RS256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -321,6 +324,7 @@ impl From<&Client> for ClientView {
             access_token_format: client.access_token_format.as_str().to_owned(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
+            id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
         }
     }
 }
@@ -459,6 +463,7 @@ pub async fn client_update(
         post_logout_redirect_uris: update
             .post_logout_redirect_uris
             .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
+        id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

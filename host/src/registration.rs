@@ -50,6 +50,10 @@ pub struct ClientRegistration {
     /// OpenID Connect RP-Initiated Logout 1.0 `post_logout_redirect_uris`,
     /// held to the rules of redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect Registration §2 `id_token_signed_response_alg`: `ES256`,
+    /// `RS256` or `EdDSA`; `None` means RS256. Whether the host has a key
+    /// for it is checked where the keys are known (`client add`).
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -117,6 +121,10 @@ pub enum RegistrationError {
     Resource { uri: String, reason: &'static str },
     #[error("at most {MAX_RESOURCES} resources per client")]
     TooManyResources,
+    #[error(
+        "id_token_signed_response_alg {0:?} must be ES256, RS256 or EdDSA (openid connect registration §2)"
+    )]
+    IdTokenSignedResponseAlg(String),
     #[error("access token format {0:?} is neither `opaque` nor `jwt`")]
     AccessTokenFormat(String),
     #[error(
@@ -350,6 +358,13 @@ pub fn validate_sealing(
         }
     };
 
+    let id_token_signed_response_alg = match reg.id_token_signed_response_alg {
+        None => None,
+        Some(name) => match crate::keys::Alg::parse(&name) {
+            Some(alg) => Some(alg.name().to_owned()),
+            None => return Err(RegistrationError::IdTokenSignedResponseAlg(name)),
+        },
+    };
     let client = Client {
         client_id: reg.client_id,
         secret_hash,
@@ -371,6 +386,7 @@ pub fn validate_sealing(
         resources,
         access_token_format,
         post_logout_redirect_uris,
+        id_token_signed_response_alg,
     };
     Ok((client, generated))
 }
@@ -485,6 +501,37 @@ mod tests {
             public: true,
             ..ClientRegistration::default()
         }
+    }
+
+    #[test]
+    fn an_id_token_algorithm_is_a_known_jws_algorithm() {
+        let with = |alg: &str| {
+            validate(
+                ClientRegistration {
+                    id_token_signed_response_alg: Some(alg.into()),
+                    ..confidential()
+                },
+                0,
+            )
+        };
+        let (client, _) = with("ES256").unwrap();
+        assert_eq!(
+            client.id_token_signed_response_alg.as_deref(),
+            Some("ES256")
+        );
+        assert_eq!(
+            with("HS256").unwrap_err(),
+            RegistrationError::IdTokenSignedResponseAlg("HS256".into())
+        );
+        assert_eq!(
+            with("none").unwrap_err(),
+            RegistrationError::IdTokenSignedResponseAlg("none".into())
+        );
+        let (client, _) = validate(confidential(), 0).unwrap();
+        assert_eq!(
+            client.id_token_signed_response_alg, None,
+            "RS256 by default"
+        );
     }
 
     fn strings(items: &[&str]) -> Vec<String> {

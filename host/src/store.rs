@@ -88,6 +88,9 @@ pub struct Client {
     /// OpenID Connect RP-Initiated Logout 1.0: where `/end_session` may send
     /// the browser afterwards; matched as exact strings, so stored as registered.
     pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect Registration §2 `id_token_signed_response_alg`: the JWS
+    /// algorithm of the client's ID tokens; `None` means RS256.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A client's authentication method and what the server verifies it with,
@@ -350,6 +353,35 @@ pub struct NewCode {
     pub resources: Vec<String>,
 }
 
+/// The sign-in record of a token family (OpenID Connect Core §2): who
+/// approved the authorization its code was issued for, and when and how they
+/// signed in. Every ID token of the family states it, also after refreshes
+/// (§12.2: the original `auth_time`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    /// The token family (the code's `grant_id`).
+    pub grant_id: String,
+    /// `users.subject` of the user who signed in.
+    pub subject: String,
+    pub client_id: String,
+    pub auth_time: i64,
+    /// RFC 8176 method references, e.g. `pwd`.
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    /// When no token of the family can be alive any more (the code lifetime
+    /// plus the refresh token absolute lifetime from the code's issue).
+    pub expires_at: i64,
+}
+
+/// A sign-in record with the signed-in user's claims as stored now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundSignIn {
+    pub sign_in: SignIn,
+    /// The user's OpenID Connect claims; `None` when the user was removed or
+    /// disabled since, so no ID token speaks for them any more.
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// A stored authorization code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodeRecord {
@@ -588,6 +620,22 @@ impl Store {
     /// Inserts an authorization code; a duplicate hash is a [`StoreErrorKind::Conflict`].
     pub async fn insert_code(&self, code: &NewCode) -> Result<(), StoreError> {
         on_backend!(self, s => s.insert_code(code).await)
+    }
+
+    /// Stores the sign-in record of a token family; a second record for the
+    /// same family is a [`StoreErrorKind::Conflict`].
+    pub async fn insert_sign_in(&self, sign_in: &SignIn) -> Result<(), StoreError> {
+        on_backend!(self, s => s.insert_sign_in(sign_in).await)
+    }
+
+    /// The unexpired sign-in record of the family `grant_id`, with the
+    /// user's current claims.
+    pub async fn find_sign_in(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Option<FoundSignIn>, StoreError> {
+        on_backend!(self, s => s.find_sign_in(grant_id, now).await)
     }
 
     /// Redeems a code for `client_id`, atomically: of any number of concurrent

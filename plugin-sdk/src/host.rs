@@ -82,6 +82,39 @@ pub mod signing {
     }
 }
 
+/// Capability `openid` (interface 1.4.0): the host's OpenID Connect ID token
+/// for a grant this call redeemed a code of or rotated a refresh token into.
+/// The host states who signed in, when and how, and the user's claims the
+/// scope releases, and signs with its own keys; the plugin decides when to
+/// ask and passes the request's `nonce` through. A manifest that asks for it
+/// must name `interface = "grantbox:plugin@1.4.0"` or later.
+pub mod openid {
+    use super::backend;
+    use crate::{HostError, IdTokenRequest};
+
+    /// The ID token (a JWS compact serialization, `typ` `JWT`) of
+    /// `grant_id` for the calling client: `grant_id` must be one whose code
+    /// `codes::redeem` redeemed, or whose refresh token
+    /// `refresh_tokens::rotate` rotated, in this call, with `openid` in that
+    /// scope. `nonce` is echoed exactly (1 to 512 bytes, no control
+    /// characters; `None` on refresh, OIDC Core §12.2); `access_token`, an
+    /// access token issued in this call, gives the token its `at_hash`.
+    /// [`HostError::InvalidArgument`] when any of that does not hold, or the
+    /// user has been removed or disabled since. The token counts as issued
+    /// in this call: the plugin may answer with it (as `id_token`).
+    pub fn id_token(
+        grant_id: &str,
+        nonce: Option<&str>,
+        access_token: Option<&str>,
+    ) -> Result<String, HostError> {
+        backend::openid::id_token(&IdTokenRequest {
+            grant_id: grant_id.to_string(),
+            nonce: nonce.map(str::to_string),
+            access_token: access_token.map(str::to_string),
+        })
+    }
+}
+
 /// Capability `codes`: one-time authorization codes (RFC 6749 §4.1.2).
 pub mod codes {
     use super::backend;

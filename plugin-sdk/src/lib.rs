@@ -2,7 +2,7 @@
 //! [`export!`], and test the logic natively with [`testing::TestHost`].
 //!
 //! A plugin is a WebAssembly component exporting the `grant`, `endpoint` and
-//! `user-step` interfaces of `grantbox:plugin@1.3.0` (`wit/plugin.wit` in this
+//! `user-step` interfaces of `grantbox:plugin@1.4.0` (`wit/plugin.wit` in this
 //! crate; [`Grant`]'s defaults fill what a plugin does not serve). The host
 //! authenticates the client, checks the scope against the registration and
 //! then calls the plugin; the plugin reaches the host only through the
@@ -96,18 +96,18 @@ pub use scope::{MAX_SCOPE_TOKENS, check_scope, parse_scope, requested_scope};
 pub use serde_json;
 pub use types::{
     Approval, AuthorizationApproval, AuthorizationCode, AuthorizationRequest, Client, CodeGrant,
-    EndpointRequest, EndpointResponse, ExchangeGrant, ExchangedTokenInfo, HostError, IssuedTokens,
-    OAuthError, Params, PendingAuthorization, PluginInfo, RedeemError, RefreshError, ResponseMode,
-    ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest, TokenResponse, UserCodeEntry,
-    UserCodeOutcome, UserDecision,
+    EndpointRequest, EndpointResponse, ExchangeGrant, ExchangedTokenInfo, HostError,
+    IdTokenRequest, IssuedTokens, OAuthError, Params, PendingAuthorization, PluginInfo,
+    RedeemError, RefreshError, ResponseMode, ResponseTypeInfo, TokenGrant, TokenInfo, TokenRequest,
+    TokenResponse, UserCodeEntry, UserCodeOutcome, UserDecision,
 };
 
 /// The WIT package and version this SDK is built against. A manifest's
 /// `interface` names the lowest version the plugin needs: `@1.0.0` unless it
 /// uses something added later (e.g. [`host::token_exchange`], since 1.1.0,
-/// [`host::signing`], since 1.2.0, or plugin endpoints and user steps, since
-/// 1.3.0).
-pub const INTERFACE: &str = "grantbox:plugin@1.3.0";
+/// [`host::signing`], since 1.2.0, plugin endpoints and user steps, since
+/// 1.3.0, or [`host::openid`], since 1.4.0).
+pub const INTERFACE: &str = "grantbox:plugin@1.4.0";
 
 /// A grant plugin: the `grant` interface of the WIT, with defaults for the
 /// endpoints a plugin does not serve.

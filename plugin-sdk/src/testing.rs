@@ -55,11 +55,13 @@ pub enum Capability {
     TokenExchange,
     /// Since interface 1.2.0.
     Signing,
+    /// Since interface 1.4.0.
+    Openid,
 }
 
 impl Capability {
-    /// Every capability of interface 1.2.
-    pub const ALL: [Capability; 11] = [
+    /// Every capability of interface 1.4.
+    pub const ALL: [Capability; 12] = [
         Capability::Tokens,
         Capability::Codes,
         Capability::RefreshTokens,
@@ -71,6 +73,7 @@ impl Capability {
         Capability::Config,
         Capability::TokenExchange,
         Capability::Signing,
+        Capability::Openid,
     ];
 
     /// The WIT interface name, as a manifest lists it (e.g. `key-value`).
@@ -87,6 +90,7 @@ impl Capability {
             Capability::Config => "config",
             Capability::TokenExchange => "token-exchange",
             Capability::Signing => "signing",
+            Capability::Openid => "openid",
         }
     }
 }
@@ -267,6 +271,9 @@ impl TestHost {
         let mut state = std::mem::replace(&mut self.state, State::new());
         // As on the real host, a family learned by a lookup serves only the call that looked.
         state.looked_up.clear();
+        // Likewise, `openid::id_token` serves only families this call
+        // redeemed a code of or rotated a refresh token into.
+        state.id_token_grants.clear();
         CURRENT.with(|current| {
             let mut current = current.borrow_mut();
             assert!(current.is_none(), "TestHost::run cannot be nested");
@@ -398,6 +405,36 @@ impl TestHost {
         &self.state.signed
     }
 
+    /// Every ID token `openid::id_token` returned so far, oldest first.
+    pub fn id_tokens(&self) -> &[String] {
+        &self.state.id_tokens
+    }
+
+    /// The claims of a JWT this host signed (an ID token or what
+    /// `signing::sign` returned), decoded without verifying it.
+    pub fn jwt_claims(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
+        signing::claims_of(jwt)
+    }
+
+    /// Stores a refresh token issued to the calling client in a family of
+    /// its own whose user (`subject`) signed in at `auth_time`, as after an
+    /// authorization code flow with `openid` granted, and returns it.
+    pub fn signed_in_refresh_token(
+        &mut self,
+        subject: &str,
+        scope: &[&str],
+        auth_time: u64,
+    ) -> String {
+        let grant_id = self.state.new_family();
+        (self.state.sign_ins).insert(grant_id.clone(), (subject.to_string(), auth_time));
+        self.state.store_token(
+            TokenKind::Refresh,
+            Some(subject.to_string()),
+            strings(scope),
+            &grant_id,
+        )
+    }
+
     /// The issuer identifier written as `iss` into signed JWTs.
     pub fn issuer_identifier(&self) -> &str {
         &self.state.issuer
@@ -507,6 +544,14 @@ pub(crate) struct State {
     issuer: String,
     /// JWTs `signing::sign` returned.
     signed: Vec<String>,
+    /// How each family's user signed in (subject, `auth_time`): recorded
+    /// by `codes::issue` for a code with `openid` in its scope.
+    sign_ins: BTreeMap<String, (String, u64)>,
+    /// Family and scope of each code redeemed and refresh token rotated
+    /// during the current call.
+    id_token_grants: Vec<(String, Vec<String>)>,
+    /// ID tokens `openid::id_token` returned.
+    id_tokens: Vec<String>,
 }
 
 impl State {
@@ -529,6 +574,9 @@ impl State {
             logs: Vec::new(),
             issuer: "https://grantbox.test".to_string(),
             signed: Vec::new(),
+            sign_ins: BTreeMap::new(),
+            id_token_grants: Vec::new(),
+            id_tokens: Vec::new(),
         }
     }
 

@@ -2,7 +2,9 @@
 //! make them pleasant to build; no other SDK module names the generated paths.
 
 use crate::bindings::exports::grantbox::plugin::{endpoint, user_step};
-use crate::bindings::grantbox::plugin::{codes, refresh_tokens, token_exchange, tokens, types};
+use crate::bindings::grantbox::plugin::{
+    codes, openid, refresh_tokens, token_exchange, tokens, types,
+};
 
 /// Name/value pairs: request parameters, transaction data, response parameters.
 pub type Params = types::Params;
@@ -15,6 +17,7 @@ pub use types::{
 };
 
 pub use codes::{AuthorizationCode, CodeGrant, RedeemError};
+pub use openid::IdTokenRequest;
 pub use refresh_tokens::RefreshError;
 pub use token_exchange::{ExchangeGrant, ExchangedTokenInfo};
 pub use tokens::{IssuedTokens, TokenGrant, TokenInfo};

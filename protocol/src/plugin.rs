@@ -24,10 +24,12 @@ pub enum Capability {
     TokenExchange,
     /// Since interface 1.2.0: JWTs signed with the host's key.
     Signing,
+    /// Since interface 1.4.0: OpenID Connect ID tokens the host assembles and signs.
+    Openid,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Self::Tokens,
         Self::Codes,
         Self::RefreshTokens,
@@ -39,8 +41,9 @@ impl Capability {
         Self::Config,
         Self::TokenExchange,
         Self::Signing,
+        Self::Openid,
     ];
-    pub const ALL_NAMES: [&'static str; 11] = [
+    pub const ALL_NAMES: [&'static str; 12] = [
         "tokens",
         "codes",
         "refresh-tokens",
@@ -52,6 +55,7 @@ impl Capability {
         "config",
         "token-exchange",
         "signing",
+        "openid",
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -71,6 +75,7 @@ impl Capability {
         let minor = match self {
             Self::TokenExchange => 1,
             Self::Signing => 2,
+            Self::Openid => 4,
             _ => 0,
         };
         manifest::InterfaceVersion {
@@ -109,6 +114,9 @@ pub struct ClientView {
     pub public: bool,
     pub grant_types: Vec<String>,
     pub scopes: Vec<String>,
+    /// The JWS algorithm of the client's ID tokens (`None`: RS256). The host
+    /// signs with it; the plugin is not shown it.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 /// A token request after client authentication (see the WIT `token-request`).

@@ -229,6 +229,7 @@ mod tests {
             created_at: 0,
             auth: Default::default(),
             resources: Vec::new(),
+            id_token_signed_response_alg: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
         };

@@ -402,6 +402,7 @@ fn validate(
         access_token_format: String::new(),
         post_logout_redirect_uris: strings(metadata, "post_logout_redirect_uris")?
             .unwrap_or_default(),
+        id_token_signed_response_alg: None,
     };
     registration::validate(registration, now).map_err(metadata_error)
 }

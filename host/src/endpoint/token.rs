@@ -295,6 +295,7 @@ pub fn client_view(client: &Client) -> ClientView {
         public: client.public,
         grant_types: client.grant_types.clone(),
         scopes: client.scopes.clone(),
+        id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
     }
 }
 

@@ -290,3 +290,16 @@ fn algorithm_names_round_trip() {
     }
     assert!("HS256".parse::<Alg>().unwrap_err().contains("HS256"));
 }
+
+#[test]
+fn at_hash_is_the_left_half_of_the_algorithms_hash() {
+    // OIDC Core 1.0 Appendix A.4's access token and its RS256 at_hash.
+    let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+    assert_eq!(Alg::RS256.left_half_hash(token), "77QmUPtjPfzWtF2AnpK9RQ");
+    assert_eq!(Alg::ES256.left_half_hash(token), "77QmUPtjPfzWtF2AnpK9RQ");
+    // Ed25519 hashes with SHA-512: 32 of its 64 bytes.
+    assert_eq!(
+        Alg::EdDSA.left_half_hash(token),
+        "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM"
+    );
+}

@@ -5,17 +5,21 @@
 use super::Capability;
 use super::TokenTarget;
 use super::bindings::grantbox::plugin::{
-    clock, codes, config, key_value, log, random, refresh_tokens, signing, token_exchange, tokens,
-    types, users,
+    clock, codes, config, key_value, log, openid, random, refresh_tokens, signing, token_exchange,
+    tokens, types, users,
 };
 use super::runtime::CallCtx;
 use crate::clock::Clock;
+use crate::keys::Alg;
 use crate::oauth::{access_token, resource};
+use crate::openid::Authentication;
+use crate::openid::claims::released;
+use crate::openid::id_token::{self, IdToken};
 use crate::ratelimit::{Refusal, SignInOrigin};
 use crate::secret;
 use crate::store::{
-    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, StoreError,
-    TokenKind, TokenRecord,
+    AccessTokenFormat, GrantOrigin, NewCode, NewToken, RedeemOutcome, RotateOutcome, SignIn,
+    StoreError, TokenKind, TokenRecord,
 };
 
 use types::HostError;
@@ -31,6 +35,9 @@ const MAX_DATA_BYTES: usize = 8 * 1024;
 const MAX_ISSUED_PER_CALL: usize = 16;
 const MAX_AUDIENCE_VALUES: usize = 16;
 const MAX_AUDIENCE_BYTES: usize = 2048;
+
+/// The scope value of an OpenID Connect request (Core §3.1.2.1).
+const OPENID_SCOPE: &str = "openid";
 
 impl CallCtx {
     /// Fails unless the plugin holds `capability` and the call's host budget
@@ -564,6 +571,98 @@ impl signing::Host for CallCtx {
     }
 }
 
+impl openid::Host for CallCtx {
+    async fn id_token(&mut self, request: openid::IdTokenRequest) -> Result<String, HostError> {
+        self.check(Capability::Openid)?;
+        let client = (self.client.clone())
+            .ok_or_else(|| HostError::InvalidArgument("this call has no client".into()))?;
+        // Only a family this call itself redeemed a code of or rotated a
+        // refresh token into: a plugin cannot mint ID tokens for grants it
+        // merely knows the id of.
+        let Some((_, scope)) = (self.id_token_grants.iter())
+            .find(|(grant_id, _)| *grant_id == request.grant_id)
+            .cloned()
+        else {
+            return Err(HostError::InvalidArgument(
+                "not a grant this call redeemed a code of or rotated a refresh token into".into(),
+            ));
+        };
+        if !scope.iter().any(|s| s == OPENID_SCOPE) {
+            return Err(HostError::InvalidArgument(
+                "`openid` is not in the grant's scope".into(),
+            ));
+        }
+        if let Some(nonce) = &request.nonce
+            && !id_token::is_valid_nonce(nonce)
+        {
+            return Err(HostError::InvalidArgument(format!(
+                "nonce must be 1 to {} bytes without control characters",
+                id_token::MAX_NONCE_LEN
+            )));
+        }
+        if let Some(token) = &request.access_token
+            && !self.issued.contains(token)
+        {
+            return Err(HostError::InvalidArgument(
+                "access-token is not one issued in this call".into(),
+            ));
+        }
+        let alg = match client.id_token_signed_response_alg.as_deref() {
+            None => Alg::RS256,
+            Some(name) => Alg::parse(name).ok_or_else(|| {
+                tracing::error!(client_id = %client.client_id, alg = name, "unknown id_token_signed_response_alg");
+                HostError::Unavailable("the client's ID token algorithm is unknown".into())
+            })?,
+        };
+        self.reserve_issued(1)?;
+        let services = self.services_or_unavailable()?;
+        let now = services.clock.now();
+        let started = Clock::instant();
+        let found = services.store.find_sign_in(&request.grant_id, now).await;
+        self.add_host_time(started, found.is_err());
+        let found = found.map_err(unavailable)?;
+        let Some((sign_in, Some(user_claims))) = found.map(|f| (f.sign_in, f.claims)) else {
+            return Err(HostError::InvalidArgument(
+                "the grant has no sign-in record (or its user was removed or disabled)".into(),
+            ));
+        };
+        if sign_in.client_id != client.client_id {
+            return Err(HostError::InvalidArgument(
+                "the grant's sign-in is another client's".into(),
+            ));
+        }
+        let authentication = Authentication {
+            auth_time: sign_in.auth_time,
+            amr: sign_in.amr,
+            acr: sign_in.acr,
+        };
+        let at_hash = (request.access_token.as_deref()).map(|token| alg.left_half_hash(token));
+        let scopes: Vec<&str> = scope.iter().map(String::as_str).collect();
+        let claims = id_token::claims(IdToken {
+            issuer: &services.issuer,
+            subject: &sign_in.subject,
+            client_id: &client.client_id,
+            issued_at: now,
+            expires_at: now + services.lifetimes.access_token,
+            authentication: &authentication,
+            nonce: request.nonce.as_deref(),
+            at_hash: at_hash.as_deref(),
+            released: released(&user_claims, &scopes),
+        });
+        let started = Clock::instant();
+        let signed = services
+            .keys
+            .sign_with(alg, id_token::JWT_TYPE, &claims, now);
+        self.add_host_time(started, signed.is_err());
+        let jwt = signed.map_err(|error| {
+            tracing::error!(error = %error, plugin = %self.plugin_name(), "signing an ID token failed");
+            HostError::Unavailable("the host could not sign".into())
+        })?;
+        self.remember_issued(&jwt);
+        Ok(jwt)
+    }
+}
+
 impl codes::Host for CallCtx {
     async fn issue(
         &mut self,
@@ -587,6 +686,29 @@ impl codes::Host for CallCtx {
             i64::from(lifetime_seconds).clamp(1, services.lifetimes.authorization_code_max);
         let now = services.clock.now();
         let code = secret::new_token();
+        let grant_id = secret::new_grant_id(now);
+        // OpenID Connect: the family's ID tokens state how the user who
+        // approved signed in, however often it is refreshed (Core §12.2), so
+        // the host keeps that beside the code until no token of the family
+        // can be alive. Stored before the code: a code is never issued
+        // without the record its ID tokens need.
+        if let Some(authentication) = &self.authentication
+            && grant.scope.iter().any(|s| s == OPENID_SCOPE)
+        {
+            let sign_in = SignIn {
+                grant_id: grant_id.clone(),
+                subject: grant.subject.clone(),
+                client_id: client_id.clone(),
+                auth_time: authentication.auth_time,
+                amr: authentication.amr.clone(),
+                acr: authentication.acr.clone(),
+                expires_at: now + lifetime + services.lifetimes.refresh_token_absolute,
+            };
+            let started = Clock::instant();
+            let stored = services.store.insert_sign_in(&sign_in).await;
+            self.add_host_time(started, stored.is_err());
+            stored.map_err(unavailable)?;
+        }
         let row = NewCode {
             code_hash: secret::token_hash(&code),
             client_id,
@@ -594,7 +716,7 @@ impl codes::Host for CallCtx {
             redirect_uri: grant.redirect_uri,
             scope: grant.scope,
             data: grant.data,
-            grant_id: secret::new_grant_id(now),
+            grant_id,
             issued_at: now,
             expires_at: now + lifetime,
             // Validated by the authorization request this call answers.
@@ -630,6 +752,7 @@ impl codes::Host for CallCtx {
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
             RedeemOutcome::Redeemed(record) => {
                 self.known_grants.push(record.grant_id.clone());
+                (self.id_token_grants).push((record.grant_id.clone(), record.scope.clone()));
                 (self.authorized_resources).push((record.grant_id.clone(), record.resources));
                 Ok(codes::AuthorizationCode {
                     client_id: record.client_id,
@@ -746,6 +869,7 @@ impl refresh_tokens::Host for CallCtx {
         self.add_host_time(started, outcome.is_err());
         match outcome.map_err(|e| RefreshError::Host(unavailable(e)))? {
             RotateOutcome::Rotated(_) => {
+                (self.id_token_grants).push((record.grant_id.clone(), scope.clone()));
                 self.remember_issued(&issued.access_token);
                 if let Some(refresh) = &issued.refresh_token {
                     self.remember_issued(refresh);

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg"
     };
 }
 
@@ -304,6 +304,68 @@ macro_rules! shared_operations {
                     .await
                     .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
                     Ok(())
+                }
+
+                pub(in $crate::store) async fn insert_sign_in(
+                    &self,
+                    sign_in: &$crate::store::SignIn,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO sign_ins (grant_id, subject, client_id, auth_time, amr, acr, \
+                         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&sign_in.grant_id)
+                    .bind(&sign_in.subject)
+                    .bind(&sign_in.client_id)
+                    .bind(sign_in.auth_time)
+                    .bind(to_json(&sign_in.amr, "sign-in amr")?)
+                    .bind(sign_in.acr.as_deref())
+                    .bind(sign_in.expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| {
+                        insert_error(format!("sign-in record of grant `{}`", sign_in.grant_id), e)
+                    })?;
+                    Ok(())
+                }
+
+                pub(in $crate::store) async fn find_sign_in(
+                    &self,
+                    grant_id: &str,
+                    now: i64,
+                ) -> Result<Option<$crate::store::FoundSignIn>, StoreError> {
+                    // The claims of a user removed or disabled since read as NULL.
+                    let row = sqlx::query(
+                        "SELECT s.grant_id, s.subject, s.client_id, s.auth_time, s.amr, s.acr, \
+                         s.expires_at, u.claims FROM sign_ins s \
+                         LEFT JOIN users u ON u.subject = s.subject AND u.disabled_at IS NULL \
+                         WHERE s.grant_id = $1 AND s.expires_at > $2",
+                    )
+                    .bind(grant_id)
+                    .bind(now)
+                    .fetch_optional(&self.readers)
+                    .await
+                    .map_err(|e| error(format!("cannot read the sign-in record of grant `{grant_id}`"), e))?;
+                    let Some(row) = row else {
+                        return Ok(None);
+                    };
+                    let what = format!("sign-in record of grant `{grant_id}`");
+                    let claims = match get::<Option<String>>(&row, "claims")? {
+                        Some(text) => Some(from_json(&text, &format!("claims of the user of the {what}"))?),
+                        None => None,
+                    };
+                    Ok(Some($crate::store::FoundSignIn {
+                        sign_in: $crate::store::SignIn {
+                            grant_id: get(&row, "grant_id")?,
+                            subject: get(&row, "subject")?,
+                            client_id: get(&row, "client_id")?,
+                            auth_time: get(&row, "auth_time")?,
+                            amr: from_json(&get::<String>(&row, "amr")?, &format!("amr of the {what}"))?,
+                            acr: get(&row, "acr")?,
+                            expires_at: get(&row, "expires_at")?,
+                        },
+                        claims,
+                    }))
                 }
 
                 pub(in $crate::store) async fn redeem_code(
@@ -732,7 +794,7 @@ macro_rules! shared_operations {
                 ) -> Result<u64, StoreError> {
                     // Redeemed codes stay until they expire so that a replay is still
                     // recognised (and revokes the grant) during the code's lifetime.
-                    const STATEMENTS: [(&str, &str); 5] = [
+                    const STATEMENTS: [(&str, &str); 6] = [
                         (
                             "codes",
                             "DELETE FROM codes WHERE code_hash IN \
@@ -753,6 +815,11 @@ macro_rules! shared_operations {
                             "DELETE FROM decided_transactions WHERE transaction_hash IN \
                              (SELECT transaction_hash FROM decided_transactions \
                               WHERE expires_at <= $1 LIMIT $2)",
+                        ),
+                        (
+                            "sign-in records",
+                            "DELETE FROM sign_ins WHERE grant_id IN \
+                             (SELECT grant_id FROM sign_ins WHERE expires_at <= $1 LIMIT $2)",
                         ),
                         (
                             "client assertion jtis",
@@ -1081,7 +1148,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1102,6 +1169,7 @@ macro_rules! shared_operations {
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.secret_hash.as_slice()))
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
                 .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
+                .bind(client.id_token_signed_response_alg.as_deref())
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1326,6 +1394,7 @@ macro_rules! shared_operations {
                         },
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
+                    id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
                     access_token_format: {
                         let format: String = get(row, "access_token_format")?;
                         AccessTokenFormat::parse(&format).ok_or_else(|| {

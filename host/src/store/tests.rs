@@ -161,6 +161,7 @@ conformance!(
     instances_register_heartbeat_deregister_and_purge,
     reload_outcomes_record_purge_and_requests_reach_listeners,
     post_logout_redirect_uris_are_kept_verbatim_and_default_to_none,
+    sign_ins_are_found_until_they_expire_and_go_with_their_client,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -355,6 +356,7 @@ fn client(client_id: &str) -> Client {
         created_at: NOW,
         auth: ClientAuth::default(),
         resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
+        id_token_signed_response_alg: None,
         access_token_format: AccessTokenFormat::Jwt,
         post_logout_redirect_uris: vec![
             "https://app.example/signed-out".into(),
@@ -2651,4 +2653,87 @@ async fn post_logout_redirect_uris_are_kept_verbatim_and_default_to_none(backend
         .unwrap()
         .expect("the old row");
     assert!(old.post_logout_redirect_uris.is_empty(), "{old:?}");
+}
+
+fn sign_in(grant_id: &str, subject: &str, client_id: &str, expires_at: i64) -> SignIn {
+    SignIn {
+        grant_id: grant_id.into(),
+        subject: subject.into(),
+        client_id: client_id.into(),
+        auth_time: NOW - 30,
+        amr: vec!["pwd".into()],
+        acr: Some(crate::openid::ACR_PASSWORD.into()),
+        expires_at,
+    }
+}
+
+async fn sign_ins_are_found_until_they_expire_and_go_with_their_client(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("c1")).await.expect("client");
+    store.insert_client(&client("c2")).await.expect("client");
+    let mut claims = serde_json::Map::new();
+    claims.insert("name".into(), "Alice".into());
+    let alice = User {
+        username: "alice".into(),
+        subject: "s-alice".into(),
+        password_hash: "$argon2id$...".into(),
+        created_at: NOW,
+        claims: claims.clone(),
+        disabled_at: None,
+    };
+    store.insert_user(&alice).await.expect("user");
+
+    let record = sign_in("g1", "s-alice", "c1", NOW + 100);
+    store.insert_sign_in(&record).await.expect("insert");
+    let found = store.find_sign_in("g1", NOW).await.expect("find");
+    assert_eq!(
+        found,
+        Some(FoundSignIn {
+            sign_in: record.clone(),
+            claims: Some(claims.clone()),
+        })
+    );
+    let error = store.insert_sign_in(&record).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+    assert_eq!(store.find_sign_in("g9", NOW).await.expect("find"), None);
+
+    // Without acr, and for a user who is gone: the record, no claims.
+    let mut gone = sign_in("g2", "s-gone", "c1", NOW + 200);
+    gone.acr = None;
+    store.insert_sign_in(&gone).await.expect("insert");
+    let found = store
+        .find_sign_in("g2", NOW)
+        .await
+        .expect("find")
+        .expect("g2");
+    assert_eq!((found.sign_in, found.claims), (gone, None));
+
+    // A disabled user's claims are not released.
+    store
+        .set_user_disabled("alice", Some(NOW))
+        .await
+        .expect("disable");
+    let found = store
+        .find_sign_in("g1", NOW)
+        .await
+        .expect("find")
+        .expect("g1");
+    assert_eq!(found.claims, None);
+
+    // Expired: not found, and housekeeping deletes it.
+    assert_eq!(
+        store.find_sign_in("g1", NOW + 100).await.expect("find"),
+        None
+    );
+    store
+        .insert_sign_in(&sign_in("g3", "s-alice", "c2", NOW + 300))
+        .await
+        .expect("insert");
+    assert_eq!(store.purge_expired(NOW + 100).await.expect("purge"), 1);
+    assert!(store.find_sign_in("g2", NOW).await.expect("find").is_some());
+
+    // It goes with its client; another client's stays.
+    store.delete_client("c1", NOW).await.expect("delete");
+    assert_eq!(store.find_sign_in("g2", NOW).await.expect("find"), None);
+    assert!(store.find_sign_in("g3", NOW).await.expect("find").is_some());
 }

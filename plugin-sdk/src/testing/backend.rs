@@ -187,6 +187,11 @@ pub mod codes {
             state.check(Capability::Codes)?;
             state.check_registered_scope(&grant.scope)?;
             let grant_id = state.new_family();
+            if grant.scope.iter().any(|word| word == "openid") {
+                // The user of a test approval signed in just now.
+                let sign_in = (grant.subject.clone(), state.now);
+                state.sign_ins.insert(grant_id.clone(), sign_in);
+            }
             let code = state.random_token();
             let expires_at = state.now + u64::from(lifetime_seconds);
             let client_id = state.client.client_id.clone();
@@ -224,14 +229,18 @@ pub mod codes {
                 return Err(RedeemError::Expired);
             }
             stored.redeemed = true;
-            Ok(AuthorizationCode {
+            let (grant_id, scope) = (stored.grant_id.clone(), stored.grant.scope.clone());
+            let stored = &state.codes[code];
+            let redeemed = AuthorizationCode {
                 client_id: stored.client_id.clone(),
                 subject: stored.grant.subject.clone(),
                 redirect_uri: stored.grant.redirect_uri.clone(),
                 scope: stored.grant.scope.clone(),
                 data: stored.grant.data.clone(),
                 grant_id: stored.grant_id.clone(),
-            })
+            };
+            state.id_token_grants.push((grant_id, scope));
+            Ok(redeemed)
         })
     }
 }
@@ -303,6 +312,7 @@ pub mod refresh_tokens {
                 scope.to_vec(),
                 &old.grant_id,
             );
+            (state.id_token_grants).push((old.grant_id.clone(), scope.to_vec()));
             // RFC 6749 §6: the new refresh token keeps the old one's scope.
             let refresh_token =
                 state.store_token(TokenKind::Refresh, old.subject, old.scope, &old.grant_id);
@@ -481,6 +491,82 @@ pub mod signing {
                 state.access_token_lifetime,
             )?;
             state.signed.push(jwt.clone());
+            Ok(jwt)
+        })
+    }
+}
+
+pub mod openid {
+    use super::*;
+    use crate::IdTokenRequest;
+
+    /// The real host's rules, and an ID token signed with the fixed ES256
+    /// test key (`TestHost::signing_public_key_pem`): `iss`, `sub`, `aud`,
+    /// `azp`, `exp`, `iat`, `auth_time`, `amr` `["pwd"]`, `nonce` and
+    /// `at_hash` (SHA-256) as given. The test host keeps no user claims.
+    pub fn id_token(request: &IdTokenRequest) -> Result<String, HostError> {
+        with_state(|state| {
+            state.check(Capability::Openid)?;
+            let invalid = |message: &str| Err(HostError::InvalidArgument(message.to_string()));
+            let Some((_, scope)) =
+                (state.id_token_grants.iter()).find(|(grant_id, _)| *grant_id == request.grant_id)
+            else {
+                return invalid(
+                    "not a grant this call redeemed a code of or rotated a refresh token into",
+                );
+            };
+            if !scope.iter().any(|word| word == "openid") {
+                return invalid("`openid` is not in the grant's scope");
+            }
+            if let Some(nonce) = &request.nonce
+                && (nonce.is_empty() || nonce.len() > 512 || nonce.chars().any(char::is_control))
+            {
+                return invalid("nonce must be 1 to 512 bytes without control characters");
+            }
+            let at_hash = match &request.access_token {
+                None => None,
+                Some(token) => {
+                    let issued_now = state.tokens.iter().any(|issued| {
+                        issued.token == *token
+                            && issued.kind == TokenKind::Access
+                            && issued.issued_at == state.now
+                            && issued.grant_id == request.grant_id
+                    });
+                    if !issued_now {
+                        return invalid("access-token is not one issued in this call");
+                    }
+                    Some(crate::testing::signing::left_half_sha256(token))
+                }
+            };
+            let Some((subject, auth_time)) = state.sign_ins.get(&request.grant_id).cloned() else {
+                return invalid("the grant has no sign-in record");
+            };
+            let client_id = state.client.client_id.clone();
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), subject.into());
+            claims.insert("aud".into(), serde_json::json!([client_id]));
+            claims.insert("azp".into(), client_id.into());
+            claims.insert("iat".into(), state.now.into());
+            claims.insert(
+                "exp".into(),
+                (state.now + state.access_token_lifetime).into(),
+            );
+            claims.insert("auth_time".into(), auth_time.into());
+            claims.insert("amr".into(), serde_json::json!(["pwd"]));
+            if let Some(nonce) = &request.nonce {
+                claims.insert("nonce".into(), nonce.as_str().into());
+            }
+            if let Some(at_hash) = at_hash {
+                claims.insert("at_hash".into(), at_hash.into());
+            }
+            let jwt = crate::testing::signing::sign(
+                "JWT",
+                &serde_json::Value::Object(claims).to_string(),
+                &state.issuer,
+                state.now,
+                state.access_token_lifetime,
+            )?;
+            state.id_tokens.push(jwt.clone());
             Ok(jwt)
         })
     }

@@ -86,3 +86,20 @@ pub(super) fn sign(
         )
         .map_err(|error| HostError::Unavailable(format!("signing failed: {error}")))
 }
+
+/// OIDC Core §3.1.3.6 `at_hash` for an ES256 or RS256 token: the base64url
+/// of the left half of the SHA-256 of `token`.
+pub(super) fn left_half_sha256(token: &str) -> String {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(token.as_bytes());
+    Base64UrlSafeNoPadding::encode_to_string(&digest[..16]).expect("16 bytes encode")
+}
+
+/// The claims of a compact JWS, not verified: tests inspect what was signed.
+pub(super) fn claims_of(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+    let payload = jwt.split('.').nth(1).expect("a compact JWS has a payload");
+    let bytes = Base64UrlSafeNoPadding::decode_to_vec(payload, None).expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("a JSON object payload")
+}

@@ -12,6 +12,14 @@
 //!   `code_verifier` (RFC 7636 §4.6), then issues tokens in the code's token
 //!   family, with a refresh token when the client registers `refresh_token`.
 //!
+//! OpenID Connect (Core 1.0 §3.1): the request's `nonce` (at most 512 bytes,
+//! no control characters) is bound to the code like the PKCE challenge, and
+//! redeeming a code whose scope includes `openid` also returns the host's
+//! `id_token` (capability `openid`) with that nonce and the access token's
+//! `at_hash`. For such a code the response carries a refresh token only when
+//! `offline_access` was granted too (Core §11): a refresh token outlives the
+//! user's session, which the user must have agreed to.
+//!
 //! PKCE is always required of public clients (RFC 9700 §2.1.1); `[config]`
 //! `require_pkce = true` requires it of every client. A `code_verifier` for a
 //! code issued without a challenge is refused, so an attacker cannot strip
@@ -45,6 +53,15 @@ pub const GRANT_TYPE: &str = "authorization_code";
 const CODE_CHALLENGE: &str = "code_challenge";
 /// The transaction data and code binding that carries the PKCE method.
 const CODE_CHALLENGE_METHOD: &str = "code_challenge_method";
+/// The transaction data and code binding that carries the OpenID Connect
+/// `nonce` (Core §3.1.2.1), echoed in the ID token.
+const NONCE: &str = "nonce";
+/// The longest `nonce` kept: the host echoes no longer one.
+const MAX_NONCE_LEN: usize = 512;
+/// The scope value of an OpenID Connect request (Core §3.1.2.1).
+const OPENID: &str = "openid";
+/// The scope value that asks for a refresh token in OpenID Connect (Core §11).
+const OFFLINE_ACCESS: &str = "offline_access";
 /// RFC 7636 §4.2: `S256`, BASE64URL(SHA256(ASCII(code_verifier))).
 const S256: &str = "S256";
 /// RFC 7636 §4.2: `plain`, the challenge is the verifier.
@@ -88,121 +105,170 @@ impl Grant for AuthorizationCode {
     }
 
     fn authorize_request(request: AuthorizationRequest) -> Result<Params, OAuthError> {
-        let challenge = optional_param(&request.params, CODE_CHALLENGE)?;
-        let method = optional_param(&request.params, CODE_CHALLENGE_METHOD)?;
-        let Config {
-            require_pkce,
-            allow_plain,
-            ..
-        } = Config::load()?;
-
-        let Some(challenge) = challenge else {
-            if method.is_some() {
-                return Err(OAuthError::invalid_request(
-                    "code_challenge_method without code_challenge",
-                ));
-            }
-            // RFC 7636 §4.4.1: a server that requires PKCE answers
-            // invalid_request "code challenge required".
-            if request.client.public || require_pkce {
-                return Err(OAuthError::invalid_request("code_challenge required"));
-            }
-            return Ok(Vec::new());
-        };
-        // RFC 7636 §4.3: a missing method means `plain`.
-        let method = match method.unwrap_or(PLAIN) {
-            S256 => S256,
-            PLAIN => PLAIN,
-            _ => {
-                return Err(OAuthError::invalid_request(
-                    "code_challenge_method must be S256 or plain",
-                ));
-            }
-        };
-        if !is_pkce_string(challenge) {
-            return Err(OAuthError::invalid_request(
-                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
-            ));
+        let nonce = optional_param(&request.params, NONCE)?;
+        if nonce.is_some_and(|nonce| !is_valid_nonce(nonce)) {
+            return Err(OAuthError::invalid_request(format!(
+                "nonce must be 1 to {MAX_NONCE_LEN} bytes without control characters"
+            )));
         }
-        // The base64url of a SHA-256 digest is always 43 characters; any other
-        // length could never match a verifier, so say so now rather than at
-        // the token endpoint after the user consented.
-        if method == S256 && challenge.len() != 43 {
-            return Err(OAuthError::invalid_request(
-                "an S256 code_challenge is 43 characters",
-            ));
+        let mut data = pkce_data(&request)?;
+        if let Some(nonce) = nonce {
+            data.push((NONCE.to_string(), nonce.to_string()));
         }
-        if method == PLAIN && !allow_plain {
-            return Err(OAuthError::invalid_request(
-                "code_challenge_method plain is not allowed; use S256",
-            ));
-        }
-        Ok(vec![
-            (CODE_CHALLENGE.to_string(), challenge.to_string()),
-            (CODE_CHALLENGE_METHOD.to_string(), method.to_string()),
-        ])
+        Ok(data)
     }
 
     fn authorize_response(approval: AuthorizationApproval) -> Result<Params, OAuthError> {
-        let lifetime = Config::load()?.code_lifetime_seconds.get();
-        // The data is what `authorize_request` returned: the challenge and its
-        // method, or nothing. Only those bindings go with the code.
-        let data = approval
-            .data
-            .into_iter()
-            .filter(|(name, _)| name == CODE_CHALLENGE || name == CODE_CHALLENGE_METHOD)
-            .collect();
-        let grant = CodeGrant {
-            subject: approval.subject,
-            // The URI the client sent (empty when it sent none): RFC 6749
-            // §4.1.3 binds the code to it.
-            redirect_uri: approval.redirect_uri,
-            scope: approval.scope,
-            data,
-        };
-        let code = host::codes::issue(&grant, lifetime)?;
-        Ok(vec![("code".to_string(), code)])
+        authorize_response(approval)
     }
 
     fn exchange(request: TokenRequest) -> Result<TokenResponse, OAuthError> {
-        // Everything that can be checked without the code is checked first, so
-        // a malformed request does not use the code up.
-        let code = param(&request.params, "code")?;
-        let redirect_uri = optional_param(&request.params, "redirect_uri")?;
-        let verifier = optional_param(&request.params, "code_verifier")?;
-        if verifier.is_some_and(|verifier| !is_pkce_string(verifier)) {
-            return Err(OAuthError::invalid_request(
-                "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
-            ));
-        }
-
-        // Unknown (or another client's), expired, or replayed → invalid_grant
-        // with distinct descriptions; a replay revoked the code's tokens.
-        let code = host::codes::redeem(code)?;
-        if code.client_id != request.client.client_id {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code is invalid",
-            ));
-        }
-        check_redirect_uri(&code.redirect_uri, redirect_uri)?;
-        check_code_verifier(&code.data, verifier, request.client.public)?;
-
-        // A `scope` parameter is not part of this request (RFC 6749 §4.1.3):
-        // the tokens carry the scope the user granted to the code.
-        let grant = TokenGrant {
-            subject: Some(code.subject),
-            scope: code.scope,
-            // The host drops it unless the client registers `refresh_token`.
-            refresh_token: true,
-            // The code's token family: a later replay of the code revokes these.
-            grant_id: Some(code.grant_id),
-        };
-        let issued = host::tokens::issue(&grant)?;
-        Ok(TokenResponse::from(issued))
+        exchange(request)
     }
 }
 
 grantbox_sdk::export!(AuthorizationCode);
+
+/// Whether an OpenID Connect `nonce` is kept: 1 to [`MAX_NONCE_LEN`] bytes
+/// without control characters, the bound the host echoes.
+fn is_valid_nonce(nonce: &str) -> bool {
+    !nonce.is_empty() && nonce.len() <= MAX_NONCE_LEN && !nonce.chars().any(char::is_control)
+}
+
+/// The PKCE bindings of an authorization request (RFC 7636 §4.3): the
+/// challenge and its method, or nothing when the policy allows that.
+fn pkce_data(request: &AuthorizationRequest) -> Result<Params, OAuthError> {
+    let challenge = optional_param(&request.params, CODE_CHALLENGE)?;
+    let method = optional_param(&request.params, CODE_CHALLENGE_METHOD)?;
+    let Config {
+        require_pkce,
+        allow_plain,
+        ..
+    } = Config::load()?;
+
+    let Some(challenge) = challenge else {
+        if method.is_some() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            ));
+        }
+        // RFC 7636 §4.4.1: a server that requires PKCE answers
+        // invalid_request "code challenge required".
+        if request.client.public || require_pkce {
+            return Err(OAuthError::invalid_request("code_challenge required"));
+        }
+        return Ok(Vec::new());
+    };
+    // RFC 7636 §4.3: a missing method means `plain`.
+    let method = match method.unwrap_or(PLAIN) {
+        S256 => S256,
+        PLAIN => PLAIN,
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method must be S256 or plain",
+            ));
+        }
+    };
+    if !is_pkce_string(challenge) {
+        return Err(OAuthError::invalid_request(
+            "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        ));
+    }
+    // The base64url of a SHA-256 digest is always 43 characters; any other
+    // length could never match a verifier, so say so now rather than at
+    // the token endpoint after the user consented.
+    if method == S256 && challenge.len() != 43 {
+        return Err(OAuthError::invalid_request(
+            "an S256 code_challenge is 43 characters",
+        ));
+    }
+    if method == PLAIN && !allow_plain {
+        return Err(OAuthError::invalid_request(
+            "code_challenge_method plain is not allowed; use S256",
+        ));
+    }
+    Ok(vec![
+        (CODE_CHALLENGE.to_string(), challenge.to_string()),
+        (CODE_CHALLENGE_METHOD.to_string(), method.to_string()),
+    ])
+}
+
+/// Binds a one-time code to the approval: subject, redirect URI, scope, and
+/// the bindings `authorize_request` kept (PKCE, `nonce`).
+fn authorize_response(approval: AuthorizationApproval) -> Result<Params, OAuthError> {
+    let lifetime = Config::load()?.code_lifetime_seconds.get();
+    // The data is what `authorize_request` returned: the challenge and its
+    // method, or nothing. Only those bindings go with the code.
+    let data = approval
+        .data
+        .into_iter()
+        .filter(|(name, _)| [CODE_CHALLENGE, CODE_CHALLENGE_METHOD, NONCE].contains(&name.as_str()))
+        .collect();
+    let grant = CodeGrant {
+        subject: approval.subject,
+        // The URI the client sent (empty when it sent none): RFC 6749
+        // §4.1.3 binds the code to it.
+        redirect_uri: approval.redirect_uri,
+        scope: approval.scope,
+        data,
+    };
+    let code = host::codes::issue(&grant, lifetime)?;
+    Ok(vec![("code".to_string(), code)])
+}
+
+/// Redeems the code for tokens (and, for `openid`, an ID token).
+fn exchange(request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+    // Everything that can be checked without the code is checked first, so
+    // a malformed request does not use the code up.
+    let code = param(&request.params, "code")?;
+    let redirect_uri = optional_param(&request.params, "redirect_uri")?;
+    let verifier = optional_param(&request.params, "code_verifier")?;
+    if verifier.is_some_and(|verifier| !is_pkce_string(verifier)) {
+        return Err(OAuthError::invalid_request(
+            "code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~",
+        ));
+    }
+
+    // Unknown (or another client's), expired, or replayed → invalid_grant
+    // with distinct descriptions; a replay revoked the code's tokens.
+    let code = host::codes::redeem(code)?;
+    if code.client_id != request.client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code is invalid",
+        ));
+    }
+    check_redirect_uri(&code.redirect_uri, redirect_uri)?;
+    check_code_verifier(&code.data, verifier, request.client.public)?;
+
+    let openid = code.scope.iter().any(|word| word == OPENID);
+    // A `scope` parameter is not part of this request (RFC 6749 §4.1.3):
+    // the tokens carry the scope the user granted to the code.
+    let grant = TokenGrant {
+        subject: Some(code.subject),
+        scope: code.scope.clone(),
+        // The host drops it unless the client registers `refresh_token`;
+        // for OpenID Connect only with `offline_access` (Core §11).
+        refresh_token: !openid || code.scope.iter().any(|word| word == OFFLINE_ACCESS),
+        // The code's token family: a later replay of the code revokes these.
+        grant_id: Some(code.grant_id.clone()),
+    };
+    let issued = host::tokens::issue(&grant)?;
+    let id_token = if openid {
+        let nonce = data_value(&code.data, NONCE);
+        Some(host::openid::id_token(
+            &code.grant_id,
+            nonce,
+            Some(&issued.access_token),
+        )?)
+    } else {
+        None
+    };
+    let mut response = TokenResponse::from(issued);
+    if let Some(id_token) = id_token {
+        response.extra.push(("id_token".to_string(), id_token));
+    }
+    Ok(response)
+}
 
 /// RFC 6749 §4.1.3: when the authorization request included `redirect_uri`
 /// (the code is bound to a non-empty one), the token request must include

@@ -823,3 +823,146 @@ fn constant_time_eq_compares_whole_values() {
     assert!(!constant_time_eq(b"abc", b"abcd"));
     assert!(constant_time_eq(b"", b""));
 }
+
+// OpenID Connect
+
+/// A confidential relying party registered for OpenID Connect.
+fn relying_party() -> Client {
+    Client::confidential("rp")
+        .with_scopes(&["openid", "offline_access", "profile"])
+        .with_grant_types(&[GRANT_TYPE, "refresh_token"])
+}
+
+/// Request, approval of `scope` by `alice`, and redemption of the code.
+fn openid_flow(test_host: &mut TestHost, scope: &[&str], extra: &[(&str, &str)]) -> TokenResponse {
+    let request = test_host.authorization_request(RESPONSE_TYPE, REDIRECT_URI, scope, extra);
+    let data = test_host
+        .authorize_request::<AuthorizationCode>(request)
+        .unwrap();
+    let approval = test_host.approval(RESPONSE_TYPE, REDIRECT_URI, "alice", scope, data);
+    let response = test_host
+        .authorize_response::<AuthorizationCode>(approval)
+        .unwrap();
+    let code = response[0].1.clone();
+    exchange(
+        test_host,
+        &[("code", &code), ("redirect_uri", REDIRECT_URI)],
+    )
+    .unwrap()
+}
+
+fn openid_host() -> TestHost {
+    TestHost::new()
+        .client(relying_party())
+        .grant_capabilities(&[
+            Capability::Codes,
+            Capability::Tokens,
+            Capability::Config,
+            Capability::Openid,
+        ])
+}
+
+fn id_token_of(response: &TokenResponse) -> Option<String> {
+    (response.extra.iter())
+        .find(|(name, _)| name == "id_token")
+        .map(|(_, value)| value.clone())
+}
+
+#[test]
+fn an_openid_code_returns_an_id_token_with_the_nonce_and_at_hash() {
+    let mut test_host = openid_host();
+    let signed_in_at = test_host.now();
+    let response = openid_flow(
+        &mut test_host,
+        &["openid", "profile"],
+        &[("nonce", "n-0S6_WzA2Mj")],
+    );
+    let id_token = id_token_of(&response).expect("an id_token");
+    assert_eq!(test_host.id_tokens(), std::slice::from_ref(&id_token));
+    let claims = TestHost::jwt_claims(&id_token);
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], grantbox_sdk::serde_json::json!(["rp"]));
+    assert_eq!(claims["auth_time"], signed_in_at);
+    // OIDC Core §3.1.3.6, SHA-256 for the test host's ES256 key.
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(response.access_token.as_bytes());
+    assert_eq!(claims["at_hash"], base64url(&digest[..16]));
+    // Core §11: no refresh token without `offline_access`.
+    assert_eq!(response.refresh_token, None);
+}
+
+#[test]
+fn offline_access_brings_a_refresh_token_and_no_nonce_none_is_echoed() {
+    let mut test_host = openid_host();
+    let response = openid_flow(&mut test_host, &["openid", "offline_access"], &[]);
+    assert!(response.refresh_token.is_some());
+    let claims = TestHost::jwt_claims(&id_token_of(&response).unwrap());
+    assert!(!claims.contains_key("nonce"), "{claims:?}");
+}
+
+#[test]
+fn without_openid_there_is_no_id_token() {
+    let mut test_host = openid_host();
+    let response = openid_flow(&mut test_host, &["profile"], &[("nonce", "n-1")]);
+    assert_eq!(id_token_of(&response), None);
+    assert!(test_host.id_tokens().is_empty());
+    // An OAuth client keeps its refresh token.
+    assert!(response.refresh_token.is_some());
+}
+
+#[test]
+fn a_nonce_is_bounded() {
+    let mut test_host = openid_host();
+    let long = "n".repeat(513);
+    for nonce in [long.as_str(), "a\nb"] {
+        let request = test_host.authorization_request(
+            RESPONSE_TYPE,
+            REDIRECT_URI,
+            &["openid"],
+            &[("nonce", nonce)],
+        );
+        let refused = test_host.authorize_request::<AuthorizationCode>(request);
+        assert_error(
+            refused,
+            "invalid_request",
+            "nonce must be 1 to 512 bytes without control characters",
+        );
+    }
+    let request = test_host.authorization_request(
+        RESPONSE_TYPE,
+        REDIRECT_URI,
+        &["openid"],
+        &[("nonce", &"n".repeat(512))],
+    );
+    let data = test_host
+        .authorize_request::<AuthorizationCode>(request)
+        .unwrap();
+    assert_eq!(data, params(&[("nonce", &"n".repeat(512))]));
+}
+
+#[test]
+fn a_host_refusal_of_the_id_token_is_not_a_token_response() {
+    let mut test_host = openid_host().fail(
+        Capability::Openid,
+        HostError::InvalidArgument("the grant has no sign-in record".into()),
+    );
+    let request = test_host.authorization_request(RESPONSE_TYPE, REDIRECT_URI, &["openid"], &[]);
+    let data = test_host
+        .authorize_request::<AuthorizationCode>(request)
+        .unwrap();
+    let approval = test_host.approval(RESPONSE_TYPE, REDIRECT_URI, "alice", &["openid"], data);
+    let code = test_host
+        .authorize_response::<AuthorizationCode>(approval)
+        .unwrap()[0]
+        .1
+        .clone();
+    let refused = exchange(
+        &mut test_host,
+        &[("code", &code), ("redirect_uri", REDIRECT_URI)],
+    );
+    assert_error(
+        refused,
+        "server_error",
+        "the grant plugin made an invalid host call",
+    );
+}

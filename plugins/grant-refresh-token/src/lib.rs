@@ -13,11 +13,19 @@
 //! (RFC 6749 §6: `invalid_scope`); the new refresh token keeps the retired
 //! one's scope, so a narrowed request does not shrink later refreshes. The
 //! plugin reads no configuration.
+//!
+//! OpenID Connect (Core 1.0 §12.2): when the new access token's scope
+//! includes `openid`, the response also carries a new `id_token` from the
+//! host (capability `openid`), stating the original sign-in (`auth_time`),
+//! without a `nonce`, with the new access token's `at_hash`.
 
 use grantbox_sdk::{Grant, OAuthError, PluginInfo, TokenRequest, TokenResponse, host, param};
 
 /// The `grant_type` this plugin provides.
 pub const GRANT_TYPE: &str = "refresh_token";
+
+/// The scope value of an OpenID Connect grant (Core §3.1.2.1).
+const OPENID: &str = "openid";
 
 /// For a refresh token the calling client does not hold an active one of.
 const INVALID_REFRESH_TOKEN: &str = "the refresh token is invalid";
@@ -61,7 +69,20 @@ impl Grant for RefreshToken {
         // invalid_grant with distinct descriptions; a host failure →
         // server_error or temporarily_unavailable.
         let issued = host::refresh_tokens::rotate(refresh_token, &scope)?;
-        Ok(TokenResponse::from(issued))
+        let id_token = if issued.scope.iter().any(|word| word == OPENID) {
+            Some(host::openid::id_token(
+                &issued.grant_id,
+                None,
+                Some(&issued.access_token),
+            )?)
+        } else {
+            None
+        };
+        let mut response = TokenResponse::from(issued);
+        if let Some(id_token) = id_token {
+            response.extra.push(("id_token".to_string(), id_token));
+        }
+        Ok(response)
     }
 }
 

@@ -256,3 +256,70 @@ fn host_errors_become_oauth_errors() {
     test_host.set_failure(Capability::RefreshTokens, None);
     assert!(exchange(&mut test_host, None, &old_refresh).is_ok());
 }
+
+// OpenID Connect
+
+fn relying_party() -> Client {
+    Client::confidential("rp")
+        .with_scopes(&["openid", "offline_access", "profile"])
+        .with_grant_types(&["authorization_code", GRANT_TYPE])
+}
+
+fn openid_host() -> TestHost {
+    TestHost::new()
+        .client(relying_party())
+        .grant_capabilities(&[Capability::RefreshTokens, Capability::Openid])
+}
+
+fn id_token_of(response: &TokenResponse) -> Option<String> {
+    (response.extra.iter())
+        .find(|(name, _)| name == "id_token")
+        .map(|(_, value)| value.clone())
+}
+
+#[test]
+fn refreshing_an_openid_grant_returns_a_new_id_token_of_the_original_sign_in() {
+    let mut test_host = openid_host();
+    let signed_in_at = test_host.now() - 600;
+    let refresh_token = test_host.signed_in_refresh_token(
+        "alice",
+        &["openid", "offline_access", "profile"],
+        signed_in_at,
+    );
+    test_host.advance(60);
+    let response = exchange(&mut test_host, None, &refresh_token).unwrap();
+    let id_token = id_token_of(&response).expect("an id_token");
+    let claims = TestHost::jwt_claims(&id_token);
+    // OIDC Core §12.2: the original auth_time, no nonce.
+    assert_eq!(claims["auth_time"], signed_in_at);
+    assert_eq!(claims["iat"], test_host.now());
+    assert_eq!(claims["sub"], "alice");
+    assert!(!claims.contains_key("nonce"), "{claims:?}");
+    assert!(claims.contains_key("at_hash"), "{claims:?}");
+    assert_eq!(test_host.id_tokens(), [id_token]);
+}
+
+#[test]
+fn a_refresh_narrowed_without_openid_has_no_id_token() {
+    let mut test_host = openid_host();
+    let refresh_token =
+        test_host.signed_in_refresh_token("alice", &["openid", "offline_access", "profile"], 1);
+    let response = exchange(&mut test_host, Some(&["profile"]), &refresh_token).unwrap();
+    assert_eq!(id_token_of(&response), None);
+    assert!(test_host.id_tokens().is_empty());
+}
+
+#[test]
+fn a_refresh_without_the_openid_capability_fails() {
+    let mut test_host = TestHost::new()
+        .client(relying_party())
+        .grant_capabilities(&[Capability::RefreshTokens]);
+    let refresh_token =
+        test_host.signed_in_refresh_token("alice", &["openid", "offline_access"], 1);
+    let refused = exchange(&mut test_host, None, &refresh_token);
+    assert_error(
+        refused,
+        "server_error",
+        "the grant plugin was refused a capability",
+    );
+}

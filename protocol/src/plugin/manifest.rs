@@ -12,7 +12,7 @@ use super::Capability;
 /// The interface version this host implements (the WIT package of `plugin-sdk/wit`).
 pub const HOST_INTERFACE: InterfaceVersion = InterfaceVersion {
     major: 1,
-    minor: 3,
+    minor: 4,
     patch: 0,
 };
 /// The WIT package name plugins are built against.
@@ -759,10 +759,10 @@ grant_types = ["urn:x"]
         assert!(unknown.starts_with("dir/plugin.toml: line "), "{unknown}");
         assert!(unknown.contains("unknown field `colour`"), "{unknown}");
 
-        let newer = error_of(&manifest("").replace("@1.0.0", "@1.4.0"));
+        let newer = error_of(&manifest("").replace("@1.0.0", "@1.5.0"));
         assert!(newer.contains("plugin.interface"), "{newer}");
         assert!(
-            newer.contains("grantbox:plugin@1.4.0") && newer.contains(&HOST_INTERFACE.to_string()),
+            newer.contains("grantbox:plugin@1.5.0") && newer.contains(&HOST_INTERFACE.to_string()),
             "{newer}"
         );
 
@@ -848,6 +848,22 @@ grant_types = ["urn:x"]
             .replace("[\"tokens\"]", "[\"signing\"]");
         let m = Manifest::parse(&text, "p", CAPS).unwrap();
         assert!(m.capabilities.contains(&Capability::Signing));
+
+        let before_openid = error_of(
+            &manifest("")
+                .replace("@1.0.0", "@1.3.0")
+                .replace("[\"tokens\"]", "[\"openid\"]"),
+        );
+        assert!(
+            before_openid.contains("plugin.capabilities")
+                && before_openid.contains("grantbox:plugin@1.4.0"),
+            "{before_openid}"
+        );
+        let text = manifest("")
+            .replace("@1.0.0", "@1.4.0")
+            .replace("[\"tokens\"]", "[\"openid\"]");
+        let m = Manifest::parse(&text, "p", CAPS).unwrap();
+        assert!(m.capabilities.contains(&Capability::Openid));
     }
 
     #[test]

@@ -193,7 +193,7 @@ fn load_time_faults_stop_serve_naming_file_and_field() {
     );
     assert!(
         // Both versions: the plugin's and this host's.
-        error.contains("grantbox:plugin@2.0.0") && error.contains("grantbox:plugin@1.3.0"),
+        error.contains("grantbox:plugin@2.0.0") && error.contains("grantbox:plugin@1.4.0"),
         "{error}"
     );
 

@@ -24,6 +24,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod logging;
+mod openid_connect;
 mod openid_prompt;
 mod operations;
 mod operator;

@@ -1,6 +1,6 @@
 //! Interface versions (`plugin-sdk/README.md`, "Interface versions"): a plugin
 //! built against a frozen copy of `grantbox:plugin@1.0.0` or `@1.1.0` runs
-//! on this 1.3 host and serves a token request; a plugin of a newer minor (1.4.0) or
+//! on this 1.4 host and serves a token request; a plugin of a newer minor (1.5.0) or
 //! another major (2.0.0) is refused at load with both versions named, whether
 //! the manifest says so or lies and only the component's export tells.
 
@@ -9,7 +9,7 @@ use crate::harness::{
     test_plugin_wasm, test_plugin_wasm_with, text, token_request,
 };
 
-const HOST: &str = "grantbox:plugin@1.3.0";
+const HOST: &str = "grantbox:plugin@1.4.0";
 
 fn manifest(interface: &str, grant_type: &str) -> String {
     manifest_with(interface, grant_type, r#"["tokens"]"#)
@@ -107,7 +107,7 @@ fn a_plugin_built_against_1_0_serves_tokens_on_this_host() {
 #[test]
 fn a_manifest_naming_a_newer_minor_or_another_major_is_refused() {
     let wasm = test_plugin_wasm("interface-1-0-plugin");
-    for newer in ["grantbox:plugin@1.4.0", "grantbox:plugin@2.0.0"] {
+    for newer in ["grantbox:plugin@1.5.0", "grantbox:plugin@2.0.0"] {
         let (ok, output) = check(&wasm, &manifest(newer, "urn:grantbox:test:interface-1-0"));
         assert!(!ok, "{newer} was accepted: {output}");
         assert!(output.contains("plugin.interface"), "{output}");
@@ -121,7 +121,7 @@ fn a_manifest_naming_a_newer_minor_or_another_major_is_refused() {
 #[test]
 fn a_component_built_against_a_newer_interface_is_refused_though_its_manifest_lies() {
     for (feature, built) in [
-        ("minor", "grantbox:plugin@1.4.0"),
+        ("minor", "grantbox:plugin@1.5.0"),
         ("major", "grantbox:plugin@2.0.0"),
     ] {
         let wasm = test_plugin_wasm_with("interface-next-plugin", &[feature]);

@@ -338,6 +338,7 @@ impl Plugin {
             client,
             issued: Vec::new(),
             known_grants: Vec::new(),
+            id_token_grants: Vec::new(),
             authorized_resources: Vec::new(),
             target: TokenTarget::default(),
             invalid_target: None,

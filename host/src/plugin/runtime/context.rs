@@ -28,6 +28,10 @@ pub(in crate::plugin) struct CallCtx {
     pub(in crate::plugin) issued: Vec<String>,
     /// Token families this call learned from redeemed codes.
     pub(in crate::plugin) known_grants: Vec<String>,
+    /// The families this call redeemed a code of or rotated a refresh token
+    /// into, with the scope granted there: the only ones `openid.id-token`
+    /// signs for.
+    pub(in crate::plugin) id_token_grants: Vec<(String, Vec<String>)>,
     /// The resources each redeemed code's grant was authorized for (RFC
     /// 8707 §2.2), by grant id.
     pub(in crate::plugin) authorized_resources: Vec<(String, Vec<String>)>,
@@ -47,10 +51,6 @@ pub(in crate::plugin) struct CallCtx {
     /// How the user who approved an authorization request signed in: set
     /// only for `authorize_response`, where `codes.issue` keeps it as the
     /// sign-in record of the code's grant when `openid` was granted.
-    #[allow(
-        dead_code,
-        reason = "read by codes.issue once the sign-in record is stored"
-    )]
     pub(in crate::plugin) authentication: Option<Authentication>,
     /// Where the token request's password checks come from (`users`).
     pub(in crate::plugin) sign_in_origin: Option<Arc<crate::ratelimit::SignInOrigin>>,

@@ -1,5 +1,5 @@
 //! A grant plugin built against an interface newer than the host's: by
-//! default `wit-1.4` (`grantbox:plugin@1.4.0`, a newer minor), with feature
+//! default `wit-1.5` (`grantbox:plugin@1.5.0`, a newer minor), with feature
 //! `major` `wit-2.0` (`grantbox:plugin@2.0.0`). Otherwise an ordinary plugin
 //! that would issue a client token; the host must refuse it at load, even
 //! when its manifest claims an interface the host runs.
@@ -9,7 +9,7 @@
 #[cfg(not(feature = "major"))]
 wit_bindgen::generate!({
     world: "plugin",
-    path: "wit-1.4",
+    path: "wit-1.5",
 });
 
 #[cfg(feature = "major")]
