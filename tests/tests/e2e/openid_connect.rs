@@ -24,6 +24,8 @@ use crate::harness::{
 };
 
 const CALLBACK: &str = "http://127.0.0.1:9999/cb";
+/// Where `rp` asks to be sent after signing the user out.
+const SIGNED_OUT: &str = "http://127.0.0.1:9999/signed-out";
 
 /// The module's tests run one at a time on the shared server: one counts
 /// the sign-in records, one rotates the keys.
@@ -73,6 +75,8 @@ fn server() -> &'static (Server, String, String, String) {
                 "profile",
                 "--scope",
                 "read",
+                "--post-logout-redirect-uri",
+                SIGNED_OUT,
             ])
             .expect("rp gets a secret");
         let es_secret = server
@@ -106,7 +110,11 @@ fn code_for(server: &Server, user: &str, scope: &str) -> (String, (i64, i64)) {
 
 /// As [`code_for`], for the authorization request `url`.
 fn code_at(server: &Server, user: &str, url: &str) -> (String, (i64, i64)) {
-    let browser = Browser::new();
+    code_in(&Browser::new(), server, user, url)
+}
+
+/// As [`code_at`], in `browser`, which keeps the session.
+fn code_in(browser: &Browser, server: &Server, user: &str, url: &str) -> (String, (i64, i64)) {
     let first = browser.get(url);
     assert_eq!(first.status, 302, "{}", first.body);
     let before = unix_now();
@@ -115,7 +123,7 @@ fn code_at(server: &Server, user: &str, url: &str) -> (String, (i64, i64)) {
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let page = browser.get(&server.url(&signed_in.location()));
     let done = match page.status {
-        200 => allow(&browser, server, &page),
+        200 => allow(browser, server, &page),
         _ => page,
     };
     let params = redirect_params(&done.location(), false);
@@ -472,4 +480,115 @@ fn a_client_registered_for_es256_gets_es256_id_tokens() {
         stderr.contains("id_token_signed_response_alg \"HS256\""),
         "{stderr}"
     );
+}
+
+/// What an application does with only the discovery URL: a stock relying
+/// party signs a user in (the code flow with PKCE and a nonce, the ID token
+/// verified by the library), reads the user's claims from UserInfo (the
+/// library checks that its `sub` is the ID token's), and signs the user out
+/// at the discovery document's `end_session_endpoint` with the ID token as
+/// its hint: back at the registered address with `state`, the session over.
+#[test]
+fn a_relying_party_signs_a_user_in_reads_userinfo_and_signs_the_user_out() {
+    let _serial = one_at_a_time();
+    let (server, secret, _, _) = server();
+    let output = grantbox_with(
+        &server.db,
+        &[
+            "user",
+            "add",
+            "dora",
+            "--password-stdin",
+            "--claim",
+            "name=Dora Explorer",
+            "--claim",
+            "email=dora@example.com",
+        ],
+        Some(PASSWORD),
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let http = http();
+    let client = relying_party(server, secret);
+
+    let (challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let browser = Browser::new();
+    let (code, _) = code_in(&browser, server, "dora", url.as_str());
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(pkce_verifier)
+        .request(&http)
+        .expect("a token response");
+    let id_token = tokens.id_token().expect("an id_token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("a valid ID token")
+        .clone();
+    let name = |name: Option<&openidconnect::LocalizedClaim<openidconnect::EndUserName>>| {
+        name.and_then(|name| name.get(None))
+            .map(|name| name.to_string())
+    };
+    assert_eq!(name(claims.name()).as_deref(), Some("Dora Explorer"));
+    // `email` was not asked for: its claims stay out.
+    assert_eq!(claims.email(), None);
+
+    // UserInfo, found by discovery; the library compares its `sub`.
+    let userinfo: openidconnect::core::CoreUserInfoClaims = client
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
+        .expect("a userinfo_endpoint in discovery")
+        .request(&http)
+        .expect("UserInfo answers");
+    assert_eq!(userinfo.subject(), claims.subject());
+    assert_eq!(name(userinfo.name()).as_deref(), Some("Dora Explorer"));
+    assert_eq!(userinfo.email(), None);
+
+    // Signing out where discovery says, with the ID token as the hint: the
+    // hint names the signed-in user and the client, so no page is shown.
+    let discovery: serde_json::Value = http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .and_then(|response| response.json())
+        .expect("the discovery document");
+    let end_session = discovery["end_session_endpoint"]
+        .as_str()
+        .expect("an end_session_endpoint");
+    let mut logout = url::Url::parse(end_session).expect("a URL");
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &id_token.to_string())
+        .append_pair("post_logout_redirect_uri", SIGNED_OUT)
+        .append_pair("state", "bye");
+    let signed_out = browser.get(logout.as_str());
+    assert_eq!(signed_out.status, 303, "{}", signed_out.body);
+    assert_eq!(
+        signed_out.location(),
+        format!("{SIGNED_OUT}?state=bye"),
+        "back at the registered address with state"
+    );
+    // The session is over: the next authorization request signs in again.
+    let again = browser.get(url.as_str());
+    assert_eq!(again.status, 302, "{}", again.body);
+    assert!(
+        again.location().starts_with("/login"),
+        "{}",
+        again.location()
+    );
+    // The ID token is a hint no longer tied to a session, but it still
+    // verifies: with no one signed in the user is asked to confirm.
+    let confirm = browser.get(logout.as_str());
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("Sign out"), "{}", confirm.body);
 }
