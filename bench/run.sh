@@ -216,10 +216,11 @@ prepare_grantbox_db() { # scenario
   fi
   if [[ $1 == jwt_* ]]; then
     # RFC 9068 access tokens for an audience; the server signs with the
-    # scenario's algorithm (the config written here, read by start_server).
+    # scenario's algorithm (the config written here, read by start_server);
+    # RS256 is always kept too, for OpenID Connect ID tokens.
     gb client add bench-jwt --grant-type client_credentials --scope read --scope write --secret "$GB_SECRET" \
       --access-token-format jwt --resource https://api.example/
-    printf '[keys]\ndefault_algorithm = "%s"\nalgorithms = ["%s"]\n' "$(jwt_alg "$1")" "$(jwt_alg "$1")" \
+    printf '[keys]\ndefault_algorithm = "%s"\nalgorithms = ["%s", "RS256"]\n' "$(jwt_alg "$1")" "$(jwt_alg "$1")" \
       >"$RUN_DIR/grantbox.toml"
   fi
   if [[ $1 == device_poll ]]; then

@@ -556,6 +556,30 @@ fn a_relying_party_signs_a_user_in_reads_userinfo_and_signs_the_user_out() {
     assert_eq!(name(userinfo.name()).as_deref(), Some("Dora Explorer"));
     assert_eq!(userinfo.email(), None);
 
+    // prompt=none with the ID token as id_token_hint: the signed-in user is
+    // the hint's, so the code comes back without a page (OIDC Core
+    // §3.1.2.1); another client's hint is login_required.
+    let silent = |client_id: &str| {
+        let mut request = url::Url::parse(&server.url("/authorize")).expect("a URL");
+        request
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", CALLBACK)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s")
+            .append_pair("prompt", "none")
+            .append_pair("id_token_hint", &id_token.to_string());
+        let answer = browser.get(request.as_str());
+        assert_eq!(answer.status, 302, "never a page: {}", answer.body);
+        redirect_params(&answer.location(), false)
+    };
+    assert!(silent("rp").contains_key("code"));
+    assert_eq!(
+        silent("rp-es").get("error").map(String::as_str),
+        Some("login_required")
+    );
+
     // Signing out where discovery says, with the ID token as the hint: the
     // hint names the signed-in user and the client, so no page is shown.
     let discovery: serde_json::Value = http
