@@ -144,10 +144,11 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record(kind: TokenKind, subject: Option<&str>, scope: &[&str]) -> TokenRecord {
+    /// A stored token of client `svc` for the endpoint tests.
+    pub(crate) fn record(kind: TokenKind, subject: Option<&str>, scope: &[&str]) -> TokenRecord {
         TokenRecord {
             token_hash: [7; 32],
             kind,

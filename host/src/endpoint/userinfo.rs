@@ -220,21 +220,7 @@ mod tests {
     use super::*;
 
     fn token(subject: Option<&str>, scope: &[&str]) -> TokenRecord {
-        TokenRecord {
-            token_hash: [7; 32],
-            kind: TokenKind::Access,
-            client_id: "rp".into(),
-            subject: subject.map(str::to_owned),
-            scope: scope.iter().map(|s| (*s).to_owned()).collect(),
-            grant_id: "g".into(),
-            issued_at: 100,
-            expires_at: 3700,
-            grant_expires_at: None,
-            audience: Vec::new(),
-            actor: None,
-            revoked_at: None,
-            rotated_at: None,
-        }
+        crate::endpoint::introspect::tests::record(TokenKind::Access, subject, scope)
     }
 
     fn headers(authorization: &[&str], form: bool) -> HeaderMap {
