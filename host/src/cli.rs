@@ -778,31 +778,24 @@ async fn client_add(
         None => None,
     };
     let jwks_file = args.jwks.clone();
-    // The ID token algorithm must be one the server keeps a key for (known
-    // from the config on the database; through the admin API the server
-    // signs with what it has).
-    if let (Some(name), Some(raw_keys)) = (&args.id_token_signed_response_alg, raw_keys) {
-        let algorithms = crate::config::keys_config(raw_keys)
-            .map_err(|(field, message)| anyhow::anyhow!("keys.{field}: {message}"))?
-            .algorithms;
-        if let Some(alg) = crate::keys::Alg::parse(name)
-            && !algorithms.contains(&alg)
-        {
-            bail!(
-                "--id-token-signed-response-alg {alg}: the server keeps no {alg} key (keys.algorithms: {})",
-                algorithms
-                    .iter()
-                    .map(|alg| alg.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+    // The algorithms the server keeps keys for, from the config on the
+    // database (through the admin API the server checks its own).
+    let signing_algorithms = match raw_keys {
+        Some(raw_keys) => {
+            crate::config::keys_config(raw_keys)
+                .map_err(|(field, message)| anyhow::anyhow!("keys.{field}: {message}"))?
+                .algorithms
         }
-    }
+        None => Vec::new(),
+    };
     let registration = ClientRegistration {
         jwks,
         ..ClientRegistration::from(args)
     };
-    let added = match operator.client_add(registration, kek).await {
+    let added = match operator
+        .client_add(registration, kek, &signing_algorithms)
+        .await
+    {
         Ok(added) => added,
         Err(error) => match error.downcast_ref::<crate::manage::ManageError>() {
             Some(crate::manage::ManageError::Invalid {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::cluster;
-use crate::keys::KeyEncryptionKey;
+use crate::keys::{Alg, KeyEncryptionKey};
 use crate::oauth::client_auth::AuthMethod;
 use crate::plugin::LiveRegistry;
 use crate::registration::{self, ClientRegistration, RegistrationError};
@@ -74,7 +74,7 @@ pub enum ManageError {
 }
 
 /// A client as operators see it: everything but its secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub client_name: Option<String>,
@@ -104,7 +104,7 @@ pub struct ClientView {
 
 /// A client just registered by [`client_add`]: its view, and the secret
 /// generated for it, shown this once and never stored in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientAdded {
     #[serde(flatten)]
     pub client: ClientView,
@@ -114,7 +114,8 @@ pub struct ClientAdded {
 }
 
 /// Which clients [`client_list`] returns.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClientFilter {
     /// Clients registered for this grant type.
     pub grant_type: Option<String>,
@@ -125,7 +126,7 @@ pub struct ClientFilter {
 /// A change to a client: each field present replaces what is registered,
 /// through the same validation as a new registration. An empty name or
 /// `client_uri` removes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
     pub redirect_uris: Option<Vec<String>>,
@@ -146,7 +147,7 @@ pub struct ClientUpdate {
 }
 
 /// What removing a client did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientRemoved {
     pub client_id: String,
     /// Tokens that were still unrevoked.
@@ -154,7 +155,7 @@ pub struct ClientRemoved {
 }
 
 /// A rotated secret: shown once, never stored in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecretRotated {
     pub client_id: String,
     pub client_secret: String,
@@ -163,7 +164,7 @@ pub struct SecretRotated {
 }
 
 /// A new user as [`user_add`] takes it. No `Debug`: it holds a password.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserAdd {
     pub username: String,
@@ -175,17 +176,19 @@ pub struct UserAdd {
 }
 
 /// A user as operators see it: everything but the password hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub username: String,
     pub subject: String,
     pub created_at: i64,
     pub disabled_at: Option<i64>,
+    /// Its OpenID Connect claims by name.
+    #[schema(value_type = Object)]
     pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What disabling or removing a user, or revoking tokens, did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokensRevoked {
     /// The client id or username whose tokens were revoked.
     pub target: String,
@@ -193,7 +196,7 @@ pub struct TokensRevoked {
 }
 
 /// A remembered consent, by client.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConsentView {
     pub username: String,
     pub client_id: String,
@@ -202,14 +205,18 @@ pub struct ConsentView {
 }
 
 /// An audit record as listed: `before` and `after` as JSON values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
     pub actor: String,
     pub action: String,
     pub target: String,
+    /// The thing before the change (never a secret).
+    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
+    /// The thing after the change (never a secret).
+    #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
 }
 
@@ -223,7 +230,7 @@ pub struct LocalInstance<'a> {
 }
 
 /// What a cluster reload did: each live instance's outcome.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterReload {
     /// The id the request travelled under (and its outcomes are stored by).
     pub request_id: String,
@@ -234,7 +241,7 @@ pub struct ClusterReload {
 }
 
 /// One instance's outcome of a cluster reload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceReload {
     pub instance_id: String,
     /// Its public listener's address.
@@ -346,14 +353,29 @@ impl From<&User> for UserView {
 /// Registers a client through `registration.rs`'s rules. A generated
 /// secret is returned once (only its SHA-256 is stored); a
 /// `client_secret_jwt` client's secret is also sealed under `kek`, which
-/// that method needs.
+/// that method needs. An `id_token_signed_response_alg` must be one of
+/// `signing_algorithms`, the algorithms the server keeps keys for.
 pub async fn client_add(
     store: &Store,
     actor: &Actor,
     registration: ClientRegistration,
     kek: Option<&KeyEncryptionKey>,
+    signing_algorithms: &[Alg],
     now: i64,
 ) -> Result<ClientAdded, ManageError> {
+    // The ID token algorithm must be one the server keeps a key for.
+    if let Some(alg) = (registration.id_token_signed_response_alg.as_deref()).and_then(Alg::parse)
+        && !signing_algorithms.contains(&alg)
+    {
+        let kept: Vec<&str> = signing_algorithms.iter().map(|alg| alg.name()).collect();
+        return Err(ManageError::Invalid {
+            field: "id_token_signed_response_alg",
+            message: format!(
+                "the server keeps no {alg} key (keys.algorithms: {})",
+                kept.join(", ")
+            ),
+        });
+    }
     let (client, client_secret) = registration::validate_sealing(registration, now, kek)?;
     store.insert_client(&client).await?;
     let view = ClientView::from(&client);

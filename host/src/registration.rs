@@ -17,7 +17,9 @@ use crate::store::{AccessTokenFormat, Client, ClientAuth, User};
 /// A client as the operator describes it, before validation: `client add`'s
 /// flags, or the JSON body of the admin API's `POST /admin/clients` (under
 /// the RFC 7591 names where they differ; a field left out keeps its default).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientRegistration {
     pub client_id: String,
@@ -39,6 +41,7 @@ pub struct ClientRegistration {
     /// RFC 7591 `token_endpoint_auth_method`; `None` keeps the default: a
     /// secret by Basic or in the body, `none` for a public client.
     #[serde(rename = "token_endpoint_auth_method", with = "auth_method_name")]
+    #[schema(value_type = Option<String>, default = json!(null))]
     pub auth_method: Option<AuthMethod>,
     /// `private_key_jwt`: the client's JWK Set of public keys (the text of
     /// the `--jwks` file).

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::keys::KeyEncryptionKey;
+use crate::keys::{Alg, KeyEncryptionKey};
 use crate::manage::admin_token::{self, AdminTokenCreated, AdminTokenRequest, AdminTokenView};
 use crate::manage::{
     self, Actor, AuditEntry, ClientAdded, ClientFilter, ClientRemoved, ClientUpdate, ClientView,
@@ -193,16 +193,21 @@ impl Operator {
     }
 
     /// `client add`: `kek` seals a `client_secret_jwt` client's secret on
-    /// the database; through the admin API the server's does.
+    /// the database, and `signing_algorithms` are the ones its config keeps
+    /// keys for; through the admin API the server's own do.
     pub async fn client_add(
         &self,
         registration: ClientRegistration,
         kek: Option<&KeyEncryptionKey>,
+        signing_algorithms: &[Alg],
     ) -> anyhow::Result<ClientAdded> {
         let (actor, now) = (self.actor(), Self::now()?);
         match self {
             Operator::Database(store) => {
-                Ok(manage::client_add(store, &actor, registration, kek, now).await?)
+                Ok(
+                    manage::client_add(store, &actor, registration, kek, signing_algorithms, now)
+                        .await?,
+                )
             }
             Operator::Admin(api) => {
                 let body = serde_json::to_value(&registration)?;

@@ -155,7 +155,7 @@ fn refuse(status: StatusCode, error: &str, reason: &str) -> Response {
 }
 
 /// One loaded plugin as the admin endpoint reports it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoadedPlugin {
     pub name: String,
     pub version: String,
@@ -171,7 +171,37 @@ pub struct LoadedPlugin {
     pub user_steps: Vec<String>,
 }
 
+/// `GET /admin/plugins`'s answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginList {
+    pub plugins: Vec<LoadedPlugin>,
+}
+
+/// `POST /admin/plugins/reload`'s answer: the plugins now serving, or why
+/// the new set was refused.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PluginsReloaded {
+    /// Whether the new set loaded and now serves.
+    pub reloaded: bool,
+    /// The plugins now serving (when reloaded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<Vec<LoadedPlugin>>,
+    /// Why the new set was refused (the old set keeps serving).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// `GET /metrics`: the Prometheus text, or 404 when no recorder is installed.
+#[utoipa::path(
+    get,
+    tag = "server",
+    path = "/metrics",
+    summary = "The Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 404, description = "No metrics recorder is installed"),
+    ),
+)]
 pub async fn metrics(State(metrics): State<Option<PrometheusHandle>>) -> Response {
     match metrics {
         Some(handle) => (
@@ -185,6 +215,16 @@ pub async fn metrics(State(metrics): State<Option<PrometheusHandle>>) -> Respons
 
 /// `POST /admin/plugins/reload`: 200 with the plugins now serving, or 422
 /// with the reason the new set was refused (the old set keeps serving).
+#[utoipa::path(
+    post,
+    tag = "plugins",
+    path = "/admin/plugins/reload",
+    summary = "Load the plugin directory again",
+    responses(
+        (status = 200, description = "The plugins now serving", body = PluginsReloaded),
+        (status = 422, description = "The new set was refused; the old set keeps serving", body = PluginsReloaded),
+    ),
+)]
 pub async fn reload(State(plugins): State<Arc<LiveRegistry>>) -> Response {
     // In a task of its own: a caller that hangs up does not cancel a reload
     // halfway, so it is logged and counted like any other.
@@ -194,27 +234,38 @@ pub async fn reload(State(plugins): State<Arc<LiveRegistry>>) -> Response {
     match reloaded {
         Ok(registry) => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({
-                "reloaded": true,
-                "plugins": loaded(&registry),
-            })),
+            axum::Json(PluginsReloaded {
+                reloaded: true,
+                plugins: Some(loaded(&registry)),
+                error: None,
+            }),
         )
             .into_response(),
         Err(error) => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(serde_json::json!({
-                "reloaded": false,
-                "error": error.to_string(),
-            })),
+            axum::Json(PluginsReloaded {
+                reloaded: false,
+                plugins: None,
+                error: Some(error.to_string()),
+            }),
         )
             .into_response(),
     }
 }
 
 /// `GET /admin/plugins`: the plugins serving now.
-pub async fn list(State(plugins): State<Arc<LiveRegistry>>) -> Response {
+#[utoipa::path(
+    get,
+    tag = "plugins",
+    path = "/admin/plugins",
+    summary = "The plugins serving now",
+    responses((status = 200, description = "The plugins, with their grant types, response types, endpoints and user steps", body = PluginList)),
+)]
+pub async fn list(State(plugins): State<Arc<LiveRegistry>>) -> axum::Json<PluginList> {
     let registry = plugins.snapshot();
-    axum::Json(serde_json::json!({ "plugins": loaded(&registry) })).into_response()
+    axum::Json(PluginList {
+        plugins: loaded(&registry),
+    })
 }
 
 fn loaded(registry: &Registry) -> Vec<LoadedPlugin> {

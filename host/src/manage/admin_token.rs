@@ -17,7 +17,7 @@ pub const ADMIN_TOKEN_PREFIX: &str = "gbadm_";
 pub const MAX_ADMIN_TOKEN_LIFETIME_SECONDS: i64 = 366 * 24 * 3600;
 
 /// An admin token as operators see it: never the token or its hash.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdminTokenView {
     pub id: String,
     pub name: Option<String>,
@@ -27,7 +27,7 @@ pub struct AdminTokenView {
 }
 
 /// A new admin token: `token` is shown once, never stored in the clear.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdminTokenCreated {
     pub id: String,
     pub name: Option<String>,
@@ -36,7 +36,7 @@ pub struct AdminTokenCreated {
 }
 
 /// What `admin token create` asks for.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminTokenRequest {
     /// A name for people (who holds the token, what for).
