@@ -140,7 +140,7 @@ pub struct ServeArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a client; a generated secret is printed once.
-    Add(ClientAddArgs),
+    Add(Box<ClientAddArgs>),
     #[command(flatten)]
     Operation(manage::ClientOperation),
 }
@@ -209,6 +209,12 @@ pub struct ClientAddArgs {
     /// RS256 when absent.
     #[arg(long, value_name = "ALG")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Hold the client to a profile's rules beyond the server's: `fapi2`,
+    /// the FAPI 2.0 Security Profile (confidential, private_key_jwt, https
+    /// redirect URIs, no implicit or password grant; at run time pushed
+    /// requests, PKCE S256, DPoP-bound tokens, 60 s codes).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +331,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::serve::serve(config, args.demo).await
         }
         Command::Client(ClientCommand::Add(args)) => {
+            let args = *args;
             // On the database, a client_secret_jwt client's secret is sealed
             // under the key-encryption key, found as `serve` finds it;
             // through the admin API, the server seals it.
@@ -737,6 +744,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             access_token_format: args.access_token_format,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             id_token_signed_response_alg: args.id_token_signed_response_alg,
+            profile: args.profile,
         }
     }
 }

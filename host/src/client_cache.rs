@@ -155,6 +155,7 @@ mod tests {
             auth: Default::default(),
             resources: Vec::new(),
             id_token_signed_response_alg: None,
+            profile: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
         }

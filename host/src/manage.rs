@@ -100,6 +100,9 @@ pub struct ClientView {
     /// The JWS algorithm of its ID tokens, when registered with one (else RS256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// The profile the client is held to (`fapi2`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -303,6 +306,8 @@ impl From<RegistrationError> for ManageError {
             | RegistrationError::JwksRequired
             | RegistrationError::JwksUnused => "jwks",
             RegistrationError::Claim(_) => "claims",
+            RegistrationError::IdTokenSignedResponseAlg(_) => "id_token_signed_response_alg",
+            RegistrationError::Profile(_) | RegistrationError::ProfileRule { .. } => "profile",
             _ => "token_endpoint_auth_method",
         };
         ManageError::Invalid {
@@ -332,6 +337,7 @@ impl From<&Client> for ClientView {
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
             id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
+            profile: client.profile.map(|p| p.as_str().to_owned()),
         }
     }
 }
@@ -486,6 +492,8 @@ pub async fn client_update(
             .post_logout_redirect_uris
             .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
         id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
+        // A profile is chosen when the client is added and holds every update.
+        profile: before.profile.map(|p| p.as_str().to_owned()),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

@@ -45,7 +45,8 @@ pub struct HostServices {
 }
 
 /// What the host binds to the access tokens a call issues, never the plugin:
-/// their form (RFC 9068) and their resources (RFC 8707).
+/// their form (RFC 9068) and their resources (RFC 8707); and the bounds of
+/// the client's profile on what it issues (a code's lifetime).
 #[derive(Debug, Clone, Default)]
 pub struct TokenTarget {
     /// How the client's access tokens look (their `iss` is
@@ -58,6 +59,9 @@ pub struct TokenTarget {
     /// request was validated for. Empty asks for the default: every resource
     /// the client registered or the grant authorized.
     pub requested: Vec<String>,
+    /// The client's profile (`client add --profile`), whose bounds hold
+    /// whatever the plugin asks.
+    pub profile: Option<crate::oauth::profile::Profile>,
 }
 
 impl TokenTarget {
@@ -67,6 +71,7 @@ impl TokenTarget {
             format: client.access_token_format,
             registered: client.resources.clone(),
             requested,
+            profile: client.profile,
         }
     }
 }

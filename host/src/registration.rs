@@ -9,6 +9,7 @@ use url::{Host, Url};
 use crate::client_assertion::{self, JwksError};
 use crate::keys::KeyEncryptionKey;
 use crate::oauth::client_auth::AuthMethod;
+use crate::oauth::profile::Profile;
 use crate::oauth::resource::{self, MAX_RESOURCES};
 use crate::openid::claims::{self, ClaimError};
 use crate::secret;
@@ -57,6 +58,9 @@ pub struct ClientRegistration {
     /// `RS256` or `EdDSA`; `None` means RS256. Whether the host has a key
     /// for it is checked where the keys are known (`client add`).
     pub id_token_signed_response_alg: Option<String>,
+    /// A profile whose rules the client is held to beyond the server's
+    /// (`fapi2`: the FAPI 2.0 Security Profile); `None`: none.
+    pub profile: Option<String>,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -160,6 +164,13 @@ pub enum RegistrationError {
     Jwks(#[from] JwksError),
     #[error("{0}")]
     Claim(#[from] ClaimError),
+    #[error("profile {0:?} is unknown (fapi2)")]
+    Profile(String),
+    #[error("a {profile} client {rule}")]
+    ProfileRule {
+        profile: &'static str,
+        rule: &'static str,
+    },
 }
 
 /// Shortest operator-supplied client secret, in characters.
@@ -361,6 +372,12 @@ pub fn validate_sealing(
         }
     };
 
+    let profile = match reg.profile.as_deref() {
+        None | Some("") => None,
+        Some(name) => {
+            Some(Profile::parse(name).ok_or_else(|| RegistrationError::Profile(name.to_owned()))?)
+        }
+    };
     let id_token_signed_response_alg = match reg.id_token_signed_response_alg {
         None => None,
         Some(name) => match crate::keys::Alg::parse(&name) {
@@ -390,8 +407,45 @@ pub fn validate_sealing(
         access_token_format,
         post_logout_redirect_uris,
         id_token_signed_response_alg,
+        profile,
     };
+    if let Some(profile) = profile {
+        check_profile(profile, &client)?;
+    }
     Ok((client, generated))
+}
+
+/// The registration rules of a profile, on the client as it would be stored.
+fn check_profile(profile: Profile, client: &Client) -> Result<(), RegistrationError> {
+    let refuse = |rule| {
+        Err(RegistrationError::ProfileRule {
+            profile: profile.as_str(),
+            rule,
+        })
+    };
+    match profile {
+        Profile::Fapi2 => {
+            if client.public {
+                return refuse("must be confidential (FAPI 2.0 Security Profile §5.3.2.1)");
+            }
+            if client.auth.method != Some(AuthMethod::PrivateKeyJwt) {
+                return refuse(
+                    "authenticates with private_key_jwt (FAPI 2.0 Security Profile §5.3.2.1; mTLS is not offered)",
+                );
+            }
+            if (client.grant_types.iter()).any(|g| g == "implicit" || g == "password") {
+                return refuse(
+                    "may use neither the implicit nor the password grant (FAPI 2.0 Security Profile §5.3.2.1)",
+                );
+            }
+            if (client.redirect_uris.iter()).any(|uri| !uri.starts_with("https://")) {
+                return refuse(
+                    "has https redirect URIs only: no authorization response over an unencrypted connection (FAPI 2.0 Security Profile §5.3.2.2)",
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a new password (`user add`, `user set-password`) and returns its
@@ -534,6 +588,99 @@ mod tests {
         assert_eq!(
             client.id_token_signed_response_alg, None,
             "RS256 by default"
+        );
+    }
+
+    #[test]
+    fn a_fapi2_client_is_confidential_keyed_https_and_without_implicit_or_password() {
+        let es = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let fapi = || ClientRegistration {
+            redirect_uris: vec!["https://bank.example/cb".into()],
+            grant_types: strings(&["authorization_code", "refresh_token"]),
+            auth_method: Some(AuthMethod::PrivateKeyJwt),
+            jwks: Some(es.into()),
+            profile: Some("fapi2".into()),
+            ..confidential()
+        };
+        let (client, generated) = validate(fapi(), 0).expect("a fapi2 client");
+        assert_eq!((client.profile, generated), (Some(Profile::Fapi2), None));
+        let (client, _) = validate(
+            ClientRegistration {
+                profile: None,
+                ..fapi()
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!(client.profile, None);
+        let rule = |registration: ClientRegistration, says: &str| match validate(registration, 0)
+            .unwrap_err()
+        {
+            RegistrationError::ProfileRule {
+                profile: "fapi2",
+                rule,
+            } => {
+                assert!(rule.contains(says), "{rule}")
+            }
+            other => panic!("{other:?}"),
+        };
+        rule(
+            ClientRegistration {
+                auth_method: None,
+                jwks: None,
+                ..fapi()
+            },
+            "private_key_jwt",
+        );
+        rule(
+            ClientRegistration {
+                auth_method: Some(AuthMethod::ClientSecretBasic),
+                jwks: None,
+                ..fapi()
+            },
+            "private_key_jwt",
+        );
+        for grant in ["implicit", "password"] {
+            rule(
+                ClientRegistration {
+                    grant_types: strings(&["authorization_code", grant]),
+                    ..fapi()
+                },
+                "implicit nor the password",
+            );
+        }
+        for uri in ["http://127.0.0.1:8080/cb", "com.example.bank:/cb"] {
+            rule(
+                ClientRegistration {
+                    redirect_uris: vec![uri.into()],
+                    ..fapi()
+                },
+                "https",
+            );
+        }
+        // A public client fails on its method first or on being public.
+        assert!(matches!(
+            validate(
+                ClientRegistration {
+                    public: true,
+                    auth_method: None,
+                    jwks: None,
+                    ..fapi()
+                },
+                0
+            ),
+            Err(RegistrationError::ProfileRule { .. })
+        ));
+        assert_eq!(
+            validate(
+                ClientRegistration {
+                    profile: Some("fapi1".into()),
+                    ..fapi()
+                },
+                0
+            )
+            .unwrap_err(),
+            RegistrationError::Profile("fapi1".into())
         );
     }
 

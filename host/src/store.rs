@@ -91,6 +91,8 @@ pub struct Client {
     /// OpenID Connect Registration §2 `id_token_signed_response_alg`: the JWS
     /// algorithm of the client's ID tokens; `None` means RS256.
     pub id_token_signed_response_alg: Option<String>,
+    /// The profile whose rules the client is held to (`client add --profile`).
+    pub profile: Option<crate::oauth::profile::Profile>,
 }
 
 /// A client's authentication method and what the server verifies it with,

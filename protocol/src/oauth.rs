@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod error;
 pub mod params;
+pub mod profile;
 pub mod redirect;
 pub mod resource;
 pub mod response_mode;

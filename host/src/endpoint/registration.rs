@@ -403,6 +403,7 @@ fn validate(
         post_logout_redirect_uris: strings(metadata, "post_logout_redirect_uris")?
             .unwrap_or_default(),
         id_token_signed_response_alg: None,
+        profile: None,
     };
     registration::validate(registration, now).map_err(metadata_error)
 }

@@ -682,8 +682,14 @@ impl codes::Host for CallCtx {
         let client_id = self.client_id()?;
         self.reserve_issued(1)?;
         let services = self.services_or_unavailable()?;
-        let lifetime =
-            i64::from(lifetime_seconds).clamp(1, services.lifetimes.authorization_code_max);
+        // The server's bound, and the client profile's when it is shorter.
+        let max_lifetime = match self.target.profile {
+            Some(profile) => {
+                (profile.code_max_lifetime()).min(services.lifetimes.authorization_code_max)
+            }
+            None => services.lifetimes.authorization_code_max,
+        };
+        let lifetime = i64::from(lifetime_seconds).clamp(1, max_lifetime);
         let now = services.clock.now();
         let code = secret::new_token();
         let grant_id = secret::new_grant_id(now);

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg, profile"
     };
 }
 
@@ -69,6 +69,7 @@ macro_rules! shared_operations {
 
             use super::{$store, BEGIN, LOCK_FAMILY, Writer, revoke_replayed};
             use $crate::oauth::client_auth::AuthMethod;
+            use $crate::oauth::profile::Profile;
             use $crate::store::group_commit::{Presented, TokenWriter};
             use $crate::store::sql::{
                 PURGE_BATCH, client_columns, code_columns, error, insert_error,
@@ -1148,7 +1149,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1170,6 +1171,7 @@ macro_rules! shared_operations {
                 .bind(client.auth.previous_secret.as_ref().map(|p| p.expires_at))
                 .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
                 .bind(client.id_token_signed_response_alg.as_deref())
+                .bind(client.profile.map(|p| p.as_str()))
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1395,6 +1397,15 @@ macro_rules! shared_operations {
                     },
                     resources: audience_from_column(get(row, "resources")?)?,
                     id_token_signed_response_alg: get(row, "id_token_signed_response_alg")?,
+                    profile: match get::<Option<String>>(row, "profile")? {
+                        None => None,
+                        Some(name) => Some(Profile::parse(&name).ok_or_else(|| {
+                            StoreError::new(
+                                StoreErrorKind::Corrupt,
+                                format!("stored profile {name:?} of client `{client_id}` is unknown"),
+                            )
+                        })?),
+                    },
                     access_token_format: {
                         let format: String = get(row, "access_token_format")?;
                         AccessTokenFormat::parse(&format).ok_or_else(|| {

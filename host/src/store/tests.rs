@@ -162,6 +162,7 @@ conformance!(
     reload_outcomes_record_purge_and_requests_reach_listeners,
     post_logout_redirect_uris_are_kept_verbatim_and_default_to_none,
     sign_ins_are_found_until_they_expire_and_go_with_their_client,
+    a_client_profile_round_trips_and_an_unknown_one_is_corrupt,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -357,6 +358,7 @@ fn client(client_id: &str) -> Client {
         auth: ClientAuth::default(),
         resources: vec!["https://api.example/".into(), "urn:example:billing".into()],
         id_token_signed_response_alg: None,
+        profile: None,
         access_token_format: AccessTokenFormat::Jwt,
         post_logout_redirect_uris: vec![
             "https://app.example/signed-out".into(),
@@ -2653,6 +2655,38 @@ async fn post_logout_redirect_uris_are_kept_verbatim_and_default_to_none(backend
         .unwrap()
         .expect("the old row");
     assert!(old.post_logout_redirect_uris.is_empty(), "{old:?}");
+}
+
+/// Migration 0021: a client's profile is stored by name and read back; a
+/// name this build does not know is a corrupt row, never a client without
+/// its profile's rules.
+async fn a_client_profile_round_trips_and_an_unknown_one_is_corrupt(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let bank = Client {
+        profile: Some(crate::oauth::profile::Profile::Fapi2),
+        ..client("bank")
+    };
+    store.insert_client(&bank).await.expect("insert");
+    let found = store
+        .find_client("bank")
+        .await
+        .unwrap()
+        .expect("the client");
+    assert_eq!(found.profile, Some(crate::oauth::profile::Profile::Fapi2));
+    store.insert_client(&client("plain")).await.expect("insert");
+    let found = store
+        .find_client("plain")
+        .await
+        .unwrap()
+        .expect("the client");
+    assert_eq!(found.profile, None);
+    execute(
+        &store,
+        "UPDATE clients SET profile = 'fapi9' WHERE client_id = 'bank'",
+    )
+    .await;
+    let error = store.find_client("bank").await.unwrap_err();
+    assert!(error.to_string().contains("fapi9"), "{error}");
 }
 
 fn sign_in(grant_id: &str, subject: &str, client_id: &str, expires_at: i64) -> SignIn {

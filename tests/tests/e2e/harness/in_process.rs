@@ -202,7 +202,7 @@ impl InProcess {
         let Command::Client(ClientCommand::Add(args)) = cli.command else {
             unreachable!("parsed as client add");
         };
-        let registration = ClientRegistration::from(args);
+        let registration = ClientRegistration::from(*args);
         let (client, secret) = registration::validate(registration, Clock::system().now())
             .unwrap_or_else(|e| panic!("client add: {e}"));
         let store = self.store();
