@@ -90,7 +90,35 @@ pub mod signing {
 /// must name `interface = "grantbox:plugin@1.4.0"` or later.
 pub mod openid {
     use super::backend;
-    use crate::{HostError, IdTokenRequest};
+    use crate::{HostError, IdTokenRequest, IssuedTokens, TokenResponse};
+
+    /// The scope value that asks for an ID token (OIDC Core §3.1.2.1).
+    pub const OPENID_SCOPE: &str = "openid";
+
+    /// The token response for tokens just issued (by `tokens::issue` for a
+    /// redeemed code, or `refresh_tokens::rotate`): with the host's
+    /// `id_token` for their family when `openid` is in their scope (OIDC
+    /// Core §3.1.3.3; on refresh §12.2, with `nonce` `None`), its `at_hash`
+    /// from their access token. Without `openid`, the plain response.
+    pub fn token_response(
+        issued: IssuedTokens,
+        nonce: Option<&str>,
+    ) -> Result<TokenResponse, HostError> {
+        let id_token = if issued.scope.iter().any(|word| word == OPENID_SCOPE) {
+            Some(id_token(
+                &issued.grant_id,
+                nonce,
+                Some(&issued.access_token),
+            )?)
+        } else {
+            None
+        };
+        let mut response = TokenResponse::from(issued);
+        if let Some(id_token) = id_token {
+            response.extra.push(("id_token".to_string(), id_token));
+        }
+        Ok(response)
+    }
 
     /// The ID token (a JWS compact serialization, `typ` `JWT`) of
     /// `grant_id` for the calling client: `grant_id` must be one whose code

@@ -59,7 +59,7 @@ const NONCE: &str = "nonce";
 /// The longest `nonce` kept: the host echoes no longer one.
 const MAX_NONCE_LEN: usize = 512;
 /// The scope value of an OpenID Connect request (Core §3.1.2.1).
-const OPENID: &str = "openid";
+use grantbox_sdk::host::openid::OPENID_SCOPE as OPENID;
 /// The scope value that asks for a refresh token in OpenID Connect (Core §11).
 const OFFLINE_ACCESS: &str = "offline_access";
 /// RFC 7636 §4.2: `S256`, BASE64URL(SHA256(ASCII(code_verifier))).
@@ -253,21 +253,11 @@ fn exchange(request: TokenRequest) -> Result<TokenResponse, OAuthError> {
         grant_id: Some(code.grant_id.clone()),
     };
     let issued = host::tokens::issue(&grant)?;
-    let id_token = if openid {
-        let nonce = data_value(&code.data, NONCE);
-        Some(host::openid::id_token(
-            &code.grant_id,
-            nonce,
-            Some(&issued.access_token),
-        )?)
-    } else {
-        None
-    };
-    let mut response = TokenResponse::from(issued);
-    if let Some(id_token) = id_token {
-        response.extra.push(("id_token".to_string(), id_token));
-    }
-    Ok(response)
+    // With `openid`, the host's ID token carries the request's nonce.
+    Ok(host::openid::token_response(
+        issued,
+        data_value(&code.data, NONCE),
+    )?)
 }
 
 /// RFC 6749 §4.1.3: when the authorization request included `redirect_uri`

@@ -24,9 +24,6 @@ use grantbox_sdk::{Grant, OAuthError, PluginInfo, TokenRequest, TokenResponse, h
 /// The `grant_type` this plugin provides.
 pub const GRANT_TYPE: &str = "refresh_token";
 
-/// The scope value of an OpenID Connect grant (Core §3.1.2.1).
-const OPENID: &str = "openid";
-
 /// For a refresh token the calling client does not hold an active one of.
 const INVALID_REFRESH_TOKEN: &str = "the refresh token is invalid";
 
@@ -69,20 +66,8 @@ impl Grant for RefreshToken {
         // invalid_grant with distinct descriptions; a host failure →
         // server_error or temporarily_unavailable.
         let issued = host::refresh_tokens::rotate(refresh_token, &scope)?;
-        let id_token = if issued.scope.iter().any(|word| word == OPENID) {
-            Some(host::openid::id_token(
-                &issued.grant_id,
-                None,
-                Some(&issued.access_token),
-            )?)
-        } else {
-            None
-        };
-        let mut response = TokenResponse::from(issued);
-        if let Some(id_token) = id_token {
-            response.extra.push(("id_token".to_string(), id_token));
-        }
-        Ok(response)
+        // With `openid`, a new ID token for the original sign-in, no nonce.
+        Ok(host::openid::token_response(issued, None)?)
     }
 }
 
