@@ -13,6 +13,7 @@ fn expect() -> Expectations<'static> {
     Expectations {
         client_id: "c1",
         audiences: &[TOKEN_ENDPOINT],
+        audience_string_only: false,
         now: NOW,
     }
 }

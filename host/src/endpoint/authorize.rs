@@ -37,6 +37,7 @@ impl Registration for Client {
             grant_types: &self.grant_types,
             scopes: &self.scopes,
             resources: &self.resources,
+            profile: self.profile,
         }
     }
 }

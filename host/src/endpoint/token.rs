@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::client_assertion;
 use crate::oauth::client_assertion::{Accepted, Expectations};
 use crate::oauth::client_auth::{self, AuthMethod, CREDENTIAL_PARAMS, Credentials};
+use crate::oauth::profile::Profile;
 use crate::oauth::{OAuthError, resource, scope};
 use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse, TokenTarget};
 use crate::ratelimit::{SignInOrigin, Throttled};
@@ -160,7 +161,7 @@ pub async fn authenticate_client(
             if let Credentials::Assertion { assertion, .. } = credentials {
                 // An assertion naming no registered client is verified
                 // against dummy keys of its `alg` (refused whatever the result).
-                let _ = with_expectations(app, client_id, now, |expect| {
+                let _ = with_expectations(app, client_id, None, now, |expect| {
                     client_assertion::verify_for_unknown_client(assertion, expect)
                 });
             } else {
@@ -200,7 +201,7 @@ fn check_credentials(
     }
     match credentials {
         Credentials::Assertion { assertion, .. } => {
-            with_expectations(app, &client.client_id, now, |expect| {
+            with_expectations(app, &client.client_id, client.profile, now, |expect| {
                 let verified = if client.auth.method == Some(AuthMethod::ClientSecretJwt) {
                     let sealed = client.auth.secret_sealed.as_deref().unwrap_or_default();
                     let secret = app
@@ -226,18 +227,26 @@ fn check_credentials(
 }
 
 /// Runs `verify` with what RFC 7523 §3 expects of an assertion from
-/// `client_id` at `now`: `aud` the token endpoint or the issuer.
+/// `client_id` at `now`: `aud` the token endpoint or the issuer; for a
+/// client whose profile says so (FAPI 2.0), the issuer alone, as a string.
 fn with_expectations<R>(
     app: &App,
     client_id: &str,
+    profile: Option<Profile>,
     now: i64,
     verify: impl FnOnce(&Expectations) -> R,
 ) -> R {
     let token_endpoint = format!("{}/token", app.issuer);
-    let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
+    let issuer_only = profile.is_some_and(Profile::assertion_audience_is_issuer_only);
+    let audiences = if issuer_only {
+        vec![app.issuer.as_str()]
+    } else {
+        vec![token_endpoint.as_str(), app.issuer.as_str()]
+    };
     verify(&Expectations {
         client_id,
         audiences: &audiences,
+        audience_string_only: issuer_only,
         now,
     })
 }

@@ -13,6 +13,7 @@
 //! more input to [`validate`] (when the user signed in) and one more field of
 //! [`Validated`] or one more [`Rejection::Redirect`].
 
+use super::profile::Profile;
 use super::redirect;
 use super::{ErrorCode, OAuthError, Params, ResponseMode, resource, scope};
 use crate::openid::request::{self as openid_request, SignInRequest};
@@ -47,6 +48,9 @@ pub struct RegisteredClient<'a> {
     /// RFC 8707: the resources the client may ask for, and the default when
     /// it asks for none.
     pub resources: &'a [String],
+    /// The profile the client is held to (`client add --profile`), whose
+    /// rules [`Profile::check_authorization_request`] adds.
+    pub profile: Option<Profile>,
 }
 
 /// A client as the endpoint found it: anything that can show its registration.
@@ -222,6 +226,13 @@ pub fn validate<C: Registration, R: ResponseTypes>(
             ));
         }
     }
+    // A client profile's rules (FAPI 2.0: `code` only, in the query, PKCE
+    // with S256, `redirect_uri` sent).
+    if let Some(profile) = registration.profile {
+        profile
+            .check_authorization_request(params, &words, response_mode)
+            .map_err(|e| fail(response_mode, e))?;
+    }
     // Repeated parameters were refused above, so `scope` reads as one value.
     let scope = match params.get("scope").ok().flatten() {
         Some(value) => {
@@ -302,6 +313,7 @@ mod tests {
         grant_types: Vec<String>,
         scopes: Vec<String>,
         resources: Vec<String>,
+        profile: Option<Profile>,
     }
 
     /// The registered clients, each named for what sets it apart.
@@ -312,6 +324,7 @@ mod tests {
             grant_types: strings(grant_types),
             scopes: strings(&["read", "write"]),
             resources: Vec::new(),
+            profile: None,
         };
         vec![
             client(
@@ -339,6 +352,14 @@ mod tests {
                     &["authorization_code"],
                 )
             },
+            Client {
+                profile: Some(Profile::Fapi2),
+                ..client(
+                    "fapi",
+                    &["https://bank.example/cb"],
+                    &["authorization_code"],
+                )
+            },
         ]
     }
 
@@ -350,6 +371,7 @@ mod tests {
             grant_types: &client.grant_types,
             scopes: &client.scopes,
             resources: &client.resources,
+            profile: client.profile,
         })
     }
 
@@ -838,5 +860,43 @@ mod tests {
         // RFC 6749 §4.1.3: a redirect_uri left out is left out of the token request too.
         assert_eq!(request.sent_redirect_uri(), None);
         assert_eq!(request.redirect_uri, "https://web.example/cb");
+    }
+
+    #[test]
+    fn a_fapi2_client_asks_for_a_code_in_the_query_with_pkce_s256() {
+        const PKCE: &str =
+            "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
+        const CB: &str = "redirect_uri=https://bank.example/cb";
+        // FAPI 2.0 SP §5.3.2.2: all of it sent, the request is accepted.
+        check(
+            &format!("client_id=fapi&response_type=code&{CB}&{PKCE}&state=s"),
+            "accept code for fapi to https://bank.example/cb (exact) in query state s scope read write",
+        );
+        // Item 5: PKCE with S256; left out, or plain, goes back to the client.
+        check(
+            &format!("client_id=fapi&response_type=code&{CB}&state=s"),
+            "redirect invalid_request to https://bank.example/cb in query state s: a fapi2 client must send a PKCE code_challenge",
+        );
+        check(
+            &format!(
+                "client_id=fapi&response_type=code&{CB}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=plain"
+            ),
+            "redirect invalid_request to https://bank.example/cb in query: a fapi2 client must send code_challenge_method=S256",
+        );
+        // Item 6: redirect_uri sent, even when only one is registered.
+        check(
+            &format!("client_id=fapi&response_type=code&{PKCE}"),
+            "redirect invalid_request to https://bank.example/cb in query: a fapi2 client must send redirect_uri",
+        );
+        // The response in the query only.
+        check(
+            &format!("client_id=fapi&response_type=code&{CB}&{PKCE}&response_mode=form_post"),
+            "redirect invalid_request to https://bank.example/cb in form_post: a fapi2 client receives its authorization response in the query; response_mode form_post is not allowed",
+        );
+        // §5.3.2.1 item 2: no implicit (the registration has none either).
+        check(
+            &format!("client_id=fapi&response_type=token&{CB}&{PKCE}"),
+            "redirect unauthorized_client to https://bank.example/cb in fragment: the client is not registered for implicit",
+        );
     }
 }

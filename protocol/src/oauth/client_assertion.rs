@@ -91,6 +91,9 @@ pub struct Expectations<'a> {
     pub client_id: &'a str,
     /// Accepted `aud` values: the token endpoint URL and the issuer.
     pub audiences: &'a [&'a str],
+    /// `aud` must be one of them as a string, not a list naming one (FAPI
+    /// 2.0 Security Profile §5.3.2.1 item 8).
+    pub audience_string_only: bool,
     pub now: i64,
 }
 
@@ -196,7 +199,9 @@ pub fn check_claims(
             .is_some_and(|aud| expect.audiences.contains(&aud))
     };
     let audience_ok = match claims.get("aud") {
-        Some(Value::Array(list)) => list.iter().any(audience_matches),
+        Some(Value::Array(list)) => {
+            !expect.audience_string_only && list.iter().any(audience_matches)
+        }
         Some(value) => audience_matches(value),
         None => false,
     };
@@ -299,10 +304,32 @@ mod tests {
         let expectations = Expectations {
             client_id: "c1",
             audiences: &[TOKEN_ENDPOINT, ISSUER],
+            audience_string_only: false,
             now: NOW,
         };
         let got = check_claims(claims.as_object().unwrap(), &expectations);
         assert_eq!(got.map(|a| a.expires_at), expect, "{claims}");
+    }
+
+    #[test]
+    fn a_string_only_audience_refuses_a_list() {
+        let expectations = Expectations {
+            client_id: "c1",
+            audiences: &[ISSUER],
+            audience_string_only: true,
+            now: NOW,
+        };
+        let check =
+            |claims: Value| check_claims(claims.as_object().unwrap(), &expectations).map(|_| ());
+        assert_eq!(check(with(json!({"aud": ISSUER}))), Ok(()));
+        assert_eq!(
+            check(with(json!({"aud": [ISSUER]}))),
+            Err(Rejection::Audience)
+        );
+        assert_eq!(
+            check(with(json!({"aud": TOKEN_ENDPOINT}))),
+            Err(Rejection::Audience)
+        );
     }
 
     #[test]
