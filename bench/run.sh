@@ -11,7 +11,10 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh device_poll params_attack slow_clients"
+#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"
+#                               (code_flow: the whole code flow of a signed-in user, GET /authorize
+#                               -> consent -> decision -> code -> POST /token, CONNS virtual users with
+#                               a cookie jar each, driven by the code-flow binary instead of wrk)
 #                               (device_poll: devices polling /token for a device code (RFC 8628 §3.4)
 #                               that nobody approves, answered authorization_pending or slow_down)
 #                               (jwt_<alg>: client credentials whose access tokens are RFC 9068
@@ -20,6 +23,7 @@
 #                               client-credentials load, from attack.py on LOADGEN_CPU)
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
+#   FLOW_SERVERS="grantbox oauth2orize"
 #   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
 #   DEVICES=2000                (device_poll: device authorizations started before the run; 100 in
@@ -54,11 +58,12 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code introspect refresh device_poll params_attack slow_clients"}
+SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"}
 JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
+FLOW_SERVERS=${FLOW_SERVERS:-"grantbox oauth2orize"}
 DEVICE_SERVERS=${DEVICE_SERVERS:-"grantbox"}
 DEVICES_GIVEN=${DEVICES:-}
 DEVICES=${DEVICES:-2000}
@@ -108,7 +113,7 @@ done
 # the anchors need npm ci and a release build. A measuring run needs them.
 ANCHORS_PRESENT=1
 if [[ $SMOKE == 1 && ${SMOKE_ANCHORS:-0} != 1 ]]; then
-  ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox
+  ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox; FLOW_SERVERS=grantbox
 elif [[ ! -d $ANCHORS_SRC ]]; then
   echo "no anchors at $ANCHORS_SRC (set ANCHORS_SRC)" >&2; exit 1
 fi
@@ -126,8 +131,8 @@ setup() {
     echo "== cargo build --profile $BUILD_PROFILE -p grantbox"
     (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox --bin grantbox)
   fi
-  echo "== cargo build --profile $BUILD_PROFILE -p grantbox-bench --bin seed-codes"
-  (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes)
+  echo "== cargo build --profile $BUILD_PROFILE -p grantbox-bench --bin seed-codes --bin code-flow"
+  (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes --bin code-flow)
 
   if [[ $ANCHORS_PRESENT == 0 ]]; then
     echo "== smoke run: Grantbox alone (SMOKE_ANCHORS=1 adds the anchors)"
@@ -226,6 +231,10 @@ prepare_grantbox_db() { # scenario
   if [[ $1 == device_poll ]]; then
     gb client add bench-device --grant-type "$DEVICE_GRANT_TYPE" --scope read --scope write --secret "$GB_SECRET"
   fi
+  if [[ $1 == code_flow ]]; then
+    gb client add bench-flow --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
+    printf '%s' "$GB_PASSWORD" | gb user add alice --password-stdin
+  fi
   if [[ $1 == authorization_code ]]; then
     gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" --scope read --scope write --secret "$GB_SECRET"
   fi
@@ -270,6 +279,7 @@ creds() { # server scenario -> "id secret"
   [[ $1 == grantbox ]] && secret=$GB_SECRET
   [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
   [[ $1 == grantbox && $2 == authorization_code ]] && id=bench-code
+  [[ $1 == grantbox && $2 == code_flow ]] && id=bench-flow
   [[ $1 == grantbox && $2 == device_poll ]] && id=bench-device
   [[ $1 == grantbox && $2 == jwt_* ]] && id=bench-jwt
   echo "$id $secret"
@@ -342,6 +352,9 @@ prepare() { # server scenario
       TOKEN=$(json_field access_token <<<"$body"); export TOKEN
       body=$(post "$id" "$secret" /introspect -d "token=$TOKEN")
       grep -q '"active" *: *true' <<<"$body" || { echo "$1: introspection failed: $body" >&2; exit 1; } ;;
+    code_flow)
+      # One whole flow on one virtual user: signs in, consents, redeems.
+      run_flow "$1" 0 1 >"$OUT/flow.check" 2>&1 || { echo "$1: the code flow failed: $(cat "$OUT/flow.check")" >&2; exit 1; } ;;
     authorization_code)
       # Two pools of codes, seeded through the store (seed-codes): one for the
       # warm-up, one for the run, CODE_RATE a second each; then one redeemed
@@ -411,9 +424,23 @@ status_errors() { # scenario benchjson
 status_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }
 jf() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"; }
 
+# The code_flow load: the code-flow binary on the load generator's core.
+run_flow() { # server seconds conns
+  local redirect=$REDIRECT_URI username=alice password=$GB_PASSWORD id secret
+  read -r id secret <<<"$(creds "$1" code_flow)"
+  if [[ $1 == oauth2orize ]]; then redirect=http://127.0.0.1/callback password=wonderland; fi
+  $(pin "$LOADGEN_CPU") "$PROFILE_DIR/code-flow" "$1" "$PORT" "$2" "$3" "$id" "$secret" "$redirect" "$username" "$password"
+}
+
 run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
   local p TIMEFORMAT='%3U %3S' u s
   p=$(pin "$LOADGEN_CPU")
+  if [[ $SCENARIO == code_flow ]]; then
+    { time run_flow "$SERVER_NAME" "$1" "$CONNS" >"$2" 2>&1 ; } 2>"$2.time"
+    read -r u s <"$2.time"
+    WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
+    return
+  fi
   { time REFRESH_FILE=$3 CODE_FILE=$3 DEVICE_FILE=$3 $p wrk -t"$THREADS" -c"$CONNS" -d"$1"s --timeout 5s --latency \
       -s "$BENCH_DIR/wrk/token_load.lua" "http://127.0.0.1:$PORT" >"$2" 2>&1 ; } 2>"$2.time"
   read -r u s <"$2.time"
@@ -426,6 +453,10 @@ run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
 warm_up() { # scenario outfile
   local p
   p=$(pin "$LOADGEN_CPU")
+  if [[ $1 == code_flow ]]; then
+    run_flow "$SERVER_NAME" "$WARMUP" "$CONNS" >"$2" 2>&1 || { echo "warm-up failed, see $2" >&2; exit 1; }
+    return
+  fi
   if [[ $WARMUP_TOOL == wrk ]]; then
     run_wrk "$WARMUP" "$2" "$OUT/pool.warmup"
   else
@@ -440,6 +471,7 @@ servers_for() {
     introspect) echo "$INTROSPECT_SERVERS" ;;
     refresh) echo "$REFRESH_SERVERS" ;;
     authorization_code) echo "$CODE_SERVERS" ;;
+    code_flow) echo "$FLOW_SERVERS" ;;
     device_poll) echo "$DEVICE_SERVERS" ;;
     params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
     jwt_*) echo "$JWT_SERVERS" ;;
@@ -466,6 +498,7 @@ for rep in $(seq 1 "$REPS"); do
       attempt=0
       while :; do
         attempt=$((attempt + 1))
+        SERVER_NAME=$srv
         wait_quiet
         start_server "$srv" "$sc"
         sleep 2

@@ -17,6 +17,8 @@ from pathlib import Path
 SCENARIOS = {
     "client_credentials": "client credentials: POST /token grant_type=client_credentials, client_secret_basic",
     "authorization_code": "authorization code redemption: POST /token grant_type=authorization_code with PKCE S256, one code a request",
+    "code_flow": "the whole code flow of a signed-in user: GET /authorize -> consent -> decision -> "
+    "code -> POST /token, a flow a request",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
     "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
     "device_poll": "device polling: POST /token grant_type=urn:ietf:params:oauth:grant-type:device_code "
@@ -33,6 +35,13 @@ NOTES = {
     "are seeded through Grantbox's store by `seed-codes` (the same rows `codes.issue` writes, with a "
     "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
     "with the replay check, each in a group commit shared with the requests in flight.",
+    "code_flow": "A request here is a whole flow of three HTTP requests, driven by `code-flow` "
+    "(bench/src/code_flow.rs): CONNS virtual users, each signed in once before the warm-up with a "
+    "cookie jar of its own. Grantbox: `GET /authorize` with `prompt=consent` and PKCE S256 renders "
+    "the consent page (HTML, its hidden `transaction_id` and `csrf_token` read back), the decision "
+    "claims the transaction in the store and issues the code, `POST /token` redeems it; every step "
+    "durable. oauth2orize: its consent is a JSON document, its transaction lives in the session "
+    "(in memory), no PKCE.",
     "introspect": "No anchor implements introspection: Grantbox alone, no ratio.",
     "device_poll": "Grantbox alone: the anchors' load scripts have no device flow. DEVICES device "
     "authorizations are started before the run; each request polls the next device code in turn "
