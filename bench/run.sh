@@ -11,7 +11,10 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"
+#   SCENARIOS="client_credentials cc_fixed_rate jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"
+#                               (cc_fixed_rate: client credentials at a fixed rate, FIXED_RATE or half
+#                               of Grantbox's client_credentials req/s earlier in the same rep, latency
+#                               corrected for coordinated omission, by the fixed-rate binary)
 #                               (code_flow: the whole code flow of a signed-in user, GET /authorize
 #                               -> consent -> decision -> code -> POST /token, CONNS virtual users with
 #                               a cookie jar each, driven by the code-flow binary instead of wrk)
@@ -23,7 +26,7 @@
 #                               client-credentials load, from attack.py on LOADGEN_CPU)
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
 #   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
-#   FLOW_SERVERS="grantbox oauth2orize"
+#   FLOW_SERVERS="grantbox oauth2orize"   FIXED_SERVERS="grantbox"   FIXED_RATE=<req/s>
 #   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
 #   DEVICES=2000                (device_poll: device authorizations started before the run; 100 in
@@ -58,12 +61,14 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"}
+SCENARIOS=${SCENARIOS:-"client_credentials cc_fixed_rate jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"}
 JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
 FLOW_SERVERS=${FLOW_SERVERS:-"grantbox oauth2orize"}
+FIXED_SERVERS=${FIXED_SERVERS:-"grantbox"}
+declare -A LAST_RPS=()
 DEVICE_SERVERS=${DEVICE_SERVERS:-"grantbox"}
 DEVICES_GIVEN=${DEVICES:-}
 DEVICES=${DEVICES:-2000}
@@ -131,8 +136,8 @@ setup() {
     echo "== cargo build --profile $BUILD_PROFILE -p grantbox"
     (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox --bin grantbox)
   fi
-  echo "== cargo build --profile $BUILD_PROFILE -p grantbox-bench --bin seed-codes --bin code-flow"
-  (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes --bin code-flow)
+  echo "== cargo build --profile $BUILD_PROFILE -p grantbox-bench --bin seed-codes --bin code-flow --bin fixed-rate"
+  (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" -q -p grantbox-bench --bin seed-codes --bin code-flow --bin fixed-rate)
 
   if [[ $ANCHORS_PRESENT == 0 ]]; then
     echo "== smoke run: Grantbox alone (SMOKE_ANCHORS=1 adds the anchors)"
@@ -296,7 +301,7 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 # client-credentials load beside their attack.
 load_of() { # scenario
   case $1 in
-    params_attack|slow_clients|jwt_*) echo client_credentials ;;
+    params_attack|slow_clients|jwt_*|cc_fixed_rate) echo client_credentials ;;
     *) echo "$1" ;;
   esac
 }
@@ -435,6 +440,14 @@ run_flow() { # server seconds conns
 run_wrk() { # seconds outfile refresh-pool ; sets WRK_CPU_S
   local p TIMEFORMAT='%3U %3S' u s
   p=$(pin "$LOADGEN_CPU")
+  if [[ $SCENARIO_NAME == cc_fixed_rate ]]; then
+    # Half of Grantbox's own maximum, measured earlier in this repetition.
+    local rate=${FIXED_RATE:-$(( ${LAST_RPS[client_credentials.grantbox]:-2000} / 2 ))}
+    { time $p "$PROFILE_DIR/fixed-rate" "$PORT" "$1" "$rate" "$CONNS" "$CLIENT_ID" "$CLIENT_SECRET" >"$2" 2>&1 ; } 2>"$2.time"
+    read -r u s <"$2.time"
+    WRK_CPU_S=$(awk -v u="$u" -v s="$s" 'BEGIN{print u+s}')
+    return
+  fi
   if [[ $SCENARIO == code_flow ]]; then
     { time run_flow "$SERVER_NAME" "$1" "$CONNS" >"$2" 2>&1 ; } 2>"$2.time"
     read -r u s <"$2.time"
@@ -472,6 +485,7 @@ servers_for() {
     refresh) echo "$REFRESH_SERVERS" ;;
     authorization_code) echo "$CODE_SERVERS" ;;
     code_flow) echo "$FLOW_SERVERS" ;;
+    cc_fixed_rate) echo "$FIXED_SERVERS" ;;
     device_poll) echo "$DEVICE_SERVERS" ;;
     params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
     jwt_*) echo "$JWT_SERVERS" ;;
@@ -498,7 +512,7 @@ for rep in $(seq 1 "$REPS"); do
       attempt=0
       while :; do
         attempt=$((attempt + 1))
-        SERVER_NAME=$srv
+        SERVER_NAME=$srv SCENARIO_NAME=$sc
         wait_quiet
         start_server "$srv" "$sc"
         sleep 2
@@ -531,6 +545,7 @@ for rep in $(seq 1 "$REPS"); do
           rec="${rec%\}},\"contaminated\":true}"
         fi
         echo "$rec" >>"$JSONL"
+        LAST_RPS[$sc.$srv]=$(jf rps "$res" | cut -d. -f1)
         break
       done
       printf '[%d/%d] rep %d %-18s %-14s %9.0f req/s  p50 %6d us  p99 %6d us  errors %d  server %5.2f cpu-s  foreign %5.1f%%\n' \

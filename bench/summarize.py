@@ -17,6 +17,8 @@ from pathlib import Path
 SCENARIOS = {
     "client_credentials": "client credentials: POST /token grant_type=client_credentials, client_secret_basic",
     "authorization_code": "authorization code redemption: POST /token grant_type=authorization_code with PKCE S256, one code a request",
+    "cc_fixed_rate": "client credentials at a fixed rate (half of Grantbox's client-credentials req/s "
+    "in the same repetition), latency corrected for coordinated omission",
     "code_flow": "the whole code flow of a signed-in user: GET /authorize -> consent -> decision -> "
     "code -> POST /token, a flow a request",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
@@ -35,6 +37,10 @@ NOTES = {
     "are seeded through Grantbox's store by `seed-codes` (the same rows `codes.issue` writes, with a "
     "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
     "with the replay check, each in a group commit shared with the requests in flight.",
+    "cc_fixed_rate": "Open loop (`fixed-rate`, bench/src/fixed_rate.rs): request i is due at start + i/rate, "
+    "whatever the server's pace; one that finds every connection still busy counts its latency from "
+    "when it was due (wrk2's correction), one sent on time from when it went out. req/s is the rate "
+    "achieved; p50/p99 are what a client at that rate sees.",
     "code_flow": "A request here is a whole flow of three HTTP requests, driven by `code-flow` "
     "(bench/src/code_flow.rs): CONNS virtual users, each signed in once before the warm-up with a "
     "cookie jar of its own. Grantbox: `GET /authorize` with `prompt=consent` and PKCE S256 renders "
