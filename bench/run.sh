@@ -11,7 +11,10 @@
 #
 # Knobs (env):
 #   REPS=2 DURATION=10 WARMUP=3 CONNS=64 THREADS=1
-#   SCENARIOS="client_credentials cc_fixed_rate jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"
+#   SCENARIOS="client_credentials cc_fixed_rate client_credentials_pg jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh refresh_pg device_poll params_attack slow_clients"
+#                               (client_credentials_pg, refresh_pg: the same on PostgreSQL, a throwaway
+#                               cluster started by this script on LOADGEN_CPU with durable commits and
+#                               pg_stat_statements; statements and commits per request are recorded)
 #                               (cc_fixed_rate: client credentials at a fixed rate, FIXED_RATE or half
 #                               of Grantbox's client_credentials req/s earlier in the same rep, latency
 #                               corrected for coordinated omission, by the fixed-rate binary)
@@ -61,13 +64,14 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SCENARIOS=${SCENARIOS:-"client_credentials cc_fixed_rate jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh device_poll params_attack slow_clients"}
+SCENARIOS=${SCENARIOS:-"client_credentials cc_fixed_rate client_credentials_pg jwt_es256 jwt_rs256 jwt_eddsa authorization_code code_flow introspect refresh refresh_pg device_poll params_attack slow_clients"}
 JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
 CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
 FLOW_SERVERS=${FLOW_SERVERS:-"grantbox oauth2orize"}
 FIXED_SERVERS=${FIXED_SERVERS:-"grantbox"}
+PG_PORT=${PG_PORT:-28432}
 declare -A LAST_RPS=()
 DEVICE_SERVERS=${DEVICE_SERVERS:-"grantbox"}
 DEVICES_GIVEN=${DEVICES:-}
@@ -187,7 +191,11 @@ mkdir -p "$CACHE"
 SERVER_PID=
 RUN_DIR=
 ATTACK_PID=
+PG_DIR=
+DB_URL=
+PG_DB_N=0
 cleanup() {
+  stop_postgres
   if [[ -n $ATTACK_PID ]]; then kill "$ATTACK_PID" 2>/dev/null || true; wait "$ATTACK_PID" 2>/dev/null || true; fi
   if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   if [[ -n $RUN_DIR ]]; then rm -rf "$RUN_DIR"; fi
@@ -201,7 +209,49 @@ pin() { # cpu -> command prefix: nice, and taskset when pinning
   echo "$pre"
 }
 
-gb() { "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" "$@" >>"$OUT/setup.log" 2>&1; }
+gb() { "$GRANTBOX" --db "$DB_URL" "$@" >>"$OUT/setup.log" 2>&1; }
+
+# ---------------------------------------------------- PostgreSQL (*_pg)
+# A throwaway cluster for the *_pg scenarios, started on first use on the
+# load generator's core (the server keeps its own), owned by `postgres`
+# (initdb refuses root), with PostgreSQL's durable defaults (fsync and
+# synchronous_commit on: a token is on disk before the response) and
+# pg_stat_statements to count the statements each request costs.
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+as_postgres() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+start_postgres() {
+  [[ -n $PG_DIR ]] && return 0
+  local bin; bin=$(pg_bin)
+  [[ -x $bin/initdb ]] || { echo "no PostgreSQL (initdb) for the *_pg scenarios" >&2; exit 1; }
+  PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/grantbox-bench-pg.XXXXXX")
+  [[ $(id -u) == 0 ]] && chown postgres "$PG_DIR"
+  as_postgres "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  $(pin "$LOADGEN_CPU") runuser -u postgres -- "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" start >/dev/null \
+    || { cat "$PG_DIR/server.log" >&2; exit 1; }
+  psql_pg postgres "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+}
+stop_postgres() {
+  [[ -z $PG_DIR ]] && return 0
+  as_postgres "$(pg_bin)/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"; PG_DIR=
+}
+psql_pg() { # database sql -> rows, unaligned
+  "$(pg_bin)/psql" -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$1" -c "$2"
+}
+# CPU jiffies of this cluster's processes (its postmaster and its children).
+pg_jiffies() {
+  local total=0 pid postmaster
+  postmaster=$(head -1 "$PG_DIR/data/postmaster.pid")
+  for pid in "$postmaster" $(pgrep -P "$postmaster" 2>/dev/null); do
+    [[ -r /proc/$pid/stat ]] && total=$(( total + $(awk '{print $14+$15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
+# Statements and commits so far (pg_stat_statements, pg_stat_database).
+pg_counts() { # database -> "statements commits"
+  psql_pg postgres "SELECT (SELECT COALESCE(sum(calls),0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$1'), (SELECT xact_commit FROM pg_stat_database WHERE datname = '$1')" | tr '|' ' '
+}
 
 # The signing algorithm of a jwt_<alg> scenario.
 jwt_alg() { # scenario
@@ -216,8 +266,19 @@ jwt_alg() { # scenario
 # Grantbox: a fresh database with the clients (and user) the scenario needs.
 prepare_grantbox_db() { # scenario
   RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/grantbox-bench.XXXXXX")
+  DB_URL=sqlite://$RUN_DIR/grantbox.db
+  unset GRANTBOX_KEY_ENCRYPTION_KEY
+  if [[ $1 == *_pg ]]; then
+    # On PostgreSQL the key-encryption key comes from the environment.
+    GRANTBOX_KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    export GRANTBOX_KEY_ENCRYPTION_KEY
+    start_postgres
+    PG_DB_N=$((PG_DB_N + 1)); PG_DB=bench_$PG_DB_N
+    psql_pg postgres "CREATE DATABASE $PG_DB" >/dev/null
+    DB_URL=postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB
+  fi
   gb client add bench-client --grant-type client_credentials --scope read --scope write --secret "$GB_SECRET"
-  if [[ $1 == refresh ]]; then
+  if [[ ${1%_pg} == refresh ]]; then
     gb client add bench-refresh --grant-type password --grant-type refresh_token --scope read --scope write --secret "$GB_SECRET"
     printf '%s' "$GB_PASSWORD" | gb user add alice --password-stdin
   fi
@@ -254,7 +315,7 @@ start_server() { # name scenario
       # GRANTBOX_LOG is left at its default (info): what an operator runs.
       local config=()
       [[ -f $RUN_DIR/grantbox.toml ]] && config=(--config "$RUN_DIR/grantbox.toml")
-      $p "$GRANTBOX" --db "sqlite://$RUN_DIR/grantbox.db" "${config[@]}" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
+      $p "$GRANTBOX" --db "$DB_URL" "${config[@]}" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
     oauth2orize)   NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
     oidc-provider) NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-oidc-provider/server.js" >>"$log" 2>&1 & ;;
     node-floor)    NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-floor/server.js" >>"$log" 2>&1 & ;;
@@ -275,6 +336,8 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
   if [[ -n $RUN_DIR ]]; then rm -rf "$RUN_DIR"; RUN_DIR=; fi
+  if [[ $DB_URL == postgres* ]]; then psql_pg postgres "DROP DATABASE IF EXISTS $PG_DB" >/dev/null || true; fi
+  DB_URL=
   sleep 0.5
 }
 
@@ -282,7 +345,7 @@ stop_server() {
 creds() { # server scenario -> "id secret"
   local secret=$ANCHOR_SECRET id=bench-client
   [[ $1 == grantbox ]] && secret=$GB_SECRET
-  [[ $1 == grantbox && $2 == refresh ]] && id=bench-refresh
+  [[ $1 == grantbox && ${2%_pg} == refresh ]] && id=bench-refresh
   [[ $1 == grantbox && $2 == authorization_code ]] && id=bench-code
   [[ $1 == grantbox && $2 == code_flow ]] && id=bench-flow
   [[ $1 == grantbox && $2 == device_poll ]] && id=bench-device
@@ -301,7 +364,8 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\([^\"]*\)\".*/\1/p"; }
 # client-credentials load beside their attack.
 load_of() { # scenario
   case $1 in
-    params_attack|slow_clients|jwt_*|cc_fixed_rate) echo client_credentials ;;
+    params_attack|slow_clients|jwt_*|cc_fixed_rate|client_credentials_pg) echo client_credentials ;;
+    refresh_pg) echo refresh ;;
     *) echo "$1" ;;
   esac
 }
@@ -486,6 +550,7 @@ servers_for() {
     authorization_code) echo "$CODE_SERVERS" ;;
     code_flow) echo "$FLOW_SERVERS" ;;
     cc_fixed_rate) echo "$FIXED_SERVERS" ;;
+    client_credentials_pg|refresh_pg) echo grantbox ;;
     device_poll) echo "$DEVICE_SERVERS" ;;
     params_attack|slow_clients) echo "$ATTACK_SERVERS" ;;
     jwt_*) echo "$JWT_SERVERS" ;;
@@ -522,20 +587,29 @@ for rep in $(seq 1 "$REPS"); do
         start_attack "$sc" "$OUT/$sc.$srv.$rep.attack.txt"
         warm_up "$(load_of "$sc")" "$OUT/$sc.$srv.$rep.warmup.txt"
         a0=0; [[ -n $ATTACK_PID ]] && a0=$(proc_jiffies "$ATTACK_PID")
+        pg0=0 pgs0=0 pgc0=0
+        if [[ $sc == *_pg ]]; then pg0=$(pg_jiffies); read -r pgs0 pgc0 <<<"$(pg_counts "$PG_DB")"; fi
         read -r b0 t0 <<<"$(cpu_jiffies)"; s0=$(proc_jiffies "$SERVER_PID"); w0=$(date +%s.%N)
         run_wrk "$DURATION" "$OUT/$sc.$srv.$rep.txt" "$OUT/pool.measure"
         read -r b1 t1 <<<"$(cpu_jiffies)"; s1=$(proc_jiffies "$SERVER_PID"); w1=$(date +%s.%N)
         a1=0; [[ -n $ATTACK_PID ]] && a1=$(proc_jiffies "$ATTACK_PID")
+        pg1=0 pg_extra=
+        if [[ $sc == *_pg ]]; then
+          pg1=$(pg_jiffies)
+          sleep 1 # pg_stat_database is flushed by the backends about once a second
+          read -r pgs1 pgc1 <<<"$(pg_counts "$PG_DB")"
+          pg_extra=",\"pg_cpu_s\":$(awk -v j=$((pg1 - pg0)) -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", j/hz}'),\"pg_statements\":$((pgs1 - pgs0)),\"pg_commits\":$((pgc1 - pgc0))"
+        fi
         stop_attack "$OUT/$sc.$srv.$rep.attack.txt"
         hwm=$(status_kb "$SERVER_PID" VmHWM)
         stop_server
-        # The attack's own CPU is part of the scenario, not other load.
-        read -r server_cpu foreign <<<"$(awk -v b=$((b1 - b0 - (a1 - a0))) -v sv=$((s1 - s0)) -v hz="$CLK_TCK" \
+        # The attack's own CPU, and PostgreSQL's, are part of the scenario, not other load.
+        read -r server_cpu foreign <<<"$(awk -v b=$((b1 - b0 - (a1 - a0) - (pg1 - pg0))) -v sv=$((s1 - s0)) -v hz="$CLK_TCK" \
           -v wk="$WRK_CPU_S" -v w0="$w0" -v w1="$w1" -v nc="$NCPU" \
           'BEGIN{ wall=w1-w0; printf "%.2f %.1f", sv/hz, (b/hz - sv/hz - wk) * 100 / (nc*wall) }')"
         res=$(sed -n 's/^BENCHJSON //p' "$OUT/$sc.$srv.$rep.txt")
         [[ -n $res ]] || { echo "no result from wrk, see $OUT/$sc.$srv.$rep.txt" >&2; exit 1; }
-        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"prepared_rss_kb\":$prepared_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"attack\":\"$ATTACK_RESULT\",\"wrk\":$res}"
+        rec="{\"scenario\":\"$sc\",\"server\":\"$srv\",\"rep\":$rep,\"attempt\":$attempt,\"idle_rss_kb\":$idle_rss,\"prepared_rss_kb\":$prepared_rss,\"hwm_kb\":$hwm,\"pre_busy_pct\":$PRE_BUSY,\"server_cpu_s\":$server_cpu,\"wrk_cpu_s\":$WRK_CPU_S,\"foreign_cpu_pct\":$foreign,\"attack\":\"$ATTACK_RESULT\"$pg_extra,\"wrk\":$res}"
         if awk -v f="$foreign" -v m="$MAX_FOREIGN" 'BEGIN{exit !(f > m)}'; then
           if (( attempt <= RETRIES )); then
             echo "$rec" >>"$OUT/rejected.jsonl"

@@ -21,6 +21,9 @@ SCENARIOS = {
     "in the same repetition), latency corrected for coordinated omission",
     "code_flow": "the whole code flow of a signed-in user: GET /authorize -> consent -> decision -> "
     "code -> POST /token, a flow a request",
+    "client_credentials_pg": "client credentials on PostgreSQL: the client_credentials load, Grantbox on "
+    "a throwaway PostgreSQL cluster (durable commits) instead of SQLite",
+    "refresh_pg": "refresh with rotation on PostgreSQL: the refresh load, Grantbox on PostgreSQL",
     "introspect": "introspection: POST /introspect token=<access token issued before the run> (RFC 7662)",
     "refresh": "refresh with rotation: POST /token grant_type=refresh_token, a new refresh token each time",
     "device_poll": "device polling: POST /token grant_type=urn:ietf:params:oauth:grant-type:device_code "
@@ -133,6 +136,23 @@ def scenario_rows(runs, scenario):
     return rows
 
 
+def postgres_lines(runs, scenario):
+    """What a request costs on PostgreSQL, beside the SQLite run of the same rep."""
+    sqlite = {r["rep"]: r for r in runs if r["scenario"] == scenario[: -len("_pg")] and r["server"] == "grantbox"}
+    mine = [r for r in runs if r["scenario"] == scenario and r["server"] == "grantbox"]
+    per = lambda r, key: r.get(key, 0) / r["wrk"]["requests"] if r["wrk"]["requests"] else float("nan")
+    ratios = [r["wrk"]["rps"] / sqlite[r["rep"]]["wrk"]["rps"] for r in mine if r["rep"] in sqlite]
+    text = (
+        "PostgreSQL: "
+        f"{median([per(r, 'pg_cpu_s') * 1e6 for r in mine]):.0f} µs of PostgreSQL CPU a request beside the server's; "
+        f"{median([per(r, 'pg_statements') for r in mine]):.2f} statements and "
+        f"{median([per(r, 'pg_commits') for r in mine]):.2f} commits a request (pg_stat_statements, pg_stat_database)"
+    )
+    if ratios:
+        text += "; req/s ÷ SQLite's in the same rep: " + " · ".join(f"{x:.2f}" for x in ratios)
+    return [text + ".", ""]
+
+
 def markdown(runs, env, redone, micro):
     lines = ["# Grantbox vs the anchors: token endpoint under load", ""]
     lines += ["```", env, "```", ""]
@@ -172,6 +192,8 @@ def markdown(runs, env, redone, micro):
         attacks = [a for a in attacks if a and a != "none"]
         if attacks:
             lines += ["Attack, each rep: " + " · ".join(attacks) + ".", ""]
+        if scenario.endswith("_pg"):
+            lines += postgres_lines(runs, scenario)
         if scenario == "refresh":
             prepared = [
                 f"{row['server']} {median([mib(r.get('prepared_rss_kb', 0)) for r in row['runs']]):.1f} MiB"
