@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 
+mod latency;
+use latency::{Latencies, micros};
+
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
@@ -116,11 +119,11 @@ async fn run(
                         Ok(response) => {
                             let status = response.status();
                             let read = response.bytes().await;
-                            let latency = measured_from.elapsed().as_micros();
+                            let latency = micros(measured_from.elapsed());
                             match read {
-                                Ok(_) if status == StatusCode::OK => tally
-                                    .latencies_us
-                                    .push(u32::try_from(latency).unwrap_or(u32::MAX)),
+                                Ok(_) if status == StatusCode::OK => {
+                                    tally.latencies_us.push(latency)
+                                }
                                 Ok(_) => tally.err_status += 1,
                                 Err(_) => tally.err_transport += 1,
                             }
@@ -144,33 +147,15 @@ async fn run(
 }
 
 fn report(total: &Tally, elapsed: Duration, rate: f64) {
-    let mut latencies = total.latencies_us.clone();
-    latencies.sort_unstable();
-    let percentile = |p: f64| -> u32 {
-        if latencies.is_empty() {
-            return 0;
-        }
-        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies[rank.clamp(1, latencies.len()) - 1]
-    };
-    let mean = if latencies.is_empty() {
-        0.0
-    } else {
-        latencies.iter().map(|&l| f64::from(l)).sum::<f64>() / latencies.len() as f64
-    };
-    let duration_us = elapsed.as_micros();
+    let latencies = Latencies::new(total.latencies_us.clone());
     println!(
-        "BENCHJSON {{\"requests\":{},\"duration_us\":{},\"rps\":{:.1},\"rate\":{:.1},\"p50_us\":{},\"p90_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"mean_us\":{:.1},\"err_connect\":0,\"err_read\":{},\"err_write\":0,\"err_status\":{},\"err_timeout\":0,\"late\":{}}}",
-        latencies.len(),
-        duration_us,
-        latencies.len() as f64 / elapsed.as_secs_f64(),
+        "BENCHJSON {{\"requests\":{},\"duration_us\":{},\"rps\":{:.1},\"rate\":{:.1},{},\"p999_us\":{},\"err_connect\":0,\"err_read\":{},\"err_write\":0,\"err_status\":{},\"err_timeout\":0,\"late\":{}}}",
+        total.latencies_us.len(),
+        elapsed.as_micros(),
+        total.latencies_us.len() as f64 / elapsed.as_secs_f64(),
         rate,
-        percentile(50.0),
-        percentile(90.0),
-        percentile(99.0),
-        percentile(99.9),
-        latencies.last().copied().unwrap_or(0),
-        mean,
+        latencies.json_members(),
+        latencies.percentile(99.9),
         total.err_transport,
         total.err_status,
         total.late,
