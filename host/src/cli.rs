@@ -209,6 +209,11 @@ pub struct ClientAddArgs {
     /// RS256 when absent.
     #[arg(long, value_name = "ALG")]
     pub id_token_signed_response_alg: Option<String>,
+    /// The client must push its authorization requests (RFC 9126 §6
+    /// `require_pushed_authorization_requests`): `/authorize` takes only a
+    /// `request_uri` from `POST /par` from it.
+    #[arg(long)]
+    pub require_par: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -737,6 +742,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             access_token_format: args.access_token_format,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             id_token_signed_response_alg: args.id_token_signed_response_alg,
+            require_pushed_authorization_requests: args.require_par,
         }
     }
 }

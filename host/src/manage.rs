@@ -100,6 +100,9 @@ pub struct ClientView {
     /// The JWS algorithm of its ID tokens, when registered with one (else RS256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9126 §6: its authorization requests must be pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -143,6 +146,8 @@ pub struct ClientUpdate {
     pub jwks: Option<String>,
     /// Replaces the post-logout redirect URIs (empty: none).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// RFC 9126 §6: whether its authorization requests must be pushed.
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// What removing a client did.
@@ -325,6 +330,7 @@ impl From<&Client> for ClientView {
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
             id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         }
     }
 }
@@ -464,6 +470,9 @@ pub async fn client_update(
             .post_logout_redirect_uris
             .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
         id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
+        require_pushed_authorization_requests: update
+            .require_pushed_authorization_requests
+            .unwrap_or(before.require_pushed_authorization_requests),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

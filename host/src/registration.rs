@@ -54,6 +54,9 @@ pub struct ClientRegistration {
     /// `RS256` or `EdDSA`; `None` means RS256. Whether the host has a key
     /// for it is checked where the keys are known (`client add`).
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: the client's
+    /// authorization requests must be pushed (`client add --require-par`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -387,6 +390,7 @@ pub fn validate_sealing(
         access_token_format,
         post_logout_redirect_uris,
         id_token_signed_response_alg,
+        require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
     };
     Ok((client, generated))
 }

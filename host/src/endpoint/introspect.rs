@@ -233,6 +233,7 @@ pub(crate) mod tests {
             id_token_signed_response_alg: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
+            require_pushed_authorization_requests: false,
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

@@ -226,7 +226,9 @@ fn check_credentials(
 }
 
 /// Runs `verify` with what RFC 7523 §3 expects of an assertion from
-/// `client_id` at `now`: `aud` the token endpoint or the issuer.
+/// `client_id` at `now`: `aud` the token endpoint or the issuer, or (RFC
+/// 9126 §2, for the same assertions at either endpoint) the pushed
+/// authorization request endpoint.
 fn with_expectations<R>(
     app: &App,
     client_id: &str,
@@ -234,7 +236,12 @@ fn with_expectations<R>(
     verify: impl FnOnce(&Expectations) -> R,
 ) -> R {
     let token_endpoint = format!("{}/token", app.issuer);
-    let audiences = [token_endpoint.as_str(), app.issuer.as_str()];
+    let par_endpoint = format!("{}{}", app.issuer, super::par::PAR_PATH);
+    let audiences = [
+        token_endpoint.as_str(),
+        app.issuer.as_str(),
+        par_endpoint.as_str(),
+    ];
     verify(&Expectations {
         client_id,
         audiences: &audiences,
