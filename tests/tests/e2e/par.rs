@@ -7,8 +7,10 @@
 //! authentication, 400 for what `/authorize` refuses), never a redirect; a
 //! client registered with `--require-par`, or every client under `[par]
 //! require_pushed_authorization_requests`, cannot send its parameters to
-//! `/authorize` directly; the metadata names the endpoint. One shared server,
-//! and one with a one-second `request_uri` lifetime that requires pushing.
+//! `/authorize` directly; the metadata names the endpoint; a
+//! client_secret_jwt assertion may name `/par` as its audience. One shared
+//! server, and one with a one-second `request_uri` lifetime that requires
+//! pushing.
 
 use std::sync::OnceLock;
 
@@ -563,4 +565,58 @@ fn request_uris_expire_and_the_server_can_require_pushing() {
     let plain = browser.get(&server.url(&format!("/authorize?{query}")));
     let params = assert_redirected_error(&plain.location(), CALLBACK, "invalid_request");
     assert_eq!(params["state"], "st");
+}
+
+/// RFC 9126 §2: a client authenticating with a JWT assertion may name the
+/// pushed authorization request endpoint as its audience; the assertion is
+/// used once there as at `/token` (client_secret_jwt, signed with
+/// jsonwebtoken).
+#[test]
+fn a_client_secret_jwt_client_pushes_with_the_endpoint_as_audience() {
+    let (server, _, _, _) = server();
+    let secret = code_flow_client(
+        server,
+        "hmac",
+        CALLBACK,
+        &["--auth-method", "client_secret_jwt"],
+    )
+    .expect("the generated secret");
+    let assertion = |aud: &str, jti: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({
+            "iss": "hmac", "sub": "hmac", "aud": aud, "iat": now, "exp": now + 60, "jti": jti,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let (form, _) = code_request("hmac", "s");
+    let push_with = |assertion: &str| {
+        let mut form = pairs(&form);
+        form.extend([
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ]);
+        push(server, None, &form)
+    };
+    let for_par = assertion(&server.url("/par"), "par-1");
+    let answer = push_with(&for_par);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    // RFC 7523 §3 item 7: once.
+    let replayed = push_with(&for_par);
+    assert_oauth_error((replayed.status, &replayed.body), 401, "invalid_client");
+    // The issuer is an audience too; another endpoint is not.
+    let answer = push_with(&assertion(&server.base, "par-2"));
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let elsewhere = push_with(&assertion(&server.url("/revoke"), "par-3"));
+    assert_oauth_error((elsewhere.status, &elsewhere.body), 401, "invalid_client");
 }
