@@ -44,6 +44,8 @@ pub struct AppState {
     pub jwks_max_age: u64,
     /// The policy of dynamic client registration (`/register`).
     pub registration: crate::config::RegistrationConfig,
+    /// Pushed authorization requests (`POST /par`, RFC 9126).
+    pub par: crate::config::ParConfig,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ where
         .route("/token", post(endpoint::token::token))
         .route("/introspect", post(endpoint::introspect::introspect))
         .route("/revoke", post(endpoint::revoke::revoke))
+        .route("/par", post(endpoint::par::par))
         .route_layer(middleware::from_fn(refuse_query));
     Router::new()
         .merge(token_endpoints)

@@ -215,6 +215,11 @@ pub struct ClientAddArgs {
     /// requests, PKCE S256, DPoP-bound tokens, 60 s codes).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
+    /// The client must push its authorization requests (RFC 9126 §6
+    /// `require_pushed_authorization_requests`): `/authorize` takes only a
+    /// `request_uri` from `POST /par` from it.
+    #[arg(long)]
+    pub require_par: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -745,6 +750,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             id_token_signed_response_alg: args.id_token_signed_response_alg,
             profile: args.profile,
+            require_pushed_authorization_requests: args.require_par,
         }
     }
 }

@@ -158,6 +158,7 @@ mod tests {
             profile: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
+            require_pushed_authorization_requests: false,
         }
     }
 

@@ -99,6 +99,17 @@ pub struct RawConfig {
     /// Dynamic client registration (RFC 7591); closed unless enabled.
     #[serde(default)]
     pub registration: RawRegistration,
+    /// Pushed authorization requests (RFC 9126, `POST /par`).
+    #[serde(default)]
+    pub par: RawPar,
+}
+
+/// `[par]` as written; see [`ParConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPar {
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub request_uri_lifetime_seconds: Option<i64>,
 }
 
 /// `[registration]` as written; see [`RegistrationConfig`].
@@ -230,6 +241,49 @@ pub struct ServeConfig {
     pub login_limits: LoginLimits,
     pub keys: KeysConfig,
     pub registration: RegistrationConfig,
+    pub par: ParConfig,
+}
+
+/// `[par]`, validated: pushed authorization requests (RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParConfig {
+    /// RFC 9126 §5: every client must push its authorization requests (a
+    /// client can be held to it alone with `client add --require-par`);
+    /// false by default.
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds a `request_uri` can be used (RFC 9126 §2.2 `expires_in`); 60
+    /// by default, at most 600 (§7.3: short-lived).
+    pub request_uri_lifetime: i64,
+}
+
+impl Default for ParConfig {
+    fn default() -> Self {
+        Self {
+            require_pushed_authorization_requests: false,
+            request_uri_lifetime: 60,
+        }
+    }
+}
+
+/// Validates `[par]`; an error names the field (without the table).
+fn par_config(raw: &RawPar) -> Result<ParConfig, (&'static str, String)> {
+    let defaults = ParConfig::default();
+    let request_uri_lifetime = match raw.request_uri_lifetime_seconds {
+        None => defaults.request_uri_lifetime,
+        Some(seconds) if (1..=600).contains(&seconds) => seconds,
+        Some(seconds) => {
+            return Err((
+                "request_uri_lifetime_seconds",
+                format!("{seconds} is outside 1..=600 seconds"),
+            ));
+        }
+    };
+    Ok(ParConfig {
+        require_pushed_authorization_requests: raw
+            .require_pushed_authorization_requests
+            .unwrap_or(defaults.require_pushed_authorization_requests),
+        request_uri_lifetime,
+    })
 }
 
 /// `[registration]`, validated: the policy of `POST /register` (RFC 7591).
@@ -621,6 +675,8 @@ impl ServeConfig {
                 .map_err(|(field, message)| error(&format!("keys.{field}"), message))?,
             registration: registration_config(&raw.registration)
                 .map_err(|(field, message)| error(&format!("registration.{field}"), message))?,
+            par: par_config(&raw.par)
+                .map_err(|(field, message)| error(&format!("par.{field}"), message))?,
         })
     }
 }
@@ -843,6 +899,35 @@ mod tests {
             "grantbox.toml: registration.scopes: \"two words\" is not a scope token (rfc 6749 §3.3)"
         );
         assert!(resolve("[registration]\nopen = true\n").is_err());
+    }
+
+    #[test]
+    fn pushed_authorization_requests_are_optional_and_short_lived_by_default() {
+        assert_eq!(
+            resolve("").unwrap().par,
+            ParConfig {
+                require_pushed_authorization_requests: false,
+                request_uri_lifetime: 60,
+            }
+        );
+        assert_eq!(
+            resolve("[par]\nrequire_pushed_authorization_requests = true\nrequest_uri_lifetime_seconds = 5\n")
+                .unwrap()
+                .par,
+            ParConfig {
+                require_pushed_authorization_requests: true,
+                request_uri_lifetime: 5,
+            }
+        );
+        for bad in ["0", "-1", "601"] {
+            assert_eq!(
+                resolve(&format!("[par]\nrequest_uri_lifetime_seconds = {bad}\n")).unwrap_err(),
+                format!(
+                    "grantbox.toml: par.request_uri_lifetime_seconds: {bad} is outside 1..=600 seconds"
+                )
+            );
+        }
+        assert!(resolve("[par]\nrequired = true\n").is_err());
     }
 
     #[test]

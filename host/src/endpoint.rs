@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod page;
+pub mod par;
 pub mod plugin_route;
 pub mod registration;
 pub mod revoke;

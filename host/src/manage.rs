@@ -103,6 +103,9 @@ pub struct ClientView {
     /// The profile the client is held to (`fapi2`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// RFC 9126 §6: its authorization requests must be pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -147,6 +150,8 @@ pub struct ClientUpdate {
     pub jwks: Option<String>,
     /// Replaces the post-logout redirect URIs (empty: none).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// RFC 9126 §6: whether its authorization requests must be pushed.
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// What removing a client did.
@@ -338,6 +343,7 @@ impl From<&Client> for ClientView {
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
             id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
             profile: client.profile.map(|p| p.as_str().to_owned()),
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         }
     }
 }
@@ -494,6 +500,9 @@ pub async fn client_update(
         id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
         // A profile is chosen when the client is added and holds every update.
         profile: before.profile.map(|p| p.as_str().to_owned()),
+        require_pushed_authorization_requests: update
+            .require_pushed_authorization_requests
+            .unwrap_or(before.require_pushed_authorization_requests),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

@@ -61,6 +61,9 @@ pub struct ClientRegistration {
     /// A profile whose rules the client is held to beyond the server's
     /// (`fapi2`: the FAPI 2.0 Security Profile); `None`: none.
     pub profile: Option<String>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: the client's
+    /// authorization requests must be pushed (`client add --require-par`).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -408,6 +411,7 @@ pub fn validate_sealing(
         post_logout_redirect_uris,
         id_token_signed_response_alg,
         profile,
+        require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
     };
     if let Some(profile) = profile {
         check_profile(profile, &client)?;

@@ -10,6 +10,7 @@ mod group_commit;
 mod instances;
 mod manage;
 mod postgres;
+mod pushed_request;
 mod sessions;
 mod sql;
 mod sqlite;
@@ -21,6 +22,7 @@ use std::fmt;
 
 pub use admin_token::AdminTokenRow;
 pub use postgres::{PostgresStore, ReloadRequests};
+pub use pushed_request::PushedRequest;
 
 pub use sessions::SessionBackend;
 pub use sqlite::SqliteStore;
@@ -93,6 +95,9 @@ pub struct Client {
     pub id_token_signed_response_alg: Option<String>,
     /// The profile whose rules the client is held to (`client add --profile`).
     pub profile: Option<crate::oauth::profile::Profile>,
+    /// RFC 9126 §6: the client's authorization requests must be pushed
+    /// (`POST /par`); a request sent to `/authorize` directly is refused.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client's authentication method and what the server verifies it with,

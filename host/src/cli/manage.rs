@@ -133,6 +133,10 @@ pub struct ClientUpdateArgs {
     /// A JSON file with the client's JWK Set, for private_key_jwt.
     #[arg(long)]
     pub jwks: Option<std::path::PathBuf>,
+    /// Its authorization requests must be pushed (RFC 9126 §6): `true`
+    /// (also `--require-par` alone) or `false`.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_par: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -647,6 +651,7 @@ async fn client_update(
         } else {
             list(args.post_logout_redirect_uris)
         },
+        require_pushed_authorization_requests: args.require_par,
     };
     if update == ClientUpdate::default() {
         anyhow::bail!("client update {}: nothing to change (see --help)", args.id);

@@ -1,5 +1,6 @@
 //! The authorization endpoint (RFC 6749 §3.1): decodes the request, looks the
-//! client up, lets `oauth::authorize` decide whether the request is valid, has
+//! client up, takes the parameters of a pushed request (RFC 9126 §4) when it
+//! names one, lets `oauth::authorize` decide whether the request is valid, has
 //! the grant plugin parse its own parameters, and keeps the transaction in the
 //! session while the user signs in; `decision.rs` takes it from there. Also
 //! how every authorization response leaves (redirect or form post).
@@ -15,7 +16,9 @@ use super::page;
 use super::token::client_view;
 use super::transaction::{self, Transaction};
 use crate::app::App;
-use crate::oauth::authorize::{self, RegisteredClient, Registration, Rejection, ResponseTypes};
+use crate::oauth::authorize::{
+    self, Arrival, RegisteredClient, Registration, Rejection, ResponseTypes,
+};
 use crate::oauth::redirect::{self, Delivery};
 use crate::oauth::{ErrorCode, OAuthError, Params};
 use crate::plugin::{AuthorizationRequest, CallError, PluginRef, Registry, ResponseMode};
@@ -38,6 +41,7 @@ impl Registration for Client {
             scopes: &self.scopes,
             resources: &self.resources,
             profile: self.profile,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         }
     }
 }
@@ -99,7 +103,12 @@ pub(super) fn bad_request(app: &App, error: &OAuthError) -> Response {
 async fn authorize(app: App, session: Session, params: Params, after: After) -> Response {
     let now = app.clock.now();
     let registry = app.registry();
-    let (transaction, client) = match begin(&app, &registry, &params, now, after).await {
+    let Begun {
+        transaction,
+        client,
+        params,
+        pushed,
+    } = match begin(&app, &registry, &params, now, after).await {
         Ok(begun) => begun,
         Err(response) => return response,
     };
@@ -139,6 +148,13 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
         return unavailable(&app, &error);
     }
     match user {
+        // RFC 9126 §4: the request_uri is spent, so a page answered here
+        // could not be reloaded; `/authorize/continue` shows it from the
+        // transaction, as often as the user reloads it.
+        Some(_) if pushed => see_other(
+            &format!("/authorize/continue?transaction_id={}", transaction.id),
+            after,
+        ),
         Some(user) => {
             let party = (&client, &user);
             decision::proceed(&app, &registry, &session, transaction, party, after).await
@@ -147,27 +163,96 @@ async fn authorize(app: App, session: Session, params: Params, after: After) -> 
     }
 }
 
-/// Looks the client up, has `oauth::authorize` validate the request, and lets
-/// the grant plugin parse its own parameters into the transaction's data.
+/// A valid authorization request, ready to be kept: its transaction, the
+/// client, the parameters it was decided on (the pushed ones for a
+/// `request_uri`), and whether they were pushed.
+struct Begun {
+    transaction: Transaction,
+    client: Client,
+    params: Params,
+    pushed: bool,
+}
+
+/// Looks the client up, takes the pushed parameters a `request_uri` names
+/// (RFC 9126 §4: once, and only them), and has [`prepare`] check them.
 async fn begin(
     app: &App,
     registry: &Registry,
     params: &Params,
     now: i64,
     after: After,
-) -> Result<(Transaction, Client), Response> {
+) -> Result<Begun, Response> {
     let client_id = authorize::client_id(params).map_err(|r| reject(app, r, after))?;
     let client = app.store.find_client(client_id).await.map_err(|error| {
         tracing::error!(%error, "store error at the authorization endpoint");
-        page::error(
-            app,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Temporarily unavailable",
-            "The server cannot handle the request right now; try again later.",
-        )
+        store_unavailable(app)
     })?;
-    let request =
-        authorize::validate(params, client, &registry).map_err(|r| reject(app, r, after))?;
+    let reference =
+        authorize::pushed_reference(params, client.as_ref()).map_err(|r| reject(app, r, after))?;
+    let (params, arrival) = match (reference, &client) {
+        (Some(reference), Some(found)) => {
+            let pushed = take_pushed(app, found, reference, now, after).await?;
+            (pushed, Arrival::Pushed)
+        }
+        // `pushed_reference` names a reference only for a known client.
+        _ => {
+            let pushed_required = app.par.require_pushed_authorization_requests;
+            (params.clone(), Arrival::Direct { pushed_required })
+        }
+    };
+    let (transaction, client) = prepare(app, registry, &params, client, arrival, now)
+        .await
+        .map_err(|r| reject(app, r, after))?;
+    Ok(Begun {
+        transaction,
+        client,
+        params,
+        pushed: arrival == Arrival::Pushed,
+    })
+}
+
+/// The parameters `client` pushed under `reference`, deleted as they are
+/// read; `invalid_request_uri` when there are none (unknown, used, expired,
+/// or another client's).
+async fn take_pushed(
+    app: &App,
+    client: &Client,
+    reference: &str,
+    now: i64,
+    after: After,
+) -> Result<Params, Response> {
+    let request_uri_hash = secret::token_hash(reference);
+    match (app.store)
+        .take_pushed_request(&request_uri_hash, &client.client_id, now)
+        .await
+    {
+        Ok(Some(pairs)) => Ok(Params::from_pairs(pairs)),
+        Ok(None) => {
+            tracing::info!(client_id = ?client.client_id, "request_uri refused: unknown, used, expired or another client's");
+            let description = "request_uri is unknown, expired, used or another client's";
+            let rejection = authorize::refuse_request_uri(client, description);
+            Err(reject(app, rejection, after))
+        }
+        Err(error) => {
+            tracing::error!(%error, "store error while taking a pushed authorization request");
+            Err(store_unavailable(app))
+        }
+    }
+}
+
+/// The checks every authorization request gets, at `/authorize` and when
+/// pushed (`endpoint/par.rs`): `oauth::authorize::validate` of the
+/// parameters against the client found (`None`: unknown), then the grant
+/// plugin's `authorize_request`, whose data the transaction keeps.
+pub(super) async fn prepare(
+    app: &App,
+    registry: &Registry,
+    params: &Params,
+    client: Option<Client>,
+    arrival: Arrival,
+    now: i64,
+) -> Result<(Transaction, Client), Rejection> {
+    let request = authorize::validate(params, client, &registry, arrival)?;
     let plugin_request = AuthorizationRequest {
         response_type: request.response_type.clone(),
         client: client_view(&request.client),
@@ -180,11 +265,8 @@ async fn begin(
     };
     let data = match request.grant.authorize_request(&plugin_request).await {
         Ok(data) => data,
-        Err(CallError::Refused(error)) => return Err(reject(app, request.reject(error), after)),
-        Err(CallError::Fault(_)) => {
-            let rejection = request.reject(OAuthError::server_error());
-            return Err(reject(app, rejection, after));
-        }
+        Err(CallError::Refused(error)) => return Err(request.reject(error)),
+        Err(CallError::Fault(_)) => return Err(request.reject(OAuthError::server_error())),
     };
     let transaction = Transaction {
         id: secret::new_token(),
@@ -205,6 +287,15 @@ async fn begin(
         signed_in_for_it: false,
     };
     Ok((transaction, request.client))
+}
+
+fn store_unavailable(app: &App) -> Response {
+    page::error(
+        app,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The server cannot handle the request right now; try again later.",
+    )
 }
 
 /// An error sent to the client's redirect URI for a transaction: `error`,

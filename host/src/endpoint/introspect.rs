@@ -234,6 +234,7 @@ pub(crate) mod tests {
             profile: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
+            require_pushed_authorization_requests: false,
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

@@ -120,7 +120,9 @@ pub struct Metadata {
     pub prompt_values_supported: [&'static str; 3],
     /// OIDC Core §5.5, §6: neither the `claims` nor the `request` and
     /// `request_uri` parameters are supported (the last defaults to true,
-    /// so all three are written).
+    /// so all three are written). A `request_uri` from the pushed
+    /// authorization request endpoint is not OIDC Core §6.2's (a URL the
+    /// server fetches a request object from), so the last stays false.
     pub claims_parameter_supported: bool,
     pub request_parameter_supported: bool,
     pub request_uri_parameter_supported: bool,
@@ -129,6 +131,12 @@ pub struct Metadata {
     /// RFC 7591 `POST /register`: only while `[registration] enabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// RFC 9126 §5: `POST /par`.
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126 §5: whether every client must push its authorization
+    /// requests (`[par] require_pushed_authorization_requests`); a client
+    /// may be held to it alone (its registration's field of that name).
+    pub require_pushed_authorization_requests: bool,
     /// Plugin endpoints by the metadata key their manifest names: the issuer
     /// followed by the path. The manifest refuses the keys above, so none is
     /// written twice.
@@ -156,6 +164,7 @@ pub async fn metadata(State(app): State<App>) -> Response {
     };
     let id_token_algs = app.keys.algs(app.clock.now());
     let mut document = build(&app.issuer, &registry, scopes, &id_token_algs);
+    document.require_pushed_authorization_requests = app.par.require_pushed_authorization_requests;
     if app.registration.enabled {
         document.registration_endpoint = Some(format!(
             "{}{}",
@@ -242,6 +251,8 @@ pub fn build(
         request_uri_parameter_supported: false,
         authorization_response_iss_parameter_supported: true,
         registration_endpoint: None,
+        pushed_authorization_request_endpoint: format!("{issuer}{}", super::par::PAR_PATH),
+        require_pushed_authorization_requests: false,
         plugin_endpoints: registry
             .endpoint_metadata()
             .map(|(key, path)| (key.to_owned(), format!("{issuer}{path}")))
@@ -311,6 +322,12 @@ mod tests {
             "closed by default"
         );
         assert_eq!(json["authorization_response_iss_parameter_supported"], true);
+        // RFC 9126 §5: the endpoint always; pushing is optional by default.
+        assert_eq!(
+            json["pushed_authorization_request_endpoint"],
+            "https://as.example/par"
+        );
+        assert_eq!(json["require_pushed_authorization_requests"], false);
     }
 
     /// OpenID Connect Discovery 1.0 §3: the REQUIRED fields and the

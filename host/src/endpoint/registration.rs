@@ -180,6 +180,7 @@ pub async fn update(
         token_endpoint_auth_method: client.auth.method.map(|m| m.as_str().to_owned()),
         jwks: client.auth.jwks.clone(),
         post_logout_redirect_uris: Some(client.post_logout_redirect_uris.clone()),
+        require_pushed_authorization_requests: Some(client.require_pushed_authorization_requests),
     };
     let actor = Actor::Registration {
         client_id: client_id.clone(),
@@ -404,6 +405,12 @@ fn validate(
             .unwrap_or_default(),
         id_token_signed_response_alg: None,
         profile: None,
+        // RFC 9126 §6: a client may hold itself to pushed requests.
+        require_pushed_authorization_requests: boolean(
+            metadata,
+            "require_pushed_authorization_requests",
+        )?
+        .unwrap_or(false),
     };
     registration::validate(registration, now).map_err(metadata_error)
 }
@@ -502,6 +509,17 @@ fn string(metadata: &Map<String, Value>, field: &str) -> Result<Option<String>, 
     }
 }
 
+/// An optional boolean; `null` counts as absent.
+fn boolean(metadata: &Map<String, Value>, field: &str) -> Result<Option<bool>, MetadataError> {
+    match metadata.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(_) => Err(invalid_client_metadata(format!(
+            "{field} must be a boolean"
+        ))),
+    }
+}
+
 /// An optional array of strings; `null` counts as absent.
 fn strings(
     metadata: &Map<String, Value>,
@@ -569,6 +587,9 @@ fn client_information(app: &App, client: &Client) -> Map<String, Value> {
         && let Ok(jwks) = serde_json::from_str::<Value>(jwks)
     {
         document.insert("jwks".into(), jwks);
+    }
+    if client.require_pushed_authorization_requests {
+        document.insert("require_pushed_authorization_requests".into(), true.into());
     }
     document
 }

@@ -227,8 +227,10 @@ fn check_credentials(
 }
 
 /// Runs `verify` with what RFC 7523 §3 expects of an assertion from
-/// `client_id` at `now`: `aud` the token endpoint or the issuer; for a
-/// client whose profile says so (FAPI 2.0), the issuer alone, as a string.
+/// `client_id` at `now`: `aud` the token endpoint or the issuer, or (RFC
+/// 9126 §2, for the same assertions at either endpoint) the pushed
+/// authorization request endpoint; for a client whose profile says so
+/// (FAPI 2.0), the issuer alone, as a string.
 fn with_expectations<R>(
     app: &App,
     client_id: &str,
@@ -237,11 +239,16 @@ fn with_expectations<R>(
     verify: impl FnOnce(&Expectations) -> R,
 ) -> R {
     let token_endpoint = format!("{}/token", app.issuer);
+    let par_endpoint = format!("{}{}", app.issuer, super::par::PAR_PATH);
     let issuer_only = profile.is_some_and(Profile::assertion_audience_is_issuer_only);
     let audiences = if issuer_only {
         vec![app.issuer.as_str()]
     } else {
-        vec![token_endpoint.as_str(), app.issuer.as_str()]
+        vec![
+            token_endpoint.as_str(),
+            app.issuer.as_str(),
+            par_endpoint.as_str(),
+        ]
     };
     verify(&Expectations {
         client_id,

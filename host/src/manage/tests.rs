@@ -26,6 +26,7 @@ async fn store_with_svc() -> (Store, String) {
         post_logout_redirect_uris: Vec::new(),
         id_token_signed_response_alg: None,
         profile: None,
+        require_pushed_authorization_requests: false,
     };
     let (client, secret) = registration::validate(registration, NOW).expect("valid");
     store.insert_client(&client).await.expect("insert");

@@ -33,7 +33,7 @@ macro_rules! code_columns {
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg, profile"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg, profile, require_pushed_authorization_requests"
     };
 }
 
@@ -795,7 +795,7 @@ macro_rules! shared_operations {
                 ) -> Result<u64, StoreError> {
                     // Redeemed codes stay until they expire so that a replay is still
                     // recognised (and revokes the grant) during the code's lifetime.
-                    const STATEMENTS: [(&str, &str); 6] = [
+                    const STATEMENTS: [(&str, &str); 7] = [
                         (
                             "codes",
                             "DELETE FROM codes WHERE code_hash IN \
@@ -826,6 +826,12 @@ macro_rules! shared_operations {
                             "client assertion jtis",
                             "DELETE FROM client_assertion_jtis WHERE (client_id, jti) IN \
                              (SELECT client_id, jti FROM client_assertion_jtis \
+                              WHERE expires_at <= $1 LIMIT $2)",
+                        ),
+                        (
+                            "pushed authorization requests",
+                            "DELETE FROM pushed_authorization_requests WHERE request_uri_hash IN \
+                             (SELECT request_uri_hash FROM pushed_authorization_requests \
                               WHERE expires_at <= $1 LIMIT $2)",
                         ),
                     ];
@@ -1149,7 +1155,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1172,6 +1178,7 @@ macro_rules! shared_operations {
                 .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
                 .bind(client.id_token_signed_response_alg.as_deref())
                 .bind(client.profile.map(|p| p.as_str()))
+                .bind(client.require_pushed_authorization_requests)
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1350,6 +1357,7 @@ macro_rules! shared_operations {
             $crate::store::manage::manage_operations!($store, $db);
             $crate::store::instances::instance_operations!($store, $db);
             $crate::store::admin_token::admin_token_operations!($store, $db);
+            $crate::store::pushed_request::pushed_request_operations!($store, $db);
 
             fn client_from_row(row: &Row) -> Result<Client, StoreError> {
                 let client_id: String = get(row, "client_id")?;
@@ -1406,6 +1414,10 @@ macro_rules! shared_operations {
                             )
                         })?),
                     },
+                    require_pushed_authorization_requests: get(
+                        row,
+                        "require_pushed_authorization_requests",
+                    )?,
                     access_token_format: {
                         let format: String = get(row, "access_token_format")?;
                         AccessTokenFormat::parse(&format).ok_or_else(|| {

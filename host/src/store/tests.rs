@@ -163,6 +163,9 @@ conformance!(
     post_logout_redirect_uris_are_kept_verbatim_and_default_to_none,
     sign_ins_are_found_until_they_expire_and_go_with_their_client,
     a_client_profile_round_trips_and_an_unknown_one_is_corrupt,
+    pushed_requests_are_taken_once_by_their_client_until_they_expire,
+    pushed_requests_are_taken_once_across_instances,
+    require_pushed_authorization_requests_round_trips_and_defaults_to_false,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -364,6 +367,7 @@ fn client(client_id: &str) -> Client {
             "https://app.example/signed-out".into(),
             "com.example.app:/bye".into(),
         ],
+        require_pushed_authorization_requests: false,
     }
 }
 
@@ -2770,4 +2774,132 @@ async fn sign_ins_are_found_until_they_expire_and_go_with_their_client(backend: 
     store.delete_client("c1", NOW).await.expect("delete");
     assert_eq!(store.find_sign_in("g2", NOW).await.expect("find"), None);
     assert!(store.find_sign_in("g3", NOW).await.expect("find").is_some());
+}
+
+fn pushed_request(reference: &str, client_id: &str, expires_at: i64) -> PushedRequest {
+    let pairs = [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("resource", "https://api.example/"),
+        ("resource", "urn:example:billing"),
+        ("state", "a b&c=d"),
+    ];
+    PushedRequest {
+        request_uri_hash: token_hash(reference),
+        client_id: client_id.into(),
+        parameters: pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+        expires_at,
+    }
+}
+
+/// Migration 0019, RFC 9126 §4: a pushed request comes back as pushed
+/// (order and repeated parameters kept), once, only to the client that
+/// pushed it (another client's attempt leaves it), only before it expires;
+/// housekeeping deletes the expired ones, and a request goes with its client.
+async fn pushed_requests_are_taken_once_by_their_client_until_they_expire(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    store.insert_client(&client("a")).await.expect("client");
+    store.insert_client(&client("b")).await.expect("client");
+    let request = pushed_request("r1", "a", NOW + 60);
+    store.insert_pushed_request(&request).await.expect("insert");
+    let error = store.insert_pushed_request(&request).await.unwrap_err();
+    assert_eq!(error.kind(), StoreErrorKind::Conflict);
+
+    let take = |reference: &str, client_id: &str, now: i64| {
+        let store = store.clone();
+        let (reference, client_id) = (reference.to_owned(), client_id.to_owned());
+        async move {
+            store
+                .take_pushed_request(&token_hash(&reference), &client_id, now)
+                .await
+                .expect("take")
+        }
+    };
+    assert_eq!(take("r1", "b", NOW).await, None, "another client's");
+    assert_eq!(take("r1", "a", NOW + 60).await, None, "expired");
+    assert_eq!(take("r9", "a", NOW).await, None, "unknown");
+    assert_eq!(
+        take("r1", "a", NOW + 59).await,
+        Some(request.parameters.clone())
+    );
+    assert_eq!(take("r1", "a", NOW).await, None, "used");
+
+    // Housekeeping deletes the expired rows only.
+    (store.insert_pushed_request(&pushed_request("r2", "a", NOW + 10)))
+        .await
+        .expect("insert");
+    (store.insert_pushed_request(&pushed_request("r3", "a", NOW + 100)))
+        .await
+        .expect("insert");
+    (store.insert_pushed_request(&pushed_request("r4", "b", NOW + 100)))
+        .await
+        .expect("insert");
+    assert_eq!(store.purge_expired(NOW + 10).await.expect("purge"), 1);
+    assert_eq!(take("r2", "a", NOW).await, None, "purged");
+
+    // It goes with its client; another client's stays.
+    store.delete_client("a", NOW).await.expect("delete");
+    assert_eq!(take("r3", "a", NOW).await, None);
+    assert!(take("r4", "b", NOW).await.is_some());
+}
+
+/// RFC 9126 §4 one-time use across instances: two stores on one database
+/// (two servers) presented the same request_uri at once; one gets it.
+async fn pushed_requests_are_taken_once_across_instances(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let one = Store::open(&db.url).await.unwrap();
+    let two = Store::open(&db.url).await.unwrap();
+    one.insert_client(&client("a")).await.expect("client");
+    for round in 0..20 {
+        let reference = format!("race-{round}");
+        let request = pushed_request(&reference, "a", NOW + 60);
+        one.insert_pushed_request(&request).await.expect("insert");
+        let hash = token_hash(&reference);
+        let (first, second) = tokio::join!(
+            one.take_pushed_request(&hash, "a", NOW),
+            two.take_pushed_request(&hash, "a", NOW),
+        );
+        let taken = [first.expect("take"), second.expect("take")];
+        assert_eq!(
+            taken.iter().filter(|t| t.is_some()).count(),
+            1,
+            "round {round}: {taken:?}"
+        );
+    }
+}
+
+/// Migration 0019, RFC 9126 §6: the client's flag round-trips through
+/// insert and update, and a row written without the column reads as false.
+async fn require_pushed_authorization_requests_round_trips_and_defaults_to_false(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    let pushing = Client {
+        require_pushed_authorization_requests: true,
+        ..client("pushing")
+    };
+    store.insert_client(&pushing).await.expect("insert");
+    let found = store.find_client("pushing").await.unwrap().expect("found");
+    assert!(found.require_pushed_authorization_requests, "{found:?}");
+    let relaxed = Client {
+        require_pushed_authorization_requests: false,
+        ..pushing
+    };
+    assert!(store.update_client(&relaxed).await.unwrap());
+    let found = store.find_client("pushing").await.unwrap().expect("found");
+    assert!(!found.require_pushed_authorization_requests, "{found:?}");
+
+    execute(
+        &store,
+        "INSERT INTO clients (client_id, name, redirect_uris, grant_types, scopes, public, trusted, created_at) \
+         VALUES ('old', NULL, '[]', '[\"client_credentials\"]', '[]', FALSE, FALSE, 1)",
+    )
+    .await;
+    let old = store
+        .find_client("old")
+        .await
+        .unwrap()
+        .expect("the old row");
+    assert!(!old.require_pushed_authorization_requests, "{old:?}");
 }

@@ -6,12 +6,15 @@
 //! session stay with the endpoint.
 //!
 //! The checks run in stages, each a function of values: [`client_id`] names
-//! the client the endpoint looks up, then [`validate`] decides the rest. A
-//! later rule is a row here and in the table below, not a branch in the
-//! endpoint: a pushed request (`request_uri`) is a stage before [`client_id`]
-//! that yields the parameters; a sign-in prompt (`prompt`, `max_age`) is one
-//! more input to [`validate`] (when the user signed in) and one more field of
-//! [`Validated`] or one more [`Rejection::Redirect`].
+//! the client the endpoint looks up, [`pushed_reference`] the pushed request
+//! (RFC 9126 §4) whose parameters replace the request's own, then
+//! [`validate`] decides the rest. A later rule is a row here and in the
+//! table below, not a branch in the endpoint: a pushed request is the stage
+//! that yields the parameters (and [`refuse_request_uri`] when it yields
+//! none) plus one input of [`validate`] ([`Arrival`]); a sign-in prompt
+//! (`prompt`, `max_age`) is one more input to [`validate`] (when the user
+//! signed in) and one more field of [`Validated`] or one more
+//! [`Rejection::Redirect`].
 
 use super::profile::Profile;
 use super::redirect;
@@ -51,6 +54,8 @@ pub struct RegisteredClient<'a> {
     /// The profile the client is held to (`client add --profile`), whose
     /// rules [`Profile::check_authorization_request`] adds.
     pub profile: Option<Profile>,
+    /// RFC 9126 §6: the client's authorization requests must be pushed.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client as the endpoint found it: anything that can show its registration.
@@ -71,6 +76,24 @@ pub trait ResponseTypes {
     type Grant;
     /// The grant for `response_type` (its words in any order) and its default mode.
     fn find(&self, response_type: &str) -> Option<(Self::Grant, ResponseMode)>;
+}
+
+/// RFC 9126 §2.2: how every `request_uri` the pushed authorization request
+/// endpoint issues begins; the rest is the random reference.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// How the parameters [`validate`] checks reached the server (RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// In the authorization request itself (query or form).
+    /// `pushed_required` is the server's `require_pushed_authorization_requests`
+    /// (RFC 9126 §5): with it, or with the client's registration saying so
+    /// (§6), such a request is refused.
+    Direct { pushed_required: bool },
+    /// Pushed by the authenticated client (RFC 9126 §2): checked at the
+    /// pushed authorization request endpoint, and loaded again by the
+    /// authorization endpoint from its `request_uri`.
+    Pushed,
 }
 
 /// How the redirect URI of a valid request was chosen (RFC 6749 §3.1.2.3).
@@ -136,18 +159,75 @@ pub fn client_id(params: &Params) -> Result<&str, Rejection> {
         .ok_or_else(|| page("The client_id parameter is missing."))
 }
 
+/// RFC 9126 §4: the reference (the random part of a `request_uri` this
+/// server issued) whose pushed parameters replace every parameter of the
+/// request but `client_id`, for the client found for [`client_id`]; `None`
+/// when the request carries no `request_uri` and so its own parameters. The
+/// caller loads the pushed parameters by the reference and the client
+/// (once: RFC 9126 §4 makes a `request_uri` one-time use), and answers
+/// [`refuse_request_uri`] when there are none.
+pub fn pushed_reference<'p, C: Registration>(
+    params: &'p Params,
+    client: Option<&C>,
+) -> Result<Option<&'p str>, Rejection> {
+    if !params.contains("request_uri") {
+        return Ok(None);
+    }
+    let Some(client) = client else {
+        return Err(unknown_client());
+    };
+    let reference = match params.get("request_uri") {
+        Ok(Some(uri)) => uri.strip_prefix(REQUEST_URI_PREFIX),
+        Ok(None) => return Ok(None),
+        Err(_) => return Err(refuse_request_uri(client, "request_uri is repeated")),
+    };
+    match reference {
+        Some(reference) if !reference.is_empty() => Ok(Some(reference)),
+        _ => Err(refuse_request_uri(
+            client,
+            "request_uri is not one this server issued",
+        )),
+    }
+}
+
+/// RFC 9126 §4, RFC 9101 §7.1: a `request_uri` that names no pushed request
+/// of the client (unknown, used, expired, another client's, malformed) is
+/// `invalid_request_uri`. The request's other parameters are ignored (RFC
+/// 9126 §4), so its `redirect_uri`, `state` and `response_mode` are not
+/// used: the error goes to the redirect URI the registration alone makes
+/// unambiguous (the client's only one, RFC 6749 §3.1.2.3), in the query,
+/// and is otherwise shown to the user.
+pub fn refuse_request_uri<C: Registration>(client: &C, description: &str) -> Rejection {
+    let error = OAuthError::new(ErrorCode::InvalidRequestUri, description);
+    match choose_redirect_uri(&Params::default(), &client.registration()) {
+        Ok((redirect_uri, _)) => Rejection::Redirect {
+            redirect_uri,
+            response_mode: ResponseMode::Query,
+            state: None,
+            error,
+        },
+        Err(_) => Rejection::Page(OAuthError {
+            description: Some(
+                "The request_uri is unknown, expired, already used or another application's."
+                    .to_owned(),
+            ),
+            ..error
+        }),
+    }
+}
+
 /// Checks the request of the client found for [`client_id`] (`None`: no such
 /// client), in the order RFC 6749 §4.1.2.1 requires: nothing is redirected
-/// until the client and its redirect URI are known good.
+/// until the client and its redirect URI are known good. `arrival` says
+/// whether the parameters were pushed (RFC 9126).
 pub fn validate<C: Registration, R: ResponseTypes>(
     params: &Params,
     client: Option<C>,
     response_types: &R,
+    arrival: Arrival,
 ) -> Result<Validated<C, R::Grant>, Rejection> {
     let Some(client) = client else {
-        return Err(Rejection::Page(OAuthError::invalid_client(
-            "The application that sent you here is not registered.",
-        )));
+        return Err(unknown_client());
     };
     let registration = client.registration();
     let (redirect_uri, redirect_uri_choice) = choose_redirect_uri(params, &registration)?;
@@ -171,6 +251,33 @@ pub fn validate<C: Registration, R: ResponseTypes>(
         Some(Ok(mode)) => mode,
         _ => ResponseMode::Query,
     };
+    match arrival {
+        // RFC 9126 §5, §6: a client that must push (by the server's
+        // setting, its own, or its profile's: FAPI 2.0 SP §5.3.2.2 item 3)
+        // may not send its parameters to the authorization endpoint directly.
+        Arrival::Direct { pushed_required }
+            if pushed_required
+                || registration.require_pushed_authorization_requests
+                || (registration.profile)
+                    .is_some_and(Profile::requires_pushed_authorization_requests) =>
+        {
+            return Err(fail(
+                fallback_mode,
+                OAuthError::invalid_request(
+                    "pushed authorization requests (RFC 9126) are required: \
+                     push the parameters to the pushed authorization request endpoint",
+                ),
+            ));
+        }
+        // RFC 9126 §2.1: a pushed request may not refer to another one.
+        Arrival::Pushed if params.contains("request_uri") => {
+            return Err(fail(
+                fallback_mode,
+                OAuthError::invalid_request("request_uri cannot be pushed"),
+            ));
+        }
+        Arrival::Direct { .. } | Arrival::Pushed => {}
+    }
     let response_type = match params.get("response_type") {
         Ok(Some(value)) => value,
         Ok(None) => {
@@ -294,6 +401,12 @@ fn choose_redirect_uri(
     }
 }
 
+fn unknown_client() -> Rejection {
+    Rejection::Page(OAuthError::invalid_client(
+        "The application that sent you here is not registered.",
+    ))
+}
+
 fn page(message: &str) -> Rejection {
     Rejection::Page(OAuthError::invalid_request(message))
 }
@@ -314,6 +427,7 @@ mod tests {
         scopes: Vec<String>,
         resources: Vec<String>,
         profile: Option<Profile>,
+        require_pushed_authorization_requests: bool,
     }
 
     /// The registered clients, each named for what sets it apart.
@@ -325,6 +439,7 @@ mod tests {
             scopes: strings(&["read", "write"]),
             resources: Vec::new(),
             profile: None,
+            require_pushed_authorization_requests: false,
         };
         vec![
             client(
@@ -360,6 +475,14 @@ mod tests {
                     &["authorization_code"],
                 )
             },
+            Client {
+                require_pushed_authorization_requests: true,
+                ..client(
+                    "must_push",
+                    &["https://push.example/cb"],
+                    &["authorization_code"],
+                )
+            },
         ]
     }
 
@@ -372,8 +495,26 @@ mod tests {
             scopes: &client.scopes,
             resources: &client.resources,
             profile: client.profile,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         })
     }
+
+    /// The pushed requests the tests' store holds: the reference of the
+    /// `request_uri`, the client that pushed it, its parameters.
+    const PUSHED: [(&str, &str, &str); 4] = [
+        ("r1", "web", "response_type=code&scope=read&state=pushed"),
+        (
+            "r2",
+            "native",
+            "response_type=code&redirect_uri=http://127.0.0.1:8000/cb&response_mode=form_post",
+        ),
+        ("r3", "must_push", "response_type=code&state=p"),
+        (
+            "nested",
+            "web",
+            "response_type=code&request_uri=urn:ietf:params:oauth:request_uri:r1",
+        ),
+    ];
 
     /// The response types on offer, each answered by the grant of that name.
     struct Offered(&'static [(&'static str, ResponseMode)]);
@@ -473,7 +614,9 @@ mod tests {
         out
     }
 
-    /// Runs the stages the endpoint runs: `client_id`, the lookup, `validate`.
+    /// Runs the stages the endpoint runs: `client_id`, the lookup, the
+    /// pushed request (taken from [`PUSHED`] when the reference and the
+    /// client match), `validate`.
     fn outcome(query: &str) -> String {
         let clients = clients();
         let params = Params::parse(query.as_bytes()).expect(query);
@@ -481,7 +624,30 @@ mod tests {
             Ok(client_id) => find(&clients, client_id),
             Err(rejection) => return summary(Err(rejection)),
         };
-        let validated = validate(&params, found, &OFFERED);
+        let reference = match pushed_reference(&params, found.as_ref()) {
+            Err(rejection) => return summary(Err(rejection)),
+            Ok(reference) => reference.map(str::to_owned),
+        };
+        let (params, arrival) = match reference {
+            None => (
+                params,
+                Arrival::Direct {
+                    pushed_required: false,
+                },
+            ),
+            Some(reference) => {
+                let client = found.as_ref().expect("a reference only for a known client");
+                let pushed = PUSHED.iter().find(|(pushed_as, pushed_by, _)| {
+                    *pushed_as == reference && *pushed_by == client.client_id
+                });
+                let Some((_, _, pushed)) = pushed else {
+                    let description = "request_uri is unknown, used or expired";
+                    return summary(Err(refuse_request_uri(client, description)));
+                };
+                (Params::parse(pushed.as_bytes()).unwrap(), Arrival::Pushed)
+            }
+        };
+        let validated = validate(&params, found, &OFFERED, arrival);
         if let Ok(request) = &validated {
             // The grant is the one offered for the response type as sent.
             assert_eq!(request.grant, request.response_type.join(" "), "{query}");
@@ -836,13 +1002,133 @@ mod tests {
     }
 
     #[test]
+    fn a_pushed_request_replaces_the_parameters_once_found() {
+        let uri = |reference: &str| format!("request_uri={REQUEST_URI_PREFIX}{reference}");
+        // RFC 9126 §4: the pushed parameters are the request.
+        check(
+            &format!("client_id=web&{}", uri("r1")),
+            "accept code for web to https://web.example/cb (only registered) in query state pushed scope read",
+        );
+        // RFC 9126 §4: every other parameter of the request is ignored.
+        check(
+            &format!(
+                "client_id=web&{}&response_type=token&scope=write&state=mine&redirect_uri=https://evil.example/",
+                uri("r1")
+            ),
+            "accept code for web to https://web.example/cb (only registered) in query state pushed scope read",
+        );
+        // The pushed redirect_uri and response_mode are those of the request.
+        check(
+            &format!("client_id=native&{}", uri("r2")),
+            "accept code for native to http://127.0.0.1:8000/cb (exact) in form_post scope read write",
+        );
+        // RFC 9126 §6: a client that must push may use its pushed request.
+        check(
+            &format!("client_id=must_push&{}", uri("r3")),
+            "accept code for must_push to https://push.example/cb (only registered) in query state p scope read write",
+        );
+        // RFC 9126 §2.1: a pushed request may not carry a request_uri itself
+        // (the endpoint refuses it when pushed; this row is the same rule).
+        check(
+            &format!("client_id=web&{}", uri("nested")),
+            "redirect invalid_request to https://web.example/cb in query: request_uri cannot be pushed",
+        );
+    }
+
+    #[test]
+    fn a_request_uri_naming_no_pushed_request_is_invalid_request_uri() {
+        let uri = |reference: &str| format!("request_uri={REQUEST_URI_PREFIX}{reference}");
+        // RFC 9126 §4, RFC 9101 §7.1: unknown, used or expired; the request's
+        // state is one of the ignored parameters.
+        check(
+            &format!("client_id=web&{}&state=s", uri("unknown")),
+            "redirect invalid_request_uri to https://web.example/cb in query: request_uri is unknown, used or expired",
+        );
+        // RFC 9126 §4: a request_uri is bound to the client that pushed it.
+        check(
+            &format!("client_id=implicit_only&{}", uri("r1")),
+            "redirect invalid_request_uri to https://spa.example/cb in query: request_uri is unknown, used or expired",
+        );
+        // RFC 9126 §2.2: this server's request_uri values are its URNs.
+        check(
+            "client_id=web&request_uri=https://rp.example/request.jwt",
+            "redirect invalid_request_uri to https://web.example/cb in query: request_uri is not one this server issued",
+        );
+        check(
+            &format!("client_id=web&{}", uri("")),
+            "redirect invalid_request_uri to https://web.example/cb in query: request_uri is not one this server issued",
+        );
+        // RFC 6749 §3.1: parameters must not repeat.
+        check(
+            &format!("client_id=web&{}&{}", uri("r1"), uri("r1")),
+            "redirect invalid_request_uri to https://web.example/cb in query: request_uri is repeated",
+        );
+        // RFC 6749 §4.1.2.1: without one registered redirect URI, nothing
+        // names where the error may go (the request's own is ignored).
+        check(
+            &format!(
+                "client_id=two_uris&{}&redirect_uri=https://a.example/cb",
+                uri("r1")
+            ),
+            "page invalid_request_uri: The request_uri is unknown, expired, already used or another application's.",
+        );
+        // The client is known before anything else, a pushed request or not.
+        check(
+            &format!("client_id=stranger&{}", uri("r1")),
+            "page invalid_client: The application that sent you here is not registered.",
+        );
+        check(
+            &uri("r1"),
+            "page invalid_request: The client_id parameter is missing.",
+        );
+    }
+
+    #[test]
+    fn a_client_that_must_push_cannot_send_its_parameters_directly() {
+        // RFC 9126 §6: the client's registration requires pushed requests;
+        // the redirect URI is known good, so the error goes back with state.
+        check(
+            "client_id=must_push&response_type=code&state=s",
+            "redirect invalid_request to https://push.example/cb in query state s: pushed authorization requests (RFC 9126) are required: push the parameters to the pushed authorization request endpoint",
+        );
+        // RFC 6749 §4.1.2.1: an untrusted redirect URI is still a page first.
+        check(
+            "client_id=must_push&response_type=code&redirect_uri=https://evil.example/cb",
+            "page invalid_request: The redirect_uri is not registered for this application.",
+        );
+        // RFC 9126 §5: the server's require_pushed_authorization_requests
+        // holds every client to it.
+        let clients = clients();
+        let params = Params::parse(b"client_id=web&response_type=code&state=s").unwrap();
+        let required = Arrival::Direct {
+            pushed_required: true,
+        };
+        assert_eq!(
+            summary(validate(&params, find(&clients, "web"), &OFFERED, required)),
+            "redirect invalid_request to https://web.example/cb in query state s: pushed authorization requests (RFC 9126) are required: push the parameters to the pushed authorization request endpoint",
+        );
+        assert_eq!(
+            summary(validate(
+                &params,
+                find(&clients, "web"),
+                &OFFERED,
+                Arrival::Pushed
+            )),
+            "accept code for web to https://web.example/cb (only registered) in query state s scope read write",
+        );
+    }
+
+    #[test]
     fn a_later_refusal_goes_where_the_request_said() {
         let clients = clients();
         let params = Params::parse(
             b"client_id=native&response_type=code&redirect_uri=http://127.0.0.1:9/cb&response_mode=form_post&state=s",
         )
         .unwrap();
-        let request = validate(&params, find(&clients, "native"), &OFFERED).unwrap();
+        let direct = Arrival::Direct {
+            pushed_required: false,
+        };
+        let request = validate(&params, find(&clients, "native"), &OFFERED, direct).unwrap();
         // RFC 6749 §4.1.3: the token request repeats the redirect_uri that was sent.
         assert_eq!(request.sent_redirect_uri(), Some("http://127.0.0.1:9/cb"));
         // RFC 6749 §4.1.2.1: an error the grant finds goes back like the request's own.
@@ -856,7 +1142,7 @@ mod tests {
             }
         );
         let params = Params::parse(b"client_id=web&response_type=code").unwrap();
-        let request = validate(&params, find(&clients, "web"), &OFFERED).unwrap();
+        let request = validate(&params, find(&clients, "web"), &OFFERED, direct).unwrap();
         // RFC 6749 §4.1.3: a redirect_uri left out is left out of the token request too.
         assert_eq!(request.sent_redirect_uri(), None);
         assert_eq!(request.redirect_uri, "https://web.example/cb");
@@ -867,6 +1153,21 @@ mod tests {
         const PKCE: &str =
             "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
         const CB: &str = "redirect_uri=https://bank.example/cb";
+        // The parameters as if pushed (the request_uri stage is the other test's).
+        let clients = clients();
+        let check = |query: &str, expect: &str| {
+            let params = Params::parse(query.as_bytes()).expect(query);
+            let found = find(&clients, "fapi");
+            let outcome = summary(validate(&params, found, &OFFERED, Arrival::Pushed));
+            assert_eq!(outcome, expect, "{query}");
+        };
+        // FAPI 2.0 SP §5.3.2.2 item 3: not pushed, it is refused.
+        assert_eq!(
+            outcome(&format!(
+                "client_id=fapi&response_type=code&{CB}&{PKCE}&state=s"
+            )),
+            "redirect invalid_request to https://bank.example/cb in query state s: pushed authorization requests (RFC 9126) are required: push the parameters to the pushed authorization request endpoint"
+        );
         // FAPI 2.0 SP §5.3.2.2: all of it sent, the request is accepted.
         check(
             &format!("client_id=fapi&response_type=code&{CB}&{PKCE}&state=s"),

@@ -32,6 +32,10 @@ pub enum ErrorCode {
     /// RFC 8707 §2: the requested resource is invalid, missing, unknown, or
     /// malformed.
     InvalidTarget,
+    /// RFC 9101 §7.1, RFC 9126 §4: the `request_uri` of the authorization
+    /// request returns an error or contains invalid data (here: unknown,
+    /// used, expired, or pushed by another client).
+    InvalidRequestUri,
     /// An extension error code, e.g. `authorization_pending` (RFC 8628 §3.5).
     Extension(String),
 }
@@ -51,6 +55,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::Extension(code) => code,
         }
     }
@@ -71,6 +76,7 @@ impl ErrorCode {
             "server_error" => Self::ServerError,
             "temporarily_unavailable" => Self::TemporarilyUnavailable,
             "invalid_target" => Self::InvalidTarget,
+            "invalid_request_uri" => Self::InvalidRequestUri,
             other if is_error_text(other) && !other.is_empty() && !other.contains(' ') => {
                 Self::Extension(other.to_owned())
             }

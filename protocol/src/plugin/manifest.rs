@@ -90,7 +90,7 @@ pub const ENDPOINTS_SINCE: InterfaceVersion = InterfaceVersion {
 /// Paths the host routes itself; a plugin path may not be one of them.
 /// Entries ending in `/` are prefixes: the path itself without the slash and
 /// everything below it.
-pub const HOST_PATHS: [&str; 16] = [
+pub const HOST_PATHS: [&str; 17] = [
     "/authorize/",
     "/token",
     "/introspect",
@@ -107,12 +107,13 @@ pub const HOST_PATHS: [&str; 16] = [
     "/register/",
     "/userinfo",
     "/end_session/",
+    "/par",
 ];
 
 /// RFC 8414 §2 and OpenID Connect Discovery 1.0 §3 metadata keys the host
 /// writes itself (`endpoint/metadata.rs` checks this list against its
 /// document); a plugin endpoint may not claim one.
-pub const HOST_METADATA_KEYS: [&str; 33] = [
+pub const HOST_METADATA_KEYS: [&str; 35] = [
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
@@ -142,6 +143,8 @@ pub const HOST_METADATA_KEYS: [&str; 33] = [
     "claims_parameter_supported",
     "request_parameter_supported",
     "request_uri_parameter_supported",
+    "pushed_authorization_request_endpoint",
+    "require_pushed_authorization_requests",
     // Discovery §3 keys this server does not write, refused all the same:
     // a plugin saying the server signs UserInfo or supports request
     // objects would be believed by relying parties.

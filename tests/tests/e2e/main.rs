@@ -28,6 +28,7 @@ mod openid_connect;
 mod openid_prompt;
 mod operations;
 mod operator;
+mod par;
 mod plugin_endpoints;
 mod plugin_limits;
 mod plugins;
