@@ -259,7 +259,12 @@ pub enum KeysCommand {
         alg: Option<Alg>,
     },
     /// Stop a key signing now; it leaves the JWKS once every token it signed has expired.
-    Retire { kid: String },
+    Retire {
+        /// The key's `kid` (an RFC 7638 thumbprint, base64url: it may begin
+        /// with `-`, taken as the id and not as a flag).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1016,4 +1021,21 @@ fn export(dir: &Path) -> anyhow::Result<()> {
         bail!("this build has no bundled plugins");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, KeysCommand};
+
+    /// A `kid` is base64url and may begin with `-`: it is still the id.
+    #[test]
+    fn keys_retire_takes_a_kid_that_begins_with_a_hyphen() {
+        let cli = Cli::try_parse_from(["grantbox", "keys", "retire", "-Dq3x"]).unwrap();
+        let Command::Keys(KeysCommand::Retire { kid }) = cli.command else {
+            panic!("parsed as keys retire");
+        };
+        assert_eq!(kid, "-Dq3x");
+    }
 }
