@@ -44,6 +44,8 @@ pub struct AppState {
     pub jwks_max_age: u64,
     /// The policy of dynamic client registration (`/register`).
     pub registration: crate::config::RegistrationConfig,
+    /// How DPoP proofs are judged (`[dpop]`).
+    pub dpop: crate::config::DpopConfig,
 }
 
 impl AppState {

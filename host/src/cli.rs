@@ -209,6 +209,10 @@ pub struct ClientAddArgs {
     /// RS256 when absent.
     #[arg(long, value_name = "ALG")]
     pub id_token_signed_response_alg: Option<String>,
+    /// Refuse the client's token requests without a DPoP proof (RFC 9449
+    /// `dpop_bound_access_tokens`): it never gets a bearer token.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -737,6 +741,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             access_token_format: args.access_token_format,
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             id_token_signed_response_alg: args.id_token_signed_response_alg,
+            dpop_bound_access_tokens: args.require_dpop,
         }
     }
 }

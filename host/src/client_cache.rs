@@ -157,6 +157,7 @@ mod tests {
             id_token_signed_response_alg: None,
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
+            dpop_bound_access_tokens: false,
         }
     }
 

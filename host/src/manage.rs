@@ -100,6 +100,10 @@ pub struct ClientView {
     /// The JWS algorithm of its ID tokens, when registered with one (else RS256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9449 §5.2: the client gets no token without a DPoP proof
+    /// (written only when set, as the other optional registration fields).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -143,6 +147,8 @@ pub struct ClientUpdate {
     pub jwks: Option<String>,
     /// Replaces the post-logout redirect URIs (empty: none).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// What removing a client did.
@@ -325,6 +331,7 @@ impl From<&Client> for ClientView {
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             previous_secret_expires_at: client.auth.previous_secret.as_ref().map(|p| p.expires_at),
             id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 }
@@ -464,6 +471,9 @@ pub async fn client_update(
             .post_logout_redirect_uris
             .unwrap_or_else(|| before.post_logout_redirect_uris.clone()),
         id_token_signed_response_alg: before.id_token_signed_response_alg.clone(),
+        dpop_bound_access_tokens: update
+            .dpop_bound_access_tokens
+            .unwrap_or(before.dpop_bound_access_tokens),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

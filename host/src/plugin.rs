@@ -58,6 +58,14 @@ pub struct TokenTarget {
     /// request was validated for. Empty asks for the default: every resource
     /// the client registered or the grant authorized.
     pub requested: Vec<String>,
+    /// The JWK Thumbprint of the token request's DPoP proof (RFC 9449): the
+    /// access tokens the call mints are bound to it (and a public client's
+    /// refresh tokens); a code or refresh token bound to a key is redeemed
+    /// only with a proof of that key.
+    pub dpop_jkt: Option<String>,
+    /// The `dpop_jkt` of the authorization request (RFC 9449 §10): the codes
+    /// the call issues carry it.
+    pub code_dpop_jkt: Option<String>,
 }
 
 impl TokenTarget {
@@ -67,6 +75,8 @@ impl TokenTarget {
             format: client.access_token_format,
             registered: client.resources.clone(),
             requested,
+            dpop_jkt: None,
+            code_dpop_jkt: None,
         }
     }
 }

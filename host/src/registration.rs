@@ -54,6 +54,10 @@ pub struct ClientRegistration {
     /// `RS256` or `EdDSA`; `None` means RS256. Whether the host has a key
     /// for it is checked where the keys are known (`client add`).
     pub id_token_signed_response_alg: Option<String>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens` (`--require-dpop`): the client
+    /// always presents a DPoP proof at the token endpoint, and is refused
+    /// without one.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -387,6 +391,7 @@ pub fn validate_sealing(
         access_token_format,
         post_logout_redirect_uris,
         id_token_signed_response_alg,
+        dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
     };
     Ok((client, generated))
 }

@@ -232,6 +232,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         keys: keys.clone(),
         jwks_max_age: config.keys.jwks_max_age(),
         registration: config.registration.clone(),
+        dpop: config.dpop,
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

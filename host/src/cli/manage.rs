@@ -133,6 +133,11 @@ pub struct ClientUpdateArgs {
     /// A JSON file with the client's JWK Set, for private_key_jwt.
     #[arg(long)]
     pub jwks: Option<std::path::PathBuf>,
+    /// Refuse the client's token requests without a DPoP proof (RFC 9449
+    /// `dpop_bound_access_tokens`): `--require-dpop` or `--require-dpop
+    /// true`; `--require-dpop false` lifts it.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_dpop: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -642,6 +647,7 @@ async fn client_update(
         } else {
             list(args.post_logout_redirect_uris)
         },
+        dpop_bound_access_tokens: args.require_dpop,
     };
     if update == ClientUpdate::default() {
         anyhow::bail!("client update {}: nothing to change (see --help)", args.id);

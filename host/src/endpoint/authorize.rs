@@ -17,7 +17,7 @@ use super::transaction::{self, Transaction};
 use crate::app::App;
 use crate::oauth::authorize::{self, RegisteredClient, Registration, Rejection, ResponseTypes};
 use crate::oauth::redirect::{self, Delivery};
-use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::oauth::{ErrorCode, OAuthError, Params, dpop};
 use crate::plugin::{AuthorizationRequest, CallError, PluginRef, Registry, ResponseMode};
 use crate::secret;
 use crate::store::Client;
@@ -167,6 +167,17 @@ async fn begin(
     })?;
     let request =
         authorize::validate(params, client, &registry).map_err(|r| reject(app, r, after))?;
+    let dpop_jkt =
+        dpop::requested_jkt(params).map_err(|error| reject(app, request.reject(error), after))?;
+    // RFC 9449 §5.2: a client that must use DPoP gets no bearer token, and
+    // an access token from this endpoint (implicit) could only be one.
+    if request.client.dpop_bound_access_tokens && request.response_type.iter().any(|t| t == "token")
+    {
+        let error = OAuthError::unauthorized_client(
+            "a client registered for DPoP-bound access tokens gets them from the token endpoint only",
+        );
+        return Err(reject(app, request.reject(error), after));
+    }
     let plugin_request = AuthorizationRequest {
         response_type: request.response_type.clone(),
         client: client_view(&request.client),
@@ -202,6 +213,7 @@ async fn begin(
         requested_at: now,
         sign_in: request.sign_in,
         signed_in_for_it: false,
+        dpop_jkt,
     };
     Ok((transaction, request.client))
 }

@@ -180,6 +180,7 @@ pub async fn update(
         token_endpoint_auth_method: client.auth.method.map(|m| m.as_str().to_owned()),
         jwks: client.auth.jwks.clone(),
         post_logout_redirect_uris: Some(client.post_logout_redirect_uris.clone()),
+        dpop_bound_access_tokens: Some(client.dpop_bound_access_tokens),
     };
     let actor = Actor::Registration {
         client_id: client_id.clone(),
@@ -403,6 +404,15 @@ fn validate(
         post_logout_redirect_uris: strings(metadata, "post_logout_redirect_uris")?
             .unwrap_or_default(),
         id_token_signed_response_alg: None,
+        dpop_bound_access_tokens: match metadata.get("dpop_bound_access_tokens") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(required)) => *required,
+            Some(_) => {
+                return Err(invalid_client_metadata(
+                    "dpop_bound_access_tokens must be a boolean",
+                ));
+            }
+        },
     };
     registration::validate(registration, now).map_err(metadata_error)
 }
@@ -568,6 +578,9 @@ fn client_information(app: &App, client: &Client) -> Map<String, Value> {
         && let Ok(jwks) = serde_json::from_str::<Value>(jwks)
     {
         document.insert("jwks".into(), jwks);
+    }
+    if client.dpop_bound_access_tokens {
+        document.insert("dpop_bound_access_tokens".into(), true.into());
     }
     document
 }

@@ -25,6 +25,7 @@ async fn store_with_svc() -> (Store, String) {
         access_token_format: String::new(),
         post_logout_redirect_uris: Vec::new(),
         id_token_signed_response_alg: None,
+        dpop_bound_access_tokens: false,
     };
     let (client, secret) = registration::validate(registration, NOW).expect("valid");
     store.insert_client(&client).await.expect("insert");

@@ -20,7 +20,7 @@ macro_rules! manage_operations {
                      scopes = $5, public = $6, trusted = $7, client_uri = $8, introspection = $9, \
                      token_endpoint_auth_method = $10, jwks = $11, resources = $12, \
                      access_token_format = $13, secret_hash = $14, \
-                     post_logout_redirect_uris = $15 WHERE client_id = $1",
+                     post_logout_redirect_uris = $15, require_dpop = $16 WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .bind(client.name.as_deref())
@@ -37,6 +37,7 @@ macro_rules! manage_operations {
                 .bind(client.access_token_format.as_str())
                 .bind(client.secret_hash.as_deref())
                 .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
+                .bind(client.dpop_bound_access_tokens)
                 .execute(&self.writer)
                 .await
                 .map_err(|e| error(format!("cannot update client `{client_id}`"), e))?;

@@ -112,7 +112,7 @@ pub const HOST_PATHS: [&str; 16] = [
 /// RFC 8414 §2 and OpenID Connect Discovery 1.0 §3 metadata keys the host
 /// writes itself (`endpoint/metadata.rs` checks this list against its
 /// document); a plugin endpoint may not claim one.
-pub const HOST_METADATA_KEYS: [&str; 33] = [
+pub const HOST_METADATA_KEYS: [&str; 34] = [
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
@@ -149,6 +149,7 @@ pub const HOST_METADATA_KEYS: [&str; 33] = [
     "request_object_signing_alg_values_supported",
     "claim_types_supported",
     "id_token_encryption_alg_values_supported",
+    "dpop_signing_alg_values_supported",
 ];
 
 /// Whether a plugin path is one the host routes itself (see [`HOST_PATHS`]).

@@ -327,6 +327,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         keys,
         jwks_max_age: config.keys.jwks_max_age(),
         registration: config.registration.clone(),
+        dpop: config.dpop,
     });
     let sessions = SessionBackend::open(&store)
         .await
