@@ -352,6 +352,7 @@ fn other_exchanges(c: &mut Criterion) {
                             issued_at: now,
                             expires_at: now + 600,
                             resources: Vec::new(),
+                            dpop_jkt: None,
                         })
                         .await
                         .expect("code inserted");
@@ -398,6 +399,7 @@ fn other_exchanges(c: &mut Criterion) {
                         grant_expires_at: Some(now + 30 * 86_400),
                         audience: Vec::new(),
                         actor: None,
+                        dpop_jkt: None,
                     };
                     store
                         .insert_tokens(&[row], GrantOrigin::New)
@@ -662,6 +664,7 @@ fn store_write(c: &mut Criterion) {
                         grant_expires_at: None,
                         audience: Vec::new(),
                         actor: None,
+                        dpop_jkt: None,
                     };
                     store
                         .insert_tokens(&[row], GrantOrigin::New)
@@ -872,6 +875,7 @@ fn sign(c: &mut Criterion) {
         expires_at: now + 3600,
         jti: &grantbox::secret::new_token(),
         actor: None,
+        confirmation: None,
     });
     for (name, alg) in [
         ("es256", Alg::ES256),

@@ -49,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 issued_at: now,
                 expires_at: now + LIFETIME_SECONDS,
                 resources: Vec::new(),
+                dpop_jkt: None,
             })
             .await?;
         writeln!(file, "{code}")?;

@@ -46,6 +46,8 @@ pub struct AppState {
     pub registration: crate::config::RegistrationConfig,
     /// Pushed authorization requests (`POST /par`, RFC 9126).
     pub par: crate::config::ParConfig,
+    /// How DPoP proofs are judged (`[dpop]`).
+    pub dpop: crate::config::DpopConfig,
 }
 
 impl AppState {

@@ -220,6 +220,10 @@ pub struct ClientAddArgs {
     /// `request_uri` from `POST /par` from it.
     #[arg(long)]
     pub require_par: bool,
+    /// Refuse the client's token requests without a DPoP proof (RFC 9449
+    /// `dpop_bound_access_tokens`): it never gets a bearer token.
+    #[arg(long)]
+    pub require_dpop: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -756,6 +760,7 @@ impl From<ClientAddArgs> for ClientRegistration {
             id_token_signed_response_alg: args.id_token_signed_response_alg,
             profile: args.profile,
             require_pushed_authorization_requests: args.require_par,
+            dpop_bound_access_tokens: args.require_dpop,
         }
     }
 }

@@ -356,7 +356,7 @@ fn registered_key(index: usize, jwk: Map<String, Value>) -> Result<RegisteredKey
 }
 
 /// The bit length of an RSA JWK's modulus `n` (base64url, RFC 7518 §6.3.1.1).
-fn rsa_modulus_bits(jwk: &Map<String, Value>) -> Option<usize> {
+pub(crate) fn rsa_modulus_bits(jwk: &Map<String, Value>) -> Option<usize> {
     use base64::Engine as _;
     let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(jwk.get("n")?.as_str()?)

@@ -159,6 +159,7 @@ mod tests {
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         }
     }
 

@@ -102,6 +102,9 @@ pub struct RawConfig {
     /// Pushed authorization requests (RFC 9126, `POST /par`).
     #[serde(default)]
     pub par: RawPar,
+    /// DPoP proofs (RFC 9449).
+    #[serde(default)]
+    pub dpop: RawDpop,
 }
 
 /// `[par]` as written; see [`ParConfig`].
@@ -110,6 +113,53 @@ pub struct RawConfig {
 pub struct RawPar {
     pub require_pushed_authorization_requests: Option<bool>,
     pub request_uri_lifetime_seconds: Option<i64>,
+}
+
+/// `[dpop]` as written; see [`DpopConfig`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    pub proof_max_age_seconds: Option<i64>,
+    pub require_nonce: Option<bool>,
+}
+
+/// `[dpop]`, validated: how DPoP proofs (RFC 9449) are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpopConfig {
+    /// How far a proof's `iat` may be from now, either way (60 s by
+    /// default); its `jti` is remembered that long.
+    pub proof_max_age_seconds: i64,
+    /// Whether proofs at the token endpoint must carry a current server
+    /// nonce (RFC 9449 §8); false by default.
+    pub require_nonce: bool,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            proof_max_age_seconds: 60,
+            require_nonce: false,
+        }
+    }
+}
+
+/// Validates `[dpop]`; an error names the field (without the table).
+fn dpop_config(raw: &RawDpop) -> Result<DpopConfig, (&'static str, String)> {
+    let defaults = DpopConfig::default();
+    let proof_max_age_seconds = match raw.proof_max_age_seconds {
+        None => defaults.proof_max_age_seconds,
+        Some(seconds) if (1..=3600).contains(&seconds) => seconds,
+        Some(seconds) => {
+            return Err((
+                "proof_max_age_seconds",
+                format!("{seconds} is outside 1..=3600 seconds"),
+            ));
+        }
+    };
+    Ok(DpopConfig {
+        proof_max_age_seconds,
+        require_nonce: raw.require_nonce.unwrap_or(defaults.require_nonce),
+    })
 }
 
 /// `[registration]` as written; see [`RegistrationConfig`].
@@ -242,6 +292,7 @@ pub struct ServeConfig {
     pub keys: KeysConfig,
     pub registration: RegistrationConfig,
     pub par: ParConfig,
+    pub dpop: DpopConfig,
 }
 
 /// `[par]`, validated: pushed authorization requests (RFC 9126).
@@ -677,6 +728,8 @@ impl ServeConfig {
                 .map_err(|(field, message)| error(&format!("registration.{field}"), message))?,
             par: par_config(&raw.par)
                 .map_err(|(field, message)| error(&format!("par.{field}"), message))?,
+            dpop: dpop_config(&raw.dpop)
+                .map_err(|(field, message)| error(&format!("dpop.{field}"), message))?,
         })
     }
 }
@@ -872,6 +925,25 @@ mod tests {
     fn resolve(text: &str) -> Result<ServeConfig, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         ServeConfig::resolve(ServeFlags::default(), raw, "grantbox.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn dpop_keys_have_defaults_and_bounds() {
+        assert_eq!(resolve("").unwrap().dpop, DpopConfig::default());
+        assert_eq!(
+            resolve("[dpop]\nproof_max_age_seconds = 120\nrequire_nonce = true\n")
+                .unwrap()
+                .dpop,
+            DpopConfig {
+                proof_max_age_seconds: 120,
+                require_nonce: true
+            }
+        );
+        assert_eq!(
+            resolve("[dpop]\nproof_max_age_seconds = 0\n").unwrap_err(),
+            "grantbox.toml: dpop.proof_max_age_seconds: 0 is outside 1..=3600 seconds"
+        );
+        assert!(resolve("[dpop]\nnonce = true\n").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod decision;
+pub mod dpop;
 pub mod end_session;
 pub mod health;
 pub mod introspect;
@@ -140,25 +141,49 @@ pub enum Bearer {
 
 /// The RFC 6750 §2.1 bearer token of the one `Authorization` header.
 pub fn bearer(headers: &HeaderMap) -> Bearer {
+    match access_token(headers) {
+        AccessToken::Absent => Bearer::Absent,
+        AccessToken::Bearer(token) => Bearer::Token(token),
+        AccessToken::Malformed | AccessToken::Dpop(_) => Bearer::Malformed,
+    }
+}
+
+/// What the one `Authorization` header holds at a resource that also takes
+/// DPoP-bound tokens (UserInfo).
+#[derive(Debug, PartialEq, Eq)]
+pub enum AccessToken {
+    Absent,
+    Malformed,
+    /// RFC 6750 §2.1 `Bearer`.
+    Bearer(String),
+    /// RFC 9449 §7.1 `DPoP`: the token comes with a proof.
+    Dpop(String),
+}
+
+/// The access token of the one `Authorization` header, by its scheme.
+pub fn access_token(headers: &HeaderMap) -> AccessToken {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return if headers.contains_key(header::AUTHORIZATION) {
-            Bearer::Malformed
+            AccessToken::Malformed
         } else {
-            Bearer::Absent
+            AccessToken::Absent
         };
     };
     let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-        return Bearer::Malformed;
+        return AccessToken::Malformed;
     };
     let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || !token.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Bearer::Malformed;
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return AccessToken::Malformed;
     }
-    Bearer::Token(token.to_owned())
+    if scheme.eq_ignore_ascii_case("bearer") {
+        AccessToken::Bearer(token.to_owned())
+    } else if scheme.eq_ignore_ascii_case(crate::oauth::dpop::TOKEN_TYPE) {
+        AccessToken::Dpop(token.to_owned())
+    } else {
+        AccessToken::Malformed
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +210,21 @@ mod tests {
         assert_eq!(with(&["Bearer "]), "malformed");
         assert_eq!(with(&["Bearer"]), "malformed");
         assert_eq!(with(&["Bearer abc", "Bearer def"]), "malformed");
+        assert_eq!(with(&["DPoP abc"]), "malformed");
+    }
+
+    #[test]
+    fn a_resource_reads_bearer_and_dpop_tokens() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            access_token(&headers)
+        };
+        assert_eq!(with("DPoP abc"), AccessToken::Dpop("abc".into()));
+        assert_eq!(with("dpop abc"), AccessToken::Dpop("abc".into()));
+        assert_eq!(with("Bearer abc"), AccessToken::Bearer("abc".into()));
+        assert_eq!(with("DPoP "), AccessToken::Malformed);
+        assert_eq!(with("MAC abc"), AccessToken::Malformed);
+        assert_eq!(access_token(&HeaderMap::new()), AccessToken::Absent);
     }
 }

@@ -10,6 +10,7 @@ pub mod client_cache;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod dpop;
 pub mod endpoint;
 pub mod keys;
 pub mod manage;

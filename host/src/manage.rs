@@ -106,6 +106,10 @@ pub struct ClientView {
     /// RFC 9126 §6: its authorization requests must be pushed.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: the client gets no token without a DPoP proof
+    /// (written only when set, as the other optional registration fields).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A client just registered by [`client_add`]: its view, and the secret
@@ -152,6 +156,8 @@ pub struct ClientUpdate {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// RFC 9126 §6: whether its authorization requests must be pushed.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// What removing a client did.
@@ -344,6 +350,7 @@ impl From<&Client> for ClientView {
             id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
             profile: client.profile.map(|p| p.as_str().to_owned()),
             require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
         }
     }
 }
@@ -503,6 +510,9 @@ pub async fn client_update(
         require_pushed_authorization_requests: update
             .require_pushed_authorization_requests
             .unwrap_or(before.require_pushed_authorization_requests),
+        dpop_bound_access_tokens: update
+            .dpop_bound_access_tokens
+            .unwrap_or(before.dpop_bound_access_tokens),
     };
     let (mut after, _generated) = registration::validate(registration, now)?;
     after.created_at = before.created_at;

@@ -62,6 +62,14 @@ pub struct TokenTarget {
     /// The client's profile (`client add --profile`), whose bounds hold
     /// whatever the plugin asks.
     pub profile: Option<crate::oauth::profile::Profile>,
+    /// The JWK Thumbprint of the token request's DPoP proof (RFC 9449): the
+    /// access tokens the call mints are bound to it (and a public client's
+    /// refresh tokens); a code or refresh token bound to a key is redeemed
+    /// only with a proof of that key.
+    pub dpop_jkt: Option<String>,
+    /// The `dpop_jkt` of the authorization request (RFC 9449 §10): the codes
+    /// the call issues carry it.
+    pub code_dpop_jkt: Option<String>,
 }
 
 impl TokenTarget {
@@ -72,6 +80,8 @@ impl TokenTarget {
             registered: client.resources.clone(),
             requested,
             profile: client.profile,
+            dpop_jkt: None,
+            code_dpop_jkt: None,
         }
     }
 }

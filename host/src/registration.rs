@@ -64,6 +64,10 @@ pub struct ClientRegistration {
     /// RFC 9126 §6 `require_pushed_authorization_requests`: the client's
     /// authorization requests must be pushed (`client add --require-par`).
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens` (`--require-dpop`): the client
+    /// always presents a DPoP proof at the token endpoint, and is refused
+    /// without one.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A [`ClientRegistration`]'s `auth_method` as its RFC 7591 name.
@@ -388,7 +392,7 @@ pub fn validate_sealing(
             None => return Err(RegistrationError::IdTokenSignedResponseAlg(name)),
         },
     };
-    let client = Client {
+    let mut client = Client {
         client_id: reg.client_id,
         secret_hash,
         name,
@@ -412,8 +416,14 @@ pub fn validate_sealing(
         id_token_signed_response_alg,
         profile,
         require_pushed_authorization_requests: reg.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: reg.dpop_bound_access_tokens,
     };
     if let Some(profile) = profile {
+        // What the profile requires of every request is switched on for the
+        // client, and stays on while the profile holds.
+        client.require_pushed_authorization_requests |=
+            profile.requires_pushed_authorization_requests();
+        client.dpop_bound_access_tokens |= profile.requires_dpop();
         check_profile(profile, &client)?;
     }
     Ok((client, generated))
@@ -608,6 +618,8 @@ mod tests {
         };
         let (client, generated) = validate(fapi(), 0).expect("a fapi2 client");
         assert_eq!((client.profile, generated), (Some(Profile::Fapi2), None));
+        // Pushed requests and DPoP-bound tokens come with the profile.
+        assert!(client.require_pushed_authorization_requests && client.dpop_bound_access_tokens);
         let (client, _) = validate(
             ClientRegistration {
                 profile: None,

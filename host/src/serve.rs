@@ -233,6 +233,7 @@ pub async fn serve(config: ServeConfig, demo: bool) -> anyhow::Result<()> {
         jwks_max_age: config.keys.jwks_max_age(),
         registration: config.registration.clone(),
         par: config.par,
+        dpop: config.dpop,
     });
     let session_store = session_store(&app.store).await?;
     let sessions = app::session_layer(session_store, &issuer);

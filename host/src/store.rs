@@ -98,6 +98,10 @@ pub struct Client {
     /// RFC 9126 §6: the client's authorization requests must be pushed
     /// (`POST /par`); a request sent to `/authorize` directly is refused.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens` (`client add --require-dpop`,
+    /// column `require_dpop`): the token endpoint refuses the client's
+    /// requests without a DPoP proof, so it never gets a bearer token.
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A client's authentication method and what the server verifies it with,
@@ -281,6 +285,9 @@ pub struct NewToken {
     pub audience: Vec<String>,
     /// The acting party of a delegation (RFC 8693 §4.1 `act`).
     pub actor: Option<String>,
+    /// The JWK Thumbprint of the DPoP key the token is bound to (RFC 9449
+    /// §6, `cnf.jkt`); `None` for a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The token families of `tokens`, sorted, each once (the order in which
@@ -337,6 +344,8 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     /// Refresh tokens only: when it was exchanged for a new pair.
     pub rotated_at: Option<i64>,
+    /// See [`NewToken::dpop_jkt`].
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization code to store. Its plaintext is never stored, only `code_hash`.
@@ -358,6 +367,9 @@ pub struct NewCode {
     /// RFC 8707 §2.2: the resources the authorization allows the token
     /// request to ask for (bound by the host, never by the plugin).
     pub resources: Vec<String>,
+    /// RFC 9449 §10: the `dpop_jkt` of the authorization request; the token
+    /// request redeeming the code must carry a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The sign-in record of a token family (OpenID Connect Core §2): who
@@ -404,6 +416,8 @@ pub struct CodeRecord {
     pub redeemed_at: Option<i64>,
     /// See [`NewCode::resources`].
     pub resources: Vec<String>,
+    /// See [`NewCode::dpop_jkt`].
+    pub dpop_jkt: Option<String>,
 }
 
 /// What [`Store::redeem_code`] found.
@@ -751,6 +765,20 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         on_backend!(self, s => s.use_client_assertion(client_id, jti, expires_at, now).await)
+    }
+
+    /// Uses the `jti` of a DPoP proof by the key `jkt` once (RFC 9449 §11.1):
+    /// `false` when a proof of that key with that `jti` was accepted before
+    /// and its `iat` is still in the window. Kept until `expires_at`, then
+    /// purged; shared by every instance on the database.
+    pub async fn use_dpop_proof(
+        &self,
+        jkt: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, s => s.use_dpop_proof(jkt, jti, expires_at, now).await)
     }
 
     /// Records that the authorization transaction with this id hash was

@@ -1,11 +1,12 @@
-//! Sans-IO protocol rules of OAuth 2.0: request parameters, errors, scopes and
-//! client authentication. Nothing here does IO; the host's `endpoint/` feeds
+//! Sans-IO protocol rules of OAuth 2.0: request parameters, errors, scopes,
+//! client authentication and DPoP proofs. Nothing here does IO; the host's `endpoint/` feeds
 //! it values.
 
 pub mod access_token;
 pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod dpop;
 pub mod error;
 pub mod params;
 pub mod profile;

@@ -27,7 +27,9 @@
 //!
 //! A token passes when Grantbox says it is `active`, its `token_type` is
 //! `Bearer` (a refresh token has none, so a refresh token presented as an
-//! access token is refused), its `exp` is in the future by this crate's
+//! access token is refused; so is a DPoP-bound token, `token_type` `DPoP`
+//! (RFC 9449), since this crate does not check DPoP proofs yet, so such a
+//! token is never accepted as a bearer token), its `exp` is in the future by this crate's
 //! [`Clock`], and, when [`Config::audience`] is set, its `aud` contains that
 //! audience.
 //!
@@ -389,6 +391,17 @@ impl ResourceServer {
                 description: "the token is not active",
             });
         };
+        // RFC 9449 §7.2: a DPoP-bound token is used only with a proof of
+        // its key, which this crate does not check yet.
+        if details
+            .token_type
+            .as_deref()
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("dpop"))
+        {
+            return Err(Rejection::InvalidToken {
+                description: "a DPoP-bound token needs a DPoP proof, which this API does not take",
+            });
+        }
         if !details
             .token_type
             .as_deref()

@@ -241,6 +241,23 @@ async fn refresh_tokens_other_audiences_and_missing_scopes_are_refused() {
 }
 
 #[tokio::test]
+async fn a_dpop_bound_token_is_not_taken_as_a_bearer_token() {
+    let (fake, clock, app) = setup(|_| {}).await;
+    let mut bound = active(&clock, "read", 3600);
+    bound["token_type"] = "DPoP".into();
+    bound["cnf"] = serde_json::json!({ "jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" });
+    fake.answer("bound", bound);
+    let reply = call(&app, get_with("bound")).await;
+    assert_eq!(reply.status, 401);
+    assert!(
+        reply.challenge.contains("error=\"invalid_token\"")
+            && reply.challenge.contains("DPoP-bound"),
+        "{}",
+        reply.challenge
+    );
+}
+
+#[tokio::test]
 async fn missing_malformed_and_doubled_tokens() {
     let (fake, clock, app) = setup(|_| {}).await;
     fake.answer("good", active(&clock, "read", 3600));

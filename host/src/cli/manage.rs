@@ -137,6 +137,11 @@ pub struct ClientUpdateArgs {
     /// (also `--require-par` alone) or `false`.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub require_par: Option<bool>,
+    /// Refuse the client's token requests without a DPoP proof (RFC 9449
+    /// `dpop_bound_access_tokens`): `--require-dpop` or `--require-dpop
+    /// true`; `--require-dpop false` lifts it.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub require_dpop: Option<bool>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -652,6 +657,7 @@ async fn client_update(
             list(args.post_logout_redirect_uris)
         },
         require_pushed_authorization_requests: args.require_par,
+        dpop_bound_access_tokens: args.require_dpop,
     };
     if update == ClientUpdate::default() {
         anyhow::bail!("client update {}: nothing to change (see --help)", args.id);

@@ -20,7 +20,7 @@ use crate::oauth::authorize::{
     self, Arrival, RegisteredClient, Registration, Rejection, ResponseTypes,
 };
 use crate::oauth::redirect::{self, Delivery};
-use crate::oauth::{ErrorCode, OAuthError, Params};
+use crate::oauth::{ErrorCode, OAuthError, Params, dpop};
 use crate::plugin::{AuthorizationRequest, CallError, PluginRef, Registry, ResponseMode};
 use crate::secret;
 use crate::store::Client;
@@ -253,6 +253,16 @@ pub(super) async fn prepare(
     now: i64,
 ) -> Result<(Transaction, Client), Rejection> {
     let request = authorize::validate(params, client, &registry, arrival)?;
+    let dpop_jkt = dpop::requested_jkt(params).map_err(|error| request.reject(error))?;
+    // RFC 9449 §5.2: a client that must use DPoP gets no bearer token, and
+    // an access token from this endpoint (implicit) could only be one.
+    if request.client.dpop_bound_access_tokens && request.response_type.iter().any(|t| t == "token")
+    {
+        let error = OAuthError::unauthorized_client(
+            "a client registered for DPoP-bound access tokens gets them from the token endpoint only",
+        );
+        return Err(request.reject(error));
+    }
     let plugin_request = AuthorizationRequest {
         response_type: request.response_type.clone(),
         client: client_view(&request.client),
@@ -285,6 +295,7 @@ pub(super) async fn prepare(
         requested_at: now,
         sign_in: request.sign_in,
         signed_in_for_it: false,
+        dpop_jkt,
     };
     Ok((transaction, request.client))
 }

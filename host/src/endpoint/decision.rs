@@ -271,7 +271,8 @@ async fn approve(
         scope: transaction.scope.clone(),
         data: transaction.data.clone(),
     };
-    let target = TokenTarget::for_client(client, transaction.resources.clone());
+    let mut target = TokenTarget::for_client(client, transaction.resources.clone());
+    target.code_dpop_jkt = transaction.dpop_jkt.clone();
     let authentication = transaction.authentication(user);
     let (params, issued) = match plugin
         .authorize_response(&approval, target, Some(&authentication))

@@ -43,8 +43,9 @@ pub struct Details {
     /// `username` is never sent: tokens store the subject only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
-    /// `Bearer` for access tokens; absent for refresh tokens, which are not
-    /// presented to resource servers.
+    /// `Bearer` for access tokens, `DPoP` for DPoP-bound ones (RFC 9449
+    /// §6.2); absent for refresh tokens, which are not presented to
+    /// resource servers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     pub exp: i64,
@@ -59,6 +60,16 @@ pub struct Details {
     /// The acting party of a delegation (RFC 8693 §4.1 `act`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2 `cnf.jkt`),
+    /// which the resource server checks the proof's key against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` member (RFC 7800 §3.1) of a DPoP-bound token.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// The `act` claim: the subject of the party acting for the token's `sub`.
@@ -124,9 +135,10 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
             scope: (!record.scope.is_empty()).then(|| record.scope.join(" ")),
             client_id: record.client_id.clone(),
             sub: record.subject.clone(),
-            token_type: match record.kind {
-                TokenKind::Access => Some("Bearer"),
-                TokenKind::Refresh => None,
+            token_type: match (record.kind, &record.dpop_jkt) {
+                (TokenKind::Access, None) => Some("Bearer"),
+                (TokenKind::Access, Some(_)) => Some(crate::oauth::dpop::TOKEN_TYPE),
+                (TokenKind::Refresh, _) => None,
             },
             exp: record.expires_at,
             iat: record.issued_at,
@@ -139,6 +151,7 @@ pub fn describe(record: Option<&TokenRecord>, issuer: &str) -> Introspection {
                 TokenKind::Refresh => Vec::new(),
             },
             act: record.actor.clone().map(|sub| Actor { sub }),
+            cnf: (record.dpop_jkt.clone()).map(|jkt| Confirmation { jkt }),
         }),
     }
 }
@@ -163,6 +176,7 @@ pub(crate) mod tests {
             actor: None,
             revoked_at: None,
             rotated_at: None,
+            dpop_jkt: None,
         }
     }
 
@@ -194,6 +208,20 @@ pub(crate) mod tests {
             serde_json::json!({
                 "active": true, "client_id": "svc", "sub": "sub-1",
                 "exp": 3700, "iat": 100, "iss": "https://as"
+            })
+        );
+    }
+
+    #[test]
+    fn dpop_bound_tokens_show_their_type_and_key() {
+        let mut access = record(TokenKind::Access, None, &[]);
+        access.dpop_jkt = Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into());
+        assert_eq!(
+            json(&describe(Some(&access), "https://as")),
+            serde_json::json!({
+                "active": true, "client_id": "svc", "token_type": "DPoP",
+                "exp": 3700, "iat": 100, "iss": "https://as",
+                "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
             })
         );
     }
@@ -235,6 +263,7 @@ pub(crate) mod tests {
             access_token_format: Default::default(),
             post_logout_redirect_uris: Vec::new(),
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         };
         let access = record(TokenKind::Access, None, &[]);
         let refresh = record(TokenKind::Refresh, Some("sub-1"), &[]);

@@ -142,6 +142,8 @@ pub struct Metadata {
     /// written twice.
     #[serde(flatten)]
     pub plugin_endpoints: BTreeMap<String, String>,
+    /// RFC 9449 §5.1: the algorithms of the DPoP proofs the server verifies.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 /// Both `/.well-known/oauth-authorization-server` and
@@ -257,6 +259,7 @@ pub fn build(
             .endpoint_metadata()
             .map(|(key, path)| (key.to_owned(), format!("{issuer}{path}")))
             .collect(),
+        dpop_signing_alg_values_supported: crate::oauth::dpop::signing_alg_values_supported(),
     }
 }
 

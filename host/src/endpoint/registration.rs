@@ -181,6 +181,7 @@ pub async fn update(
         jwks: client.auth.jwks.clone(),
         post_logout_redirect_uris: Some(client.post_logout_redirect_uris.clone()),
         require_pushed_authorization_requests: Some(client.require_pushed_authorization_requests),
+        dpop_bound_access_tokens: Some(client.dpop_bound_access_tokens),
     };
     let actor = Actor::Registration {
         client_id: client_id.clone(),
@@ -411,6 +412,15 @@ fn validate(
             "require_pushed_authorization_requests",
         )?
         .unwrap_or(false),
+        dpop_bound_access_tokens: match metadata.get("dpop_bound_access_tokens") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(required)) => *required,
+            Some(_) => {
+                return Err(invalid_client_metadata(
+                    "dpop_bound_access_tokens must be a boolean",
+                ));
+            }
+        },
     };
     registration::validate(registration, now).map_err(metadata_error)
 }
@@ -590,6 +600,9 @@ fn client_information(app: &App, client: &Client) -> Map<String, Value> {
     }
     if client.require_pushed_authorization_requests {
         document.insert("require_pushed_authorization_requests".into(), true.into());
+    }
+    if client.dpop_bound_access_tokens {
+        document.insert("dpop_bound_access_tokens".into(), true.into());
     }
     document
 }

@@ -1,6 +1,7 @@
-//! `POST /token` (RFC 6749 §3.2): authenticates the client, checks the grant
-//! type and scope against its registration, and hands the request to the
-//! plugin that provides the `grant_type`.
+//! `POST /token` (RFC 6749 §3.2): authenticates the client, checks its DPoP
+//! proof (RFC 9449), the grant type and scope against its registration, and
+//! hands the request to the plugin that provides the `grant_type`; the
+//! access tokens of a request with a proof are bound to the proof's key.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,13 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
 use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated};
 use crate::app::App;
 use crate::client_assertion;
 use crate::oauth::client_assertion::{Accepted, Expectations};
 use crate::oauth::client_auth::{self, AuthMethod, CREDENTIAL_PARAMS, Credentials};
 use crate::oauth::profile::Profile;
-use crate::oauth::{OAuthError, resource, scope};
+use crate::oauth::{OAuthError, dpop, resource, scope};
 use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenResponse, TokenTarget};
 use crate::ratelimit::{SignInOrigin, Throttled};
 use crate::secret;
@@ -29,12 +31,18 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match exchange(&app, peer, &headers, &body).await {
+    let response = match exchange(&app, peer, &headers, &body).await {
         Ok(response) => token_response(&response),
         Err(Refused::OAuth(error)) => json_error(&error),
         // Answered as the login page answers, whatever the plugin made of it.
         Err(Refused::Throttled(throttled)) => login::too_many_attempts(throttled),
+    };
+    // RFC 9449 §8: with server nonces, every answer to a DPoP request
+    // carries the current one, so the client's next proof can use it.
+    if app.dpop.require_nonce && headers.contains_key(dpop_proof::PROOF_HEADER) {
+        return dpop_proof::with_nonce(&app, response);
     }
+    response
 }
 
 /// Why a token request got no tokens.
@@ -58,6 +66,31 @@ async fn exchange(
 ) -> Result<TokenResponse, Refused> {
     let registry = app.registry();
     let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
+    let token_endpoint = format!("{}/token", app.issuer);
+    let proof = dpop_proof::check(
+        app,
+        headers,
+        ProofRequest {
+            method: "POST",
+            target_uri: &token_endpoint,
+            access_token: None,
+            require_nonce: app.dpop.require_nonce,
+        },
+    )
+    .await
+    .map_err(|error| match error {
+        ProofError::Invalid(reason) => dpop::invalid_dpop_proof(reason),
+        ProofError::NonceRequired => dpop::use_dpop_nonce(),
+        ProofError::Unavailable => OAuthError::temporarily_unavailable(),
+    })?;
+    // RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens`
+    // never gets a bearer token.
+    if client.dpop_bound_access_tokens && proof.is_none() {
+        return Err(dpop::invalid_dpop_proof(
+            "the client is registered for DPoP-bound access tokens: a DPoP proof is required",
+        )
+        .into());
+    }
     let grant_type = params.require("grant_type")?;
     let Some(plugin) = registry.for_grant_type(grant_type) else {
         refuse_repeated(&params, &[] as &[&str])?;
@@ -99,7 +132,8 @@ async fn exchange(
     } else {
         Vec::new()
     };
-    let target = TokenTarget::for_client(&client, requested);
+    let mut target = TokenTarget::for_client(&client, requested);
+    target.dpop_jkt = proof.map(|proof| proof.jkt);
     let request = TokenRequest {
         grant_type: grant_type.to_owned(),
         client: client_view(&client),
@@ -113,7 +147,7 @@ async fn exchange(
         .contains(&Capability::Users)
         .then(|| Arc::new(SignInOrigin::new(login::client_address(app, peer, headers))));
     let outcome = plugin.exchange_from(&request, origin.clone(), target).await;
-    outcome.map_err(|error| {
+    let response = outcome.map_err(|error| {
         if let Some(throttled) = origin.and_then(|origin| origin.throttled()) {
             return Refused::Throttled(throttled);
         }
@@ -121,7 +155,17 @@ async fn exchange(
             CallError::Refused(error) => error.into(),
             CallError::Fault(_) => OAuthError::server_error().into(),
         }
-    })
+    })?;
+    // Every access token the host mints for a request with a proof is
+    // bound; one the plugin made otherwise (e.g. signed through `signing`)
+    // is not, and a client that must use DPoP does not get it.
+    if client.dpop_bound_access_tokens && response.token_type != dpop::TOKEN_TYPE {
+        return Err(dpop::invalid_dpop_proof(
+            "the grant issued no DPoP-bound access token for a client that requires one",
+        )
+        .into());
+    }
+    Ok(response)
 }
 
 /// Finds the client and checks its credentials (RFC 6749 §2.3). Every

@@ -67,6 +67,10 @@ pub struct Transaction {
     /// request whatever second the clock shows.
     #[serde(default)]
     pub signed_in_for_it: bool,
+    /// RFC 9449 §10 `dpop_jkt`: the key the code's token request must
+    /// prove, bound to the code the grant issues.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl Transaction {

@@ -3,7 +3,10 @@
 //! form body on POST) that carries `openid`: `sub` (the user's stable
 //! `users.subject`, as in the ID token and the access token) and the stored
 //! claims the token's scope releases (§5.4, `openid::claims::released`).
-//! Errors are RFC 6750 §3 challenges. No CORS headers, as at `/token`.
+//! A DPoP-bound token (RFC 9449 §7) comes as `Authorization: DPoP` with a
+//! proof of its key for this request (`htm`, `htu`, `ath`), never as a
+//! bearer token. Errors are RFC 6750 §3 challenges, RFC 9449 §7.1 `DPoP`
+//! ones for DPoP. No CORS headers, as at `/token`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,9 +14,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::{Bearer, bearer, check_form_content_type, no_store};
+use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
+use super::{AccessToken, access_token, check_form_content_type, no_store};
 use crate::app::App;
-use crate::oauth::Params;
+use crate::oauth::{Params, dpop};
 use crate::openid::claims;
 use crate::store::{TokenKind, TokenRecord};
 
@@ -31,6 +35,11 @@ enum Refusal {
     InvalidToken(&'static str),
     /// `insufficient_scope`, 403, with the scope needed.
     InsufficientScope(&'static str),
+    /// RFC 9449 §7.1 `invalid_dpop_proof`, 401, with a `DPoP` challenge.
+    InvalidDpopProof(String),
+    /// `invalid_token` with a `DPoP` challenge, 401: a DPoP-bound token
+    /// presented as a bearer token, or a bearer token with the DPoP scheme.
+    DpopMismatch(&'static str),
     /// The store failed: 503, logged, nothing said.
     Unavailable,
 }
@@ -65,7 +74,32 @@ async fn answer(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Map<String, Value>, Refusal> {
-    let token = presented_token(method, uri, headers, body)?;
+    let (token, with_dpop) = presented_token(method, uri, headers, body)?;
+    // RFC 9449 §7: the proof is of this request and of this token (`ath`).
+    let proof_jkt = if with_dpop {
+        let userinfo_endpoint = format!("{}/userinfo", app.issuer);
+        let request = ProofRequest {
+            method: method.as_str(),
+            target_uri: &userinfo_endpoint,
+            access_token: Some(&token),
+            require_nonce: false,
+        };
+        match dpop_proof::check(app, headers, request).await {
+            Ok(Some(proof)) => Some(proof.jkt),
+            Ok(None) => {
+                return Err(Refusal::InvalidDpopProof(
+                    "a DPoP-bound access token needs a DPoP proof".into(),
+                ));
+            }
+            Err(ProofError::Invalid(reason)) => return Err(Refusal::InvalidDpopProof(reason)),
+            Err(ProofError::NonceRequired) => {
+                return Err(Refusal::InvalidDpopProof("a nonce is required".into()));
+            }
+            Err(ProofError::Unavailable) => return Err(Refusal::Unavailable),
+        }
+    } else {
+        None
+    };
     let now = app.clock.now();
     let record = super::introspect::find(&app.store, &token, now)
         .await
@@ -74,6 +108,7 @@ async fn answer(
         .ok_or(Refusal::InvalidToken(
             "the access token is unknown, expired or revoked",
         ))?;
+    check_binding(&record, proof_jkt.as_deref())?;
     let subject = authorized_subject(&record)?;
     let user = match app.store.find_user_by_subject(subject).await {
         Ok(user) => user,
@@ -92,14 +127,34 @@ async fn answer(
     Ok(body_for(&user.subject, &user.claims, &scopes))
 }
 
-/// The token of RFC 6750 §2.1 or (POST only) §2.2; a token in the URL
-/// (§2.3) is refused, since URLs end up in logs and histories.
+/// RFC 9449 §7.1, §7.2: a DPoP-bound token only with a proof of its key,
+/// a bearer token only as one. `proof_jkt` is the key of the request's
+/// proof, when it was presented with the DPoP scheme.
+fn check_binding(record: &TokenRecord, proof_jkt: Option<&str>) -> Result<(), Refusal> {
+    match (record.dpop_jkt.as_deref(), proof_jkt) {
+        (None, None) => Ok(()),
+        (Some(bound), Some(proved)) if bound == proved => Ok(()),
+        (Some(_), Some(_)) => Err(Refusal::InvalidDpopProof(
+            "the DPoP proof is not by the key the access token is bound to".into(),
+        )),
+        (Some(_), None) => Err(Refusal::DpopMismatch(
+            "the access token is DPoP-bound: present it with the DPoP scheme and a proof",
+        )),
+        (None, Some(_)) => Err(Refusal::DpopMismatch(
+            "the access token is not DPoP-bound: present it as a Bearer token",
+        )),
+    }
+}
+
+/// The token of RFC 6750 §2.1 or (POST only) §2.2, or RFC 9449 §7.1's
+/// `DPoP` scheme (then `true`); a token in the URL (§2.3) is refused, since
+/// URLs end up in logs and histories.
 fn presented_token(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<String, Refusal> {
+) -> Result<(String, bool), Refusal> {
     if let Some(query) = uri.query() {
         let params = Params::parse(query.as_bytes())
             .map_err(|_| Refusal::InvalidRequest("the query string is malformed"))?;
@@ -109,14 +164,15 @@ fn presented_token(
             ));
         }
     }
-    let in_header = match bearer(headers) {
-        Bearer::Absent => None,
-        Bearer::Malformed => {
+    let in_header = match access_token(headers) {
+        AccessToken::Absent => None,
+        AccessToken::Malformed => {
             return Err(Refusal::InvalidRequest(
-                "the Authorization header must be one Bearer token",
+                "the Authorization header must be one Bearer or DPoP token",
             ));
         }
-        Bearer::Token(token) => Some(token),
+        AccessToken::Bearer(token) => Some((token, false)),
+        AccessToken::Dpop(token) => Some((token, true)),
     };
     let in_body = if *method == Method::POST && !body.is_empty() {
         check_form_content_type(headers).map_err(|_| {
@@ -135,7 +191,8 @@ fn presented_token(
         (Some(_), Some(_)) => Err(Refusal::InvalidRequest(
             "the access token is sent twice (header and body); RFC 6750 section 2 allows one method",
         )),
-        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (Some(token), None) => Ok(token),
+        (None, Some(token)) => Ok((token, false)),
         (None, None) => Err(Refusal::NoToken),
     }
 }
@@ -173,6 +230,12 @@ fn refused(refusal: &Refusal) -> Response {
         Refusal::InsufficientScope(why) => {
             (StatusCode::FORBIDDEN, Some("insufficient_scope"), *why)
         }
+        Refusal::InvalidDpopProof(why) => (
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_dpop_proof"),
+            why.as_str(),
+        ),
+        Refusal::DpopMismatch(why) => (StatusCode::UNAUTHORIZED, Some("invalid_token"), *why),
         Refusal::Unavailable => {
             let body = json!({"error": "temporarily_unavailable"});
             return no_store((StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response());
@@ -196,7 +259,20 @@ fn refused(refusal: &Refusal) -> Response {
 /// `insufficient_scope`, the `scope` needed (RFC 6750 §3). A description
 /// character outside §3's set (%x20-21 / %x23-5B / %x5D-7E) becomes `?`.
 fn challenge(error: Option<&str>, description: &str, refusal: &Refusal) -> String {
-    let mut challenge = String::from("Bearer realm=\"grantbox\"");
+    let dpop = matches!(
+        refusal,
+        Refusal::InvalidDpopProof(_) | Refusal::DpopMismatch(_)
+    );
+    // RFC 9449 §7.1: a `DPoP` challenge names the algorithms of the proofs
+    // the resource accepts.
+    let mut challenge = if dpop {
+        format!(
+            "DPoP algs=\"{}\"",
+            dpop::signing_alg_values_supported().join(" ")
+        )
+    } else {
+        String::from("Bearer realm=\"grantbox\"")
+    };
     if let Some(error) = error {
         let description: String = description
             .chars()
@@ -245,15 +321,19 @@ mod tests {
         };
         assert_eq!(
             read(Method::GET, &["Bearer t1"], false, ""),
-            Ok("t1".into())
+            Ok(("t1".into(), false))
         );
         assert_eq!(
             read(Method::POST, &["Bearer t1"], false, ""),
-            Ok("t1".into())
+            Ok(("t1".into(), false))
         );
         assert_eq!(
             read(Method::POST, &[], true, "access_token=t2"),
-            Ok("t2".into())
+            Ok(("t2".into(), false))
+        );
+        assert_eq!(
+            read(Method::GET, &["DPoP t4"], false, ""),
+            Ok(("t4".into(), true))
         );
         assert_eq!(read(Method::GET, &[], false, ""), Err(Refusal::NoToken));
         assert_eq!(
@@ -280,6 +360,27 @@ mod tests {
         assert!(matches!(
             presented_token(&Method::GET, &in_url, &HeaderMap::new(), b""),
             Err(Refusal::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn a_dpop_bound_token_needs_a_proof_of_its_key_and_a_bearer_token_none() {
+        let mut bound = token(Some("sub-1"), &["openid"]);
+        bound.dpop_jkt = Some("key-a".into());
+        let bearer = token(Some("sub-1"), &["openid"]);
+        assert_eq!(check_binding(&bound, Some("key-a")), Ok(()));
+        assert_eq!(check_binding(&bearer, None), Ok(()));
+        assert!(matches!(
+            check_binding(&bound, Some("key-b")),
+            Err(Refusal::InvalidDpopProof(_))
+        ));
+        assert!(matches!(
+            check_binding(&bound, None),
+            Err(Refusal::DpopMismatch(_))
+        ));
+        assert!(matches!(
+            check_binding(&bearer, Some("key-a")),
+            Err(Refusal::DpopMismatch(_))
         ));
     }
 
@@ -363,6 +464,23 @@ mod tests {
                     "Bearer realm=\"grantbox\", error=\"insufficient_scope\", error_description=\"no openid\", scope=\"openid\""
                         .into()
                 )
+            )
+        );
+        assert_eq!(
+            header_of(Refusal::InvalidDpopProof("stale".into())),
+            (
+                401,
+                Some(
+                    "DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_dpop_proof\", error_description=\"stale\""
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            header_of(Refusal::DpopMismatch("bound")).1,
+            Some(
+                "DPoP algs=\"ES256 RS256 PS256 EdDSA\", error=\"invalid_token\", error_description=\"bound\""
+                    .into()
             )
         );
         assert_eq!(header_of(Refusal::InvalidRequest("bad")).0, 400);

@@ -97,6 +97,27 @@ impl KeyEncryptionKey {
         hex::encode(&hash.finalize()[..16])
     }
 
+    /// HMAC-SHA256 (RFC 2104) keyed with this key: a value every instance
+    /// sharing the key computes alike and nobody else can, for
+    /// `purpose` (a fixed label naming the use and its version) over `message`.
+    pub fn mac(&self, purpose: &[u8], message: &[u8]) -> [u8; 32] {
+        const BLOCK: usize = 64;
+        let mut inner = Sha256::new();
+        let mut outer = Sha256::new();
+        let mut key = [0u8; BLOCK];
+        key[..KEY_ENCRYPTION_KEY_BYTES].copy_from_slice(self.key.as_slice());
+        let key = Zeroizing::new(key);
+        inner.update(key.map(|b| b ^ 0x36));
+        outer.update(key.map(|b| b ^ 0x5c));
+        // The purpose is length-prefixed so that no two (purpose, message)
+        // pairs feed the same bytes.
+        inner.update((purpose.len() as u64).to_be_bytes());
+        inner.update(purpose);
+        inner.update(message);
+        outer.update(inner.finalize());
+        outer.finalize().into()
+    }
+
     /// Seals `plaintext`, binding `associated_data` (which must be given
     /// again to open it).
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {

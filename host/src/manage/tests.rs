@@ -27,6 +27,7 @@ async fn store_with_svc() -> (Store, String) {
         id_token_signed_response_alg: None,
         profile: None,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     };
     let (client, secret) = registration::validate(registration, NOW).expect("valid");
     store.insert_client(&client).await.expect("insert");

@@ -11,7 +11,7 @@ use super::bindings::grantbox::plugin::{
 use super::runtime::CallCtx;
 use crate::clock::Clock;
 use crate::keys::Alg;
-use crate::oauth::{access_token, resource};
+use crate::oauth::{ErrorCode, OAuthError, access_token, dpop, resource};
 use crate::openid::Authentication;
 use crate::openid::claims::released;
 use crate::openid::id_token::{self, IdToken};
@@ -163,11 +163,33 @@ impl CallCtx {
         let stored = services.store.insert_tokens(rows, origin).await;
         self.add_host_time(started, stored.is_err());
         stored.map_err(unavailable)?;
+        self.remember_minted(rows, issued);
+        Ok(())
+    }
+
+    /// Remembers the tokens [`mint`] made as issued in this call, and the
+    /// access token as DPoP-bound when it is.
+    fn remember_minted(&mut self, rows: &[NewToken], issued: &tokens::IssuedTokens) {
         self.remember_issued(&issued.access_token);
         if let Some(refresh) = &issued.refresh_token {
             self.remember_issued(refresh);
         }
-        Ok(())
+        if rows.first().is_some_and(|access| access.dpop_jkt.is_some()) {
+            self.dpop_bound.push(issued.access_token.clone());
+        }
+    }
+
+    /// RFC 9449 §5, §10: a code or refresh token bound to a DPoP key is
+    /// used only with a proof of that key at the token endpoint. A refusal
+    /// is kept, so the endpoint answers it whatever the plugin makes of it.
+    fn check_dpop_binding(&mut self, bound_to: Option<&str>, refusal: OAuthError) -> bool {
+        match bound_to {
+            Some(jkt) if self.target.dpop_jkt.as_deref() != Some(jkt) => {
+                self.host_refusal = Some(refusal);
+                false
+            }
+            _ => true,
+        }
     }
 
     /// The audience of an access token (RFC 8707): the requested resources,
@@ -184,7 +206,7 @@ impl CallCtx {
         let audience = resource::audience(&requested, allowed);
         audience.map_err(|error| {
             let message = error.description.clone().unwrap_or_default();
-            self.invalid_target = Some(error);
+            self.host_refusal = Some(error);
             HostError::InvalidArgument(message)
         })
     }
@@ -258,12 +280,17 @@ struct RefreshPlan<'a> {
     resources: &'a [String],
     /// The family's absolute end; `None` starts a new family now.
     grant_expires_at: Option<i64>,
+    /// The DPoP key the refresh token is bound to (RFC 9449 §5: a public
+    /// client's); `None` for an unbound one.
+    dpop_jkt: Option<String>,
 }
 
 /// Mints an access token, and a refresh token when `refresh` is given, for one
 /// grant. The access token is opaque, or for a client registered for JWT
 /// access tokens an RFC 9068 JWT signed by the host's current key; either
 /// way the store keeps its hash, so `/introspect` and `/revoke` find it.
+/// A token request with a DPoP proof binds the access token to the proof's
+/// key (`target.dpop_jkt`; in a JWT as `cnf.jkt`, RFC 9449 §6.1).
 fn mint(
     services: &super::HostServices,
     target: &TokenTarget,
@@ -303,6 +330,7 @@ fn mint(
                 expires_at,
                 jti: &jti,
                 actor: actor.as_deref(),
+                confirmation: target.dpop_jkt.as_deref(),
             });
             services
                 .keys
@@ -325,6 +353,7 @@ fn mint(
         grant_expires_at: None,
         audience: audience.to_vec(),
         actor,
+        dpop_jkt: target.dpop_jkt.clone(),
     }];
     let refresh_token = refresh.as_ref().map(|_| secret::new_token());
     if let (Some(refresh_token), Some(plan)) = (&refresh_token, &refresh) {
@@ -344,6 +373,7 @@ fn mint(
             grant_expires_at: Some(grant_expires_at),
             audience: plan.resources.to_vec(),
             actor: None,
+            dpop_jkt: plan.dpop_jkt.clone(),
         });
     }
     let issued = tokens::IssuedTokens {
@@ -396,6 +426,11 @@ impl tokens::Host for CallCtx {
         let audience = self.audience(authorized.as_deref())?;
         let grant_resources = authorized.unwrap_or_else(|| audience.clone());
         let refresh = grant.refresh_token && may_refresh;
+        // RFC 9449 §5: a public client's refresh token is bound to the key
+        // of the proof it was issued with; a confidential client's is not
+        // (it authenticates), only its access tokens are.
+        let public = self.client.as_ref().is_some_and(|c| c.public);
+        let refresh_dpop_jkt = self.target.dpop_jkt.clone().filter(|_| public);
         let (rows, issued) = mint(
             &services,
             &self.target,
@@ -411,6 +446,7 @@ impl tokens::Host for CallCtx {
                 scope: &grant.scope,
                 resources: &grant_resources,
                 grant_expires_at: None,
+                dpop_jkt: refresh_dpop_jkt,
             }),
             &grant_id,
             now,
@@ -727,6 +763,7 @@ impl codes::Host for CallCtx {
             expires_at: now + lifetime,
             // Validated by the authorization request this call answers.
             resources: self.target.requested.clone(),
+            dpop_jkt: self.target.code_dpop_jkt.clone(),
         };
         let started = Clock::instant();
         let stored = services.store.insert_code(&row).await;
@@ -757,6 +794,14 @@ impl codes::Host for CallCtx {
         self.add_host_time(started, outcome.is_err());
         match outcome.map_err(|e| codes::RedeemError::Host(unavailable(e)))? {
             RedeemOutcome::Redeemed(record) => {
+                // RFC 9449 §10: redeemed (so never again), but no token for
+                // a proof by another key than the authorization request named.
+                let refusal = dpop::invalid_dpop_proof(
+                    "the authorization code is bound to another DPoP key (dpop_jkt)",
+                );
+                if !self.check_dpop_binding(record.dpop_jkt.as_deref(), refusal) {
+                    return Err(codes::RedeemError::Unknown);
+                }
                 self.known_grants.push(record.grant_id.clone());
                 (self.id_token_grants).push((record.grant_id.clone(), record.scope.clone()));
                 (self.authorized_resources).push((record.grant_id.clone(), record.resources));
@@ -837,6 +882,15 @@ impl refresh_tokens::Host for CallCtx {
                 "scope wider than the refresh token's".into(),
             )));
         }
+        // Checked before the rotation, so the refresh token stays usable by
+        // the holder of its key (RFC 9449 §5).
+        let refusal = OAuthError::new(
+            ErrorCode::InvalidGrant,
+            "the refresh token is bound to another DPoP key",
+        );
+        if !self.check_dpop_binding(record.dpop_jkt.as_deref(), refusal) {
+            return Err(RefreshError::Unknown);
+        }
         // Checked before the rotation, so a refused resource leaves the
         // refresh token usable (RFC 8707 §2.2).
         let audience = self
@@ -860,6 +914,8 @@ impl refresh_tokens::Host for CallCtx {
                 scope: &record.scope,
                 resources: &record.audience,
                 grant_expires_at: Some(record.grant_expires_at.unwrap_or(record.expires_at)),
+                // The family keeps the key it was bound to.
+                dpop_jkt: record.dpop_jkt.clone(),
             }),
             &record.grant_id,
             now,
@@ -876,10 +932,7 @@ impl refresh_tokens::Host for CallCtx {
         match outcome.map_err(|e| RefreshError::Host(unavailable(e)))? {
             RotateOutcome::Rotated(_) => {
                 (self.id_token_grants).push((record.grant_id.clone(), scope.clone()));
-                self.remember_issued(&issued.access_token);
-                if let Some(refresh) = &issued.refresh_token {
-                    self.remember_issued(refresh);
-                }
+                self.remember_minted(&rows, &issued);
                 Ok(issued)
             }
             RotateOutcome::Unknown => Err(RefreshError::Unknown),

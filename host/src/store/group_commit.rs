@@ -439,6 +439,7 @@ mod tests {
             grant_expires_at: None,
             audience: vec![],
             actor: None,
+            dpop_jkt: None,
         }
     }
 

@@ -21,7 +21,8 @@ macro_rules! manage_operations {
                      token_endpoint_auth_method = $10, jwks = $11, resources = $12, \
                      access_token_format = $13, secret_hash = $14, \
                      post_logout_redirect_uris = $15, \
-                     require_pushed_authorization_requests = $16 WHERE client_id = $1",
+                     require_pushed_authorization_requests = $16, require_dpop = $17 \
+                     WHERE client_id = $1",
                 )
                 .bind(client_id)
                 .bind(client.name.as_deref())
@@ -39,6 +40,7 @@ macro_rules! manage_operations {
                 .bind(client.secret_hash.as_deref())
                 .bind(to_json(&client.post_logout_redirect_uris, "post-logout redirect uris")?)
                 .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .execute(&self.writer)
                 .await
                 .map_err(|e| error(format!("cannot update client `{client_id}`"), e))?;

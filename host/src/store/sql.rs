@@ -21,19 +21,19 @@ pub(super) const PURGE_BATCH: i64 = 500;
 // Column lists as macros so that `concat!` can build `&'static str` statements.
 macro_rules! token_columns {
     () => {
-        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, audience, actor, revoked_at, rotated_at"
+        "token_hash, kind, client_id, subject, scope, grant_id, issued_at, expires_at, grant_expires_at, audience, actor, revoked_at, rotated_at, dpop_jkt"
     };
 }
 
 macro_rules! code_columns {
     () => {
-        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at, resources"
+        "code_hash, client_id, subject, redirect_uri, scope, data, grant_id, issued_at, expires_at, redeemed_at, resources, dpop_jkt"
     };
 }
 
 macro_rules! client_columns {
     () => {
-        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg, profile, require_pushed_authorization_requests"
+        "client_id, secret_hash, name, redirect_uris, grant_types, scopes, public, trusted, created_at, client_uri, introspection, token_endpoint_auth_method, jwks, resources, access_token_format, secret_sealed, previous_secret_hash, previous_secret_expires_at, post_logout_redirect_uris, id_token_signed_response_alg, profile, require_pushed_authorization_requests, require_dpop"
     };
 }
 
@@ -288,8 +288,8 @@ macro_rules! shared_operations {
                 ) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO codes (code_hash, client_id, subject, redirect_uri, scope, \
-                         data, grant_id, issued_at, expires_at, resources) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                         data, grant_id, issued_at, expires_at, resources, dpop_jkt) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     )
                     .bind(&code.code_hash[..])
                     .bind(&code.client_id)
@@ -301,6 +301,7 @@ macro_rules! shared_operations {
                     .bind(code.issued_at)
                     .bind(code.expires_at)
                     .bind(audience_to_column(&code.resources)?)
+                    .bind(code.dpop_jkt.as_deref())
                     .execute(&self.writer)
                     .await
                     .map_err(|e| insert_error(format!("code of client `{}`", code.client_id), e))?;
@@ -789,13 +790,39 @@ macro_rules! shared_operations {
                     Ok(result.rows_affected() == 1)
                 }
 
+                pub(in $crate::store) async fn use_dpop_proof(
+                    &self,
+                    jkt: &str,
+                    jti: &str,
+                    expires_at: i64,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    // As use_client_assertion: a live row makes the update a
+                    // no-op; an expired one not purged yet is reused.
+                    let result = sqlx::query(
+                        "INSERT INTO dpop_proof_jtis (jkt, jti, expires_at) \
+                         VALUES ($1, $2, $3) \
+                         ON CONFLICT (jkt, jti) \
+                         DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE dpop_proof_jtis.expires_at <= $4",
+                    )
+                    .bind(jkt)
+                    .bind(jti)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| error("cannot record the jti of a DPoP proof", e))?;
+                    Ok(result.rows_affected() == 1)
+                }
+
                 pub(in $crate::store) async fn purge_expired(
                     &self,
                     now: i64,
                 ) -> Result<u64, StoreError> {
                     // Redeemed codes stay until they expire so that a replay is still
                     // recognised (and revokes the grant) during the code's lifetime.
-                    const STATEMENTS: [(&str, &str); 7] = [
+                    const STATEMENTS: [(&str, &str); 8] = [
                         (
                             "codes",
                             "DELETE FROM codes WHERE code_hash IN \
@@ -832,6 +859,12 @@ macro_rules! shared_operations {
                             "pushed authorization requests",
                             "DELETE FROM pushed_authorization_requests WHERE request_uri_hash IN \
                              (SELECT request_uri_hash FROM pushed_authorization_requests \
+                              WHERE expires_at <= $1 LIMIT $2)",
+                        ),
+                        (
+                            "dpop proof jtis",
+                            "DELETE FROM dpop_proof_jtis WHERE (jkt, jti) IN \
+                             (SELECT jkt, jti FROM dpop_proof_jtis \
                               WHERE expires_at <= $1 LIMIT $2)",
                         ),
                     ];
@@ -1155,7 +1188,7 @@ macro_rules! shared_operations {
                 sqlx::query(concat!(
                     "INSERT INTO clients (",
                     client_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
                 ))
                 .bind(&client.client_id)
                 .bind(client.secret_hash.as_deref())
@@ -1179,6 +1212,7 @@ macro_rules! shared_operations {
                 .bind(client.id_token_signed_response_alg.as_deref())
                 .bind(client.profile.map(|p| p.as_str()))
                 .bind(client.require_pushed_authorization_requests)
+                .bind(client.dpop_bound_access_tokens)
                 .execute(executor)
                 .await
                 .map_err(|e| insert_error(format!("client id `{}`", client.client_id), e))?;
@@ -1201,7 +1235,7 @@ macro_rules! shared_operations {
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 let mut insert = QueryBuilder::<$db>::new(
                     "INSERT INTO tokens (token_hash, kind, client_id, subject, scope, grant_id, \
-                     issued_at, expires_at, grant_expires_at, audience, actor) ",
+                     issued_at, expires_at, grant_expires_at, audience, actor, dpop_jkt) ",
                 );
                 insert.push_values(
                     tokens.iter().zip(columns),
@@ -1216,7 +1250,8 @@ macro_rules! shared_operations {
                             .push_bind(token.expires_at)
                             .push_bind(token.grant_expires_at)
                             .push_bind(audience)
-                            .push_bind(token.actor.as_deref());
+                            .push_bind(token.actor.as_deref())
+                            .push_bind(token.dpop_jkt.as_deref());
                     },
                 );
                 insert
@@ -1427,6 +1462,7 @@ macro_rules! shared_operations {
                             )
                         })?
                     },
+                    dpop_bound_access_tokens: get(row, "require_dpop")?,
                     client_id,
                 })
             }
@@ -1483,6 +1519,7 @@ macro_rules! shared_operations {
                     actor: get(row, "actor")?,
                     revoked_at: get(row, "revoked_at")?,
                     rotated_at: get(row, "rotated_at")?,
+                    dpop_jkt: get(row, "dpop_jkt")?,
                 })
             }
 
@@ -1502,6 +1539,7 @@ macro_rules! shared_operations {
                     expires_at: get(row, "expires_at")?,
                     redeemed_at: get(row, "redeemed_at")?,
                     resources: audience_from_column(get(row, "resources")?)?,
+                    dpop_jkt: get(row, "dpop_jkt")?,
                     client_id,
                 })
             }

@@ -166,6 +166,7 @@ conformance!(
     pushed_requests_are_taken_once_by_their_client_until_they_expire,
     pushed_requests_are_taken_once_across_instances,
     require_pushed_authorization_requests_round_trips_and_defaults_to_false,
+    dpop_proofs_are_used_once_and_bindings_round_trip,
 );
 
 fn signing_key_row(kid: &str, created_at: i64) -> crate::store::SigningKeyRow {
@@ -368,6 +369,7 @@ fn client(client_id: &str) -> Client {
             "com.example.app:/bye".into(),
         ],
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
     }
 }
 
@@ -384,6 +386,7 @@ fn token(name: &str, kind: TokenKind, client_id: &str, grant_id: &str) -> NewTok
         grant_expires_at: None,
         audience: Vec::new(),
         actor: None,
+        dpop_jkt: None,
     }
 }
 
@@ -419,6 +422,7 @@ fn code(name: &str, client_id: &str, grant_id: &str) -> NewCode {
         issued_at: NOW,
         expires_at: NOW + 60,
         resources: vec!["https://api.example/".into()],
+        dpop_jkt: None,
     }
 }
 
@@ -782,6 +786,7 @@ async fn tokens_insert_find_expire_and_revoke(backend: Backend) {
             actor: None,
             revoked_at: None,
             rotated_at: None,
+            dpop_jkt: None,
         }
     );
     assert!(found.is_active(NOW));
@@ -1032,6 +1037,7 @@ async fn codes_redeem_once_and_replay_revokes_the_grant(backend: Backend) {
             expires_at: expected.expires_at,
             redeemed_at: Some(NOW + 1),
             resources: expected.resources,
+            dpop_jkt: None,
         }
     );
 
@@ -1746,6 +1752,104 @@ async fn client_auth_round_trips_and_assertion_jtis_are_used_once(backend: Backe
     assert_eq!(store.purge_expired(NOW + 59).await.expect("purge"), 0);
     assert_eq!(store.purge_expired(NOW + 60).await.expect("purge"), 2);
     assert_eq!(store.purge_expired(NOW + 120).await.expect("purge"), 1);
+}
+
+async fn dpop_proofs_are_used_once_and_bindings_round_trip(backend: Backend) {
+    let (_db, store) = open_temp(backend).await;
+    // A jti once per key until its proof leaves the window, across
+    // concurrent requests.
+    let uses: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .use_dpop_proof("jkt-a", "j1", NOW + 61, NOW)
+                    .await
+                    .expect("use")
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for used in uses {
+        accepted += usize::from(used.await.expect("task"));
+    }
+    assert_eq!(accepted, 1, "one use of a jti wins");
+    // Another key may use the same jti; the same key not until it expired.
+    assert!(
+        store
+            .use_dpop_proof("jkt-b", "j1", NOW + 61, NOW)
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .use_dpop_proof("jkt-a", "j1", NOW + 70, NOW + 60)
+            .await
+            .expect("use")
+    );
+    assert!(
+        store
+            .use_dpop_proof("jkt-a", "j1", NOW + 122, NOW + 61)
+            .await
+            .expect("use")
+    );
+    assert_eq!(store.purge_expired(NOW + 60).await.expect("purge"), 0);
+    assert_eq!(store.purge_expired(NOW + 61).await.expect("purge"), 1);
+    assert_eq!(store.purge_expired(NOW + 122).await.expect("purge"), 1);
+
+    // The client's requirement, a code's dpop_jkt and a token's binding
+    // come back as stored.
+    let required = Client {
+        dpop_bound_access_tokens: true,
+        ..client("dpop")
+    };
+    store.insert_client(&required).await.expect("client");
+    let found = store.find_client("dpop").await.expect("find");
+    assert_eq!(found.as_ref(), Some(&required));
+    let bound_code = NewCode {
+        dpop_jkt: Some("jkt-a".into()),
+        ..code("bound-code", "dpop", "g-dpop")
+    };
+    store.insert_code(&bound_code).await.expect("code");
+    let RedeemOutcome::Redeemed(record) = store
+        .redeem_code(&token_hash("bound-code"), "dpop", NOW + 1)
+        .await
+        .expect("redeem")
+    else {
+        panic!("the code redeems");
+    };
+    assert_eq!(record.dpop_jkt.as_deref(), Some("jkt-a"));
+    let tokens: Vec<NewToken> = pair("bound", "dpop", "g-dpop")
+        .into_iter()
+        .map(|t| NewToken {
+            dpop_jkt: Some("jkt-a".into()),
+            ..t
+        })
+        .collect();
+    store
+        .insert_tokens(&tokens, GrantOrigin::Existing)
+        .await
+        .expect("tokens");
+    let access = store
+        .find_token(&token_hash("bound-access"), NOW + 1)
+        .await
+        .expect("find")
+        .expect("active");
+    assert_eq!(access.dpop_jkt.as_deref(), Some("jkt-a"));
+    // A rotation hands the old refresh token's binding back to the caller.
+    let RotateOutcome::Rotated(old) = store
+        .rotate_refresh(
+            &token_hash("bound-refresh"),
+            "dpop",
+            NOW + 2,
+            &pair("bound-2", "dpop", "g-dpop"),
+        )
+        .await
+        .expect("rotate")
+    else {
+        panic!("the refresh token rotates");
+    };
+    assert_eq!(old.dpop_jkt.as_deref(), Some("jkt-a"));
 }
 
 async fn everything_survives_reopening(backend: Backend) {

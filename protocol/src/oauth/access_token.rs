@@ -26,6 +26,9 @@ pub struct AccessToken<'a> {
     pub jti: &'a str,
     /// The acting party of a delegation (RFC 8693 §4.1 `act`).
     pub actor: Option<&'a str>,
+    /// The JWK Thumbprint of the DPoP key the token is bound to (RFC 9449
+    /// §6.1 `cnf.jkt`).
+    pub confirmation: Option<&'a str>,
 }
 
 /// The claims of `token` (RFC 9068 §2.2): `iss`, `exp`, `aud` (a string
@@ -53,6 +56,9 @@ pub fn claims(token: &AccessToken<'_>) -> Map<String, Value> {
     }
     if let Some(actor) = token.actor {
         claims.insert("act".into(), json!({ "sub": actor }));
+    }
+    if let Some(jkt) = token.confirmation {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
     }
     claims
 }
@@ -85,6 +91,7 @@ mod tests {
             expires_at: 1_600,
             jti: "j-1",
             actor: None,
+            confirmation: None,
         };
         // RFC 9068 §2.2: every required claim; scope space-separated (§2.2.3).
         check(
@@ -123,6 +130,17 @@ mod tests {
             json!({"iss": "https://as.example", "exp": 1600, "aud": "https://api.example/",
                    "sub": "u-1", "client_id": "app", "iat": 1000, "jti": "j-1",
                    "scope": "read write", "act": {"sub": "svc"}}),
+        );
+        // RFC 9449 §6.1: a DPoP-bound token names its key's thumbprint.
+        check(
+            AccessToken {
+                confirmation: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+                ..user
+            },
+            json!({"iss": "https://as.example", "exp": 1600, "aud": "https://api.example/",
+                   "sub": "u-1", "client_id": "app", "iat": 1000, "jti": "j-1",
+                   "scope": "read write",
+                   "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}),
         );
     }
 }

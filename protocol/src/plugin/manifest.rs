@@ -113,7 +113,7 @@ pub const HOST_PATHS: [&str; 17] = [
 /// RFC 8414 §2 and OpenID Connect Discovery 1.0 §3 metadata keys the host
 /// writes itself (`endpoint/metadata.rs` checks this list against its
 /// document); a plugin endpoint may not claim one.
-pub const HOST_METADATA_KEYS: [&str; 35] = [
+pub const HOST_METADATA_KEYS: [&str; 36] = [
     "issuer",
     "authorization_endpoint",
     "token_endpoint",
@@ -152,6 +152,7 @@ pub const HOST_METADATA_KEYS: [&str; 35] = [
     "request_object_signing_alg_values_supported",
     "claim_types_supported",
     "id_token_encryption_alg_values_supported",
+    "dpop_signing_alg_values_supported",
 ];
 
 /// Whether a plugin path is one the host routes itself (see [`HOST_PATHS`]).

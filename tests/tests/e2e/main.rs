@@ -14,6 +14,7 @@ mod client_assertions;
 mod client_library;
 mod cluster;
 mod device_flow;
+mod dpop;
 mod end_session;
 mod faults;
 mod hardening;

@@ -34,6 +34,7 @@ fn authorization(id: &str, expires_at: i64) -> Transaction {
         requested_at: NOW,
         sign_in: SignInRequest::default(),
         signed_in_for_it: false,
+        dpop_jkt: None,
     }
 }
 

@@ -101,17 +101,23 @@ impl Plugin {
                 .call_exchange(&mut call.store, &wit_request)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
-            let invalid_target = call.store.data_mut().invalid_target.take();
+            let dpop_bound = std::mem::take(&mut call.store.data_mut().dpop_bound);
+            let host_refusal = call.store.data_mut().host_refusal.take();
             let finished = self.finish("exchange", call, result);
-            // The host refused a resource: that is the answer, whatever the
-            // plugin made of the refusal.
-            if let Some(error) = invalid_target {
+            // The host refused a resource or a DPoP key: that is the answer,
+            // whatever the plugin made of the refusal.
+            if let Some(error) = host_refusal {
                 return Err(CallError::Refused(error));
             }
-            let response: TokenResponse = match finished? {
+            let mut response: TokenResponse = match finished? {
                 Ok(response) => response.into(),
                 Err(error) => return Err(CallError::Refused(error.into())),
             };
+            // RFC 9449 §5: the host knows which of its tokens it bound, so
+            // it names their type, whatever the plugin wrote.
+            if dpop_bound.contains(&response.access_token) {
+                response.token_type = grantbox_protocol::oauth::dpop::TOKEN_TYPE.to_owned();
+            }
             let forged = std::iter::once(&response.access_token)
                 .chain(response.refresh_token.as_ref())
                 .any(|token| !issued.contains(token));
@@ -172,9 +178,9 @@ impl Plugin {
                 .call_authorize_response(&mut call.store, &wit_approval)
                 .await;
             let issued = std::mem::take(&mut call.store.data_mut().issued);
-            let invalid_target = call.store.data_mut().invalid_target.take();
+            let host_refusal = call.store.data_mut().host_refusal.take();
             let finished = self.finish("authorize_response", call, result);
-            if let Some(error) = invalid_target {
+            if let Some(error) = host_refusal {
                 return Err(CallError::Refused(error));
             }
             let params = finished?.map_err(|error| CallError::Refused(error.into()))?;
@@ -208,9 +214,9 @@ impl Plugin {
                 .map_err(|e| self.missing_export(&e))?;
             let wit_request = endpoint::EndpointRequest::from(request);
             let result = guest.call_handle(&mut call.store, &wit_request).await;
-            let invalid_target = call.store.data_mut().invalid_target.take();
+            let host_refusal = call.store.data_mut().host_refusal.take();
             let finished = self.finish("endpoint", call, result);
-            if let Some(error) = invalid_target {
+            if let Some(error) = host_refusal {
                 return Err(CallError::Refused(error));
             }
             let response: EndpointResponse = match finished? {
@@ -341,7 +347,8 @@ impl Plugin {
             id_token_grants: Vec::new(),
             authorized_resources: Vec::new(),
             target: TokenTarget::default(),
-            invalid_target: None,
+            host_refusal: None,
+            dpop_bound: Vec::new(),
             looked_up: Vec::new(),
             found_refresh: None,
             authentication: None,

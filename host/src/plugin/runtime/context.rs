@@ -37,9 +37,14 @@ pub(in crate::plugin) struct CallCtx {
     pub(in crate::plugin) authorized_resources: Vec<(String, Vec<String>)>,
     /// The form and resources of the access tokens this call issues.
     pub(in crate::plugin) target: TokenTarget,
-    /// Set when an issue was refused for its resources: the endpoint then
-    /// answers `invalid_target`, whatever the plugin made of the refusal.
-    pub(in crate::plugin) invalid_target: Option<OAuthError>,
+    /// Set when the host refused something of the call on its own account
+    /// (an issue for its resources: `invalid_target`; a code or refresh
+    /// token bound to another DPoP key): the endpoint then answers this,
+    /// whatever the plugin made of the refusal.
+    pub(in crate::plugin) host_refusal: Option<OAuthError>,
+    /// The access tokens minted in this call bound to a DPoP key: the token
+    /// endpoint answers `token_type: DPoP` for them.
+    pub(in crate::plugin) dpop_bound: Vec<String>,
     /// Tokens `token-exchange.lookup` found in this call: their family and
     /// expiry. An exchange may join only these families and never outlives them.
     pub(in crate::plugin) looked_up: Vec<LookedUp>,

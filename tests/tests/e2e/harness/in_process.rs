@@ -328,6 +328,7 @@ async fn build(config: ServeConfig) -> (axum::Router, Store) {
         jwks_max_age: config.keys.jwks_max_age(),
         registration: config.registration.clone(),
         par: config.par,
+        dpop: config.dpop,
     });
     let sessions = SessionBackend::open(&store)
         .await
