@@ -39,13 +39,13 @@ fn now() -> i64 {
 }
 
 /// A client's DPoP key: an EC P-256 key pair, its public JWK and thumbprint.
-struct DpopKey {
+pub(crate) struct DpopKey {
     key: EncodingKey,
     jwk: Jwk,
 }
 
 impl DpopKey {
-    fn generate() -> DpopKey {
+    pub(crate) fn generate() -> DpopKey {
         let secret = p256::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).unwrap();
         let der = secret.to_pkcs8_der().unwrap();
         let key = EncodingKey::from_ec_der(der.as_bytes());
@@ -54,7 +54,7 @@ impl DpopKey {
     }
 
     /// RFC 7638, as jsonwebtoken computes it.
-    fn jkt(&self) -> String {
+    pub(crate) fn jkt(&self) -> String {
         self.jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
     }
 
@@ -69,7 +69,7 @@ impl DpopKey {
     }
 
     /// A fresh proof for `htm` `htu`, with `ath` of `access_token` when given.
-    fn proof(&self, htm: &str, htu: &str, access_token: Option<&str>) -> String {
+    pub(crate) fn proof(&self, htm: &str, htu: &str, access_token: Option<&str>) -> String {
         self.sign(&self.jwk, &claims(htm, htu, access_token))
     }
 }

@@ -16,6 +16,7 @@ mod cluster;
 mod device_flow;
 mod dpop;
 mod end_session;
+mod fapi;
 mod faults;
 mod hardening;
 mod hot_swap;
