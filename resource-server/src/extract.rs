@@ -37,6 +37,50 @@ pub(crate) fn from_header(headers: &HeaderMap) -> Result<Option<String>, Rejecti
     }
 }
 
+/// The token of an `Authorization: DPoP` header (RFC 9449 §7.1). `Ok(None)`
+/// when there is no such header or it names another scheme.
+pub(crate) fn from_dpop_header(headers: &HeaderMap) -> Result<Option<String>, Rejection> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let Ok(value) = value.to_str() else {
+        return Ok(None);
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("dpop") {
+        return Ok(None);
+    }
+    let token = rest.trim_start_matches(' ');
+    if is_b64token(token) {
+        Ok(Some(token.to_owned()))
+    } else {
+        Err(Rejection::InvalidToken {
+            description: "the DPoP-bound token is malformed",
+        })
+    }
+}
+
+/// The one `DPoP` header of a request (RFC 9449 §4.3: exactly one).
+pub(crate) fn dpop_proof(headers: &HeaderMap) -> Result<String, Rejection> {
+    let mut values = headers.get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| Rejection::InvalidDpopProof {
+                    description: "the DPoP header is not visible ASCII",
+                })
+        }
+        (None, _) => Err(Rejection::InvalidDpopProof {
+            description: "a DPoP-bound token needs a DPoP proof header",
+        }),
+        (Some(_), Some(_)) => Err(Rejection::InvalidDpopProof {
+            description: "more than one DPoP header",
+        }),
+    }
+}
+
 /// The `access_token` parameter of a query string or form body. `Ok(None)`
 /// when absent; a repeated or empty parameter is `invalid_request`.
 pub(crate) fn from_urlencoded(encoded: &[u8]) -> Result<Option<String>, Rejection> {

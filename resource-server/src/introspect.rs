@@ -31,6 +31,16 @@ pub(crate) struct Introspection {
     pub exp: Option<i64>,
     #[serde(default)]
     pub aud: Option<Audience>,
+    /// RFC 9449 §6.2: the thumbprint of the key a DPoP-bound token is bound to.
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` member of an introspection answer (RFC 7800, RFC 9449 §6.2).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Confirmation {
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 /// `aud` is a string or an array of strings (RFC 7662 §2.2, RFC 7519 §4.1.3).

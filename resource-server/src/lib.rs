@@ -26,12 +26,25 @@
 //! work lands; then a JWKS validator can sit beside the introspector.
 //!
 //! A token passes when Grantbox says it is `active`, its `token_type` is
-//! `Bearer` (a refresh token has none, so a refresh token presented as an
-//! access token is refused; so is a DPoP-bound token, `token_type` `DPoP`
-//! (RFC 9449), since this crate does not check DPoP proofs yet, so such a
-//! token is never accepted as a bearer token), its `exp` is in the future by this crate's
-//! [`Clock`], and, when [`Config::audience`] is set, its `aud` contains that
-//! audience.
+//! `Bearer` or `DPoP` (a refresh token has none, so a refresh token
+//! presented as an access token is refused), its `exp` is in the future by
+//! this crate's [`Clock`], and, when [`Config::audience`] is set, its `aud`
+//! contains that audience.
+//!
+//! # DPoP-bound tokens (RFC 9449)
+//!
+//! A token introspection calls `DPoP` (with `cnf.jkt`, the thumbprint of
+//! its key) passes only as `Authorization: DPoP <token>` with a `DPoP`
+//! header: a proof of `typ` `dpop+jwt`, signed (ES256, RS256, PS256 or
+//! EdDSA) by the public key in its `jwk`, whose thumbprint is the token's
+//! `cnf.jkt`, naming this request (`htm`; `htu`, [`Config::public_url`]
+//! followed by the path, or `http://` and the `Host` when unset), recent
+//! (`iat` within [`Config::dpop_proof_max_age`]), for this token (`ath`),
+//! and not seen before (`jti`, remembered in memory). A DPoP-bound token
+//! sent as a bearer token, or a bearer token with the `DPoP` scheme, is
+//! `invalid_token`, a bad proof `invalid_dpop_proof`, both with a `DPoP`
+//! challenge naming the algorithms. [`Authorized::dpop_jkt`] says which key
+//! a request proved.
 //!
 //! # The cache, and how long a revoked token may still pass
 //!
@@ -119,6 +132,7 @@
 
 mod cache;
 mod clock;
+mod dpop;
 mod extract;
 mod introspect;
 mod rejection;
@@ -145,6 +159,7 @@ use introspect::{Answer, Introspector};
 /// name the same version of `Router` and `Body` without a dependency of its own.
 pub use axum;
 pub use clock::Clock;
+pub use dpop::ALGORITHMS as DPOP_ALGORITHMS;
 pub use rejection::{RETRY_AFTER_SECONDS, Rejection};
 
 /// How a [`ResourceServer`] validates tokens. [`Config::new`] gives the
@@ -186,6 +201,14 @@ pub struct Config {
     /// The clock expiry and the cache are checked against; a test may advance
     /// it. Default the system clock.
     pub clock: Clock,
+    /// This API's URL as its clients call it (scheme, host, port, and any
+    /// path prefix before the routes), the start of the `htu` a DPoP proof
+    /// must name. Unset, it is `http://` and the request's `Host`: set it
+    /// behind TLS or a proxy.
+    pub public_url: Option<String>,
+    /// How far a DPoP proof's `iat` may be from now, either way; its `jti`
+    /// is remembered that long. Default 60 s.
+    pub dpop_proof_max_age: Duration,
 }
 
 impl Config {
@@ -209,6 +232,8 @@ impl Config {
             form_body_limit: 64 * 1024,
             timeout: Duration::from_secs(5),
             clock: Clock::system(),
+            public_url: None,
+            dpop_proof_max_age: Duration::from_secs(60),
         }
     }
 }
@@ -239,6 +264,10 @@ pub struct Authorized {
     pub audience: Vec<String>,
     /// Unix seconds after which the token is expired.
     pub expires_at: i64,
+    /// The thumbprint of the key a DPoP-bound token is bound to (RFC 9449
+    /// `cnf.jkt`), whose proof came with this request; `None` for a bearer
+    /// token.
+    pub dpop_jkt: Option<String>,
     /// The realm of the layer that validated it, for [`require_scope`]'s
     /// challenge.
     realm: Arc<str>,
@@ -292,6 +321,7 @@ struct Inner {
     realm: Arc<str>,
     introspector: Introspector,
     cache: Cache,
+    seen_proofs: dpop::SeenProofs,
 }
 
 impl ResourceServer {
@@ -324,6 +354,7 @@ impl ResourceServer {
             inner: Arc::new(Inner {
                 realm: config.realm.as_str().into(),
                 cache: Cache::new(config.cache_capacity),
+                seen_proofs: dpop::SeenProofs::new(config.cache_capacity),
                 introspector,
                 config,
             }),
@@ -391,26 +422,25 @@ impl ResourceServer {
                 description: "the token is not active",
             });
         };
-        // RFC 9449 §7.2: a DPoP-bound token is used only with a proof of
-        // its key, which this crate does not check yet.
-        if details
-            .token_type
-            .as_deref()
-            .is_some_and(|kind| kind.eq_ignore_ascii_case("dpop"))
-        {
-            return Err(Rejection::InvalidToken {
-                description: "a DPoP-bound token needs a DPoP proof, which this API does not take",
-            });
-        }
-        if !details
-            .token_type
-            .as_deref()
-            .is_some_and(|kind| kind.eq_ignore_ascii_case("bearer"))
-        {
+        // A bearer token, or (RFC 9449 §6.2) a DPoP-bound one with the
+        // thumbprint of its key; a refresh token has no token_type.
+        let kind = details.token_type.as_deref().unwrap_or_default();
+        let dpop_jkt = if kind.eq_ignore_ascii_case("bearer") {
+            None
+        } else if kind.eq_ignore_ascii_case("dpop") {
+            match details.cnf.and_then(|cnf| cnf.jkt) {
+                Some(jkt) => Some(jkt),
+                None => {
+                    return Err(Rejection::InvalidToken {
+                        description: "a DPoP-bound token without the thumbprint of its key",
+                    });
+                }
+            }
+        } else {
             return Err(Rejection::InvalidToken {
                 description: "not an access token",
             });
-        }
+        };
         let (Some(expires_at), Some(client_id)) = (details.exp, details.client_id) else {
             return Err(Rejection::InvalidToken {
                 description: "the token has no expiry or client",
@@ -442,8 +472,57 @@ impl ResourceServer {
                 .collect(),
             audience,
             expires_at,
+            dpop_jkt,
             realm: self.inner.realm.clone(),
         })
+    }
+
+    /// RFC 9449 §7.1: a DPoP-bound token comes with the `DPoP` scheme and a
+    /// proof of its key for this request; a bearer token with neither.
+    fn check_binding(
+        &self,
+        authorized: &Authorized,
+        scheme: Scheme,
+        request: &Request<Body>,
+        token: &str,
+    ) -> Result<(), Rejection> {
+        match (&authorized.dpop_jkt, scheme) {
+            (None, Scheme::Bearer) => Ok(()),
+            (None, Scheme::Dpop) => Err(Rejection::InvalidDpopToken {
+                description: "the token is not DPoP-bound: send it as a bearer token",
+            }),
+            (Some(_), Scheme::Bearer) => Err(Rejection::InvalidDpopToken {
+                description: "a DPoP-bound token is sent with the DPoP scheme and a proof",
+            }),
+            (Some(jkt), Scheme::Dpop) => {
+                let proof = extract::dpop_proof(request.headers())?;
+                let url = self.request_url(request);
+                let config = &self.inner.config;
+                let expected = dpop::Expected {
+                    method: request.method().as_str(),
+                    url: &url,
+                    access_token: token,
+                    jkt,
+                    now: config.clock.now_ms() / 1000,
+                    max_age: i64::try_from(config.dpop_proof_max_age.as_secs()).unwrap_or(60),
+                };
+                dpop::check(&proof, &expected, &self.inner.seen_proofs)
+            }
+        }
+    }
+
+    /// The request's URL as its client named it, without query (`htu`).
+    fn request_url(&self, request: &Request<Body>) -> String {
+        let path = request.uri().path();
+        match &self.inner.config.public_url {
+            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+            None => {
+                let host = (request.headers().get(axum::http::header::HOST))
+                    .and_then(|host| host.to_str().ok())
+                    .unwrap_or_default();
+                format!("http://{host}{path}")
+            }
+        }
     }
 
     /// The token of a request, by the enabled methods; the request comes back
@@ -451,9 +530,15 @@ impl ResourceServer {
     async fn token_of(
         &self,
         request: Request<Body>,
-    ) -> Result<(Request<Body>, Option<String>), Rejection> {
+    ) -> Result<(Request<Body>, Option<(String, Scheme)>), Rejection> {
         let config = &self.inner.config;
-        let header = extract::from_header(request.headers())?;
+        let dpop = extract::from_dpop_header(request.headers())?;
+        let scheme = if dpop.is_some() {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        };
+        let header = extract::from_header(request.headers())?.or(dpop);
         let query = match (config.token_in_query, request.uri().query()) {
             (true, Some(query)) => extract::from_urlencoded(query.as_bytes())?,
             _ => None,
@@ -471,7 +556,7 @@ impl ResourceServer {
             (request, None)
         };
         let token = extract::only_one([header, query, body])?;
-        Ok((request, token))
+        Ok((request, token.map(|token| (token, scheme))))
     }
 
     fn reject(&self, rejection: &Rejection) -> Response {
@@ -482,6 +567,15 @@ impl ResourceServer {
         );
         rejection.response(&self.inner.realm)
     }
+}
+
+/// How the request presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// `Authorization: Bearer`, or the form body or query (RFC 6750).
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1).
+    Dpop,
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -535,12 +629,18 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let resource_server = self.resource_server.clone();
         Box::pin(async move {
-            let (mut request, token) = match resource_server.token_of(request).await {
+            let (mut request, (token, scheme)) = match resource_server.token_of(request).await {
                 Ok((request, Some(token))) => (request, token),
                 Ok((_, None)) => return Ok(resource_server.reject(&Rejection::MissingToken)),
                 Err(rejection) => return Ok(resource_server.reject(&rejection)),
             };
-            match resource_server.authorize(&token).await {
+            let checked = match resource_server.authorize(&token).await {
+                Ok(authorized) => resource_server
+                    .check_binding(&authorized, scheme, &request, &token)
+                    .map(|()| authorized),
+                Err(rejection) => Err(rejection),
+            };
+            match checked {
                 Ok(authorized) => {
                     request.extensions_mut().insert(authorized);
                     inner.call(request).await.map(IntoResponse::into_response)

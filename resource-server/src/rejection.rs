@@ -26,6 +26,20 @@ pub enum Rejection {
         /// Which rule, for `error_description`.
         description: &'static str,
     },
+    /// `invalid_dpop_proof` (RFC 9449 §7.1): the DPoP proof is missing,
+    /// malformed, or does not fit the request, the token or its key: 401
+    /// with a `DPoP` challenge.
+    InvalidDpopProof {
+        /// Which rule, for `error_description`.
+        description: &'static str,
+    },
+    /// `invalid_token` for the DPoP scheme (RFC 9449 §7.1): a DPoP-bound
+    /// token sent as a bearer token, or an unbound one sent with the DPoP
+    /// scheme: 401 with a `DPoP` challenge.
+    InvalidDpopToken {
+        /// Which rule, for `error_description`.
+        description: &'static str,
+    },
     /// `insufficient_scope` (RFC 6750 §3.1): "The request requires higher
     /// privileges than provided by the access token": 403, with the `scope`
     /// the route needs.
@@ -53,7 +67,10 @@ impl Rejection {
     /// The HTTP status of this rejection.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingToken | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::MissingToken
+            | Self::InvalidToken { .. }
+            | Self::InvalidDpopProof { .. }
+            | Self::InvalidDpopToken { .. } => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -66,7 +83,8 @@ impl Rejection {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             Self::InvalidRequest { .. } => Some("invalid_request"),
-            Self::InvalidToken { .. } => Some("invalid_token"),
+            Self::InvalidToken { .. } | Self::InvalidDpopToken { .. } => Some("invalid_token"),
+            Self::InvalidDpopProof { .. } => Some("invalid_dpop_proof"),
             Self::InsufficientScope { .. } => Some("insufficient_scope"),
             _ => None,
         }
@@ -74,9 +92,10 @@ impl Rejection {
 
     fn description(&self) -> Option<&str> {
         match self {
-            Self::InvalidRequest { description } | Self::InvalidToken { description } => {
-                Some(description)
-            }
+            Self::InvalidRequest { description }
+            | Self::InvalidToken { description }
+            | Self::InvalidDpopProof { description }
+            | Self::InvalidDpopToken { description } => Some(description),
             Self::InsufficientScope { .. } => Some("the token lacks the scope this route needs"),
             Self::Unavailable => Some("the authorization server cannot be reached"),
             Self::BodyTooLarge => Some("the request body is too large"),
@@ -107,7 +126,17 @@ impl Rejection {
             self.status(),
             StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN
         ) {
-            let mut challenge = format!("Bearer realm=\"{}\"", quote(realm));
+            // RFC 9449 §7.1: a refusal about DPoP is a `DPoP` challenge,
+            // naming the algorithms proofs may use.
+            let dpop = matches!(
+                self,
+                Self::InvalidDpopProof { .. } | Self::InvalidDpopToken { .. }
+            );
+            let scheme = if dpop { "DPoP" } else { "Bearer" };
+            let mut challenge = format!("{scheme} realm=\"{}\"", quote(realm));
+            if dpop {
+                challenge.push_str(&format!(", algs=\"{}\"", crate::dpop::ALGORITHMS.join(" ")));
+            }
             if let Some(error) = self.error_code() {
                 challenge.push_str(&format!(", error=\"{error}\""));
             }

@@ -250,10 +250,79 @@ async fn a_dpop_bound_token_is_not_taken_as_a_bearer_token() {
     let reply = call(&app, get_with("bound")).await;
     assert_eq!(reply.status, 401);
     assert!(
-        reply.challenge.contains("error=\"invalid_token\"")
+        reply.challenge.starts_with("DPoP ")
+            && reply.challenge.contains("error=\"invalid_token\"")
             && reply.challenge.contains("DPoP-bound"),
         "{}",
         reply.challenge
+    );
+}
+
+/// RFC 9449 §7.1: a DPoP-bound token passes with the `DPoP` scheme and a
+/// fresh proof of its key for this request, once; anything else is a
+/// `DPoP` challenge naming the algorithms.
+#[tokio::test]
+async fn a_dpop_bound_token_passes_with_a_proof_of_its_key_for_this_request() {
+    use crate::dpop::tests::{KEY_A, KEY_B, jkt, proof_for};
+    let (fake, clock, app) = setup(|_| {}).await;
+    let mut bound = active(&clock, "read", 3600);
+    bound["token_type"] = "DPoP".into();
+    bound["cnf"] = serde_json::json!({ "jkt": jkt(KEY_A) });
+    fake.answer("bound", bound);
+    fake.answer("plain", active(&clock, "read", 3600));
+    let now = now_s(&clock);
+    let request = |token: &str, proof: Option<String>| {
+        let mut request = Request::get("/hello")
+            .header("host", "api.test")
+            .header("authorization", format!("DPoP {token}"));
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    let url = "http://api.test/hello";
+    let good = proof_for(KEY_A, "GET", url, "bound", now, "j-1");
+    assert_eq!(
+        call(&app, request("bound", Some(good.clone())))
+            .await
+            .status,
+        200
+    );
+    let refused = |reply: Reply, error: &str| {
+        assert_eq!(reply.status, 401);
+        assert!(
+            reply
+                .challenge
+                .starts_with(r#"DPoP realm="test", algs="ES256 RS256 PS256 EdDSA""#)
+                && reply.challenge.contains(&format!("error=\"{error}\"")),
+            "{}",
+            reply.challenge
+        );
+    };
+    // The same proof again, none, another key's, another URL's.
+    refused(
+        call(&app, request("bound", Some(good))).await,
+        "invalid_dpop_proof",
+    );
+    refused(
+        call(&app, request("bound", None)).await,
+        "invalid_dpop_proof",
+    );
+    let other_key = proof_for(KEY_B, "GET", url, "bound", now, "j-2");
+    refused(
+        call(&app, request("bound", Some(other_key))).await,
+        "invalid_dpop_proof",
+    );
+    let other_url = proof_for(KEY_A, "GET", "http://api.test/other", "bound", now, "j-3");
+    refused(
+        call(&app, request("bound", Some(other_url))).await,
+        "invalid_dpop_proof",
+    );
+    // A bearer token sent with the DPoP scheme.
+    let plain = proof_for(KEY_A, "GET", url, "plain", now, "j-4");
+    refused(
+        call(&app, request("plain", Some(plain))).await,
+        "invalid_token",
     );
 }
 

@@ -63,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
             .context("RS_CACHE_TTL is a number of seconds")?;
         config.cache_ttl = Duration::from_secs(seconds);
     }
+    if let Ok(public_url) = std::env::var("RS_PUBLIC_URL") {
+        config.public_url = Some(public_url);
+    }
     if let Ok(audience) = std::env::var("RS_AUDIENCE") {
         config.audience = Some(audience);
     }

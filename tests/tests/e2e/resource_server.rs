@@ -508,3 +508,54 @@ fn grantbox_down_is_503_not_401() {
     let reply = api.hello(&setup.client_credentials("read"));
     assert_eq!(reply.status, 503, "{reply:?}");
 }
+
+/// RFC 9449 §7: a DPoP-bound token from Grantbox passes the layer with the
+/// `DPoP` scheme and a proof of its key for the request (checked against
+/// introspection's `cnf.jkt`), once per proof; as a bearer token, or with a
+/// proof of another key, it is refused with a `DPoP` challenge.
+#[test]
+fn a_dpop_bound_token_passes_only_with_a_proof_of_its_key() {
+    use crate::dpop::DpopKey;
+    let setup = setup();
+    let api = setup.api(|_| {});
+    let key = DpopKey::generate();
+    let token_endpoint = format!("{}/token", setup.server.base);
+    let proof = key.proof("POST", &token_endpoint, None);
+    let answer = http()
+        .post(&token_endpoint)
+        .basic_auth("web", Some(&setup.web))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/hello", api.base);
+    let with_proof = |proof: &str| {
+        api.send(
+            http()
+                .get(&url)
+                .header("Authorization", format!("DPoP {token}"))
+                .header("DPoP", proof),
+        )
+    };
+    let proof = key.proof("GET", &url, Some(&token));
+    let reply = with_proof(&proof);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["client_id"], "web");
+    let refused = |reply: Reply, error: &str| {
+        assert_eq!(reply.status, 401, "{reply:?}");
+        assert!(
+            reply.challenge.starts_with(r#"DPoP realm="e2e-api""#)
+                && reply.challenge.contains(&format!("error=\"{error}\"")),
+            "{reply:?}"
+        );
+    };
+    // The same proof again; a proof of another key; the token as a bearer token.
+    refused(with_proof(&proof), "invalid_dpop_proof");
+    let other = DpopKey::generate().proof("GET", &url, Some(&token));
+    refused(with_proof(&other), "invalid_dpop_proof");
+    refused(api.hello(&token), "invalid_token");
+}
