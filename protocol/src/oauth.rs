@@ -8,6 +8,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod dpop;
 pub mod error;
+pub mod jws;
 pub mod params;
 pub mod profile;
 pub mod redirect;

@@ -23,31 +23,28 @@ pub(crate) fn from_header(headers: &HeaderMap) -> Result<Option<String>, Rejecti
             description: "the Authorization header is not visible ASCII",
         });
     };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Ok(None);
-    }
-    let token = rest.trim_start_matches(' ');
-    if is_b64token(token) {
-        Ok(Some(token.to_owned()))
-    } else {
-        Err(Rejection::InvalidToken {
-            description: "the bearer token is malformed",
-        })
-    }
+    token_of_scheme(value, "bearer", "the bearer token is malformed")
 }
 
 /// The token of an `Authorization: DPoP` header (RFC 9449 §7.1). `Ok(None)`
-/// when there is no such header or it names another scheme.
+/// when there is no such header or it names another scheme; the header's
+/// other faults are [`from_header`]'s to find.
 pub(crate) fn from_dpop_header(headers: &HeaderMap) -> Result<Option<String>, Rejection> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let Ok(value) = value.to_str() else {
-        return Ok(None);
-    };
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("dpop") {
+    match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
+        Some(Ok(value)) => token_of_scheme(value, "dpop", "the DPoP-bound token is malformed"),
+        _ => Ok(None),
+    }
+}
+
+/// The `b64token` of an `Authorization` value when its scheme is `scheme`
+/// (compared without case).
+fn token_of_scheme(
+    value: &str,
+    scheme: &str,
+    malformed: &'static str,
+) -> Result<Option<String>, Rejection> {
+    let (named, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !named.eq_ignore_ascii_case(scheme) {
         return Ok(None);
     }
     let token = rest.trim_start_matches(' ');
@@ -55,7 +52,7 @@ pub(crate) fn from_dpop_header(headers: &HeaderMap) -> Result<Option<String>, Re
         Ok(Some(token.to_owned()))
     } else {
         Err(Rejection::InvalidToken {
-            description: "the DPoP-bound token is malformed",
+            description: malformed,
         })
     }
 }

@@ -4,8 +4,6 @@
 //! verified elsewhere. Takes the decoded JOSE header, the claims and `now`;
 //! knows no key, no store and no clock.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
@@ -256,17 +254,7 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 
 /// Segment `index` of a three-segment compact JWS, as a JSON object.
 fn decode_segment(assertion: &str, index: usize) -> Result<Map<String, Value>, Rejection> {
-    let segments: Vec<&str> = assertion.split('.').collect();
-    if segments.len() != 3 {
-        return Err(Rejection::Malformed);
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segments[index])
-        .map_err(|_| Rejection::Malformed)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Rejection::Malformed),
-    }
+    super::jws::segment(assertion, index).ok_or(Rejection::Malformed)
 }
 
 #[cfg(test)]
@@ -434,6 +422,8 @@ mod tests {
     }
 
     fn compact(header: Value, claims: Value) -> String {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
         format!("{}.{}.c2ln", encode(&header), encode(&claims))
     }

@@ -325,17 +325,7 @@ pub fn check_claims(
 }
 
 fn decode_segment(proof: &str, index: usize) -> Result<Map<String, Value>, Rejection> {
-    let segments: Vec<&str> = proof.split('.').collect();
-    if segments.len() != 3 {
-        return Err(Rejection::Malformed);
-    }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(segments[index])
-        .map_err(|_| Rejection::Malformed)?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Rejection::Malformed),
-    }
+    super::jws::segment(proof, index).ok_or(Rejection::Malformed)
 }
 
 #[cfg(test)]
