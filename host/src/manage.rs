@@ -448,6 +448,23 @@ pub async fn client_update(
     now: i64,
 ) -> Result<ClientView, ManageError> {
     let before = find_client(store, client_id).await?;
+    // What a profile switched on stays on while it holds.
+    if let Some(profile) = before.profile {
+        let lifted = |asked: Option<bool>, required: bool| required && asked == Some(false);
+        if lifted(
+            update.require_pushed_authorization_requests,
+            profile.requires_pushed_authorization_requests(),
+        ) || lifted(update.dpop_bound_access_tokens, profile.requires_dpop())
+        {
+            return Err(ManageError::Invalid {
+                field: "profile",
+                message: format!(
+                    "a {} client pushes its authorization requests and holds DPoP-bound tokens: neither can be switched off while the profile holds",
+                    profile.as_str()
+                ),
+            });
+        }
+    }
     let auth_method = match update.token_endpoint_auth_method.as_deref() {
         None => before.auth.method,
         Some("") => None,

@@ -207,3 +207,53 @@ async fn a_client_secret_jwt_client_keeps_its_sealed_secret_through_an_update() 
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_profiles_requirements_cannot_be_switched_off() {
+    let (store, _) = store_with_svc().await;
+    let jwks = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let registration = ClientRegistration {
+        client_id: "bank".into(),
+        redirect_uris: vec!["https://bank.example/cb".into()],
+        grant_types: vec!["authorization_code".into()],
+        auth_method: Some(AuthMethod::PrivateKeyJwt),
+        jwks: Some(jwks.into()),
+        profile: Some("fapi2".into()),
+        ..ClientRegistration::default()
+    };
+    client_add(&store, &Actor::Cli, registration, None, &[], NOW)
+        .await
+        .expect("a fapi2 client");
+    for update in [
+        ClientUpdate {
+            dpop_bound_access_tokens: Some(false),
+            ..ClientUpdate::default()
+        },
+        ClientUpdate {
+            require_pushed_authorization_requests: Some(false),
+            ..ClientUpdate::default()
+        },
+    ] {
+        let refused = client_update(&store, &Actor::Cli, "bank", update, NOW).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ManageError::Invalid {
+                    field: "profile",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+    // Other changes go through, and the requirements stay on.
+    let renamed = ClientUpdate {
+        client_name: Some("Bank".into()),
+        ..ClientUpdate::default()
+    };
+    let after = client_update(&store, &Actor::Cli, "bank", renamed, NOW)
+        .await
+        .expect("updated");
+    assert!(after.require_pushed_authorization_requests && after.dpop_bound_access_tokens);
+    assert_eq!(after.profile.as_deref(), Some("fapi2"));
+}
