@@ -4,7 +4,9 @@
 //! they get the checks `/authorize` runs (`authorize::prepare`), with errors
 //! as JSON (§2.3), never a redirect, and are kept under SHA-256 of the random
 //! part of a new `request_uri`, bound to the client, for `[par]
-//! request_uri_lifetime_seconds`. `/authorize` takes them back once.
+//! request_uri_lifetime_seconds`. `/authorize` takes them back once. A DPoP
+//! proof sent with the push (RFC 9449 §10.1) binds the code to its key, as
+//! `dpop_jkt` does.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,11 +15,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::authorize::prepare;
+use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
 use super::transaction;
 use super::{authenticated_form_with_repeats, json_error, no_store};
 use crate::app::App;
 use crate::oauth::authorize::{Arrival, REQUEST_URI_PREFIX, Rejection};
-use crate::oauth::{OAuthError, Params};
+use crate::oauth::{OAuthError, Params, dpop};
 use crate::secret;
 use crate::store::{Client, PushedRequest};
 
@@ -62,7 +65,20 @@ async fn push(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
             "client_id differs from the authenticated client",
         ));
     }
-    let parameters = params.without(&CLIENT_SECRETS);
+    let mut parameters = params.without(&CLIENT_SECRETS);
+    // RFC 9449 §10.1: a DPoP proof sent with the push binds the code to its
+    // key, as `dpop_jkt` does; when both are sent they must name one key.
+    if let Some(jkt) = proof_key(app, headers).await? {
+        match params.get("dpop_jkt")? {
+            Some(sent) if sent != jkt => {
+                return Err(dpop::invalid_dpop_proof(
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                ));
+            }
+            Some(_) => {}
+            None => parameters.push(("dpop_jkt".to_owned(), jkt)),
+        }
+    }
     let size: usize = (parameters.iter())
         .map(|(name, value)| name.len() + value.len())
         .sum();
@@ -101,6 +117,24 @@ async fn push(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
     Ok(no_store(
         (StatusCode::CREATED, axum::Json(body)).into_response(),
     ))
+}
+
+/// The thumbprint of the key of the push's DPoP proof, when it carries one
+/// (checked for `POST` of this endpoint, its `jti` used once).
+async fn proof_key(app: &App, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let endpoint = format!("{}{PAR_PATH}", app.issuer);
+    let request = ProofRequest {
+        method: "POST",
+        target_uri: &endpoint,
+        access_token: None,
+        require_nonce: false,
+    };
+    match dpop_proof::check(app, headers, request).await {
+        Ok(proof) => Ok(proof.map(|proof| proof.jkt)),
+        Err(ProofError::Invalid(reason)) => Err(dpop::invalid_dpop_proof(reason)),
+        Err(ProofError::NonceRequired) => Err(dpop::use_dpop_nonce()),
+        Err(ProofError::Unavailable) => Err(OAuthError::temporarily_unavailable()),
+    }
 }
 
 /// RFC 9126 §2.3: every refusal of the authorization request's checks is an

@@ -183,8 +183,12 @@ fn push(world: &World, form: &[(&'static str, String)]) -> (u16, Value) {
 /// alice approve it in a fresh browser, checks the response, and returns
 /// the code.
 fn approved_code(world: &World, dpop_jkt: &str) -> String {
+    code_for_push(world, push(world, &pushed(&[], dpop_jkt)))
+}
+
+/// Has alice approve the request of a push's answer, and returns the code.
+fn code_for_push(world: &World, (status, body): (u16, Value)) -> String {
     let server = &world.server;
-    let (status, body) = push(world, &pushed(&[], dpop_jkt));
     assert_eq!(status, 201, "{body}");
     let request_uri = body["request_uri"].as_str().unwrap();
     let url = server.url(&format!(
@@ -355,4 +359,54 @@ fn every_shortcut_the_profile_forbids_is_refused() {
         let stderr = text(&output.stderr);
         assert!(stderr.contains(says), "{stderr}");
     }
+}
+
+/// RFC 9449 §10.1: a DPoP proof sent with the push binds the code to its
+/// key as `dpop_jkt` does; a `dpop_jkt` naming another key is refused.
+#[test]
+fn a_dpop_proof_at_the_push_binds_the_code_to_its_key() {
+    let world = world();
+    let key = DpopKey::generate();
+    let par_endpoint = format!("{}/par", world.issuer);
+    let token_endpoint = format!("{}/token", world.issuer);
+    let without_jkt = pushed(&[("dpop_jkt", None)], "");
+    let form: Vec<(&str, &str)> = without_jkt.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let code_of_a_push = || {
+        let proof = key.proof("POST", &par_endpoint, None);
+        code_for_push(
+            world,
+            post_as_bank(world, "/par", &form, json!(world.issuer), Some(&proof)),
+        )
+    };
+    let redeem = |code: &str, proof: &str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ];
+        post_as_bank(world, "/token", &form, json!(world.issuer), Some(proof))
+    };
+    // Bound to the push's key: another key's proof is refused.
+    let stranger = DpopKey::generate().proof("POST", &token_endpoint, None);
+    let (status, body) = redeem(&code_of_a_push(), &stranger);
+    assert_oauth_error((status, &body), 400, "invalid_dpop_proof");
+    let (status, body) = redeem(&code_of_a_push(), &key.proof("POST", &token_endpoint, None));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+
+    // A proof and a dpop_jkt of two keys.
+    let other = DpopKey::generate();
+    let with_other_jkt = pushed(&[], &other.jkt());
+    let form: Vec<(&str, &str)> = with_other_jkt
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    let proof = key.proof("POST", &par_endpoint, None);
+    let (status, body) = post_as_bank(world, "/par", &form, json!(world.issuer), Some(&proof));
+    assert_oauth_error((status, &body), 400, "invalid_dpop_proof");
+    // A proof made for another endpoint.
+    let wrong = key.proof("POST", &token_endpoint, None);
+    let (status, body) = post_as_bank(world, "/par", &form, json!(world.issuer), Some(&wrong));
+    assert_oauth_error((status, &body), 400, "invalid_dpop_proof");
 }
