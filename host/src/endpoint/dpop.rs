@@ -9,6 +9,7 @@ use axum::response::Response;
 
 use crate::app::App;
 use crate::dpop::{self, Proof};
+use crate::oauth::OAuthError;
 use crate::oauth::dpop::{Expectations, Rejection};
 
 /// The request header carrying a proof (RFC 9449 §4.1 `DPoP`), as the
@@ -22,8 +23,9 @@ pub const NONCE_HEADER: &str = "dpop-nonce";
 #[derive(Debug, Clone, Copy)]
 pub struct ProofRequest<'a> {
     pub method: &'a str,
-    /// The endpoint's URI as the issuer names it.
-    pub target_uri: &'a str,
+    /// The endpoint's path; the proof's `htu` is the issuer followed by it,
+    /// built only when the request carries a proof.
+    pub path: &'a str,
     /// The access token the request presents, which `ath` must hash.
     pub access_token: Option<&'a str>,
     /// Whether the proof must carry a current server nonce.
@@ -61,9 +63,10 @@ pub async fn check(
         .to_str()
         .map_err(|_| ProofError::Invalid(Rejection::Malformed.to_string()))?;
     let now = app.clock.now();
+    let target_uri = format!("{}{}", app.issuer, request.path);
     let expect = Expectations {
         method: request.method,
-        target_uri: request.target_uri,
+        target_uri: &target_uri,
         now,
         max_age_seconds: app.dpop.proof_max_age_seconds,
         access_token: request.access_token,
@@ -94,6 +97,18 @@ pub async fn check(
         return Err(ProofError::Invalid(Rejection::Replayed.to_string()));
     }
     Ok(Some(proof))
+}
+
+/// A refusal at an endpoint that answers RFC 6749 §5.2 errors (`/token`,
+/// `/par`).
+impl From<ProofError> for OAuthError {
+    fn from(error: ProofError) -> Self {
+        match error {
+            ProofError::Invalid(reason) => crate::oauth::dpop::invalid_dpop_proof(reason),
+            ProofError::NonceRequired => crate::oauth::dpop::use_dpop_nonce(),
+            ProofError::Unavailable => OAuthError::temporarily_unavailable(),
+        }
+    }
 }
 
 /// Adds a fresh `DPoP-Nonce` to `response`.

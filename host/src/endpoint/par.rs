@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::authorize::prepare;
-use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
+use super::dpop::{self as dpop_proof, ProofRequest};
 use super::transaction;
 use super::{authenticated_form_with_repeats, json_error, no_store};
 use crate::app::App;
@@ -122,19 +122,14 @@ async fn push(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Response, O
 /// The thumbprint of the key of the push's DPoP proof, when it carries one
 /// (checked for `POST` of this endpoint, its `jti` used once).
 async fn proof_key(app: &App, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
-    let endpoint = format!("{}{PAR_PATH}", app.issuer);
     let request = ProofRequest {
         method: "POST",
-        target_uri: &endpoint,
+        path: PAR_PATH,
         access_token: None,
         require_nonce: false,
     };
-    match dpop_proof::check(app, headers, request).await {
-        Ok(proof) => Ok(proof.map(|proof| proof.jkt)),
-        Err(ProofError::Invalid(reason)) => Err(dpop::invalid_dpop_proof(reason)),
-        Err(ProofError::NonceRequired) => Err(dpop::use_dpop_nonce()),
-        Err(ProofError::Unavailable) => Err(OAuthError::temporarily_unavailable()),
-    }
+    let proof = dpop_proof::check(app, headers, request).await?;
+    Ok(proof.map(|proof| proof.jkt))
 }
 
 /// RFC 9126 §2.3: every refusal of the authorization request's checks is an

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
+use super::dpop::{self as dpop_proof, ProofRequest};
 use super::{authenticated_form_with_repeats, json_error, login, refuse_repeated};
 use crate::app::App;
 use crate::client_assertion;
@@ -24,6 +24,9 @@ use crate::plugin::{CallError, Capability, ClientView, TokenRequest, TokenRespon
 use crate::ratelimit::{SignInOrigin, Throttled};
 use crate::secret;
 use crate::store::Client;
+
+/// Where the endpoint answers (`token_endpoint`, and a DPoP proof's `htu`).
+pub const TOKEN_PATH: &str = "/token";
 
 pub async fn token(
     State(app): State<App>,
@@ -66,23 +69,18 @@ async fn exchange(
 ) -> Result<TokenResponse, Refused> {
     let registry = app.registry();
     let (client, params) = authenticated_form_with_repeats(app, headers, body).await?;
-    let token_endpoint = format!("{}/token", app.issuer);
     let proof = dpop_proof::check(
         app,
         headers,
         ProofRequest {
             method: "POST",
-            target_uri: &token_endpoint,
+            path: TOKEN_PATH,
             access_token: None,
             require_nonce: app.dpop.require_nonce,
         },
     )
     .await
-    .map_err(|error| match error {
-        ProofError::Invalid(reason) => dpop::invalid_dpop_proof(reason),
-        ProofError::NonceRequired => dpop::use_dpop_nonce(),
-        ProofError::Unavailable => OAuthError::temporarily_unavailable(),
-    })?;
+    .map_err(OAuthError::from)?;
     // RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens`
     // never gets a bearer token.
     if client.dpop_bound_access_tokens && proof.is_none() {
@@ -282,7 +280,7 @@ fn with_expectations<R>(
     now: i64,
     verify: impl FnOnce(&Expectations) -> R,
 ) -> R {
-    let token_endpoint = format!("{}/token", app.issuer);
+    let token_endpoint = format!("{}{TOKEN_PATH}", app.issuer);
     let par_endpoint = format!("{}{}", app.issuer, super::par::PAR_PATH);
     let issuer_only = profile.is_some_and(Profile::assertion_audience_is_issuer_only);
     let audiences = if issuer_only {

@@ -77,10 +77,9 @@ async fn answer(
     let (token, with_dpop) = presented_token(method, uri, headers, body)?;
     // RFC 9449 §7: the proof is of this request and of this token (`ath`).
     let proof_jkt = if with_dpop {
-        let userinfo_endpoint = format!("{}/userinfo", app.issuer);
         let request = ProofRequest {
             method: method.as_str(),
-            target_uri: &userinfo_endpoint,
+            path: super::metadata::USERINFO_PATH,
             access_token: Some(&token),
             require_nonce: false,
         };
