@@ -10,3 +10,6 @@ pub mod id_token;
 pub mod request;
 
 pub use authentication::{ACR_PASSWORD, AMR_PASSWORD, Authentication};
+
+/// The scope value of an OpenID Connect request (Core §3.1.2.1).
+pub const OPENID_SCOPE: &str = "openid";

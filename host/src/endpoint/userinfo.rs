@@ -18,11 +18,8 @@ use super::dpop::{self as dpop_proof, ProofError, ProofRequest};
 use super::{AccessToken, access_token, check_form_content_type, no_store};
 use crate::app::App;
 use crate::oauth::{Params, dpop};
-use crate::openid::claims;
+use crate::openid::{OPENID_SCOPE, claims};
 use crate::store::{TokenKind, TokenRecord};
-
-/// The scope a token needs here (OIDC Core §5.3).
-const OPENID_SCOPE: &str = "openid";
 
 /// An RFC 6750 §3.1 error and what the challenge says about it.
 #[derive(Debug, PartialEq, Eq)]

@@ -36,8 +36,7 @@ const MAX_ISSUED_PER_CALL: usize = 16;
 const MAX_AUDIENCE_VALUES: usize = 16;
 const MAX_AUDIENCE_BYTES: usize = 2048;
 
-/// The scope value of an OpenID Connect request (Core §3.1.2.1).
-const OPENID_SCOPE: &str = "openid";
+use crate::openid::OPENID_SCOPE;
 
 impl CallCtx {
     /// Fails unless the plugin holds `capability` and the call's host budget

@@ -77,7 +77,7 @@ pub fn interaction_required(description: impl Into<String>) -> OAuthError {
 /// away (OIDC Core §11): `offline_access` in an `openid` request. Without
 /// `openid` it is an ordinary scope.
 pub fn asks_offline_access(scope: &[String]) -> bool {
-    scope.iter().any(|s| s == "openid") && scope.iter().any(|s| s == "offline_access")
+    scope.iter().any(|s| s == super::OPENID_SCOPE) && scope.iter().any(|s| s == "offline_access")
 }
 
 /// Reads the parameters (each already known not to repeat). `prompt` is a
