@@ -38,7 +38,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// A client's DPoP key: an EC P-256 key pair, its public JWK and thumbprint.
+/// A client's DPoP key: an EC P-256 key pair, its public JWK and thumbprint
+/// (`fapi.rs` signs its client assertions with one too).
 pub(crate) struct DpopKey {
     key: EncodingKey,
     jwk: Jwk,
@@ -58,6 +59,16 @@ impl DpopKey {
         self.jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
     }
 
+    /// The public key as a JWK.
+    pub(crate) fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    /// `claims` signed by this key (ES256) under `header`.
+    pub(crate) fn encode(&self, header: &Header, claims: &Value) -> String {
+        jsonwebtoken::encode(header, claims, &self.key).unwrap()
+    }
+
     /// A proof of a request: its claims, signed by this key, with `jwk` in the header.
     fn sign(&self, jwk: &Jwk, claims: &Value) -> String {
         let header = Header {
@@ -65,7 +76,7 @@ impl DpopKey {
             jwk: Some(jwk.clone()),
             ..Header::new(Algorithm::ES256)
         };
-        jsonwebtoken::encode(&header, claims, &self.key).unwrap()
+        self.encode(&header, claims)
     }
 
     /// A fresh proof for `htm` `htu`, with `ath` of `access_token` when given.

@@ -12,11 +12,8 @@
 
 use std::sync::OnceLock;
 
-use getrandom::SysRng;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use p256::elliptic_curve::Generate;
-use p256::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
 
 use crate::dpop::DpopKey;
@@ -42,18 +39,17 @@ fn random() -> String {
     hex::encode(bytes)
 }
 
-/// The FAPI client's own signing key for `private_key_jwt`.
+/// The FAPI client's own signing key for `private_key_jwt`: a P-256 key
+/// like a DPoP key, published with a `kid`.
 struct ClientKey {
-    key: EncodingKey,
+    key: DpopKey,
     jwk: Jwk,
 }
 
 impl ClientKey {
     fn generate() -> ClientKey {
-        let secret = p256::ecdsa::SigningKey::try_generate_from_rng(&mut SysRng).unwrap();
-        let der = secret.to_pkcs8_der().unwrap();
-        let key = EncodingKey::from_ec_der(der.as_bytes());
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+        let key = DpopKey::generate();
+        let mut jwk = key.jwk().clone();
         jwk.common.key_id = Some("bank-1".into());
         ClientKey { key, jwk }
     }
@@ -68,7 +64,7 @@ impl ClientKey {
             "iss": client_id, "sub": client_id, "aud": aud,
             "iat": now(), "exp": now() + 60, "jti": random(),
         });
-        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+        self.key.encode(&header, &claims)
     }
 }
 
