@@ -253,13 +253,11 @@ pub fn validate<C: Registration, R: ResponseTypes>(
     };
     match arrival {
         // RFC 9126 §5, §6: a client that must push (by the server's
-        // setting, its own, or its profile's: FAPI 2.0 SP §5.3.2.2 item 3)
-        // may not send its parameters to the authorization endpoint directly.
+        // setting or its own, which its profile switches on: FAPI 2.0 SP
+        // §5.3.2.2 item 3) may not send its parameters to the authorization
+        // endpoint directly.
         Arrival::Direct { pushed_required }
-            if pushed_required
-                || registration.require_pushed_authorization_requests
-                || (registration.profile)
-                    .is_some_and(Profile::requires_pushed_authorization_requests) =>
+            if pushed_required || registration.require_pushed_authorization_requests =>
         {
             return Err(fail(
                 fallback_mode,
@@ -467,8 +465,11 @@ mod tests {
                     &["authorization_code"],
                 )
             },
+            // Registered as `registration.rs` stores a fapi2 client: the
+            // profile switches pushing on.
             Client {
                 profile: Some(Profile::Fapi2),
+                require_pushed_authorization_requests: true,
                 ..client(
                     "fapi",
                     &["https://bank.example/cb"],

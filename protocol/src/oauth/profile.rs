@@ -2,9 +2,9 @@
 //! server's defaults, chosen at registration (`client add --profile`). One
 //! profile today, [`Profile::Fapi2`], the FAPI 2.0 Security Profile (final,
 //! 2025): its authorization-request rules and bounds live here as pure
-//! functions; the registration rules are `registration.rs`'s, and the
-//! requirements met by other settings (PAR, DPoP, `private_key_jwt`) are
-//! switched on by the profile where those settings are read.
+//! functions; the registration rules are `registration.rs`'s, which also
+//! switches on the client settings the profile requires (pushed requests,
+//! DPoP-bound tokens) and keeps them on.
 
 use super::redirect::mode_name;
 use super::{OAuthError, Params, ResponseMode};
