@@ -367,9 +367,15 @@ fn prompt_login_max_age_and_prompt_consent_show_their_pages_to_a_signed_in_user(
     server();
     runtime().block_on(async {
         let browser = driver.session().await;
-        // First sign-in and consent.
+        // First sign-in and consent (asked for, since another test on the
+        // shared server may already have had alice consent).
         let first = Callback::start();
-        let url = authorize_url("browser-rp", &first.redirect_uri(), "openid read", &[]);
+        let url = authorize_url(
+            "browser-rp",
+            &first.redirect_uri(),
+            "openid read",
+            &[("prompt", "consent")],
+        );
         browser
             .goto(&url)
             .await
@@ -462,7 +468,10 @@ fn login_hint_pre_fills_the_username() {
             "browser-rp",
             &callback.redirect_uri(),
             "openid read",
-            &[("login_hint", "alice")],
+            // Other tests on the shared server may have left alice's
+            // consent to browser-rp remembered: prompt=consent makes the
+            // page after sign-in the consent page whatever ran before.
+            &[("login_hint", "alice"), ("prompt", "consent")],
         );
         browser
             .goto(&url)
