@@ -115,8 +115,10 @@ where
         .route("/revoke", post(endpoint::revoke::revoke))
         .route("/par", post(endpoint::par::par))
         .route_layer(middleware::from_fn(refuse_query));
+    // The browser's endpoints (and the plugins' own, which may have user
+    // steps) carry the session; the token endpoints, called by clients with
+    // no cookie, skip its layers.
     Router::new()
-        .merge(token_endpoints)
         .route("/authorize", get(endpoint::authorize::authorize_get).post(endpoint::authorize::authorize_post))
         .route("/authorize/continue", get(endpoint::decision::resume))
         .route("/authorize/decision", post(endpoint::decision::decision))
@@ -138,6 +140,7 @@ where
         .fallback(endpoint::plugin_route::route)
         .layer(middleware::from_fn_with_state(app.clone(), session_lifetime))
         .layer(sessions)
+        .merge(token_endpoints)
         .layer(middleware::from_fn(record_request))
         .layer(middleware::from_fn(run_to_completion))
         .layer(middleware::from_fn(limit_headers))
