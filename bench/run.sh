@@ -28,7 +28,7 @@
 #   ATTACK_CONNS=4 SLOW_CONNS=1000 (params_attack, slow_clients: the attack beside the
 #                               client-credentials load, from attack.py on LOADGEN_CPU)
 #   CC_SERVERS="grantbox oauth2orize oidc-provider node-floor axum-floor"
-#   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox"
+#   REFRESH_SERVERS="grantbox oauth2orize"   INTROSPECT_SERVERS="grantbox"   CODE_SERVERS="grantbox oauth2orize"
 #   FLOW_SERVERS="grantbox oauth2orize"   FIXED_SERVERS="grantbox"   FIXED_RATE=<req/s>
 #   ATTACK_SERVERS="grantbox"   JWT_SERVERS="grantbox"
 #   CODE_RATE=8000              (authorization_code: codes seeded per second of warm-up and of run)
@@ -68,7 +68,7 @@ SCENARIOS=${SCENARIOS:-"client_credentials cc_fixed_rate client_credentials_pg j
 JWT_SERVERS=${JWT_SERVERS:-"grantbox"}
 CC_SERVERS=${CC_SERVERS:-"grantbox oauth2orize oidc-provider node-floor axum-floor"}
 INTROSPECT_SERVERS=${INTROSPECT_SERVERS:-"grantbox"}
-CODE_SERVERS=${CODE_SERVERS:-"grantbox"}
+CODE_SERVERS=${CODE_SERVERS:-"grantbox oauth2orize"}
 FLOW_SERVERS=${FLOW_SERVERS:-"grantbox oauth2orize"}
 FIXED_SERVERS=${FIXED_SERVERS:-"grantbox"}
 PG_PORT=${PG_PORT:-28432}
@@ -81,7 +81,10 @@ ATTACK_SERVERS=${ATTACK_SERVERS:-"grantbox"}
 ATTACK_CONNS=${ATTACK_CONNS:-4}
 SLOW_CONNS=${SLOW_CONNS:-1000}
 CODE_RATE=${CODE_RATE:-8000}
-export REDIRECT_URI=https://client.example/cb
+GB_REDIRECT_URI=https://client.example/cb
+# The redirect URI of the anchor's pre-seeded codes (SEED_CODES).
+ANCHOR_REDIRECT_URI=http://127.0.0.1/callback
+export REDIRECT_URI=$GB_REDIRECT_URI
 export CODE_VERIFIER=bench-code-verifier-of-pkce-rfc7636-at-least-43-chars
 REFRESH_SERVERS=${REFRESH_SERVERS:-"grantbox oauth2orize"}
 SERVER_CPU=${SERVER_CPU:-1}
@@ -122,7 +125,7 @@ done
 # the anchors need npm ci and a release build. A measuring run needs them.
 ANCHORS_PRESENT=1
 if [[ $SMOKE == 1 && ${SMOKE_ANCHORS:-0} != 1 ]]; then
-  ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox; FLOW_SERVERS=grantbox
+  ANCHORS_PRESENT=0; CC_SERVERS=grantbox; REFRESH_SERVERS=grantbox; FLOW_SERVERS=grantbox; CODE_SERVERS=grantbox
 elif [[ ! -d $ANCHORS_SRC ]]; then
   echo "no anchors at $ANCHORS_SRC (set ANCHORS_SRC)" >&2; exit 1
 fi
@@ -316,7 +319,12 @@ start_server() { # name scenario
       local config=()
       [[ -f $RUN_DIR/grantbox.toml ]] && config=(--config "$RUN_DIR/grantbox.toml")
       $p "$GRANTBOX" --db "$DB_URL" "${config[@]}" serve --listen "127.0.0.1:$PORT" --cache-dir "$CACHE" >>"$log" 2>&1 & ;;
-    oauth2orize)   NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
+    oauth2orize)
+      # authorization_code: the anchor seeds its codes at start, seed-0 ..
+      # seed-(N-1), enough for the warm-up, the run and the check.
+      local seeds=0
+      [[ $2 == authorization_code ]] && seeds=$(( (WARMUP + DURATION + 1) * CODE_RATE + 1 ))
+      SEED_CODES=$seeds NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
     oidc-provider) NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-oidc-provider/server.js" >>"$log" 2>&1 & ;;
     node-floor)    NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-floor/server.js" >>"$log" 2>&1 & ;;
     axum-floor)    STORE=dashmap CAPACITY=$FLOOR_CAPACITY PORT=$PORT $p "$ANCHORS/axum-floor/target/release/axum-floor" >>"$log" 2>&1 & ;;
@@ -425,13 +433,21 @@ prepare() { # server scenario
       # One whole flow on one virtual user: signs in, consents, redeems.
       run_flow "$1" 0 1 >"$OUT/flow.check" 2>&1 || { echo "$1: the code flow failed: $(cat "$OUT/flow.check")" >&2; exit 1; } ;;
     authorization_code)
-      # Two pools of codes, seeded through the store (seed-codes): one for the
-      # warm-up, one for the run, CODE_RATE a second each; then one redeemed
-      # here to check the request.
-      local seed=$PROFILE_DIR/seed-codes db="sqlite://$RUN_DIR/grantbox.db"
-      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( WARMUP * CODE_RATE )) "$OUT/pool.warmup"
-      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( (DURATION + 1) * CODE_RATE )) "$OUT/pool.measure"
-      "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" 1 "$OUT/pool.check"
+      # Two pools of codes: one for the warm-up, one for the run, CODE_RATE
+      # a second each; then one redeemed here to check the request. Grantbox's
+      # are seeded through its store (seed-codes); the anchor seeded its own
+      # at start (the anchor ignores code_verifier: it has no PKCE).
+      if [[ $1 == oauth2orize ]]; then
+        local warm=$(( WARMUP * CODE_RATE )) run=$(( (DURATION + 1) * CODE_RATE ))
+        seq 0 $(( warm - 1 )) | sed 's/^/seed-/' >"$OUT/pool.warmup"
+        seq "$warm" $(( warm + run - 1 )) | sed 's/^/seed-/' >"$OUT/pool.measure"
+        echo "seed-$(( warm + run ))" >"$OUT/pool.check"
+      else
+        local seed=$PROFILE_DIR/seed-codes db="sqlite://$RUN_DIR/grantbox.db"
+        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( WARMUP * CODE_RATE )) "$OUT/pool.warmup"
+        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( (DURATION + 1) * CODE_RATE )) "$OUT/pool.measure"
+        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" 1 "$OUT/pool.check"
+      fi
       body=$(post "$id" "$secret" /token -d grant_type=authorization_code -d "code=$(cat "$OUT/pool.check")" \
         --data-urlencode "redirect_uri=$REDIRECT_URI" -d "code_verifier=$CODE_VERIFIER")
       [[ -n $(json_field access_token <<<"$body") ]] || { echo "$1: code redemption failed: $body" >&2; exit 1; } ;;
@@ -579,6 +595,8 @@ for rep in $(seq 1 "$REPS"); do
         attempt=$((attempt + 1))
         SERVER_NAME=$srv SCENARIO_NAME=$sc
         wait_quiet
+        REDIRECT_URI=$GB_REDIRECT_URI
+        [[ $srv == oauth2orize ]] && REDIRECT_URI=$ANCHOR_REDIRECT_URI
         start_server "$srv" "$sc"
         sleep 2
         idle_rss=$(status_kb "$SERVER_PID" VmRSS)
@@ -598,6 +616,9 @@ for rep in $(seq 1 "$REPS"); do
           pg1=$(pg_jiffies)
           sleep 1 # pg_stat_database is flushed by the backends about once a second
           read -r pgs1 pgc1 <<<"$(pg_counts "$PG_DB")"
+          # Where PostgreSQL's time went (since the database was made), for the raw results.
+          psql_pg postgres "SELECT s.calls, round(s.total_exec_time::numeric, 1) AS ms, s.rows, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 160) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$PG_DB' ORDER BY s.total_exec_time DESC LIMIT 12" \
+            >"$OUT/$sc.$srv.$rep.pg-statements.txt" || true
           pg_extra=",\"pg_cpu_s\":$(awk -v j=$((pg1 - pg0)) -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", j/hz}'),\"pg_statements\":$((pgs1 - pgs0)),\"pg_commits\":$((pgc1 - pgc0))"
         fi
         stop_attack "$OUT/$sc.$srv.$rep.attack.txt"

@@ -36,10 +36,11 @@ SCENARIOS = {
     "jwt_eddsa": "client credentials with RFC 9068 JWT access tokens signed with EdDSA (Ed25519)",
 }
 NOTES = {
-    "authorization_code": "Grantbox alone: the anchors' load scripts have no code scenario. The codes "
-    "are seeded through Grantbox's store by `seed-codes` (the same rows `codes.issue` writes, with a "
-    "PKCE S256 challenge); each request redeems one: the single-use update, then the token insert "
-    "with the replay check, each in a group commit shared with the requests in flight.",
+    "authorization_code": "Grantbox's codes are seeded through its store by `seed-codes` (the same rows "
+    "`codes.issue` writes, with a PKCE S256 challenge); each request redeems one: the single-use update, "
+    "then the token insert with the replay check, each in a group commit shared with the requests in "
+    "flight. oauth2orize seeds its codes in its in-memory map at start (`SEED_CODES`, no PKCE: it ignores "
+    "the `code_verifier`) and deletes each one it redeems.",
     "cc_fixed_rate": "Open loop (`fixed-rate`, bench/src/fixed_rate.rs): request i is due at start + i/rate, "
     "whatever the server's pace; one that finds every connection still busy counts its latency from "
     "when it was due (wrk2's correction), one sent on time from when it went out. req/s is the rate "
