@@ -114,7 +114,7 @@ for arg in "$@"; do
   case $arg in
     --setup-only) SETUP_ONLY=1 ;;
     --quick) REPS=1; DURATION=3; WARMUP=1 ;;
-    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=1000; DEVICES=${DEVICES_GIVEN:-100}; BUILD_PROFILE=dev
+    --smoke) SMOKE=1; REPS=1; DURATION=2; WARMUP=1; QUIET_WAIT=0; RETRIES=0; CODE_RATE=2500; DEVICES=${DEVICES_GIVEN:-100}; BUILD_PROFILE=dev
              OUT=${OUT:-$TARGET/bench-smoke/run}; RESULTS=${RESULTS:-$TARGET/bench-smoke/table}; rm -rf "$OUT" ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
