@@ -88,7 +88,7 @@ impl Plugin {
         origin: Option<Arc<crate::ratelimit::SignInOrigin>>,
         target: TokenTarget,
     ) -> Result<TokenResponse, CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "exchange");
+        let span = self.call_span("exchange");
         async {
             let mut call = self
                 .begin(Some(request.client.clone()), self.shared.timeout)
@@ -137,7 +137,7 @@ impl Plugin {
         &self,
         request: &AuthorizationRequest,
     ) -> Result<Vec<(String, String)>, CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_request");
+        let span = self.call_span("authorize_request");
         async {
             let mut call = self
                 .begin(Some(request.client.clone()), self.shared.timeout)
@@ -165,7 +165,7 @@ impl Plugin {
         target: TokenTarget,
         authentication: Option<&Authentication>,
     ) -> Result<(Vec<(String, String)>, Vec<String>), CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "authorize_response");
+        let span = self.call_span("authorize_response");
         async {
             let mut call = self
                 .begin(Some(approval.client.clone()), self.shared.timeout)
@@ -203,7 +203,7 @@ impl Plugin {
         request: &EndpointRequest,
         target: TokenTarget,
     ) -> Result<EndpointResponse, CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "endpoint");
+        let span = self.call_span("endpoint");
         async {
             let mut call = self
                 .begin(request.client.clone(), self.shared.timeout)
@@ -253,7 +253,7 @@ impl Plugin {
         &self,
         entry: &UserCodeEntry,
     ) -> Result<Option<PendingAuthorization>, CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "find_user_code");
+        let span = self.call_span("find_user_code");
         async {
             let mut call = self.begin(None, self.shared.timeout).await?;
             let guest = (self.exports)
@@ -273,7 +273,7 @@ impl Plugin {
     /// Tells the plugin the user's decision at a user step; the call's client
     /// is the one the pending authorization named.
     pub async fn complete_user_code(&self, outcome: &UserCodeOutcome) -> Result<(), CallError> {
-        let span = tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function = "complete_user_code");
+        let span = self.call_span("complete_user_code");
         async {
             let mut call = self
                 .begin(Some(outcome.client.clone()), self.shared.timeout)
@@ -400,6 +400,13 @@ impl Plugin {
             _ticking: ticking,
             _permit: permit,
         })
+    }
+
+    /// The span of one call of `function`, at debug level: the `plugin call`
+    /// event (also debug) takes the plugin, its version and the function
+    /// from it; a fault is logged with the plugin named in the event itself.
+    fn call_span(&self, function: &'static str) -> tracing::Span {
+        tracing::debug_span!("plugin", plugin = %self.name(), version = %self.version(), function)
     }
 
     /// Turns a call's wasmtime result into the value or a fault, with metrics
