@@ -97,6 +97,22 @@ async fn execute(store: &Store, sql: &str) {
     }
 }
 
+/// A client row as a build before the later migrations wrote it (only the
+/// columns of migration 0001), read back through this build.
+async fn client_row_written_before_the_migrations(store: &Store) -> Client {
+    execute(
+        store,
+        "INSERT INTO clients (client_id, name, redirect_uris, grant_types, scopes, public, trusted, created_at) \
+         VALUES ('old', NULL, '[]', '[\"client_credentials\"]', '[]', FALSE, FALSE, 1)",
+    )
+    .await;
+    store
+        .find_client("old")
+        .await
+        .unwrap()
+        .expect("the old row")
+}
+
 /// For each conformance test `async fn name(backend: Backend)`, a test
 /// `sqlite::name` and a test `postgres::name`.
 macro_rules! conformance {
@@ -2751,17 +2767,7 @@ async fn post_logout_redirect_uris_are_kept_verbatim_and_default_to_none(backend
     let found = store.find_client("rp").await.unwrap().expect("the client");
     assert!(found.post_logout_redirect_uris.is_empty(), "{found:?}");
 
-    execute(
-        &store,
-        "INSERT INTO clients (client_id, name, redirect_uris, grant_types, scopes, public, trusted, created_at) \
-         VALUES ('old', NULL, '[]', '[\"client_credentials\"]', '[]', FALSE, FALSE, 1)",
-    )
-    .await;
-    let old = store
-        .find_client("old")
-        .await
-        .unwrap()
-        .expect("the old row");
+    let old = client_row_written_before_the_migrations(&store).await;
     assert!(old.post_logout_redirect_uris.is_empty(), "{old:?}");
 }
 
@@ -2994,16 +3000,6 @@ async fn require_pushed_authorization_requests_round_trips_and_defaults_to_false
     let found = store.find_client("pushing").await.unwrap().expect("found");
     assert!(!found.require_pushed_authorization_requests, "{found:?}");
 
-    execute(
-        &store,
-        "INSERT INTO clients (client_id, name, redirect_uris, grant_types, scopes, public, trusted, created_at) \
-         VALUES ('old', NULL, '[]', '[\"client_credentials\"]', '[]', FALSE, FALSE, 1)",
-    )
-    .await;
-    let old = store
-        .find_client("old")
-        .await
-        .unwrap()
-        .expect("the old row");
+    let old = client_row_written_before_the_migrations(&store).await;
     assert!(!old.require_pushed_authorization_requests, "{old:?}");
 }
