@@ -309,6 +309,9 @@ prepare_grantbox_db() { # scenario
   fi
 }
 
+# The codes of the authorization_code scenario: "warm-up run", CODE_RATE a second each.
+code_pools() { echo "$(( WARMUP * CODE_RATE )) $(( (DURATION + 1) * CODE_RATE ))"; }
+
 start_server() { # name scenario
   local name=$1 log=$OUT/server-$1.log p
   p=$(pin "$SERVER_CPU")
@@ -322,8 +325,8 @@ start_server() { # name scenario
     oauth2orize)
       # authorization_code: the anchor seeds its codes at start, seed-0 ..
       # seed-(N-1), enough for the warm-up, the run and the check.
-      local seeds=0
-      [[ $2 == authorization_code ]] && seeds=$(( (WARMUP + DURATION + 1) * CODE_RATE + 1 ))
+      local seeds=0 warm run
+      if [[ $2 == authorization_code ]]; then read -r warm run <<<"$(code_pools)"; seeds=$(( warm + run + 1 )); fi
       SEED_CODES=$seeds NODE_ENV=production PORT=$PORT $p node "$ANCHORS/oauth2orize/server.js" >>"$log" 2>&1 & ;;
     oidc-provider) NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-oidc-provider/server.js" >>"$log" 2>&1 & ;;
     node-floor)    NODE_ENV=production PORT=$PORT $p node "$ANCHORS/node-floor/server.js" >>"$log" 2>&1 & ;;
@@ -437,15 +440,16 @@ prepare() { # server scenario
       # a second each; then one redeemed here to check the request. Grantbox's
       # are seeded through its store (seed-codes); the anchor seeded its own
       # at start (the anchor ignores code_verifier: it has no PKCE).
+      local warm run
+      read -r warm run <<<"$(code_pools)"
       if [[ $1 == oauth2orize ]]; then
-        local warm=$(( WARMUP * CODE_RATE )) run=$(( (DURATION + 1) * CODE_RATE ))
         seq 0 $(( warm - 1 )) | sed 's/^/seed-/' >"$OUT/pool.warmup"
         seq "$warm" $(( warm + run - 1 )) | sed 's/^/seed-/' >"$OUT/pool.measure"
         echo "seed-$(( warm + run ))" >"$OUT/pool.check"
       else
         local seed=$PROFILE_DIR/seed-codes db="sqlite://$RUN_DIR/grantbox.db"
-        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( WARMUP * CODE_RATE )) "$OUT/pool.warmup"
-        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" $(( (DURATION + 1) * CODE_RATE )) "$OUT/pool.measure"
+        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" "$warm" "$OUT/pool.warmup"
+        "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" "$run" "$OUT/pool.measure"
         "$seed" "$db" "$id" "$REDIRECT_URI" "$CODE_VERIFIER" 1 "$OUT/pool.check"
       fi
       body=$(post "$id" "$secret" /token -d grant_type=authorization_code -d "code=$(cat "$OUT/pool.check")" \
