@@ -621,8 +621,12 @@ for rep in $(seq 1 "$REPS"); do
           sleep 1 # pg_stat_database is flushed by the backends about once a second
           read -r pgs1 pgc1 <<<"$(pg_counts "$PG_DB")"
           # Where PostgreSQL's time went (since the database was made), for the raw results.
-          psql_pg postgres "SELECT s.calls, round(s.total_exec_time::numeric, 1) AS ms, s.rows, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 160) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$PG_DB' ORDER BY s.total_exec_time DESC LIMIT 12" \
-            >"$OUT/$sc.$srv.$rep.pg-statements.txt" || true
+          # Per statement: calls, ms, rows, shared blocks hit a call; then how
+          # each table was read (sequential scans and rows they read, index scans).
+          { psql_pg postgres "SELECT s.calls, round(s.total_exec_time::numeric, 1) AS ms, s.rows, round(s.shared_blks_hit::numeric / s.calls, 1) AS blks_per_call, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 160) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '$PG_DB' ORDER BY s.total_exec_time DESC LIMIT 12"
+            psql_pg "$PG_DB" "SELECT relname, seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE seq_scan + COALESCE(idx_scan, 0) > 0 ORDER BY relname"
+            psql_pg "$PG_DB" "SELECT relname, indexrelname, idx_scan, idx_tup_read FROM pg_stat_user_indexes WHERE idx_scan > 0 ORDER BY relname, indexrelname"
+          } >"$OUT/$sc.$srv.$rep.pg-statements.txt" || true
           pg_extra=",\"pg_cpu_s\":$(awk -v j=$((pg1 - pg0)) -v hz="$CLK_TCK" 'BEGIN{printf "%.2f", j/hz}'),\"pg_statements\":$((pgs1 - pgs0)),\"pg_commits\":$((pgc1 - pgc0))"
         fi
         stop_attack "$OUT/$sc.$srv.$rep.attack.txt"
