@@ -300,13 +300,13 @@ fn distinct_grant_ids<'a>(tokens: impl IntoIterator<Item = &'a NewToken>) -> Vec
 }
 
 /// The new tokens of a rotation must continue the rotated token's family.
-fn same_family(old: &TokenRecord, new: &[NewToken]) -> Result<(), StoreError> {
-    match new.iter().find(|t| t.grant_id != old.grant_id) {
+fn same_family(old_grant_id: &str, new: &[NewToken]) -> Result<(), StoreError> {
+    match new.iter().find(|t| t.grant_id != old_grant_id) {
         Some(stray) => Err(StoreError::new(
             StoreErrorKind::Other,
             format!(
                 "new token of grant `{}` cannot replace a refresh token of grant `{}`",
-                stray.grant_id, old.grant_id
+                stray.grant_id, old_grant_id
             ),
         )),
         None => Ok(()),

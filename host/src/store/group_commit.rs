@@ -108,10 +108,14 @@ pub(super) trait TokenWriter: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
 
     /// Marks a refresh token rotated: the token as it was, if this did.
+    /// `family` is the grant its new tokens continue, when there are any:
+    /// the token must be of it, so a backend that locks families can lock
+    /// this one without reading the token first.
     fn rotate(
         &self,
         tx: &mut Self::Tx,
         refresh_token: &Presented,
+        family: Option<&str>,
     ) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
 
     /// Marks a code redeemed: the code as it was, if this did.
@@ -163,9 +167,10 @@ async fn write<W: TokenWriter>(writer: &W, jobs: &[Job]) -> Result<Vec<Written>,
         let outcome = match &job.claim {
             None => Written::Inserted,
             Some(Claim::Rotate(refresh_token)) => {
-                match writer.rotate(&mut tx, refresh_token).await? {
+                let family = job.tokens.first().map(|t| t.grant_id.as_str());
+                match writer.rotate(&mut tx, refresh_token, family).await? {
                     Some(old) => {
-                        same_family(&old, &job.tokens)?;
+                        same_family(&old.grant_id, &job.tokens)?;
                         Written::Rotated(Box::new(old))
                     }
                     None => Written::Missed,
@@ -392,6 +397,7 @@ mod tests {
             &self,
             _: &mut (),
             _: &Presented,
+            _: Option<&str>,
         ) -> Result<Option<TokenRecord>, StoreError> {
             Ok(None)
         }

@@ -80,7 +80,7 @@ macro_rules! shared_operations {
                 NewCode, NewToken, ROTATION_RACE_WINDOW, RedeemOutcome, RotateOutcome, SigningKeyRow,
                 StoreError, StoreErrorKind, TokenKind,
                 TokenRecord, User, audience_from_column, audience_to_column, from_json,
-                join_scope, split_scope, to_hash, to_json, to_kind,
+                join_scope, same_family, split_scope, to_hash, to_json, to_kind,
             };
 
             impl $store {
@@ -503,6 +503,12 @@ macro_rules! shared_operations {
                         rollback(tx, "rotate refresh token").await?;
                         return Ok(RotateOutcome::Unknown);
                     };
+                    // The batch's rotation matched only a token of the new
+                    // tokens' family.
+                    if let Err(foreign) = same_family(&grant_id, new) {
+                        rollback(tx, "rotate refresh token").await?;
+                        return Err(foreign);
+                    }
                     let row = sqlx::query(
                         "SELECT expires_at, revoked_at, rotated_at FROM tokens \
                          WHERE token_hash = $1 AND client_id = $2 AND kind = 'refresh'",
@@ -1287,27 +1293,52 @@ macro_rules! shared_operations {
 
                 /// The single-use guarantee of rotation: only one UPDATE can see
                 /// `rotated_at IS NULL`. The token as it was, if this rotation won.
+                /// The family is the new tokens' when there are any: locked
+                /// without reading the token first, since the UPDATE matches
+                /// only a token of it; else the token's own, read and locked.
                 async fn rotate(
                     &self,
                     tx: &mut Self::Tx,
                     refresh_token: &Presented,
+                    family: Option<&str>,
                 ) -> Result<Option<TokenRecord>, StoreError> {
                     let Presented {
-                        hash, client_id, ..
+                        hash,
+                        client_id,
+                        now,
                     } = refresh_token;
-                    if LOCK_FAMILY.is_some()
-                        && lock_refresh_family(tx, hash, client_id).await?.is_none()
-                    {
-                        return Ok(None);
-                    }
-                    const ROTATE: &str = concat!(
+                    let read;
+                    let family = match family {
+                        Some(family) => {
+                            lock_family(tx, family).await?;
+                            family
+                        }
+                        None => match lock_refresh_family(tx, hash, client_id).await? {
+                            Some(grant_id) => {
+                                read = grant_id;
+                                read.as_str()
+                            }
+                            None => return Ok(None),
+                        },
+                    };
+                    let row = sqlx::query(concat!(
                         "UPDATE tokens SET rotated_at = $1 \
                          WHERE token_hash = $2 AND client_id = $3 AND kind = 'refresh' \
+                         AND grant_id = $4 \
                          AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
                          RETURNING ",
                         token_columns!()
-                    );
-                    use_once(tx, ROTATE, refresh_token, "rotate refresh token", token_from_row).await
+                    ))
+                    .bind(now)
+                    .bind(&hash[..])
+                    .bind(client_id)
+                    .bind(family)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(|e| {
+                        error(format!("cannot rotate refresh token of client `{client_id}`"), e)
+                    })?;
+                    row.as_ref().map(token_from_row).transpose()
                 }
 
                 /// The single-use guarantee of codes: only one UPDATE can see
