@@ -3,6 +3,7 @@
 #
 #   bench/profile.sh                    # client credentials, 2000 requests after 200 warm-up
 #   SCENARIO=introspect bench/profile.sh
+#   SCENARIO=refresh bench/profile.sh   # a chain of refreshes, each rotating the last one's token
 #
 # Callgrind counts instructions, not seconds, so the result repeats whatever
 # else the machine is doing: the number to compare before and after a change.
@@ -30,7 +31,9 @@ command -v valgrind >/dev/null || { echo "profile.sh: needs valgrind (apt-get in
 rm -rf "$OUT" && mkdir -p "$OUT"
 DB="sqlite://$OUT/grantbox.db"
 gb() { "$GRANTBOX" --db "$DB" "$@" >/dev/null; }
-gb client add bench-client --grant-type client_credentials --scope read --scope write --secret "$SECRET"
+gb client add bench-client --grant-type client_credentials --grant-type password --grant-type refresh_token \
+  --scope read --scope write --secret "$SECRET"
+printf '%s' "$SECRET" | gb user add alice --password-stdin
 
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
   "$GRANTBOX" --db "$DB" serve --listen "127.0.0.1:$PORT" --cache-dir "$OUT/cache" >"$OUT/server.log" 2>&1 &
@@ -58,11 +61,25 @@ def token():
     assert r.status == 200, body
     return json.loads(body)["access_token"]
 access = token()
-body = "grant_type=client_credentials&scope=read%20write" if scenario == "client_credentials" else f"token={access}"
-path = "/token" if scenario == "client_credentials" else "/introspect"
-def one():
-    c.request("POST", path, body, headers); r = c.getresponse(); data = r.read()
-    assert r.status == 200, data
+if scenario == "refresh":
+    # One password grant (an argon2 check) for the first refresh token; each
+    # refresh then presents the token the previous one returned.
+    c.request("POST", "/token", f"grant_type=password&username=alice&password={secret}&scope=read%20write", headers)
+    r = c.getresponse(); body = r.read()
+    assert r.status == 200, body
+    refresh_token = json.loads(body)["refresh_token"]
+    def one():
+        global refresh_token
+        c.request("POST", "/token", f"grant_type=refresh_token&refresh_token={refresh_token}", headers)
+        r = c.getresponse(); data = r.read()
+        assert r.status == 200, data
+        refresh_token = json.loads(data)["refresh_token"]
+else:
+    body = "grant_type=client_credentials&scope=read%20write" if scenario == "client_credentials" else f"token={access}"
+    path = "/token" if scenario == "client_credentials" else "/introspect"
+    def one():
+        c.request("POST", path, body, headers); r = c.getresponse(); data = r.read()
+        assert r.status == 200, data
 for _ in range(warm): one()
 subprocess.run(["callgrind_control", "-i", "on", pid], check=True, stdout=subprocess.DEVNULL)
 # The first instrumented calls re-translate code and can overrun a plugin's
