@@ -4,6 +4,9 @@
 #   bench/profile.sh                    # client credentials, 2000 requests after 200 warm-up
 #   SCENARIO=introspect bench/profile.sh
 #   SCENARIO=refresh bench/profile.sh   # a chain of refreshes, each rotating the last one's token
+#   SCENARIO=authorization_code bench/profile.sh   # codes seeded by seed-codes, redeemed with PKCE
+#   SCENARIO=code_flow N=300 bench/profile.sh      # a signed-in user's whole flow (authorize, consent
+#                                                  # page, decision, token) is one unit
 #
 # Callgrind counts instructions, not seconds, so the result repeats whatever
 # else the machine is doing: the number to compare before and after a change.
@@ -34,15 +37,29 @@ gb() { "$GRANTBOX" --db "$DB" "$@" >/dev/null; }
 gb client add bench-client --grant-type client_credentials --grant-type password --grant-type refresh_token \
   --scope read --scope write --secret "$SECRET"
 printf '%s' "$SECRET" | gb user add alice --password-stdin
+REDIRECT_URI=http://127.0.0.1:9/callback
+VERIFIER=bench-code-verifier-of-pkce-rfc7636-at-least-43-chars
+if [[ $SCENARIO == code_flow ]]; then
+  gb client add bench-flow --grant-type authorization_code --redirect-uri "$REDIRECT_URI" \
+    --scope read --scope write --secret "$SECRET"
+fi
+if [[ $SCENARIO == authorization_code ]]; then
+  # One code a request, seeded through the store as run.sh does.
+  gb client add bench-code --grant-type authorization_code --redirect-uri "$REDIRECT_URI" \
+    --scope read --scope write --secret "$SECRET"
+  cargo build --release -q -p grantbox-bench --bin seed-codes --manifest-path "$ROOT/Cargo.toml"
+  "$TARGET/release/seed-codes" "$DB" bench-code "$REDIRECT_URI" "$VERIFIER" $(( N + WARM + 20 )) "$OUT/codes" >/dev/null
+fi
 
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
   "$GRANTBOX" --db "$DB" serve --listen "127.0.0.1:$PORT" --cache-dir "$OUT/cache" >"$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 
-python3 - "$PORT" "$SECRET" "$SCENARIO" "$N" "$WARM" "$PID" <<'PY'
-import base64, http.client, json, subprocess, sys, time
+python3 - "$PORT" "$SECRET" "$SCENARIO" "$N" "$WARM" "$PID" "$OUT/codes" "$REDIRECT_URI" "$VERIFIER" <<'PY'
+import base64, hashlib, http.client, json, re, subprocess, sys, time, urllib.parse
 port, secret, scenario, n, warm, pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+codes_file, redirect_uri, verifier = sys.argv[7], sys.argv[8], sys.argv[9]
 auth = "Basic " + base64.b64encode(f"bench-client:{secret}".encode()).decode()
 headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
 deadline = time.time() + 300
@@ -74,6 +91,50 @@ if scenario == "refresh":
         r = c.getresponse(); data = r.read()
         assert r.status == 200, data
         refresh_token = json.loads(data)["refresh_token"]
+elif scenario == "code_flow":
+    # The flow of bench/src/code_flow.rs on one keep-alive connection: sign
+    # in once (before counting), then GET /authorize with prompt=consent,
+    # the consent page's hidden fields, POST /authorize/decision, POST /token.
+    cookies = {}
+    def send(method, path, body=None, extra=None):
+        h = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+        if body is not None: h["Content-Type"] = "application/x-www-form-urlencoded"
+        h.update(extra or {})
+        c.request(method, path, body, h); r = c.getresponse(); data = r.read()
+        for name, value in r.getheaders():
+            if name.lower() == "set-cookie":
+                k, v = value.split(";", 1)[0].split("=", 1); cookies[k] = v
+        return r, data.decode()
+    def hidden(page, name):
+        return re.search(f'name="{name}" value="([^"]*)"', page).group(1)
+    r, page = send("GET", "/login")
+    r, _ = send("POST", "/login", urllib.parse.urlencode({"username": "alice", "password": secret, "csrf_token": hidden(page, "csrf_token")}))
+    assert r.status in (302, 303), r.status
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    authorize = "/authorize?" + urllib.parse.urlencode({"response_type": "code", "client_id": "bench-flow",
+        "redirect_uri": redirect_uri, "scope": "read", "state": "bench", "prompt": "consent",
+        "code_challenge": challenge, "code_challenge_method": "S256"})
+    flow_auth = "Basic " + base64.b64encode(f"bench-flow:{secret}".encode()).decode()
+    def one():
+        r, page = send("GET", authorize)
+        assert r.status == 200, page
+        r, _ = send("POST", "/authorize/decision", urllib.parse.urlencode({"transaction_id": hidden(page, "transaction_id"),
+            "csrf_token": hidden(page, "csrf_token"), "allow": "1"}))
+        location = r.getheader("Location") or ""
+        assert location.startswith(redirect_uri), (r.status, location)
+        code = urllib.parse.parse_qs(location.split("?", 1)[1])["code"][0]
+        r, data = send("POST", "/token", urllib.parse.urlencode({"grant_type": "authorization_code", "code": code,
+            "redirect_uri": redirect_uri, "code_verifier": verifier}), {"Authorization": flow_auth})
+        assert r.status == 200, data
+elif scenario == "authorization_code":
+    codes = iter(open(codes_file).read().split())
+    code_headers = dict(headers, Authorization="Basic " + base64.b64encode(f"bench-code:{secret}".encode()).decode())
+    def one():
+        body = urllib.parse.urlencode({"grant_type": "authorization_code", "code": next(codes),
+                                       "redirect_uri": redirect_uri, "code_verifier": verifier})
+        c.request("POST", "/token", body, code_headers)
+        r = c.getresponse(); data = r.read()
+        assert r.status == 200, data
 else:
     body = "grant_type=client_credentials&scope=read%20write" if scenario == "client_credentials" else f"token={access}"
     path = "/token" if scenario == "client_credentials" else "/introspect"
