@@ -1349,20 +1349,28 @@ macro_rules! shared_operations {
                     code: &Presented,
                 ) -> Result<Option<CodeRecord>, StoreError> {
                     let Presented {
-                        hash, client_id, ..
+                        hash,
+                        client_id,
+                        now,
                     } = code;
                     if LOCK_FAMILY.is_some()
                         && lock_code_family(tx, hash, client_id).await?.is_none()
                     {
                         return Ok(None);
                     }
-                    const REDEEM: &str = concat!(
+                    let row = sqlx::query(concat!(
                         "UPDATE codes SET redeemed_at = $1 \
                          WHERE code_hash = $2 AND client_id = $3 AND redeemed_at IS NULL \
                          AND expires_at > $1 RETURNING ",
                         code_columns!()
-                    );
-                    use_once(tx, REDEEM, code, "redeem code", code_from_row).await
+                    ))
+                    .bind(now)
+                    .bind(&hash[..])
+                    .bind(client_id)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(|e| error(format!("cannot redeem code of client `{client_id}`"), e))?;
+                    row.as_ref().map(code_from_row).transpose()
                 }
 
                 async fn insert(
@@ -1507,32 +1515,6 @@ macro_rules! shared_operations {
                     claims: from_json(&get::<String>(row, "claims")?, "user claims")?,
                     disabled_at: get(row, "disabled_at")?,
                 })
-            }
-
-            /// Marks a presented single-use credential used: `sql` is an
-            /// `UPDATE … RETURNING` (bound to `now`, the hash and the client)
-            /// that only one writer can match. The row as it was, decoded, if
-            /// this use won.
-            async fn use_once<R>(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                sql: &'static str,
-                presented: &Presented,
-                what: &str,
-                decode: fn(&Row) -> Result<R, StoreError>,
-            ) -> Result<Option<R>, StoreError> {
-                let Presented {
-                    hash,
-                    client_id,
-                    now,
-                } = presented;
-                let row = sqlx::query(sql)
-                    .bind(now)
-                    .bind(&hash[..])
-                    .bind(client_id)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(|e| error(format!("cannot {what} of client `{client_id}`"), e))?;
-                row.as_ref().map(decode).transpose()
             }
 
             fn token_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
