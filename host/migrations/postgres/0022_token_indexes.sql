@@ -1,4 +1,4 @@
--- Token lookups (a refresh token's, a rotation's, an introspection's) name the
+-- Token lookups (a refresh token's, a rotation's, a revocation's) name the
 -- hash and the client. A plan PostgreSQL caches for a prepared statement while
 -- the table has no statistics yet can pick `tokens_client_id` for them and
 -- read every token of the client: measured under load on a freshly filled
